@@ -1,0 +1,145 @@
+# ctape — one Makefile. Every output goes under build/.
+#   make            libraries, tests, examples and benchmarks (float32) in build/
+#   make test       the suite in float32, then the gradient checks in float64
+#   make demo       train the MNIST MLP on Fashion-MNIST for one epoch
+#   make bench      W1 (MLP, one epoch of Fashion-MNIST) against PyTorch when it is installed
+#   make install    PREFIX=/usr/local: headers, libctape.a, libctape.so, ctape.pc
+# Options: PRECISION=64 (float64 flavour, build/f64), SANITIZE=1 (ASan + UBSan, build/asan).
+
+PRECISION ?= 32
+SANITIZE ?= 0
+PREFIX ?= /usr/local
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+
+BUILD := build
+ifeq ($(SANITIZE),1)
+BUILD := $(BUILD)/asan
+endif
+ifeq ($(PRECISION),64)
+BUILD := $(BUILD)/f64
+endif
+
+OPENBLAS_INC := $(firstword $(wildcard /usr/include/x86_64-linux-gnu/openblas-pthread /usr/include/*/openblas-pthread /usr/include/openblas))
+CPPFLAGS += -I. -D_GNU_SOURCE $(if $(OPENBLAS_INC),-I$(OPENBLAS_INC))
+CFLAGS ?= -O2 -march=native
+CFLAGS += -std=c11 -Wall -Wextra -Werror -fopenmp -fPIC -MMD -MP
+LDLIBS += -lopenblas -lstb -lm -lpthread
+LDFLAGS += -fopenmp
+ifeq ($(PRECISION),64)
+CPPFLAGS += -DCT_PRECISION_64
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_DIRS := core autograd nn losses optim data
+LIB_SRC := $(wildcard $(addsuffix /*.c,$(LIB_DIRS)))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(wildcard tests/*.c)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+HEADERS := ctape.h $(wildcard $(addsuffix /*.h,$(LIB_DIRS)))
+PUBLIC_HEADERS := ctape.h core/tensor.h autograd/ops.h nn/nn.h losses/losses.h optim/optim.h data/data.h
+
+LIBA := $(BUILD)/libctape.a
+LIBSO := $(BUILD)/libctape.so
+TESTBIN := $(BUILD)/tests/ctape_tests
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+BUILD_PACKAGES := libopenblas-dev libstb-dev
+DEMO_PACKAGES := dataset-fashion-mnist
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: all test test-f32 test-f64 demo bench install clean deps demo-deps
+.DELETE_ON_ERROR:
+
+all: $(LIBA) $(LIBSO) $(TESTBIN) $(EXAMPLES) $(BENCHES)
+
+# ---- system packages ---------------------------------------------------------------------
+# Installed with apt-get when we are root; otherwise one message with the command to run.
+define need_packages
+missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+    echo "ctape: installing$$missing"; \
+    (apt-get install -y -q $$missing || (apt-get update -q && apt-get install -y -q $$missing)) >/dev/null || exit 1; \
+  else \
+    echo "ctape: missing packages:$$missing. Install them with:"; \
+    echo "    sudo apt-get install$$missing"; exit 1; \
+  fi; \
+fi
+endef
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	@$(call need_packages,$(BUILD_PACKAGES))
+	@mkdir -p $(@D) && touch $@
+
+demo-deps:
+	@$(call need_packages,$(DEMO_PACKAGES))
+
+# ---- build -------------------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBSO): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TESTBIN): $(TEST_OBJ) $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LDLIBS)
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+# ---- test: float32 suite, then the gradient checks in float64 ---------------------------
+# Sub-makes build each flavour in its own directory; -j is passed through.
+test:
+	@$(MAKE) --no-print-directory test-f32
+	@$(MAKE) --no-print-directory test-f64 PRECISION=64
+
+test-f32: $(TESTBIN) $(EXAMPLES)
+	@echo "== ctape tests ($(if $(filter 64,$(PRECISION)),float64,float32)$(if $(filter 1,$(SANITIZE)),, sanitizers)) =="
+	@$(TESTBIN) --skip-group gradcheck
+
+test-f64: $(TESTBIN)
+	@echo "== ctape gradient checks (float64$(if $(filter 1,$(SANITIZE)),, sanitizers)) =="
+	@$(TESTBIN) --group gradcheck
+
+# ---- demo and bench ----------------------------------------------------------------------
+demo: demo-deps
+	@$(MAKE) --no-print-directory $(BUILD)/examples/mnist_mlp
+	$(BUILD)/examples/mnist_mlp --data $(FASHION_DIR) --epochs 1 --threads 2
+
+bench: demo-deps
+	@$(MAKE) --no-print-directory $(BENCHES)
+	@bash bench/run.sh $(BUILD)
+
+# ---- install -----------------------------------------------------------------------------
+install: $(LIBA) $(LIBSO)
+	install -d $(DESTDIR)$(PREFIX)/include/ctape $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	for h in $(PUBLIC_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/ctape/$$h; done
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|' ctape.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ctape.pc
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,251 @@
+/* autograd/ops.h — the tape and every differentiable op.
+ *
+ * The mental model (micrograd's, in C): every op computes its output now and appends one node
+ * {op, out, inputs, saved} to the tape. ct_backward() seeds d(loss) = 1 and walks the nodes in
+ * reverse, and each op's backward *adds* into its inputs' gradients. The tape is already in
+ * execution order, so no topological sort is needed.
+ *
+ * Memory: every tensor an op returns lives in the tape's arena and disappears at
+ * ct_tape_reset(). Parameters and other heap tensors (ct_tensor_new*) outlive the tape.
+ *
+ * Broadcasting follows NumPy: shapes are aligned on the right; a dimension of 1 stretches.
+ * Axes may be negative (-1 is the last). Gradients at kinks follow PyTorch: relu'(0) = 0,
+ * |x|'(0) = 0, clamp passes the gradient on the closed interval [lo, hi], maximum/minimum split
+ * it evenly on ties, max along an axis sends it to the first maximum. */
+#ifndef CTAPE_AUTOGRAD_OPS_H
+#define CTAPE_AUTOGRAD_OPS_H
+
+#include "../core/tensor.h"
+
+typedef struct ct_tape ct_tape;
+typedef struct ct_node ct_node;
+typedef void (*ct_backward_fn)(ct_tape *tape, ct_node *node);
+
+/* One entry of the op table: a name, its math in one line, and its backward. */
+typedef struct ct_op {
+    const char *name;
+    const char *math;
+    ct_backward_fn backward;
+} ct_op;
+
+#define CT_NODE_MAX_INPUTS 4
+
+/* One recorded op application. `saved`, `arg`, `iarg` and `extra` are what the forward kept
+ * for the backward; each op documents which ones it uses. */
+struct ct_node {
+    const ct_op *op;
+    ct_tensor *out;
+    ct_tensor *in[CT_NODE_MAX_INPUTS];
+    int n_in;
+    ct_tensor *saved;
+    double arg[4];
+    int iarg[2 * CT_MAX_DIMS];
+    void *extra;
+};
+
+/* Every op, for the data-driven gradient check and the printers. */
+extern const ct_op *const ct_op_table[];
+extern const int ct_op_count;
+const ct_op *ct_op_find(const char *name);
+
+/* ---- the tape ---------------------------------------------------------------------------- */
+ct_tape *ct_tape_new(void);
+void ct_tape_free(ct_tape *tape);
+/* Drops every node and every arena tensor in O(1); parameters keep their data and grads. */
+void ct_tape_reset(ct_tape *tape);
+/* Evaluation mode: while `enabled` is 0, ops compute but record nothing and their outputs do
+ * not require grad. Returns the previous setting, so regions nest:
+ *   int was = ct_tape_grad_enabled(tape, 0); ...; ct_tape_grad_enabled(tape, was); */
+int ct_tape_grad_enabled(ct_tape *tape, int enabled);
+int ct_tape_node_count(const ct_tape *tape);
+const ct_node *ct_tape_node(const ct_tape *tape, int i);
+ct_arena *ct_tape_arena(ct_tape *tape);
+
+/* Arena tensors: zero-filled, or copied from `data` (shape-size elements). No grad. */
+ct_tensor *ct_tape_zeros(ct_tape *tape, ct_shape shape);
+ct_tensor *ct_tape_tensor_from(ct_tape *tape, ct_shape shape, const ct_real *data);
+/* Marks an arena tensor as a leaf that collects a gradient (its grad is allocated on first
+ * use, in the arena). Heap leaves use ct_tensor_new_grad instead. */
+void ct_tape_requires_grad(ct_tape *tape, ct_tensor *t);
+
+/* Backward from a scalar (one-element) tensor: d(out) = 1. */
+void ct_backward(ct_tape *tape, ct_tensor *out);
+/* Backward from any tensor with a given cotangent (out->size elements): d(out) = cotangent. */
+void ct_backward_with(ct_tape *tape, ct_tensor *out, const ct_real *cotangent);
+/* The gradient buffer of t, allocated (zeroed, in the arena) if t requires grad and has none
+ * yet; NULL when t does not require grad. Backward functions accumulate into it. */
+ct_real *ct_grad_of(ct_tape *tape, ct_tensor *t);
+
+/* Learners: one line per node ("  3 relu        (128, 512) -> (128, 512)"), and Graphviz. */
+void ct_tape_print(const ct_tape *tape, FILE *out);
+void ct_tape_write_dot(const ct_tape *tape, FILE *out);
+
+/* ---- ops --------------------------------------------------------------------------------- */
+/* Stop-gradient: the same values, no gradient flows back through the result. */
+ct_tensor *ct_detach(ct_tape *tape, ct_tensor *x);
+
+/* Element-wise binary, broadcasting. */
+ct_tensor *ct_add(ct_tape *tape, ct_tensor *a, ct_tensor *b);     /* a + b */
+ct_tensor *ct_sub(ct_tape *tape, ct_tensor *a, ct_tensor *b);     /* a − b */
+ct_tensor *ct_mul(ct_tape *tape, ct_tensor *a, ct_tensor *b);     /* a · b */
+ct_tensor *ct_div(ct_tape *tape, ct_tensor *a, ct_tensor *b);     /* a / b */
+ct_tensor *ct_pow(ct_tape *tape, ct_tensor *a, ct_tensor *b);     /* a^b, a > 0 where b varies */
+ct_tensor *ct_maximum(ct_tape *tape, ct_tensor *a, ct_tensor *b); /* max(a, b) */
+ct_tensor *ct_minimum(ct_tape *tape, ct_tensor *a, ct_tensor *b); /* min(a, b) */
+/* cond ≠ 0 ? a : b; no gradient to cond. */
+ct_tensor *ct_where(ct_tape *tape, ct_tensor *cond, ct_tensor *a, ct_tensor *b);
+
+/* Element-wise unary. */
+ct_tensor *ct_neg(ct_tape *tape, ct_tensor *x);
+ct_tensor *ct_add_scalar(ct_tape *tape, ct_tensor *x, double c);  /* x + c */
+ct_tensor *ct_mul_scalar(ct_tape *tape, ct_tensor *x, double c);  /* c · x */
+ct_tensor *ct_pow_scalar(ct_tape *tape, ct_tensor *x, double p);  /* x^p */
+ct_tensor *ct_exp(ct_tape *tape, ct_tensor *x);
+ct_tensor *ct_log(ct_tape *tape, ct_tensor *x);
+ct_tensor *ct_sqrt(ct_tape *tape, ct_tensor *x);
+ct_tensor *ct_abs(ct_tape *tape, ct_tensor *x);
+ct_tensor *ct_clamp(ct_tape *tape, ct_tensor *x, double lo, double hi);
+ct_tensor *ct_relu(ct_tape *tape, ct_tensor *x);
+ct_tensor *ct_leaky_relu(ct_tape *tape, ct_tensor *x, double slope); /* PyTorch: 0.01 */
+ct_tensor *ct_gelu(ct_tape *tape, ct_tensor *x);       /* x·Φ(x), the erf form */
+ct_tensor *ct_gelu_tanh(ct_tape *tape, ct_tensor *x);  /* the tanh approximation */
+ct_tensor *ct_silu(ct_tape *tape, ct_tensor *x);       /* x·σ(x) */
+ct_tensor *ct_sigmoid(ct_tape *tape, ct_tensor *x);
+ct_tensor *ct_tanh(ct_tape *tape, ct_tensor *x);
+/* log(1 + e^(βx))/β, linear above x·β > threshold (PyTorch: β = 1, threshold = 20). */
+ct_tensor *ct_softplus(ct_tape *tape, ct_tensor *x, double beta, double threshold);
+
+/* Reductions along one axis (keepdim keeps it as size 1) and over everything (scalar, shape ()). */
+ct_tensor *ct_sum(ct_tape *tape, ct_tensor *x, int axis, int keepdim);
+ct_tensor *ct_mean(ct_tape *tape, ct_tensor *x, int axis, int keepdim);
+ct_tensor *ct_max(ct_tape *tape, ct_tensor *x, int axis, int keepdim);
+ct_tensor *ct_logsumexp(ct_tape *tape, ct_tensor *x, int axis, int keepdim);
+ct_tensor *ct_sum_all(ct_tape *tape, ct_tensor *x);
+ct_tensor *ct_mean_all(ct_tape *tape, ct_tensor *x);
+ct_tensor *ct_max_all(ct_tape *tape, ct_tensor *x);
+ct_tensor *ct_logsumexp_all(ct_tape *tape, ct_tensor *x);
+
+/* Matrix products through OpenBLAS; transposes are GEMM flags, never copies.
+ * matmul: (M,K)·(K,N) -> (M,N); with trans_a, a is given as (K,M); with trans_b, b as (N,K).
+ * bmm: (B,M,K)·(B,K,N) -> (B,M,N), leading batch dims flattened; a batch of 1 broadcasts. */
+ct_tensor *ct_matmul(ct_tape *tape, ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_matmul_t(ct_tape *tape, ct_tensor *a, int trans_a, ct_tensor *b, int trans_b);
+ct_tensor *ct_bmm(ct_tape *tape, ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_bmm_t(ct_tape *tape, ct_tensor *a, int trans_a, ct_tensor *b, int trans_b);
+/* x·Wᵀ + b, fused: x (N, in), W (out, in), b (out) or NULL -> (N, out). */
+ct_tensor *ct_linear(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b);
+
+/* Shape ops. reshape takes one -1 to infer; it shares the data (no copy). */
+ct_tensor *ct_reshape(ct_tape *tape, ct_tensor *x, ct_shape shape);
+ct_tensor *ct_permute(ct_tape *tape, ct_tensor *x, const int *perm);
+ct_tensor *ct_transpose(ct_tape *tape, ct_tensor *x, int axis0, int axis1);
+/* Elements start..end-1 along axis (negative start/end count from the end, as in Python). */
+ct_tensor *ct_slice(ct_tape *tape, ct_tensor *x, int axis, int start, int end);
+ct_tensor *ct_concat(ct_tape *tape, ct_tensor *const *xs, int n, int axis);
+/* out[.., i, ..] = x[.., index[i], ..] along axis: PyTorch index_select. Backward accumulates
+ * into repeated indices. */
+ct_tensor *ct_index_select(ct_tape *tape, ct_tensor *x, int axis, const int *index, int n);
+/* x (N, C), index (N): out[i] = x[i, index[i]] -> (N): gather of one element per row
+ * (picking the logit of each label). */
+ct_tensor *ct_gather_rows(ct_tape *tape, ct_tensor *x, const int *index, int n);
+/* (n, classes) of 0/1; a constant (no gradient). Fatal on a label outside [0, classes). */
+ct_tensor *ct_one_hot(ct_tape *tape, const int *labels, int n, int classes);
+
+/* Normalisations along an axis. */
+ct_tensor *ct_softmax(ct_tape *tape, ct_tensor *x, int axis);
+ct_tensor *ct_log_softmax(ct_tape *tape, ct_tensor *x, int axis);
+/* x / max(‖x‖₂, eps) along axis (PyTorch F.normalize; eps 1e-12 there). */
+ct_tensor *ct_l2_normalize(ct_tape *tape, ct_tensor *x, int axis, double eps);
+
+/* Record the caller's file and line so a fatal error points at user code. The library itself
+ * is compiled with CT_BUILDING_LIBRARY, so internal calls keep the user's site. */
+#ifndef CT_BUILDING_LIBRARY
+#define ct_detach(...) CT_SITE_CALL(ct_detach, __VA_ARGS__)
+#define ct_add(...) CT_SITE_CALL(ct_add, __VA_ARGS__)
+#define ct_sub(...) CT_SITE_CALL(ct_sub, __VA_ARGS__)
+#define ct_mul(...) CT_SITE_CALL(ct_mul, __VA_ARGS__)
+#define ct_div(...) CT_SITE_CALL(ct_div, __VA_ARGS__)
+#define ct_pow(...) CT_SITE_CALL(ct_pow, __VA_ARGS__)
+#define ct_maximum(...) CT_SITE_CALL(ct_maximum, __VA_ARGS__)
+#define ct_minimum(...) CT_SITE_CALL(ct_minimum, __VA_ARGS__)
+#define ct_where(...) CT_SITE_CALL(ct_where, __VA_ARGS__)
+#define ct_neg(...) CT_SITE_CALL(ct_neg, __VA_ARGS__)
+#define ct_add_scalar(...) CT_SITE_CALL(ct_add_scalar, __VA_ARGS__)
+#define ct_mul_scalar(...) CT_SITE_CALL(ct_mul_scalar, __VA_ARGS__)
+#define ct_pow_scalar(...) CT_SITE_CALL(ct_pow_scalar, __VA_ARGS__)
+#define ct_exp(...) CT_SITE_CALL(ct_exp, __VA_ARGS__)
+#define ct_log(...) CT_SITE_CALL(ct_log, __VA_ARGS__)
+#define ct_sqrt(...) CT_SITE_CALL(ct_sqrt, __VA_ARGS__)
+#define ct_abs(...) CT_SITE_CALL(ct_abs, __VA_ARGS__)
+#define ct_clamp(...) CT_SITE_CALL(ct_clamp, __VA_ARGS__)
+#define ct_relu(...) CT_SITE_CALL(ct_relu, __VA_ARGS__)
+#define ct_leaky_relu(...) CT_SITE_CALL(ct_leaky_relu, __VA_ARGS__)
+#define ct_gelu(...) CT_SITE_CALL(ct_gelu, __VA_ARGS__)
+#define ct_gelu_tanh(...) CT_SITE_CALL(ct_gelu_tanh, __VA_ARGS__)
+#define ct_silu(...) CT_SITE_CALL(ct_silu, __VA_ARGS__)
+#define ct_sigmoid(...) CT_SITE_CALL(ct_sigmoid, __VA_ARGS__)
+#define ct_tanh(...) CT_SITE_CALL(ct_tanh, __VA_ARGS__)
+#define ct_softplus(...) CT_SITE_CALL(ct_softplus, __VA_ARGS__)
+#define ct_sum(...) CT_SITE_CALL(ct_sum, __VA_ARGS__)
+#define ct_mean(...) CT_SITE_CALL(ct_mean, __VA_ARGS__)
+#define ct_max(...) CT_SITE_CALL(ct_max, __VA_ARGS__)
+#define ct_logsumexp(...) CT_SITE_CALL(ct_logsumexp, __VA_ARGS__)
+#define ct_sum_all(...) CT_SITE_CALL(ct_sum_all, __VA_ARGS__)
+#define ct_mean_all(...) CT_SITE_CALL(ct_mean_all, __VA_ARGS__)
+#define ct_max_all(...) CT_SITE_CALL(ct_max_all, __VA_ARGS__)
+#define ct_logsumexp_all(...) CT_SITE_CALL(ct_logsumexp_all, __VA_ARGS__)
+#define ct_matmul(...) CT_SITE_CALL(ct_matmul, __VA_ARGS__)
+#define ct_matmul_t(...) CT_SITE_CALL(ct_matmul_t, __VA_ARGS__)
+#define ct_bmm(...) CT_SITE_CALL(ct_bmm, __VA_ARGS__)
+#define ct_bmm_t(...) CT_SITE_CALL(ct_bmm_t, __VA_ARGS__)
+#define ct_linear(...) CT_SITE_CALL(ct_linear, __VA_ARGS__)
+#define ct_reshape(...) CT_SITE_CALL(ct_reshape, __VA_ARGS__)
+#define ct_permute(...) CT_SITE_CALL(ct_permute, __VA_ARGS__)
+#define ct_transpose(...) CT_SITE_CALL(ct_transpose, __VA_ARGS__)
+#define ct_slice(...) CT_SITE_CALL(ct_slice, __VA_ARGS__)
+#define ct_concat(...) CT_SITE_CALL(ct_concat, __VA_ARGS__)
+#define ct_index_select(...) CT_SITE_CALL(ct_index_select, __VA_ARGS__)
+#define ct_gather_rows(...) CT_SITE_CALL(ct_gather_rows, __VA_ARGS__)
+#define ct_one_hot(...) CT_SITE_CALL(ct_one_hot, __VA_ARGS__)
+#define ct_softmax(...) CT_SITE_CALL(ct_softmax, __VA_ARGS__)
+#define ct_log_softmax(...) CT_SITE_CALL(ct_log_softmax, __VA_ARGS__)
+#define ct_l2_normalize(...) CT_SITE_CALL(ct_l2_normalize, __VA_ARGS__)
+#define ct_backward(...) CT_SITE_CALL(ct_backward, __VA_ARGS__)
+#define ct_backward_with(...) CT_SITE_CALL(ct_backward_with, __VA_ARGS__)
+#endif
+
+/* ---- gradient checking ------------------------------------------------------------------- */
+/* Builds the function under test from its inputs on a tape. */
+typedef ct_tensor *(*ct_gradcheck_fn)(ct_tape *tape, ct_tensor *const *inputs, void *ctx);
+
+typedef struct {
+    double step;      /* central-difference step h */
+    double rtol, atol;/* pass when |analytic − numeric| <= atol + rtol·|numeric| */
+    uint64_t seed;    /* for the random cotangent */
+} ct_gradcheck_opts;
+
+/* Defaults suited to the build: tight in float64, loose in float32. */
+#ifdef CT_PRECISION_64
+#define CT_GRADCHECK(...) ((ct_gradcheck_opts){.step = 1e-6, .rtol = 1e-5, .atol = 1e-7, .seed = 1, __VA_ARGS__})
+#else
+#define CT_GRADCHECK(...) ((ct_gradcheck_opts){.step = 1e-2, .rtol = 5e-2, .atol = 5e-3, .seed = 1, __VA_ARGS__})
+#endif
+
+typedef struct {
+    int passed;
+    double max_abs_err, max_rel_err; /* at the worst element */
+    int worst_input;                 /* which input, -1 when every element passed */
+    size_t worst_index;              /* flat index inside that input */
+    double analytic, numeric;        /* the two values there */
+    size_t checked;                  /* elements compared */
+} ct_gradcheck_result;
+
+/* Checks d<c, f(inputs)>/d inputs for a random cotangent c against central differences over
+ * every element of every input that requires grad. Inputs are heap tensors (ct_tensor_new_grad)
+ * or tape tensors; the function is re-run on a private tape, so `fn` must be deterministic. */
+ct_gradcheck_result ct_gradcheck(ct_gradcheck_fn fn, void *ctx, ct_tensor *const *inputs,
+                                 int n_inputs, ct_gradcheck_opts opts);
+/* One line: "ok (max abs 1.2e-09 rel 3.4e-08)" or "FAIL at input 1 [17]: analytic .. numeric ..". */
+void ct_gradcheck_describe(const ct_gradcheck_result *r, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,160 @@
+/* tests/main.c — the runner: one line per test, the last line "N passed, N failed".
+ * Usage: ctape_tests [--group G] [--skip-group G] [name-substring ...] */
+#include "test.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *group, *name;
+    void (*fn)(void);
+} test_case;
+
+static test_case tests[1024];
+static int n_tests;
+static int failed_now, skipped_now;
+static char message[2048];
+static char tmp_root[256], tmp_dir[512];
+
+void ct_test_register(const char *group, const char *name, void (*fn)(void)) {
+    if (n_tests == (int)(sizeof tests / sizeof tests[0])) {
+        fprintf(stderr, "too many tests\n");
+        exit(2);
+    }
+    tests[n_tests++] = (test_case){group, name, fn};
+}
+
+void ct_test_fail(const char *file, int line, const char *fmt, ...) {
+    int k = snprintf(message, sizeof message, "%s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message + k, sizeof message - (size_t)k, fmt, ap);
+    va_end(ap);
+    failed_now = 1;
+}
+
+void ct_test_skip(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    skipped_now = 1;
+}
+
+int ct_test_stopped(void) { return failed_now || skipped_now; }
+
+const char *ct_test_shared_data(void) {
+    static char path[512];
+    const char *env = getenv("CTAPE_SHARED_DATA");
+    snprintf(path, sizeof path, "%s", env ? env : "../shared/data");
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? path : NULL;
+}
+
+static void remove_tree(const char *path) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", path);
+}
+
+const char *ct_test_tmpdir(void) {
+    static int counter;
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/%d", tmp_root, ++counter);
+    mkdir(tmp_dir, 0700);
+    return tmp_dir;
+}
+
+int ct_test_expect_fatal(void (*body)(void *), void *arg, const char *expect, char *got, size_t got_len) {
+    int fds[2];
+    if (pipe(fds) != 0) return 0;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        signal(SIGABRT, SIG_DFL);
+        body(arg);
+        _exit(0); /* it did not stop: the parent reports that */
+    }
+    close(fds[1]);
+    size_t used = 0;
+    ssize_t k;
+    char sink[256];
+    while ((k = read(fds[0], used + 1 < got_len ? got + used : sink,
+                     used + 1 < got_len ? got_len - 1 - used : sizeof sink)) > 0)
+        if (used + 1 < got_len) used += (size_t)k;
+    got[used] = 0;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int stopped = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    return stopped && strstr(got, expect) != NULL;
+}
+
+static int by_group_then_name(const void *a, const void *b) {
+    const test_case *x = a, *y = b;
+    int c = strcmp(x->group, y->group);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+int main(int argc, char **argv) {
+    const char *only_group = NULL, *skip_group = NULL;
+    const char *patterns[64];
+    int n_patterns = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--group") && i + 1 < argc) only_group = argv[++i];
+        else if (!strcmp(argv[i], "--skip-group") && i + 1 < argc) skip_group = argv[++i];
+        else if (!strcmp(argv[i], "--help")) {
+            printf("usage: %s [--group G] [--skip-group G] [name-substring ...]\n", argv[0]);
+            return 0;
+        } else if (n_patterns < 64) patterns[n_patterns++] = argv[i];
+    }
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/ctape-tests-XXXXXX");
+    if (!mkdtemp(tmp_root)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    if (!getenv("CTAPE_THREADS")) ct_set_threads(2);
+    qsort(tests, (size_t)n_tests, sizeof tests[0], by_group_then_name);
+
+    int passed = 0, failed = 0, skipped = 0;
+    for (int i = 0; i < n_tests; i++) {
+        test_case *t = &tests[i];
+        if (only_group && strcmp(t->group, only_group)) continue;
+        if (skip_group && !strcmp(t->group, skip_group)) continue;
+        char full[256];
+        snprintf(full, sizeof full, "%s/%s", t->group, t->name);
+        int match = n_patterns == 0;
+        for (int p = 0; p < n_patterns; p++) match |= strstr(full, patterns[p]) != NULL;
+        if (!match) continue;
+        failed_now = skipped_now = 0;
+        message[0] = 0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        t->fn();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (failed_now) {
+            failed++;
+            printf("FAIL %-40s %s\n", full, message);
+        } else if (skipped_now) {
+            skipped++;
+            printf("skip %-40s %s\n", full, message);
+        } else {
+            passed++;
+            printf("ok   %-40s %.2fs%s%s\n", full, secs, message[0] ? "  " : "", message);
+        }
+        fflush(stdout);
+    }
+    remove_tree(tmp_root);
+    if (skipped) printf("(%d skipped)\n", skipped);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

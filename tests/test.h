@@ -1,0 +1,59 @@
+/* tests/test.h — the one test runner's interface. A test is a function registered with
+ *     CT_TEST(group, name) { CHECK(x == 1); ... }
+ * CHECK stops the test at the first failure with the file, line and message; CT_SKIP ends it
+ * as skipped (real-data tests when ../shared is absent). */
+#ifndef CTAPE_TESTS_TEST_H
+#define CTAPE_TESTS_TEST_H
+
+#include "../ctape.h"
+
+#include <math.h>
+#include <stdio.h>
+
+void ct_test_register(const char *group, const char *name, void (*fn)(void));
+void ct_test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ct_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Non-zero once the running test has failed or skipped. */
+int ct_test_stopped(void);
+
+/* ../shared/data (or $CTAPE_SHARED_DATA) when present, else NULL. */
+const char *ct_test_shared_data(void);
+/* A fresh empty directory for this test's files (removed when the run ends). */
+const char *ct_test_tmpdir(void);
+
+/* Runs `body` in a child process and checks that it stops (abort) with a message on stderr
+ * containing `expect`. Returns 1 when it did. */
+int ct_test_expect_fatal(void (*body)(void *), void *arg, const char *expect, char *got, size_t got_len);
+
+#define CT_TEST(group, name)                                                       \
+    static void test_##group##_##name(void);                                       \
+    __attribute__((constructor)) static void register_##group##_##name(void) {     \
+        ct_test_register(#group, #name, test_##group##_##name);                    \
+    }                                                                              \
+    static void test_##group##_##name(void)
+
+#define CHECK(cond, ...)                                                           \
+    do {                                                                           \
+        if (!(cond)) {                                                             \
+            ct_test_fail(__FILE__, __LINE__, "%s" __VA_OPT__(": ") __VA_ARGS__, #cond); \
+            return;                                                                \
+        }                                                                          \
+    } while (0)
+
+/* |got − want| <= atol + rtol·|want| */
+#define CHECK_NEAR(got, want, atol, rtol)                                          \
+    do {                                                                           \
+        double g_ = (double)(got), w_ = (double)(want);                            \
+        if (!(fabs(g_ - w_) <= (atol) + (rtol) * fabs(w_))) {                      \
+            ct_test_fail(__FILE__, __LINE__, "%s = %.10g, want %.10g", #got, g_, w_); \
+            return;                                                                \
+        }                                                                          \
+    } while (0)
+
+#define CT_SKIP(...)                                                               \
+    do {                                                                           \
+        ct_test_skip(__VA_ARGS__);                                                 \
+        return;                                                                    \
+    } while (0)
+
+#endif
