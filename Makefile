@@ -14,7 +14,8 @@ ifeq ($(origin CC),default)
 CC := gcc
 endif
 
-BUILD := build
+BUILDROOT ?= build
+BUILD := $(BUILDROOT)
 ifeq ($(SANITIZE),1)
 BUILD := $(BUILD)/asan
 endif
@@ -140,6 +141,6 @@ install: $(LIBA) $(LIBSO)
 	sed -e 's|@PREFIX@|$(PREFIX)|' ctape.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ctape.pc
 
 clean:
-	rm -rf build
+	rm -rf $(BUILDROOT)
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
