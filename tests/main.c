@@ -47,6 +47,13 @@ void ct_test_skip(const char *fmt, ...) {
     skipped_now = 1;
 }
 
+void ct_test_note(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+}
+
 int ct_test_stopped(void) { return failed_now || skipped_now; }
 
 const char *ct_test_shared_data(void) {

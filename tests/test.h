@@ -13,6 +13,8 @@
 void ct_test_register(const char *group, const char *name, void (*fn)(void));
 void ct_test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ct_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A note printed after "ok" (an accuracy, a measured error). */
+void ct_test_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Non-zero once the running test has failed or skipped. */
 int ct_test_stopped(void);
 
