@@ -1,0 +1,40 @@
+/* tests/test_e2e.c — end to end on real data: the example program users run, trained on the
+ * first 10k MNIST training images for 2 epochs, must reach 93% on the 10k test images. */
+#include "test.h"
+
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* build/.../tests/ctape_tests -> build/.../examples/<name> */
+static int example_path(const char *name, char *out, size_t len) {
+    char self[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return 0;
+    self[n] = 0;
+    snprintf(out, len, "%s/../examples/%s", dirname(self), name);
+    return access(out, X_OK) == 0;
+}
+
+CT_TEST(e2e, mnist_mlp_train10k_two_epochs) {
+    const char *shared = ct_test_shared_data();
+    if (!shared) CT_SKIP("../shared/data absent: real-data test skipped");
+    char exe[1100], cmd[2400], line[512];
+    if (!example_path("mnist_mlp", exe, sizeof exe))
+        CT_SKIP("examples not built next to the tests (make builds them)");
+    snprintf(cmd, sizeof cmd, "'%s' --data '%s/mnist' --train train10k --test t10k --epochs 2 --seed 1 2>&1",
+             exe, shared);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    double acc = -1;
+    char last[512] = "";
+    while (fgets(line, sizeof line, p)) {
+        snprintf(last, sizeof last, "%s", line);
+        sscanf(line, "test accuracy: %lf", &acc);
+    }
+    int status = pclose(p);
+    CHECK(status == 0, "mnist_mlp exited with %d; last line: %s", status, last);
+    CHECK(acc >= 0.93, "test accuracy %.4f below 0.93", acc);
+    ct_test_note("test accuracy %.2f%%", 100 * acc);
+}
