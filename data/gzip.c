@@ -1,0 +1,231 @@
+/* data/gzip.c — whole-file reads, with gzip (RFC 1952) inflated in memory, and CRC-32.
+ *
+ * A gzip file is one or more members, each:
+ *
+ *     1f 8b  CM=8  FLG  MTIME(4)  XFL  OS            10-byte fixed header
+ *     [XLEN(2, little endian) + XLEN bytes]           if FLG & FEXTRA
+ *     [file name, zero-terminated]                    if FLG & FNAME
+ *     [comment, zero-terminated]                      if FLG & FCOMMENT
+ *     [CRC16 of the header so far (2)]                if FLG & FHCRC
+ *     raw deflate stream (RFC 1951)
+ *     CRC32(4) ISIZE(4)                               of the inflated data, little endian
+ *
+ * The deflate stream is inflated by stb (stb_image's zlib decoder; no zlib dependency). stb does
+ * not report how many input bytes the stream used, so the end of a member is found by looking
+ * for its trailer: the first place after the header holding the CRC32 and size of what stb
+ * produced that is followed by the end of the file or by another member's magic. A wrong match
+ * would need 64 bits to agree by chance. */
+#include "data.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Declared here rather than through <stb/stb_image.h>: that header drags in the whole image
+ * API, and this is the one function we need from libstb. Returns malloc'd memory or NULL. */
+char *stbi_zlib_decode_noheader_malloc(const char *buffer, int len, int *outlen);
+
+/* ---- CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as gzip and PNG use it ------- */
+
+static uint32_t crc_table[256];
+
+static void crc_table_init(void) {
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[n] = c;
+    }
+}
+
+uint32_t ct_crc32(uint32_t crc, const void *data, size_t len) {
+    /* Filling a table twice with the same values is harmless, so no lock is needed. */
+    if (crc_table[1] == 0) crc_table_init();
+    const uint8_t *p = data;
+    crc = ~crc;
+    for (size_t i = 0; i < len; i++) crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- whole-file read --------------------------------------------------------------------- */
+
+static int read_whole_file(const char *path, uint8_t **out, size_t *len) {
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ct_set_error(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        int e = errno;
+        fclose(f);
+        return ct_set_error(CT_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fclose(f);
+        return ct_set_error(CT_ERR_IO, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fclose(f);
+        return ct_set_error(CT_ERR_MEMORY, "%s: out of memory reading %zu bytes", path, size);
+    }
+    size_t got = fread(buf, 1, size, f);
+    int read_failed = ferror(f);
+    fclose(f);
+    if (read_failed || got != size) {
+        free(buf);
+        return ct_set_error(CT_ERR_IO, "%s: read error after %zu of %zu bytes", path, got, size);
+    }
+    *out = buf;
+    *len = size;
+    return CT_OK;
+}
+
+/* ---- gzip -------------------------------------------------------------------------------- */
+
+enum { FTEXT = 1, FHCRC = 2, FEXTRA = 4, FNAME = 8, FCOMMENT = 16, FRESERVED = 0xe0 };
+
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int is_gzip_magic(const uint8_t *p, size_t avail) {
+    return avail >= 2 && p[0] == 0x1f && p[1] == 0x8b;
+}
+
+/* Parses the member header at gz[pos..]; sets *body to the offset of its deflate stream. */
+static int parse_member_header(const char *path, const uint8_t *gz, size_t len, size_t pos, size_t *body) {
+    if (len - pos < 10 + 8) return ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is truncated (header)", path);
+    const uint8_t *h = gz + pos;
+    if (h[2] != 8)
+        return ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt: compression method %d is not deflate", path, h[2]);
+    int flags = h[3];
+    if (flags & FRESERVED)
+        return ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt: reserved header flags 0x%02x set", path, flags);
+    size_t p = pos + 10;
+    if (flags & FEXTRA) {
+        if (len - p < 2) goto truncated;
+        size_t xlen = (size_t)gz[p] | (size_t)gz[p + 1] << 8;
+        if (len - p - 2 < xlen) goto truncated;
+        p += 2 + xlen;
+    }
+    for (int field = FNAME; field <= FCOMMENT; field <<= 1) {
+        if (!(flags & field)) continue;
+        const uint8_t *end = memchr(gz + p, 0, len - p);
+        if (!end) goto truncated;
+        p = (size_t)(end - gz) + 1;
+    }
+    if (flags & FHCRC) {
+        if (len - p < 2) goto truncated;
+        uint32_t want = (uint32_t)gz[p] | (uint32_t)gz[p + 1] << 8;
+        if ((ct_crc32(0, h, p - pos) & 0xffff) != want)
+            return ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt: header CRC mismatch", path);
+        p += 2;
+    }
+    if (len - p < 8) goto truncated;
+    *body = p;
+    return CT_OK;
+truncated:
+    return ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is truncated (header)", path);
+}
+
+/* Finds the member's trailer (crc, isize) at or after `from`: the first match followed by the
+ * end of the data or by another gzip magic. Returns its offset, or 0 when there is none. */
+static size_t find_trailer(const uint8_t *gz, size_t len, size_t from, uint32_t crc, uint32_t isize) {
+    uint8_t want[8];
+    for (int i = 0; i < 4; i++) {
+        want[i] = (uint8_t)(crc >> (8 * i));
+        want[4 + i] = (uint8_t)(isize >> (8 * i));
+    }
+    size_t p = from;
+    while (p + 8 <= len) {
+        const uint8_t *hit = memmem(gz + p, len - p, want, 8);
+        if (!hit) return 0;
+        size_t at = (size_t)(hit - gz);
+        if (at + 8 == len || is_gzip_magic(gz + at + 8, len - at - 8)) return at;
+        p = at + 1;
+    }
+    return 0;
+}
+
+static int gunzip(const char *path, const uint8_t *gz, size_t len, uint8_t **out, size_t *out_len) {
+    uint8_t *all = NULL; /* the members inflated so far */
+    size_t all_len = 0;
+    size_t pos = 0;
+    int rc = CT_OK;
+    while (pos < len) {
+        size_t body = 0;
+        if (!is_gzip_magic(gz + pos, len - pos)) {
+            rc = ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt: garbage after member at byte %zu", path, pos);
+            goto fail;
+        }
+        if ((rc = parse_member_header(path, gz, len, pos, &body)) != CT_OK) goto fail;
+        size_t avail = len - body;
+        if (avail > INT_MAX) avail = INT_MAX; /* stb takes an int; deflate stops on its own */
+        int n = 0;
+        char *member = stbi_zlib_decode_noheader_malloc((const char *)gz + body, (int)avail, &n);
+        if (!member) {
+            rc = ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt (invalid deflate data)", path);
+            goto fail;
+        }
+        uint32_t crc = ct_crc32(0, member, (size_t)n);
+        size_t trailer = find_trailer(gz, len, body, crc, (uint32_t)n);
+        if (!trailer) {
+            /* Say which check failed, reading the last 8 bytes as the trailer. */
+            uint32_t file_crc = le32(gz + len - 8), file_size = le32(gz + len - 4);
+            if (file_size != (uint32_t)n)
+                rc = ct_set_error(CT_ERR_FORMAT,
+                                  "%s: gzip stream is corrupt or truncated: inflated %d bytes, trailer says %u",
+                                  path, n, file_size);
+            else
+                rc = ct_set_error(CT_ERR_FORMAT, "%s: CRC mismatch: data is corrupt (crc32 %08x, trailer says %08x)",
+                                  path, crc, file_crc);
+            free(member);
+            goto fail;
+        }
+        if (!all) {
+            all = (uint8_t *)member;
+            all_len = (size_t)n;
+        } else {
+            uint8_t *grown = realloc(all, all_len + (size_t)n + 1);
+            if (!grown) {
+                free(member);
+                rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory inflating", path);
+                goto fail;
+            }
+            all = grown;
+            memcpy(all + all_len, member, (size_t)n);
+            all_len += (size_t)n;
+            free(member);
+        }
+        pos = trailer + 8;
+    }
+    *out = all;
+    *out_len = all_len;
+    return CT_OK;
+fail:
+    free(all);
+    return rc;
+}
+
+int ct_read_file_maybe_gz(const char *path, uint8_t **out, size_t *len) {
+    CT_CHECK(path && out && len, "ct_read_file_maybe_gz", "NULL argument");
+    uint8_t *raw;
+    size_t raw_len;
+    int rc = read_whole_file(path, &raw, &raw_len);
+    if (rc != CT_OK) return rc;
+    if (!is_gzip_magic(raw, raw_len)) {
+        *out = raw;
+        *len = raw_len;
+        return CT_OK;
+    }
+    rc = gunzip(path, raw, raw_len, out, len);
+    free(raw);
+    if (rc != CT_OK) {
+        *out = NULL;
+        *len = 0;
+    }
+    return rc;
+}
