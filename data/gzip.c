@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,22 +30,38 @@ char *stbi_zlib_decode_noheader_malloc(const char *buffer, int len, int *outlen)
 
 /* ---- CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as gzip and PNG use it ------- */
 
-static uint32_t crc_table[256];
+/* Slicing-by-8: crc_table[k][b] is the CRC of byte b followed by k zero bytes, so eight input
+ * bytes are folded in with eight lookups instead of eight dependent steps (about 3x faster
+ * than the byte-at-a-time loop; it matters for the 47 MB MNIST-sized files). */
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_table_once = PTHREAD_ONCE_INIT;
 
 static void crc_table_init(void) {
     for (uint32_t n = 0; n < 256; n++) {
         uint32_t c = n;
         for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[n] = c;
+        crc_table[0][n] = c;
     }
+    for (int k = 1; k < 8; k++)
+        for (int n = 0; n < 256; n++)
+            crc_table[k][n] = (crc_table[k - 1][n] >> 8) ^ crc_table[0][crc_table[k - 1][n] & 0xff];
+}
+
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 uint32_t ct_crc32(uint32_t crc, const void *data, size_t len) {
-    /* Filling a table twice with the same values is harmless, so no lock is needed. */
-    if (crc_table[1] == 0) crc_table_init();
+    pthread_once(&crc_table_once, crc_table_init);
     const uint8_t *p = data;
+    const uint32_t(*t)[256] = (const uint32_t(*)[256])crc_table;
     crc = ~crc;
-    for (size_t i = 0; i < len; i++) crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    for (; len >= 8; len -= 8, p += 8) {
+        uint32_t lo = crc ^ le32(p), hi = le32(p + 4);
+        crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
+              t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^ t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
+    }
+    for (; len; len--, p++) crc = t[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 
@@ -86,10 +103,6 @@ static int read_whole_file(const char *path, uint8_t **out, size_t *len) {
 /* ---- gzip -------------------------------------------------------------------------------- */
 
 enum { FTEXT = 1, FHCRC = 2, FEXTRA = 4, FNAME = 8, FCOMMENT = 16, FRESERVED = 0xe0 };
-
-static uint32_t le32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int is_gzip_magic(const uint8_t *p, size_t avail) {
     return avail >= 2 && p[0] == 0x1f && p[1] == 0x8b;

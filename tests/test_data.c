@@ -178,6 +178,10 @@ CT_TEST(data, crc32_check_value) {
     CHECK(ct_crc32(0, "123456789", 9) == 0xCBF43926u, "the standard CRC-32 check value");
     CHECK(ct_crc32(ct_crc32(0, "1234", 4), "56789", 5) == 0xCBF43926u, "chained calls");
     CHECK(ct_crc32(0, "", 0) == 0);
+    const char *fox = "The quick brown fox jumps over the lazy dog";
+    CHECK(ct_crc32(0, fox, strlen(fox)) == 0x414FA339u, "a well-known value past the 8-byte fast path");
+    uint32_t split = ct_crc32(ct_crc32(ct_crc32(0, fox, 3), fox + 3, 17), fox + 20, strlen(fox) - 20);
+    CHECK(split == 0x414FA339u, "chained over unaligned pieces");
 }
 
 CT_TEST(data, gzip_stored_members_all_header_fields) {
