@@ -1,0 +1,164 @@
+/* losses/cross_entropy.c — softmax cross-entropy, fused into one op with a closed-form backward.
+ *
+ * Composed from primitives it would be −mean(gather_rows(log_softmax(z), y)): four nodes, an
+ * (N, C) log-softmax kept for the backward, and a backward that rebuilds p from it. Fused, the
+ * forward is one walk over each row and the backward is the textbook (p − target), scaled. */
+#define CT_BUILDING_LIBRARY
+#include "losses.h"
+#include "../autograd/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- cross_entropy: logits z (N,C), labels y (N) -> () for mean/sum, (N) for none ---------
+ *
+ * Forward, row i, stable for any finite logits (no exp of a positive number):
+ *     m_i      = max_c z_ic
+ *     log p_ic = (z_ic − m_i) − log s_i,       s_i = Σ_c exp(z_ic − m_i)  ∈ [1, C]
+ * (not z_ic − lse_i: for |z| ~ 1e30 the sum lse_i = m_i + log s_i rounds back to m_i).
+ * Each sample spreads a target mass α_ic over the classes (w ≡ 1 without weights, ε the label
+ * smoothing; this is how PyTorch combines the two):
+ *     α_ic = (1−ε)·w_{y_i}·[c = y_i] + (ε/C)·w_c
+ *     ℓ_i  = −Σ_c α_ic·log p_ic
+ * and ℓ_i = 0 when y_i = ignore_index. Reductions:
+ *     none ℓ (N),   sum Σ_i ℓ_i,   mean Σ_i ℓ_i / Σ_i w_{y_i}  (over the samples not ignored;
+ *     when every sample is ignored that is 0/0 = NaN with a zero gradient, as in PyTorch).
+ *
+ * Backward. Since ∂(−log p_ik)/∂z_ic = p_ic − [c = k],
+ *     ∂ℓ_i/∂z_ic = A_i·p_ic − α_ic        with A_i = Σ_c α_ic = (1−ε)·w_{y_i} + (ε/C)·Σ_c w_c
+ * — without weights A_i = 1 and α_i is the (smoothed) one-hot target: p − target. Then
+ *     dz_ic += s_i·(A_i·p_ic − α_ic),  s_i = dℓ/Σ_i w_{y_i} (mean), dℓ (sum), dℓ_i (none).
+ *
+ * Saved for the backward (in the arena): m and log s (N each) — p_ic is recomputed as
+ * exp(z_ic − m_i − log s_i), so nothing of size N·C is kept — and copies of the labels and
+ * weights, because the caller's arrays may change before ct_backward runs. */
+typedef struct {
+    int *labels;        /* N labels, copied */
+    ct_real *weight;    /* C class weights, copied, or NULL for w ≡ 1 */
+    double *max;        /* N: m_i = max_c z_ic */
+    double *log_sum;    /* N: log s_i = log Σ_c exp(z_ic − m_i) */
+    double eps;         /* label smoothing ε */
+    double denom;       /* Σ_i w_{y_i} over the kept samples (the mean's divisor) */
+    int reduction;      /* ct_reduction */
+    int ignore_index;
+} ce_saved;
+
+static void cross_entropy_backward(ct_tape *tape, ct_node *nd) {
+    ct_tensor *logits = nd->in[0];
+    const ce_saved *s = nd->extra;
+    ct_real *dz = ct_grad_of(tape, logits);
+    const ct_real *dout = nd->out->grad;
+    const int N = logits->shape[0], C = logits->shape[1];
+    const double eps = s->eps, spread = eps / C; /* ε/C: the smoothing mass per class */
+    double w_total = C;                          /* Σ_c w_c */
+    if (s->weight) {
+        w_total = 0;
+        for (int c = 0; c < C; c++) w_total += s->weight[c];
+    }
+    for (int i = 0; i < N; i++) {
+        const int y = s->labels[i];
+        if (y == s->ignore_index) continue;
+        const double scale = s->reduction == CT_REDUCTION_NONE ? (double)dout[i]
+                             : s->reduction == CT_REDUCTION_SUM ? (double)dout[0]
+                                                                : (double)dout[0] / s->denom;
+        const double w_y = s->weight ? s->weight[y] : 1.0;
+        const double A = (1 - eps) * w_y + spread * w_total;
+        const ct_real *z = logits->data + (size_t)i * C;
+        ct_real *d = dz + (size_t)i * C;
+        const double m = s->max[i], log_sum = s->log_sum[i];
+        for (int c = 0; c < C; c++) {
+            const double p = exp(((double)z[c] - m) - log_sum);
+            const double alpha = spread * (s->weight ? s->weight[c] : 1.0);
+            d[c] += (ct_real)(scale * (A * p - alpha));
+        }
+        d[y] -= (ct_real)(scale * (1 - eps) * w_y); /* the one-hot part of α_i */
+    }
+}
+const ct_op ct_op_cross_entropy = {
+    "cross_entropy",
+    "l_i = -sum_c a_ic log softmax(z_i)_c, a = (1-eps) w_y onehot + (eps/C) w; dz_i = s_i (A_i p_i - a_i)",
+    cross_entropy_backward};
+
+ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_ce_opts opts) {
+    static const char *op = "ct_cross_entropy";
+    CT_CHECK(logits && logits->ndim == 2, op, "logits must be 2-D (N, C), got %s",
+             logits ? ct_shp(logits) : "NULL");
+    const int N = logits->shape[0], C = logits->shape[1];
+    CT_CHECK(C > 0, op, "logits %s have no classes", ct_shp(logits));
+    CT_CHECK(labels.n == N, op, "%d labels for logits %s with N = %d rows", labels.n, ct_shp(logits), N);
+    CT_CHECK(labels.data || N == 0, op, "labels are NULL for logits %s", ct_shp(logits));
+    CT_CHECK(opts.label_smoothing >= 0 && opts.label_smoothing <= 1, op,
+             "label_smoothing %g is outside [0, 1]", opts.label_smoothing);
+    CT_CHECK(opts.reduction == CT_REDUCTION_MEAN || opts.reduction == CT_REDUCTION_SUM ||
+             opts.reduction == CT_REDUCTION_NONE, op, "unknown reduction %d", (int)opts.reduction);
+    for (int i = 0; i < N; i++) {
+        const int y = labels.data[i];
+        CT_CHECK(y == opts.ignore_index || (y >= 0 && y < C), op,
+                 "label %d of sample %d is out of range for C = %d classes (ignore_index is %d)",
+                 y, i, C, opts.ignore_index);
+    }
+    if (opts.weight)
+        for (int c = 0; c < C; c++)
+            CT_CHECK(isfinite(opts.weight[c]), op, "weight[%d] = %g is not finite", c, (double)opts.weight[c]);
+
+    ct_node *nd;
+    ct_shape shape = opts.reduction == CT_REDUCTION_NONE ? CT_SHAPE(N) : (ct_shape){.ndim = 0};
+    ct_tensor *out = ct_op_output(tape, shape, &ct_op_cross_entropy, &logits, 1, &nd);
+    ct_arena *arena = ct_tape_arena(tape);
+    double *max = ct_arena_alloc(arena, (size_t)(N ? N : 1) * sizeof *max);
+    double *log_sum = ct_arena_alloc(arena, (size_t)(N ? N : 1) * sizeof *log_sum);
+
+    const ct_real *w = opts.weight;
+    const double eps = opts.label_smoothing, spread = eps / C;
+    double total = 0, denom = 0;
+    for (int i = 0; i < N; i++) {
+        const ct_real *z = logits->data + (size_t)i * C;
+        double m = -INFINITY;
+        for (int c = 0; c < C; c++) {
+            CT_CHECK(isfinite(z[c]), op, "logits row %d has a non-finite value %g at class %d",
+                     i, (double)z[c], c);
+            if (z[c] > m) m = z[c];
+        }
+        double sum_exp = 0;
+        for (int c = 0; c < C; c++) sum_exp += exp((double)z[c] - m);
+        max[i] = m;
+        log_sum[i] = log(sum_exp);
+
+        const int y = labels.data[i];
+        double loss_i = 0;
+        if (y != opts.ignore_index) {
+            const double w_y = w ? w[y] : 1.0;
+            /* −log p_ic = (m_i − z_ic) + log s_i, both terms >= 0: no cancellation */
+            loss_i = (1 - eps) * w_y * ((m - z[y]) + log_sum[i]);
+            if (eps > 0) {
+                double smooth = 0; /* Σ_c w_c·(−log p_ic) */
+                for (int c = 0; c < C; c++) smooth += (w ? w[c] : 1.0) * ((m - z[c]) + log_sum[i]);
+                loss_i += spread * smooth;
+            }
+            denom += w_y;
+        }
+        if (opts.reduction == CT_REDUCTION_NONE) out->data[i] = (ct_real)loss_i;
+        total += loss_i;
+    }
+    if (opts.reduction == CT_REDUCTION_SUM) out->data[0] = (ct_real)total;
+    if (opts.reduction == CT_REDUCTION_MEAN) out->data[0] = (ct_real)(total / denom);
+
+    if (nd) {
+        ce_saved *s = ct_arena_alloc(arena, sizeof *s);
+        s->labels = ct_arena_alloc(arena, (size_t)(N ? N : 1) * sizeof *s->labels);
+        if (N) memcpy(s->labels, labels.data, (size_t)N * sizeof *s->labels);
+        s->weight = NULL;
+        if (w) {
+            s->weight = ct_arena_alloc(arena, (size_t)C * sizeof *s->weight);
+            memcpy(s->weight, w, (size_t)C * sizeof *s->weight);
+        }
+        s->max = max;
+        s->log_sum = log_sum;
+        s->eps = eps;
+        s->denom = denom;
+        s->reduction = (int)opts.reduction;
+        s->ignore_index = opts.ignore_index;
+        nd->extra = s;
+    }
+    return out;
+}
