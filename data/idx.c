@@ -31,37 +31,38 @@ static int parse_idx_header(const char *path, const uint8_t *buf, size_t len, in
     if (len < 4)
         return ct_set_error(CT_ERR_FORMAT, "%s: file is truncated (%zu bytes, no IDX header)", path, len);
     uint32_t magic = be32(buf);
-    if ((magic & 0xffff0000u) != 0 || (magic & 0xff) != (uint32_t)ndim || ((magic >> 8) & 0xff) != IDX_UBYTE) {
-        if ((magic & 0xffff0000u) == 0 && ((magic >> 8) & 0xff) != IDX_UBYTE && (magic & 0xff) == (uint32_t)ndim)
-            return ct_set_error(CT_ERR_FORMAT, "%s: IDX element type 0x%02x is not unsigned byte (0x08)", path,
-                                (magic >> 8) & 0xff);
+    if ((magic >> 16) != 0 || (magic & 0xff) != (uint32_t)ndim)
         return ct_set_error(CT_ERR_FORMAT, "%s: bad magic 0x%08x: not an IDX %s file (want 0x%08x)", path, magic,
                             what, want_magic);
-    }
+    if (((magic >> 8) & 0xff) != IDX_UBYTE)
+        return ct_set_error(CT_ERR_FORMAT, "%s: IDX element type 0x%02x is not unsigned byte (0x08)", path,
+                            (magic >> 8) & 0xff);
     if (len < header)
         return ct_set_error(CT_ERR_FORMAT, "%s: file is truncated (%zu bytes, header needs %zu)", path, len, header);
-    /* Products in uint64 with a check per factor: each dim < 2^31 and the running product is
-     * kept <= the file size, so nothing can wrap. */
-    uint64_t product = 1;
     for (int i = 0; i < ndim; i++) {
         uint32_t d = be32(buf + 4 + 4 * i);
         if (d == 0 || d > INT_MAX)
             return ct_set_error(CT_ERR_FORMAT, "%s: dimension %d is %u (must be 1..%d)", path, i, d, INT_MAX);
         dims[i] = (int)d;
-        product *= d;
-        if (product > (uint64_t)(len - header)) {
-            /* Finish the product in double for the message only. */
-            double want = 1;
-            for (int k = 0; k < ndim; k++) want *= (double)be32(buf + 4 + 4 * k);
-            return ct_set_error(CT_ERR_FORMAT,
-                                "%s: file is truncated: header says %.0f bytes of %s data but the file has %zu",
-                                path, want, what, len - header);
-        }
     }
-    if (product != (uint64_t)(len - header))
+    /* The product of the dims, checked against the bytes present before each multiply so it
+     * cannot wrap (three dims of 2^31 would); the double is for the message only. */
+    size_t avail = len - header;
+    uint64_t product = 1;
+    double product_f = 1;
+    int too_big = 0;
+    for (int i = 0; i < ndim; i++) {
+        product_f *= dims[i];
+        if (product > avail / (uint64_t)dims[i]) too_big = 1;
+        else product *= (uint64_t)dims[i];
+    }
+    if (too_big)
+        return ct_set_error(CT_ERR_FORMAT, "%s: file is truncated: header says %.0f bytes of %s data but the file has %zu",
+                            path, product_f, what, avail);
+    if (product != avail)
         return ct_set_error(CT_ERR_FORMAT,
                             "%s: file size does not match header: header says %llu bytes of %s data but the file has %zu",
-                            path, (unsigned long long)product, what, len - header);
+                            path, (unsigned long long)product, what, avail);
     *payload = (size_t)product;
     return CT_OK;
 }
