@@ -175,6 +175,63 @@ CT_TEST(losses, cross_entropy_all_ignored_mean_is_nan_like_pytorch) {
     ct_tape_free(tape);
 }
 
+/* ---- the fused op against the same loss composed from primitive ops ------------------------ *
+ * tinygrad's rule: a fused backward is an optimisation that must match the composed one. */
+typedef enum { COMPOSED_PLAIN, COMPOSED_SMOOTHING, COMPOSED_WEIGHT_SUM } composed_kind;
+
+/* plain:     −mean_i log p_{i,y_i}
+ * smoothing: (1−ε)·plain + (ε/C)·mean_i(−Σ_c log p_ic)
+ * weight:    −Σ_i w_{y_i}·log p_{i,y_i}   (reduction sum) */
+static ct_tensor *composed_ce(ct_tape *tape, ct_tensor *z, const int *y, int n, composed_kind kind,
+                              double eps, const ct_real *w) {
+    ct_tensor *logp = ct_log_softmax(tape, z, 1);
+    ct_tensor *picked = ct_gather_rows(tape, logp, y, n); /* (N) */
+    if (kind == COMPOSED_WEIGHT_SUM) {
+        ct_tensor *wy = ct_tape_zeros(tape, CT_SHAPE(n));
+        for (int i = 0; i < n; i++) wy->data[i] = w[y[i]];
+        return ct_neg(tape, ct_sum_all(tape, ct_mul(tape, picked, wy)));
+    }
+    ct_tensor *nll = ct_neg(tape, ct_mean_all(tape, picked));
+    if (kind == COMPOSED_PLAIN) return nll;
+    ct_tensor *uniform = ct_neg(tape, ct_mean_all(tape, ct_sum(tape, logp, 1, 0)));
+    return ct_add(tape, ct_mul_scalar(tape, nll, 1 - eps), ct_mul_scalar(tape, uniform, eps / z->shape[1]));
+}
+
+CT_TEST(losses, cross_entropy_fused_matches_composed) {
+    enum { N = 16, C = 10 };
+    ct_rng rng;
+    ct_rng_seed(&rng, 99);
+    double z0[N * C];
+    int y[N];
+    ct_real w[C];
+    for (int i = 0; i < N * C; i++) z0[i] = ct_rng_normal(&rng, 0, 3);
+    for (int i = 0; i < N; i++) y[i] = (int)ct_rng_int(&rng, 0, C);
+    for (int c = 0; c < C; c++) w[c] = (ct_real)ct_rng_uniform_range(&rng, 0.2, 2);
+    const double eps = 0.1;
+    ct_ce_opts fused_opts[] = {CT_CE(), CT_CE(.label_smoothing = eps),
+                               CT_CE(.reduction = CT_REDUCTION_SUM, .weight = w)};
+    const char *names[] = {"plain", "smoothing", "weight_sum"};
+    /* two tapes: a second ct_backward on one tape would replay the first loss's nodes too */
+    ct_tape *tf = ct_tape_new(), *tc = ct_tape_new();
+    for (int k = 0; k < 3; k++) {
+        ct_tape_reset(tf);
+        ct_tape_reset(tc);
+        ct_tensor *zf = tape_tensor_grad(tf, CT_SHAPE(N, C), z0);
+        ct_tensor *zc = tape_tensor_grad(tc, CT_SHAPE(N, C), z0);
+        ct_tensor *fused = ct_cross_entropy(tf, zf, CT_LABELS(y, N), fused_opts[k]);
+        ct_tensor *composed = composed_ce(tc, zc, y, N, (composed_kind)k, eps, w);
+        EXPECT(composed->size == 1 && near(fused->data[0], composed->data[0], REF_ATOL, REF_RTOL),
+               "%s: fused %.10g, composed %.10g", names[k], (double)fused->data[0], (double)composed->data[0]);
+        ct_backward(tf, fused);
+        ct_backward(tc, composed);
+        for (int i = 0; i < N * C; i++)
+            EXPECT(near(zf->grad[i], zc->grad[i], 2 * REF_ATOL, REF_RTOL), "%s: dlogits[%d] fused %.10g, composed %.10g",
+                   names[k], i, (double)zf->grad[i], (double)zc->grad[i]);
+    }
+    ct_tape_free(tf);
+    ct_tape_free(tc);
+}
+
 /* ---- errors ------------------------------------------------------------------------------- */
 typedef struct {
     int n_labels, bad_label, bad_row;
