@@ -2,7 +2,8 @@
  *
  * Composed from primitives it would be −mean(gather_rows(log_softmax(z), y)): four nodes, an
  * (N, C) log-softmax kept for the backward, and a backward that rebuilds p from it. Fused, the
- * forward is one walk over each row and the backward is the textbook (p − target), scaled. */
+ * forward reads each row while it is in cache (its max, then Σ exp) and keeps two numbers per
+ * row; the backward is the textbook (p − target), scaled. */
 #define CT_BUILDING_LIBRARY
 #include "losses.h"
 #include "../autograd/internal.h"
@@ -27,7 +28,7 @@
  * Backward. Since ∂(−log p_ik)/∂z_ic = p_ic − [c = k],
  *     ∂ℓ_i/∂z_ic = A_i·p_ic − α_ic        with A_i = Σ_c α_ic = (1−ε)·w_{y_i} + (ε/C)·Σ_c w_c
  * — without weights A_i = 1 and α_i is the (smoothed) one-hot target: p − target. Then
- *     dz_ic += s_i·(A_i·p_ic − α_ic),  s_i = dℓ/Σ_i w_{y_i} (mean), dℓ (sum), dℓ_i (none).
+ *     dz_ic += g_i·(A_i·p_ic − α_ic),  g_i = dℓ/Σ_i w_{y_i} (mean), dℓ (sum), dℓ_i (none).
  *
  * Saved for the backward (in the arena): m and log s (N each) — p_ic is recomputed as
  * exp(z_ic − m_i − log s_i), so nothing of size N·C is kept — and copies of the labels and
@@ -76,7 +77,7 @@ static void cross_entropy_backward(ct_tape *tape, ct_node *nd) {
 }
 const ct_op ct_op_cross_entropy = {
     "cross_entropy",
-    "l_i = -sum_c a_ic log softmax(z_i)_c, a = (1-eps) w_y onehot + (eps/C) w; dz_i = s_i (A_i p_i - a_i)",
+    "ℓ_i = −Σ_c α_ic·log softmax(z_i)_c, α = (1−ε)·w_y·onehot(y) + (ε/C)·w; dz_i = g_i·(A_i·p_i − α_i)",
     cross_entropy_backward};
 
 ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_ce_opts opts) {
