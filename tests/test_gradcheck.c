@@ -206,6 +206,7 @@ static const gc_case cases[] = {
 };
 static const int n_cases = (int)(sizeof cases / sizeof cases[0]);
 
+#ifdef CT_PRECISION_64
 /* Inputs of one row: heap tensors, uniform in [lo, hi] pushed out of (−gap, gap); constants
  * (where's cond) are 0/1 in a fixed pattern with no gradient. */
 static void make_inputs(const gc_case *c, ct_tensor **in, uint64_t seed) {
@@ -221,6 +222,8 @@ static void make_inputs(const gc_case *c, ct_tensor **in, uint64_t seed) {
         }
     }
 }
+
+#endif
 
 CT_TEST(gradcheck, every_entry) {
 #ifndef CT_PRECISION_64
