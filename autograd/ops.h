@@ -226,9 +226,9 @@ typedef struct {
 
 /* Defaults suited to the build: tight in float64, loose in float32. */
 #ifdef CT_PRECISION_64
-#define CT_GRADCHECK(...) ((ct_gradcheck_opts){.step = 1e-6, .rtol = 1e-5, .atol = 1e-7, .seed = 1, __VA_ARGS__})
+#define CT_GRADCHECK(...) CT_WITH_DEFAULTS(ct_gradcheck_opts, (.step = 1e-6, .rtol = 1e-5, .atol = 1e-7, .seed = 1), __VA_ARGS__)
 #else
-#define CT_GRADCHECK(...) ((ct_gradcheck_opts){.step = 1e-2, .rtol = 5e-2, .atol = 5e-3, .seed = 1, __VA_ARGS__})
+#define CT_GRADCHECK(...) CT_WITH_DEFAULTS(ct_gradcheck_opts, (.step = 1e-2, .rtol = 5e-2, .atol = 5e-3, .seed = 1), __VA_ARGS__)
 #endif
 
 typedef struct {

@@ -18,18 +18,6 @@ typedef double ct_real;
 typedef float ct_real;
 #define CT_REAL_NAME "float32"
 #define CT_REAL_EPS 1.1920929e-07
-/* ---- progress ---------------------------------------------------------------------------- */
-/* A training progress line: a live bar on a terminal (redrawn in place), plain lines otherwise
- * (one every `every` steps, for logs). */
-typedef struct ct_progress ct_progress;
-ct_progress *ct_progress_new(const char *label, int total_steps);
-/* Shows step (1-based) of total with a free-form status ("loss 0.312  9876 samples/s"). */
-void ct_progress_update(ct_progress *p, int step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Ends the line (a newline after the bar) and frees p. */
-void ct_progress_done(ct_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Seconds on a monotonic clock, for samples/s. */
-double ct_time_now(void);
-
 #endif
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -59,6 +47,20 @@ void ct_site_set(const char *file, int line);
 
 #define CT_CHECK(cond, op, ...) \
     do { if (!(cond)) ct_fatal(op, __VA_ARGS__); } while (0)
+
+/* ---- config structs ----------------------------------------------------------------------- */
+/* CT_WITH_DEFAULTS(type, (defaults...), overrides...) is a `type` value whose fields are the
+ * defaults, then the caller's designated initializers. Overriding a field that was already
+ * initialized is what -Wextra's -Woverride-init warns about, so the literal is built inside a
+ * statement expression that silences that one warning (GCC and Clang). Use in functions, not in
+ * file-scope initializers. */
+#define CT__UNPAREN(...) __VA_ARGS__
+#define CT_WITH_DEFAULTS(type, defaults, ...)                                                    \
+    (__extension__({                                                                             \
+        _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Woverride-init\"")      \
+        type ct__opts_ = {CT__UNPAREN defaults, __VA_ARGS__};                                    \
+        _Pragma("GCC diagnostic pop") ct__opts_;                                                 \
+    }))
 
 /* ---- shapes ------------------------------------------------------------------------------ */
 #define CT_MAX_DIMS 6

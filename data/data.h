@@ -39,17 +39,6 @@ typedef struct {
     int drop_last;  /* drop a last batch smaller than `batch` */
     int flatten;
 } ct_loader_opts;
-/* CT_WITH_DEFAULTS: the same definition as in losses/losses.h and optim/optim.h; it keeps
- * -Wextra's -Woverride-init quiet when the caller overrides a default. */
-#ifndef CT_WITH_DEFAULTS
-#define CT__UNPAREN(...) __VA_ARGS__
-#define CT_WITH_DEFAULTS(type, defaults, ...)                                                    \
-    (__extension__({                                                                             \
-        _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Woverride-init\"")      \
-        type ct__opts_ = {CT__UNPAREN defaults, __VA_ARGS__};                                    \
-        _Pragma("GCC diagnostic pop") ct__opts_;                                                 \
-    }))
-#endif
 #define CT_LOADER(...) \
     CT_WITH_DEFAULTS(ct_loader_opts, (.batch = 64, .shuffle = 1, .seed = 0, .drop_last = 0, .flatten = 0), __VA_ARGS__)
 

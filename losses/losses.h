@@ -5,20 +5,6 @@
 
 #include "../autograd/ops.h"
 
-/* CT_WITH_DEFAULTS(type, (defaults...), overrides...) is a `type` value whose fields are the
- * defaults, then the caller's designated initializers. Overriding a field that was already
- * initialized is what -Wextra's -Woverride-init warns about, so the literal is built inside a
- * statement expression that silences that one warning (GCC and Clang). Use in functions, not in
- * file-scope initializers. */
-#ifndef CT_WITH_DEFAULTS
-#define CT__UNPAREN(...) __VA_ARGS__
-#define CT_WITH_DEFAULTS(type, defaults, ...)                                                    \
-    (__extension__({                                                                             \
-        _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Woverride-init\"")      \
-        type ct__opts_ = {CT__UNPAREN defaults, __VA_ARGS__};                                    \
-        _Pragma("GCC diagnostic pop") ct__opts_;                                                 \
-    }))
-#endif
 
 typedef enum {
     CT_REDUCTION_MEAN = 0, /* PyTorch's default */

@@ -5,18 +5,6 @@
 
 #include "../nn/nn.h"
 
-/* CT_WITH_DEFAULTS(type, (defaults...), overrides...): a config literal whose defaults the
- * caller's designated initializers override, without -Woverride-init warnings (see
- * losses/losses.h, which defines it the same way). */
-#ifndef CT_WITH_DEFAULTS
-#define CT__UNPAREN(...) __VA_ARGS__
-#define CT_WITH_DEFAULTS(type, defaults, ...)                                                    \
-    (__extension__({                                                                             \
-        _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Woverride-init\"")      \
-        type ct__opts_ = {CT__UNPAREN defaults, __VA_ARGS__};                                    \
-        _Pragma("GCC diagnostic pop") ct__opts_;                                                 \
-    }))
-#endif
 
 typedef struct ct_optim ct_optim;
 

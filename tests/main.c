@@ -39,6 +39,17 @@ void ct_test_fail(const char *file, int line, const char *fmt, ...) {
     failed_now = 1;
 }
 
+void ct_test_fail_detail(const char *fmt, ...) {
+    size_t used = strlen(message);
+    if (used + 3 >= sizeof message) return;
+    snprintf(message + used, sizeof message - used, ": ");
+    used += 2;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message + used, sizeof message - used, fmt, ap);
+    va_end(ap);
+}
+
 void ct_test_skip(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -12,6 +12,8 @@
 
 void ct_test_register(const char *group, const char *name, void (*fn)(void));
 void ct_test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Appends ": <message>" to the failure just recorded. */
+void ct_test_fail_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ct_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A note printed after "ok" (an accuracy, a measured error). */
 void ct_test_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -37,7 +39,8 @@ int ct_test_expect_fatal(void (*body)(void *), void *arg, const char *expect, ch
 #define CHECK(cond, ...)                                                           \
     do {                                                                           \
         if (!(cond)) {                                                             \
-            ct_test_fail(__FILE__, __LINE__, "%s" __VA_OPT__(": ") __VA_ARGS__, #cond); \
+            ct_test_fail(__FILE__, __LINE__, "%s", #cond);                         \
+            __VA_OPT__(ct_test_fail_detail(__VA_ARGS__);)                          \
             return;                                                                \
         }                                                                          \
     } while (0)

@@ -77,6 +77,8 @@ BUILDER(f_matmul, ct_matmul_t(t, in[0], A->i0, in[1], A->i1))
 BUILDER(f_bmm, ct_bmm_t(t, in[0], A->i0, in[1], A->i1))
 BUILDER(f_linear, ct_linear(t, in[0], in[1], in[2]))
 BUILDER(f_linear_nobias, ct_linear(t, in[0], in[1], NULL))
+BUILDER(f_cross_entropy, ct_cross_entropy(t, in[0], CT_LABELS(A->idx, A->n_idx),
+                                          CT_CE(.reduction = (ct_reduction)A->i0, .label_smoothing = A->a)))
 /* reshape, then a mul so the view's own gradient buffer has to flow back into x */
 BUILDER(f_reshape, ct_mul(t, ct_reshape(t, in[0], A->shape), ct_reshape(t, in[0], A->shape)))
 BUILDER(f_permute, ct_permute(t, in[0], A->perm))
@@ -180,6 +182,8 @@ static const gc_case cases[] = {
     ROW("bmm", "(2,3,4)·(2,5,4)ᵀ", f_bmm, 2, SH(SHP(2, 3, 4), SHP(2, 5, 4)), -1, 1, .args = ARGS(.i1 = 1)),
     ROW("linear", "x (4,3), W (5,3), b (5,)", f_linear, 3, SH(SHP(4, 3), SHP(5, 3), SHP(5)), -1, 1),
     ROW("linear", "x (4,3), W (5,3), no bias", f_linear_nobias, 2, SH(SHP(4, 3), SHP(5, 3)), -1, 1),
+    ROW("cross_entropy", "fused (4,5) mean", f_cross_entropy, 1, SH(SHP(4, 5)), -3, 3, .args = ARGS(.idx = {1, 0, 4, 2}, .n_idx = 4)),
+    ROW("cross_entropy", "fused (4,5) none, smoothing 0.1", f_cross_entropy, 1, SH(SHP(4, 5)), -3, 3, .args = ARGS(.idx = {1, 0, 4, 2}, .n_idx = 4, .i0 = CT_REDUCTION_NONE, .a = 0.1)),
     /* shape ops */
     ROW("reshape", "(2,3,4) -> (-1,4) squared", f_reshape, 1, SH(SHP(2, 3, 4)), -2, 2, .args = ARGS(.shape = SHP(-1, 4))),
     ROW("reshape", "(6,) -> (3,2)", f_reshape, 1, SH(SHP(6)), -2, 2, .args = ARGS(.shape = SHP(3, 2))),
