@@ -6,12 +6,13 @@
  * know, in the shape every ctape training loop has — forward on the tape, backward, step, reset. */
 #include <ctape.h>
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
     const char *data_dir, *train_split, *test_split;
-    int epochs, batch, threads;
+    int epochs, batch, threads, cosine;
     double lr;
     uint64_t seed;
 } options;
@@ -25,6 +26,7 @@ static void usage(const char *prog) {
            "  --epochs N      passes over the training set (default 1)\n"
            "  --batch N       mini-batch size (default 128)\n"
            "  --lr X          learning rate (default 0.05)\n"
+           "  --cosine        anneal the learning rate to 0 over the run (cosine schedule)\n"
            "  --seed N        seed for initialisation and shuffling (default 42)\n"
            "  --threads N     threads for BLAS and OpenMP (default: $CTAPE_THREADS, else all cores)\n"
            "  --help          this text\n",
@@ -32,12 +34,16 @@ static void usage(const char *prog) {
 }
 
 static int parse_options(int argc, char **argv, options *o) {
-    *o = (options){"/usr/share/datasets/fashion-mnist", "train", "t10k", 1, 128, 0, 0.05, 42};
+    *o = (options){"/usr/share/datasets/fashion-mnist", "train", "t10k", 1, 128, 0, 0, 0.05, 42};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(argv[0]);
             exit(0);
+        }
+        if (!strcmp(a, "--cosine")) {
+            o->cosine = 1;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "%s: %s needs a value (see --help)\n", argv[0], a);
@@ -140,6 +146,11 @@ int main(int argc, char **argv) {
         int steps = 0;
         ct_batch b;
         while (ct_loader_next(batches, &b)) {
+            if (o.cosine) { /* lr_t = lr · (1 + cos(π t / T)) / 2 over all T steps of the run */
+                int total = o.epochs * ct_loader_batches_per_epoch(batches);
+                int t = (epoch - 1) * ct_loader_batches_per_epoch(batches) + steps;
+                ct_optim_set_lr(opt, 0.5 * o.lr * (1 + cos(3.141592653589793 * t / total)));
+            }
             ct_tensor *loss = ct_cross_entropy(tape, mlp_forward(tape, &net, b.x), b.y, CT_CE());
             ct_backward(tape, loss);
             ct_optim_step(opt);
