@@ -92,27 +92,33 @@ demo-deps:
 # ---- build -------------------------------------------------------------------------------
 $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	@echo "  CC    $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	@echo "  AR    $@"
+	@rm -f $@ && ar rcs $@ $^
 
 $(LIBSO): $(LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TESTBIN): $(TEST_OBJ) $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LDLIBS)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 # ---- test: float32 suite, then the gradient checks in float64 ---------------------------
 # Sub-makes build each flavour in its own directory; -j is passed through.
@@ -121,11 +127,11 @@ test:
 	@$(MAKE) --no-print-directory test-f64 PRECISION=64
 
 test-f32: $(TESTBIN) $(EXAMPLES)
-	@echo "== ctape tests ($(if $(filter 64,$(PRECISION)),float64,float32)$(if $(filter 1,$(SANITIZE)),, sanitizers)) =="
+	@echo "== ctape tests ($(if $(filter 64,$(PRECISION)),float64,float32)$(if $(filter 1,$(SANITIZE)), with sanitizers)) =="
 	@$(TESTBIN) --skip-group gradcheck
 
 test-f64: $(TESTBIN)
-	@echo "== ctape gradient checks (float64$(if $(filter 1,$(SANITIZE)),, sanitizers)) =="
+	@echo "== ctape gradient checks (float64$(if $(filter 1,$(SANITIZE)), with sanitizers)) =="
 	@$(TESTBIN) --group gradcheck
 
 # ---- demo and bench ----------------------------------------------------------------------
@@ -148,4 +154,4 @@ install: $(LIBA) $(LIBSO)
 clean:
 	rm -rf $(BUILDROOT)
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(EXAMPLES:$(BUILD)/examples/%=$(BUILD)/obj/examples/%.d) $(BENCHES:$(BUILD)/bench/%=$(BUILD)/obj/bench/%.d)
