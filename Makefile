@@ -30,7 +30,7 @@ MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 OPENBLAS_DIR := /usr/lib/$(MULTIARCH)/openblas-openmp
 OPENBLAS_INC := /usr/include/$(MULTIARCH)/openblas-openmp
 CPPFLAGS += -I. -D_GNU_SOURCE -I$(OPENBLAS_INC)
-CFLAGS ?= -O2 -march=native
+CFLAGS ?= -O3 -march=native
 CFLAGS += -std=c11 -Wall -Wextra -Werror -fopenmp -fPIC -MMD -MP
 LDLIBS += -lopenblas -lstb -lm -lpthread
 LDFLAGS += -fopenmp -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR)
@@ -63,6 +63,7 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 
 .PHONY: all test test-f32 test-f64 demo bench install clean deps demo-deps
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: $(LIBA) $(LIBSO) $(TESTBIN) $(EXAMPLES) $(BENCHES)
 

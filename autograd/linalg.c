@@ -128,10 +128,13 @@ static void linear_backward(ct_tape *tape, ct_node *n) {
     ct_real *dx = ct_grad_of(tape, x), *dw = ct_grad_of(tape, w);
     if (dx) ct_gemm(0, 0, N, in, out, 1, dy, out, w->data, in, 1, dx, in);
     if (dw) ct_gemm(1, 0, out, in, N, 1, dy, out, x->data, in, 1, dw, in);
-    ct_real *db = b ? ct_grad_of(tape, b) : NULL;
+    ct_real *restrict db = b ? ct_grad_of(tape, b) : NULL;
     if (db)
-        for (int i = 0; i < N; i++)
-            for (int j = 0; j < out; j++) db[j] += dy[(size_t)i * out + j];
+        for (int i = 0; i < N; i++) {
+            const ct_real *restrict row = dy + (size_t)i * out;
+#pragma omp simd
+            for (int j = 0; j < out; j++) db[j] += row[j];
+        }
 }
 const ct_op ct_op_linear = {"linear", "y = x·Wᵀ + b; dx = dy·W, dW = dyᵀ·x, db = Σ dy", linear_backward};
 
