@@ -9,22 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* CHECK with a printf-style message (CHECK's own message is a plain string). */
-#define CHECKF(cond, ...)                                    \
-    do {                                                     \
-        if (!(cond)) {                                       \
-            ct_test_fail(__FILE__, __LINE__, __VA_ARGS__);   \
-            return;                                          \
-        }                                                    \
-    } while (0)
-
 /* The call returned NULL and the error names `file` and contains `word`. */
 #define CHECK_LOAD_ERROR(call, file, word)                                                        \
     do {                                                                                          \
         ct_dataset *d_ = (call);                                                                  \
         if (d_) ct_dataset_free(d_);                                                              \
-        CHECKF(!d_, "%s succeeded; want an error about %s", #call, word);                        \
-        CHECKF(strstr(ct_last_error(), file) && strstr(ct_last_error(), word),                    \
+        CHECK(!d_, "%s succeeded; want an error about %s", #call, word);                        \
+        CHECK(strstr(ct_last_error(), file) && strstr(ct_last_error(), word),                    \
                "error \"%s\" should name %s and say \"%s\"", ct_last_error(), file, word);       \
     } while (0)
 
@@ -205,7 +196,7 @@ CT_TEST(data, gzip_stored_members_all_header_fields) {
     const char *err = ct_last_error();
     free(gz);
     free(data);
-    CHECKF(ok, "stored gzip read back wrong (last error: %s)", err);
+    CHECK(ok, "stored gzip read back wrong (last error: %s)", err);
 }
 
 CT_TEST(data, gzip_compressed_by_system_gzip) {
@@ -226,7 +217,7 @@ CT_TEST(data, gzip_compressed_by_system_gzip) {
     ok = ok && read_back_equals(path_in(dir, "a"), data, 60000);
     const char *err = ct_last_error();
     free(data);
-    CHECKF(ok, "gzip read back wrong (last error: %s)", err);
+    CHECK(ok, "gzip read back wrong (last error: %s)", err);
 }
 
 CT_TEST(data, gzip_corruption_is_an_error) {
@@ -267,7 +258,7 @@ CT_TEST(data, gzip_corruption_is_an_error) {
     }
     free(gz);
     free(data);
-    CHECKF(failed < 0, "%s: want an error saying \"%s\", got \"%s\"", cases[failed].name, cases[failed].word,
+    CHECK(failed < 0, "%s: want an error saying \"%s\", got \"%s\"", cases[failed].name, cases[failed].word,
            ct_last_error());
 }
 
@@ -295,8 +286,8 @@ CT_TEST(data, gzip_flipped_compressed_byte_is_an_error) {
         size_t out_len;
         int rc = ct_read_file_maybe_gz(path_in(dir, "flipped.gz"), &out, &out_len);
         if (rc == CT_OK) free(out);
-        CHECKF(rc != CT_OK, "flipping byte %zu went unnoticed", at);
-        CHECKF(strstr(ct_last_error(), "flipped.gz") &&
+        CHECK(rc != CT_OK, "flipping byte %zu went unnoticed", at);
+        CHECK(strstr(ct_last_error(), "flipped.gz") &&
                    (strstr(ct_last_error(), "corrupt") || strstr(ct_last_error(), "CRC")),
                "error: %s", ct_last_error());
         buf[at] ^= 0x10;
@@ -309,19 +300,19 @@ CT_TEST(data, idx_raw_round_trip) {
     const char *dir = ct_test_tmpdir();
     CHECK(write_idx_pair(dir, "train", 37, 5, 4));
     ct_dataset *d = ct_idx_load_files(path_in(dir, "train-images-idx3-ubyte"), path_in(dir, "train-labels-idx1-ubyte"));
-    CHECKF(d != NULL, "%s", ct_last_error());
+    CHECK(d != NULL, "%s", ct_last_error());
     int ok = matches_synthetic(d, 37, 5, 4) && d->classes == 7 && strstr(d->source, "train-images-idx3-ubyte");
     ct_dataset_free(d);
     CHECK(ok, "images, labels, dims and classes exactly as written");
     /* ct_idx_load finds the files by split name. */
     d = ct_idx_load(dir, "train");
-    CHECKF(d != NULL, "%s", ct_last_error());
+    CHECK(d != NULL, "%s", ct_last_error());
     ok = matches_synthetic(d, 37, 5, 4);
     ct_dataset_free(d);
     CHECK(ok);
     CHECK(write_idx_pair(dir, "t10k", 11, 3, 3));
     d = ct_idx_load(dir, "test");
-    CHECKF(d != NULL, "%s", ct_last_error());
+    CHECK(d != NULL, "%s", ct_last_error());
     ok = matches_synthetic(d, 11, 3, 3);
     ct_dataset_free(d);
     CHECK(ok, "\"test\" reads t10k-*");
@@ -346,7 +337,7 @@ CT_TEST(data, idx_gzip_round_trip) {
     int compressed = system_gzip(path_in(dir, "small-labels-idx1-ubyte"));
     if (compressed) remove(path_in(dir, "small-labels-idx1-ubyte"));
     ct_dataset *d = ct_idx_load(dir, "small");
-    CHECKF(d != NULL, "%s", ct_last_error());
+    CHECK(d != NULL, "%s", ct_last_error());
     ok = matches_synthetic(d, n, h, w);
     ct_dataset_free(d);
     CHECK(ok, "a .gz IDX pair reads exactly as written");
@@ -467,7 +458,7 @@ CT_TEST(data, loader_different_seed_different_order) {
     ct_loader_free(a);
     ct_loader_free(b);
     ct_dataset_free(d);
-    CHECKF(na == 500 && nb == 500 && differ > 400, "only %d of 500 positions differ", differ);
+    CHECK(na == 500 && nb == 500 && differ > 400, "only %d of 500 positions differ", differ);
 }
 
 CT_TEST(data, loader_every_sample_once_per_epoch) {
@@ -515,7 +506,7 @@ CT_TEST(data, loader_drop_last_and_tail_shape) {
     ct_tensor_shape_str(b.x, s, sizeof s);
     shapes_ok &= !ct_loader_next(l, &b) && ct_loader_next(l, &b) && b.epoch == 1 && b.index == 0 && b.n == 4;
     ct_loader_free(l);
-    CHECKF(shapes_ok, "tail batch shape %s", s);
+    CHECK(shapes_ok, "tail batch shape %s", s);
     /* drop_last: 4 + 4, then the end. */
     l = ct_loader_new(d, CT_LOADER(.batch = 4, .seed = 5, .drop_last = 1, .flatten = 1));
     int drop_ok = ct_loader_batches_per_epoch(l) == 2;
@@ -562,7 +553,7 @@ CT_TEST(data, loader_rejects_zero_batch) {
     char got[512];
     int stopped = ct_test_expect_fatal(loader_with_zero_batch, d, "ct_loader_new", got, sizeof got);
     ct_dataset_free(d);
-    CHECKF(stopped && strstr(got, "batch"), "stderr was: %s", got);
+    CHECK(stopped && strstr(got, "batch"), "stderr was: %s", got);
 }
 
 /* ---- real MNIST (../shared/data/mnist) --------------------------------------------------- */
@@ -581,7 +572,7 @@ CT_TEST(data, mnist_t10k_class_counts) {
     double t0 = ct_time_now();
     ct_dataset *d = ct_idx_load(dir, "test");
     double secs = ct_time_now() - t0;
-    CHECKF(d != NULL, "%s", ct_last_error());
+    CHECK(d != NULL, "%s", ct_last_error());
     const int want[10] = {980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009};
     int counts[10] = {0}, in_range = 1;
     for (int i = 0; i < d->n; i++) {
@@ -593,7 +584,7 @@ CT_TEST(data, mnist_t10k_class_counts) {
     ct_dataset_free(d);
     CHECK(shape_ok, "10000 images of 1x28x28, 10 classes");
     CHECK(in_range);
-    for (int c = 0; c < 10; c++) CHECKF(counts[c] == want[c], "class %d: %d images, want %d", c, counts[c], want[c]);
+    for (int c = 0; c < 10; c++) CHECK(counts[c] == want[c], "class %d: %d images, want %d", c, counts[c], want[c]);
     CHECK(first == 72, "first labels 7, 2");
     ct_test_note("loaded in %.3fs", secs);
 }
@@ -602,7 +593,7 @@ CT_TEST(data, mnist_train10k_and_count_mismatch) {
     const char *dir = mnist_dir();
     if (!dir) CT_SKIP("../shared/data absent");
     ct_dataset *d = ct_idx_load(dir, "train10k");
-    CHECKF(d != NULL, "%s", ct_last_error());
+    CHECK(d != NULL, "%s", ct_last_error());
     int ok = d->n == 10000 && d->height == 28 && d->width == 28 && d->classes == 10;
     int first = d->labels[0] * 1000 + d->labels[1] * 100 + d->labels[2] * 10 + d->labels[3]; /* 5 0 4 1 */
     ct_dataset_free(d);
@@ -621,7 +612,7 @@ CT_TEST(data, mnist_loader_epoch_speed) {
     const char *dir = mnist_dir();
     if (!dir) CT_SKIP("../shared/data absent");
     ct_dataset *d = ct_idx_load(dir, "t10k");
-    CHECKF(d != NULL, "%s", ct_last_error());
+    CHECK(d != NULL, "%s", ct_last_error());
     ct_loader *l = ct_loader_new(d, CT_LOADER(.batch = 128, .seed = 42, .flatten = 1));
     ct_batch b;
     double sum = 0;

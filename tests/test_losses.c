@@ -6,15 +6,6 @@
 
 #include <string.h>
 
-/* CHECK with a formatted message. */
-#define EXPECT(cond, ...)                                                          \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            ct_test_fail(__FILE__, __LINE__, __VA_ARGS__);                         \
-            return;                                                                \
-        }                                                                          \
-    } while (0)
-
 /* Tolerances for comparing with float64 PyTorch: float32 keeps ~7 digits. */
 #ifdef CT_PRECISION_64
 #define REF_RTOL 1e-10
@@ -53,10 +44,10 @@ CT_TEST(losses, cross_entropy_matches_pytorch) {
         ct_tensor *z = tape_tensor_grad(tape, CT_SHAPE(rc->n, rc->c), rc->logits);
         ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(rc->labels, rc->n), ref_opts(rc, weight));
         int n_loss = rc->reduction == CT_REDUCTION_NONE ? rc->n : 1;
-        EXPECT((int)loss->size == n_loss && loss->ndim == (rc->reduction == CT_REDUCTION_NONE),
+        CHECK((int)loss->size == n_loss && loss->ndim == (rc->reduction == CT_REDUCTION_NONE),
                "%s: loss has %zu values in %d dims", rc->name, loss->size, loss->ndim);
         for (int i = 0; i < n_loss; i++) {
-            EXPECT(near(loss->data[i], rc->loss[i], REF_ATOL, REF_RTOL), "%s: loss[%d] = %.10g, PyTorch %.10g",
+            CHECK(near(loss->data[i], rc->loss[i], REF_ATOL, REF_RTOL), "%s: loss[%d] = %.10g, PyTorch %.10g",
                    rc->name, i, (double)loss->data[i], rc->loss[i]);
             worst = fmax(worst, fabs(loss->data[i] - rc->loss[i]) / fmax(fabs(rc->loss[i]), 1e-30));
         }
@@ -64,7 +55,7 @@ CT_TEST(losses, cross_entropy_matches_pytorch) {
         for (int i = 0; i < n_loss; i++) cot[i] = (ct_real)rc->cotangent[i];
         ct_backward_with(tape, loss, cot);
         for (int i = 0; i < rc->n * rc->c; i++)
-            EXPECT(near(z->grad[i], rc->grad[i], REF_ATOL, REF_RTOL), "%s: dlogits[%d] = %.10g, PyTorch %.10g",
+            CHECK(near(z->grad[i], rc->grad[i], REF_ATOL, REF_RTOL), "%s: dlogits[%d] = %.10g, PyTorch %.10g",
                    rc->name, i, (double)z->grad[i], rc->grad[i]);
     }
     ct_tape_free(tape);
@@ -105,7 +96,7 @@ CT_TEST(losses, cross_entropy_keeps_its_own_labels_and_weights) {
     for (int c = 0; c < rc->c; c++) weight[c] = 100;
     ct_backward(tape, loss);
     for (int i = 0; i < rc->n * rc->c; i++)
-        EXPECT(near(z->grad[i], rc->grad[i], REF_ATOL, REF_RTOL), "dlogits[%d] = %.10g, PyTorch %.10g", i,
+        CHECK(near(z->grad[i], rc->grad[i], REF_ATOL, REF_RTOL), "dlogits[%d] = %.10g, PyTorch %.10g", i,
                (double)z->grad[i], rc->grad[i]);
     ct_tape_free(tape);
 }
@@ -125,17 +116,17 @@ CT_TEST(losses, cross_entropy_finite_for_huge_logits) {
             ct_tape *tape = ct_tape_new();
             ct_tensor *z = tape_tensor_grad(tape, CT_SHAPE(4, 4), z0);
             ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(y, 4), opts[o]);
-            EXPECT(isfinite(loss->data[0]) && loss->data[0] > 0, "scale %g opts %d: loss %g", b, o,
+            CHECK(isfinite(loss->data[0]) && loss->data[0] > 0, "scale %g opts %d: loss %g", b, o,
                    (double)loss->data[0]);
             ct_backward(tape, loss);
             for (int i = 0; i < 16; i++)
-                EXPECT(isfinite(z->grad[i]) && fabs(z->grad[i]) <= 10, "scale %g opts %d: dlogits[%d] = %g", b,
+                CHECK(isfinite(z->grad[i]) && fabs(z->grad[i]) <= 10, "scale %g opts %d: dlogits[%d] = %g", b,
                        o, i, (double)z->grad[i]);
             /* each row's gradient sums to zero (softmax is shift invariant) */
             for (int r = 0; r < 4; r++) {
                 double row = 0;
                 for (int c = 0; c < 4; c++) row += z->grad[r * 4 + c];
-                EXPECT(fabs(row) < 1e-5, "scale %g opts %d: row %d gradient sums to %g", b, o, r, row);
+                CHECK(fabs(row) < 1e-5, "scale %g opts %d: row %d gradient sums to %g", b, o, r, row);
             }
             ct_tape_free(tape);
         }
@@ -220,12 +211,12 @@ CT_TEST(losses, cross_entropy_fused_matches_composed) {
         ct_tensor *zc = tape_tensor_grad(tc, CT_SHAPE(N, C), z0);
         ct_tensor *fused = ct_cross_entropy(tf, zf, CT_LABELS(y, N), fused_opts[k]);
         ct_tensor *composed = composed_ce(tc, zc, y, N, (composed_kind)k, eps, w);
-        EXPECT(composed->size == 1 && near(fused->data[0], composed->data[0], REF_ATOL, REF_RTOL),
+        CHECK(composed->size == 1 && near(fused->data[0], composed->data[0], REF_ATOL, REF_RTOL),
                "%s: fused %.10g, composed %.10g", names[k], (double)fused->data[0], (double)composed->data[0]);
         ct_backward(tf, fused);
         ct_backward(tc, composed);
         for (int i = 0; i < N * C; i++)
-            EXPECT(near(zf->grad[i], zc->grad[i], 2 * REF_ATOL, REF_RTOL), "%s: dlogits[%d] fused %.10g, composed %.10g",
+            CHECK(near(zf->grad[i], zc->grad[i], 2 * REF_ATOL, REF_RTOL), "%s: dlogits[%d] fused %.10g, composed %.10g",
                    names[k], i, (double)zf->grad[i], (double)zc->grad[i]);
     }
     ct_tape_free(tf);
@@ -260,25 +251,25 @@ static int expect_fatal_all(ce_fatal_case fc, const char *const *parts, int n_pa
 CT_TEST(losses, cross_entropy_fatal_label_out_of_range) {
     char got[1024];
     const char *high[] = {"cross_entropy", "label 7 of sample 2", "C = 5"};
-    EXPECT(expect_fatal_all((ce_fatal_case){4, 7, -1, 0}, high, 3, got, sizeof got), "got: %s", got);
+    CHECK(expect_fatal_all((ce_fatal_case){4, 7, -1, 0}, high, 3, got, sizeof got), "got: %s", got);
     const char *negative[] = {"cross_entropy", "label -1 of sample 2", "C = 5", "ignore_index is -100"};
-    EXPECT(expect_fatal_all((ce_fatal_case){4, -1, -1, 0}, negative, 4, got, sizeof got), "got: %s", got);
+    CHECK(expect_fatal_all((ce_fatal_case){4, -1, -1, 0}, negative, 4, got, sizeof got), "got: %s", got);
     const char *at_c[] = {"cross_entropy", "label 5 of sample 2"};
-    EXPECT(expect_fatal_all((ce_fatal_case){4, 5, -1, 0}, at_c, 2, got, sizeof got), "got: %s", got);
+    CHECK(expect_fatal_all((ce_fatal_case){4, 5, -1, 0}, at_c, 2, got, sizeof got), "got: %s", got);
 }
 
 CT_TEST(losses, cross_entropy_fatal_label_count) {
     char got[1024];
     const char *parts[] = {"cross_entropy", "3 labels", "(4, 5)", "N = 4"};
-    EXPECT(expect_fatal_all((ce_fatal_case){3, 0, -1, 0}, parts, 4, got, sizeof got), "got: %s", got);
+    CHECK(expect_fatal_all((ce_fatal_case){3, 0, -1, 0}, parts, 4, got, sizeof got), "got: %s", got);
 }
 
 CT_TEST(losses, cross_entropy_fatal_non_finite_logit) {
     char got[1024];
     const char *nan_parts[] = {"cross_entropy", "row 1", "nan"};
-    EXPECT(expect_fatal_all((ce_fatal_case){4, 0, 1, NAN}, nan_parts, 3, got, sizeof got), "got: %s", got);
+    CHECK(expect_fatal_all((ce_fatal_case){4, 0, 1, NAN}, nan_parts, 3, got, sizeof got), "got: %s", got);
     const char *inf_parts[] = {"cross_entropy", "row 3", "inf"};
-    EXPECT(expect_fatal_all((ce_fatal_case){4, 0, 3, -INFINITY}, inf_parts, 3, got, sizeof got), "got: %s", got);
+    CHECK(expect_fatal_all((ce_fatal_case){4, 0, 3, -INFINITY}, inf_parts, 3, got, sizeof got), "got: %s", got);
 }
 
 static void ce_bad_smoothing(void *arg) {
@@ -299,8 +290,8 @@ static void ce_bad_shape(void *arg) {
 
 CT_TEST(losses, cross_entropy_fatal_bad_options_and_shape) {
     char got[1024];
-    EXPECT(ct_test_expect_fatal(ce_bad_smoothing, NULL, "label_smoothing 1.5", got, sizeof got), "got: %s", got);
-    EXPECT(ct_test_expect_fatal(ce_bad_shape, NULL, "(2, 3, 4)", got, sizeof got) && strstr(got, "cross_entropy"),
+    CHECK(ct_test_expect_fatal(ce_bad_smoothing, NULL, "label_smoothing 1.5", got, sizeof got), "got: %s", got);
+    CHECK(ct_test_expect_fatal(ce_bad_shape, NULL, "(2, 3, 4)", got, sizeof got) && strstr(got, "cross_entropy"),
            "got: %s", got);
 }
 
@@ -332,7 +323,7 @@ static void ce_gradcheck(ct_ce_opts opts, int ignore_some) {
     char msg[256];
     ct_gradcheck_describe(&r, msg, sizeof msg);
     ct_tensor_free(z);
-    EXPECT(r.passed && r.checked == N * C, "%s", msg);
+    CHECK(r.passed && r.checked == N * C, "%s", msg);
     ct_test_note("%s", msg);
 }
 

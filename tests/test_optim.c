@@ -5,15 +5,6 @@
 
 #include <string.h>
 
-/* CHECK with a formatted message. */
-#define EXPECT(cond, ...)                                                          \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            ct_test_fail(__FILE__, __LINE__, __VA_ARGS__);                         \
-            return;                                                                \
-        }                                                                          \
-    } while (0)
-
 #ifdef CT_PRECISION_64
 #define REF_RTOL 1e-12
 #define REF_ATOL 1e-13
@@ -58,14 +49,14 @@ CT_TEST(optim, sgd_matches_pytorch) {
                 ct_tensor *p = ct_model_param(m, k);
                 for (size_t i = 0; i < p->size; i++, at++) {
                     double got = p->data[i], want = rc->after[step][at];
-                    EXPECT(fabs(got - want) <= REF_ATOL + REF_RTOL * fabs(want),
+                    CHECK(fabs(got - want) <= REF_ATOL + REF_RTOL * fabs(want),
                            "%s step %d: %s[%zu] = %.10g, PyTorch %.10g", rc->name, step + 1, p->name, i, got, want);
-                    EXPECT(p->grad[i] == 0, "%s step %d: %s.grad[%zu] not zeroed", rc->name, step + 1, p->name, i);
+                    CHECK(p->grad[i] == 0, "%s step %d: %s.grad[%zu] not zeroed", rc->name, step + 1, p->name, i);
                     worst = fmax(worst, fabs(got - want));
                 }
             }
         }
-        EXPECT(ct_optim_steps(opt) == SGD_REF_STEPS, "%s: %ld steps counted", rc->name, ct_optim_steps(opt));
+        CHECK(ct_optim_steps(opt) == SGD_REF_STEPS, "%s: %ld steps counted", rc->name, ct_optim_steps(opt));
         ct_optim_free(opt);
         ct_model_free(m);
     }
@@ -90,8 +81,8 @@ CT_TEST(optim, sgd_large_parameter_matches_formula) {
         d = g + 0.1 * x;
         b = 0.5 * b + d;
         x -= 0.1 * b;
-        EXPECT(fabs(p->data[i] - x) <= 1e-5 * (1 + fabs(x)), "big[%zu] = %.8g, want %.8g", i, (double)p->data[i], x);
-        EXPECT(p->grad[i] == 0, "big.grad[%zu] not zeroed", i);
+        CHECK(fabs(p->data[i] - x) <= 1e-5 * (1 + fabs(x)), "big[%zu] = %.8g, want %.8g", i, (double)p->data[i], x);
+        CHECK(p->grad[i] == 0, "big.grad[%zu] not zeroed", i);
     }
     ct_optim_free(opt);
     ct_model_free(m);
@@ -142,7 +133,7 @@ CT_TEST(optim, sgd_trains_linear_classifier) {
         ct_backward(tape, loss);
         ct_optim_step(opt);
     }
-    EXPECT(last < 0.05 && last < first / 10, "loss %.4f -> %.4f", first, last);
+    CHECK(last < 0.05 && last < first / 10, "loss %.4f -> %.4f", first, last);
     ct_test_note("loss %.3f -> %.4f in 50 steps", first, last);
     ct_tape_free(tape);
     ct_optim_free(opt);
@@ -170,7 +161,7 @@ CT_TEST(optim, sgd_rejects_bad_options) {
     };
     char got[1024];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        EXPECT(ct_test_expect_fatal(sgd_new_body, &cases[i].opts, cases[i].want, got, sizeof got) &&
+        CHECK(ct_test_expect_fatal(sgd_new_body, &cases[i].opts, cases[i].want, got, sizeof got) &&
                    strstr(got, "ct_sgd_new"),
                "case %zu: want \"%s\", got: %s", i, cases[i].want, got);
 }
@@ -186,6 +177,6 @@ static void step_after_new_param(void *arg) {
 
 CT_TEST(optim, step_after_model_grew_is_fatal) {
     char got[1024];
-    EXPECT(ct_test_expect_fatal(step_after_new_param, NULL, "made for 1 parameters but the model now has 2", got,
+    CHECK(ct_test_expect_fatal(step_after_new_param, NULL, "made for 1 parameters but the model now has 2", got,
                                 sizeof got), "got: %s", got);
 }
