@@ -43,14 +43,15 @@ double ct_rng_normal(ct_rng *r, double mean, double std) {
     return mean + std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-/* Lemire's rejection: unbiased integer in [lo, hi). */
+/* Lemire's rejection: unbiased integer in [lo, hi). The width and the offset are computed in
+ * unsigned arithmetic: hi − lo overflows int64 for ranges wider than 2^63. */
 int64_t ct_rng_int(ct_rng *r, int64_t lo, int64_t hi) {
     CT_CHECK(hi > lo, "ct_rng_int", "empty range [%lld, %lld)", (long long)lo, (long long)hi);
-    uint64_t range = (uint64_t)(hi - lo);
+    uint64_t range = (uint64_t)hi - (uint64_t)lo;
     uint64_t threshold = (0 - range) % range;
     for (;;) {
         __uint128_t m = (__uint128_t)ct_rng_u64(r) * range;
-        if ((uint64_t)m >= threshold) return lo + (int64_t)(m >> 64);
+        if ((uint64_t)m >= threshold) return (int64_t)((uint64_t)lo + (uint64_t)(m >> 64));
     }
 }
 
