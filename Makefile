@@ -150,7 +150,8 @@ install: $(LIBA) $(LIBSO)
 	for h in $(PUBLIC_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/ctape/$$h; done
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|' ctape.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ctape.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@OPENBLAS_DIR@|$(OPENBLAS_DIR)|g' \
+	    -e 's|@PRECISION_CFLAGS@|$(filter -DCT_PRECISION_64,$(CPPFLAGS))|' ctape.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ctape.pc
 
 clean:
 	rm -rf $(BUILDROOT)
