@@ -210,8 +210,8 @@ ct_tensor *ct_l2_normalize(ct_tape *tape, ct_tensor *x, int axis, double eps);
 #define ct_softmax(...) CT_SITE_CALL(ct_softmax, __VA_ARGS__)
 #define ct_log_softmax(...) CT_SITE_CALL(ct_log_softmax, __VA_ARGS__)
 #define ct_l2_normalize(...) CT_SITE_CALL(ct_l2_normalize, __VA_ARGS__)
-#define ct_backward(...) CT_SITE_CALL(ct_backward, __VA_ARGS__)
-#define ct_backward_with(...) CT_SITE_CALL(ct_backward_with, __VA_ARGS__)
+#define ct_backward(...) CT_SITE_CALL_VOID(ct_backward, __VA_ARGS__)
+#define ct_backward_with(...) CT_SITE_CALL_VOID(ct_backward_with, __VA_ARGS__)
 #endif
 
 /* ---- gradient checking ------------------------------------------------------------------- */

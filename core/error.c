@@ -18,9 +18,16 @@ int ct_set_error(int code, const char *fmt, ...) {
     return code;
 }
 
-void ct_site_set(const char *file, int line) {
+ct_site ct_site_push(const char *file, int line) {
+    ct_site previous = {site_file, site_line};
     site_file = file;
     site_line = line;
+    return previous;
+}
+
+void ct_site_pop(ct_site previous) {
+    site_file = previous.file;
+    site_line = previous.line;
 }
 
 _Noreturn void ct_fatal(const char *op, const char *fmt, ...) {

@@ -41,9 +41,28 @@ int ct_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2
 _Noreturn void ct_fatal(const char *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Call-site tracking: public ops are wrapped by macros (see autograd/ops.h) that record the
- * user's __FILE__/__LINE__ before the call, so a fatal error points at the user's code. */
-void ct_site_set(const char *file, int line);
-#define CT_SITE_CALL(fn, ...) (ct_site_set(__FILE__, __LINE__), fn(__VA_ARGS__))
+ * user's __FILE__/__LINE__ for the duration of the call, so a fatal error points at the user's
+ * code. The previous site is restored afterwards: in ct_relu(tape, ct_linear(...)) the inner
+ * call hands the site back to the outer one, and outside any tracked call there is no site. */
+typedef struct {
+    const char *file;
+    int line;
+} ct_site;
+ct_site ct_site_push(const char *file, int line); /* returns the site it replaces */
+void ct_site_pop(ct_site previous);
+#define CT_SITE_CALL(fn, ...)                                                   \
+    (__extension__({                                                            \
+        ct_site ct__outer_site_ = ct_site_push(__FILE__, __LINE__);             \
+        __typeof__(fn(__VA_ARGS__)) ct__result_ = fn(__VA_ARGS__);              \
+        ct_site_pop(ct__outer_site_);                                           \
+        ct__result_;                                                            \
+    }))
+#define CT_SITE_CALL_VOID(fn, ...)                                              \
+    do {                                                                        \
+        ct_site ct__outer_site_ = ct_site_push(__FILE__, __LINE__);             \
+        fn(__VA_ARGS__);                                                        \
+        ct_site_pop(ct__outer_site_);                                           \
+    } while (0)
 
 #define CT_CHECK(cond, op, ...) \
     do { if (!(cond)) ct_fatal(op, __VA_ARGS__); } while (0)
@@ -72,8 +91,9 @@ typedef struct {
 
 #define CT__NARGS(...) CT__NARGS_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
 #define CT__NARGS_(a, b, c, d, e, f, n, ...) n
-/* CT_SHAPE(128, 784) is a two-dimensional shape. */
+/* CT_SHAPE(128, 784) is a two-dimensional shape; CT_SHAPE_SCALAR the zero-dimensional one. */
 #define CT_SHAPE(...) ((ct_shape){.ndim = CT__NARGS(__VA_ARGS__), .d = {__VA_ARGS__}})
+#define CT_SHAPE_SCALAR ((ct_shape){.ndim = 0})
 
 size_t ct_shape_size(ct_shape s);
 /* Writes "(2, 3, 4)" into buf; returns buf. */

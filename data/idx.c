@@ -78,8 +78,8 @@ ct_dataset *ct_idx_load_files(const char *images_path, const char *labels_path) 
     CT_CHECK(images_path && labels_path, "ct_idx_load_files", "NULL path");
     ct_dataset *d = NULL;
     uint8_t *img = NULL, *lab = NULL;
-    size_t img_len, lab_len, img_bytes, n_labels;
-    int img_dims[3], lab_dims[1];
+    size_t img_len = 0, lab_len = 0, img_bytes = 0, n_labels = 0;
+    int img_dims[3] = {0}, lab_dims[1] = {0};
 
     if (ct_read_file_maybe_gz(images_path, &img, &img_len) != CT_OK) goto fail;
     if (parse_idx_header(images_path, img, img_len, 3, "images", img_dims, &img_bytes) != CT_OK) goto fail;

@@ -419,3 +419,19 @@ CT_TEST(core, fatal_names_op_shapes_and_call_site) {
     CHECK(strstr(got, "called at ") && strstr(got, "test_core.c:"), "call site missing: %s", got);
     CHECK(strchr(got, '\n') == got + strlen(got) - 1, "not one line: %s", got);
 }
+
+/* After a tracked call returns, its site is gone: a later fatal error from an untracked
+ * function must not blame the earlier line. */
+static void stale_site_body(void *arg) {
+    (void)arg;
+    ct_tape *tape = ct_tape_new();
+    ct_tensor *x = ct_tape_zeros(tape, CT_SHAPE(2, 2));
+    ct_relu(tape, x);
+    ct_tensor_new(CT_SHAPE(2, -1));
+}
+
+CT_TEST(core, call_site_is_restored_after_a_call) {
+    char got[1024];
+    CHECK(ct_test_expect_fatal(stale_site_body, NULL, "negative size", got, sizeof got), "got: %s", got);
+    CHECK(strstr(got, "called at") == NULL, "stale call site in: %s", got);
+}
