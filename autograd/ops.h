@@ -157,6 +157,56 @@ ct_tensor *ct_log_softmax(ct_tape *tape, ct_tensor *x, int axis);
 /* x / max(‖x‖₂, eps) along axis (PyTorch F.normalize; eps 1e-12 there). */
 ct_tensor *ct_l2_normalize(ct_tape *tape, ct_tensor *x, int axis, double eps);
 
+/* ---- fused nn ops ------------------------------------------------------------------------ */
+/* conv2d: x (N, C, H, W), w (O, C/groups, kh, kw), b (O) or NULL -> (N, O, Ho, Wo) with
+ *   Ho = (H + 2·pad_h − dilation_h·(kh − 1) − 1) / stride_h + 1   (and the same for W).
+ * Lowered to GEMM over the whole batch (autograd/conv.c). */
+typedef struct {
+    int stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
+} ct_conv2d_params;
+#define CT_CONV2D_PARAMS(...) CT_WITH_DEFAULTS(ct_conv2d_params, (.stride_h = 1, .stride_w = 1, .pad_h = 0, \
+    .pad_w = 0, .dilation_h = 1, .dilation_w = 1, .groups = 1), __VA_ARGS__)
+ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct_conv2d_params p);
+
+/* Pooling over (N, C, H, W). stride 0 means stride = kernel (PyTorch's default). max_pool2d pads
+ * with −∞ and sends the gradient to the first maximum of each window; avg_pool2d counts the
+ * padding in the divisor unless count_include_pad is 0 (PyTorch: included). */
+typedef struct {
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    int count_include_pad;
+} ct_pool2d_params;
+#define CT_POOL2D_PARAMS(...) CT_WITH_DEFAULTS(ct_pool2d_params, (.kernel_h = 2, .kernel_w = 2, .stride_h = 0, \
+    .stride_w = 0, .pad_h = 0, .pad_w = 0, .count_include_pad = 1), __VA_ARGS__)
+ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p);
+ct_tensor *ct_avg_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p);
+/* (N, C, H, W) -> (N, C): the mean over H·W. */
+ct_tensor *ct_global_avg_pool2d(ct_tape *tape, ct_tensor *x);
+
+/* Batch norm over (N, C) or (N, C, H, W), per channel c:
+ *   training: y = γ·(x − μ_B)/√(σ²_B + eps) + β with the batch's biased variance, and
+ *             running ← (1 − momentum)·running + momentum·batch stat (variance unbiased), as PyTorch;
+ *   eval:     the same with the running mean and variance (no update).
+ * gamma/beta (C) may be NULL (no affine); running_mean/var (C) are plain buffers (no grad). */
+ct_tensor *ct_batch_norm(ct_tape *tape, ct_tensor *x, ct_tensor *gamma, ct_tensor *beta,
+                         ct_tensor *running_mean, ct_tensor *running_var, int training,
+                         double momentum, double eps);
+/* Layer norm over the trailing norm_dims dimensions: y = γ·(x − μ)/√(σ² + eps) + β, biased σ²;
+ * gamma/beta have the shape of those dimensions, or are NULL. */
+ct_tensor *ct_layer_norm(ct_tape *tape, ct_tensor *x, int norm_dims, ct_tensor *gamma,
+                         ct_tensor *beta, double eps);
+/* Inverted dropout: each element is zeroed with probability p and the rest scaled by 1/(1 − p),
+ * drawn from rng; the identity (no node) when training is 0 or p is 0. */
+ct_tensor *ct_dropout(ct_tape *tape, ct_tensor *x, double p, int training, ct_rng *rng);
+/* Embedding lookup: weight (V, D), indices of shape index_shape -> (index_shape..., D). The
+ * backward accumulates into repeated indices. Fatal on an index outside [0, V). */
+ct_tensor *ct_embedding(ct_tape *tape, ct_tensor *weight, const int *indices, ct_shape index_shape);
+/* Scaled dot-product attention: q (B, H, L, d), k (B, H, S, d), v (B, H, S, dv) -> (B, H, L, dv),
+ *   softmax(q·kᵀ/√d + mask)·v
+ * where the mask is −∞ at j > i when causal, and at keys with key_padding[b·S + j] ≠ 0 (a B×S
+ * byte array, or NULL). A query whose keys are all masked gets NaN, as in PyTorch. */
+ct_tensor *ct_attention(ct_tape *tape, ct_tensor *q, ct_tensor *k, ct_tensor *v, int causal,
+                        const uint8_t *key_padding);
+
 /* Record the caller's file and line so a fatal error points at user code. The library itself
  * is compiled with CT_BUILDING_LIBRARY, so internal calls keep the user's site. */
 #ifndef CT_BUILDING_LIBRARY
@@ -210,6 +260,15 @@ ct_tensor *ct_l2_normalize(ct_tape *tape, ct_tensor *x, int axis, double eps);
 #define ct_softmax(...) CT_SITE_CALL(ct_softmax, __VA_ARGS__)
 #define ct_log_softmax(...) CT_SITE_CALL(ct_log_softmax, __VA_ARGS__)
 #define ct_l2_normalize(...) CT_SITE_CALL(ct_l2_normalize, __VA_ARGS__)
+#define ct_conv2d(...) CT_SITE_CALL(ct_conv2d, __VA_ARGS__)
+#define ct_max_pool2d(...) CT_SITE_CALL(ct_max_pool2d, __VA_ARGS__)
+#define ct_avg_pool2d(...) CT_SITE_CALL(ct_avg_pool2d, __VA_ARGS__)
+#define ct_global_avg_pool2d(...) CT_SITE_CALL(ct_global_avg_pool2d, __VA_ARGS__)
+#define ct_batch_norm(...) CT_SITE_CALL(ct_batch_norm, __VA_ARGS__)
+#define ct_layer_norm(...) CT_SITE_CALL(ct_layer_norm, __VA_ARGS__)
+#define ct_dropout(...) CT_SITE_CALL(ct_dropout, __VA_ARGS__)
+#define ct_embedding(...) CT_SITE_CALL(ct_embedding, __VA_ARGS__)
+#define ct_attention(...) CT_SITE_CALL(ct_attention, __VA_ARGS__)
 #define ct_backward(...) CT_SITE_CALL_VOID(ct_backward, __VA_ARGS__)
 #define ct_backward_with(...) CT_SITE_CALL_VOID(ct_backward_with, __VA_ARGS__)
 #endif

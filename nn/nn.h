@@ -11,10 +11,13 @@
 typedef struct ct_model ct_model;
 typedef struct ct_module ct_module;
 
-/* A layer: a name, a forward on the tape, and its parameters (registered on the model). */
+/* A layer: a name, a forward on the tape, and its parameters (registered on the model under
+ * "<name>.weight" and so on). Names follow the composition: the first layer of a sequential
+ * called "features" is named "features.0" by whoever creates it, as in PyTorch's state_dict.
+ * A layer implementation embeds ct_module as its first member. */
 struct ct_module {
-    const char *kind;          /* "linear" */
-    char name[64];             /* "fc1" */
+    const char *kind;          /* "linear", "conv2d", "sequential", ... */
+    char name[96];             /* "fc1", "features.0" */
     ct_tensor *(*forward)(ct_tape *tape, ct_module *self, ct_tensor *x);
     void (*destroy)(ct_module *self);
     int training;              /* 1 in training mode, 0 in evaluation */
@@ -25,6 +28,13 @@ ct_model *ct_model_new(void);
 void ct_model_free(ct_model *m);
 void ct_model_set_seed(ct_model *m, uint64_t seed);
 ct_rng *ct_model_rng(ct_model *m);
+
+/* Buffers: persistent tensors without gradients (batch norm's running statistics). They are
+ * saved and loaded with the parameters but optimizers never see them. */
+ct_tensor *ct_model_add_buffer(ct_model *m, const char *name, ct_shape shape);
+int ct_model_buffer_count(const ct_model *m);
+ct_tensor *ct_model_buffer(const ct_model *m, int i);
+ct_tensor *ct_model_find_buffer(const ct_model *m, const char *name); /* NULL when absent */
 
 /* Registers a zero-filled parameter with a grad buffer under `name`; fatal on a duplicate. */
 ct_tensor *ct_model_add_param(ct_model *m, const char *name, ct_shape shape);
@@ -47,5 +57,107 @@ ct_module *ct_linear_new(ct_model *m, const char *name, int in, int out);
 ct_module *ct_linear_new_nobias(ct_model *m, const char *name, int in, int out);
 ct_tensor *ct_linear_weight(ct_module *linear);
 ct_tensor *ct_linear_bias(ct_module *linear); /* NULL without bias */
+
+/* ---- init schemes (PyTorch's torch.nn.init, seeded) --------------------------------------- */
+/* fan_in = size(1)·receptive field, fan_out = size(0)·receptive field, where the receptive field
+ * is the product of dims 2.. (1 for a matrix); a vector has fan_in = fan_out = its size. */
+typedef enum { CT_FAN_IN, CT_FAN_OUT } ct_fan_mode;
+void ct_init_fans(const ct_tensor *t, int *fan_in, int *fan_out);
+void ct_init_zeros(ct_tensor *t);
+void ct_init_ones(ct_tensor *t);
+void ct_init_constant(ct_tensor *t, double value);
+void ct_init_uniform(ct_tensor *t, ct_rng *rng, double lo, double hi);
+void ct_init_normal(ct_tensor *t, ct_rng *rng, double mean, double std);
+/* Kaiming (He): gain = √(2/(1 + a²)) (leaky-relu slope a; a = 0 for relu);
+ * uniform bound = gain·√(3/fan), normal std = gain/√fan. PyTorch's layer default is uniform, a = √5. */
+void ct_init_kaiming_uniform(ct_tensor *t, ct_rng *rng, double a, ct_fan_mode mode);
+void ct_init_kaiming_normal(ct_tensor *t, ct_rng *rng, double a, ct_fan_mode mode);
+/* Xavier (Glorot): uniform bound = gain·√(6/(fan_in + fan_out)), normal std = gain·√(2/(fan_in + fan_out)). */
+void ct_init_xavier_uniform(ct_tensor *t, ct_rng *rng, double gain);
+void ct_init_xavier_normal(ct_tensor *t, ct_rng *rng, double gain);
+/* A (semi-)orthogonal matrix from the QR decomposition of a normal one (sign-corrected), times
+ * gain; the tensor is viewed as (size(0), rest). */
+void ct_init_orthogonal(ct_tensor *t, ct_rng *rng, double gain);
+
+/* ---- composition ------------------------------------------------------------------------- */
+/* Runs its children in order. Children are created (and owned) by the model as usual. */
+ct_module *ct_sequential_new(ct_model *m, const char *name);
+ct_module *ct_sequential_add(ct_module *seq, ct_module *child); /* returns seq */
+int ct_sequential_size(const ct_module *seq);
+ct_module *ct_sequential_child(const ct_module *seq, int i);
+/* y = x + inner(x) (shapes must agree). */
+ct_module *ct_residual_new(ct_model *m, const char *name, ct_module *inner);
+/* (N, d1, d2, ...) -> (N, d1·d2·...), sharing the data. */
+ct_module *ct_flatten_new(ct_model *m, const char *name);
+/* Activations as layers, for sequentials. */
+ct_module *ct_relu_layer_new(ct_model *m, const char *name);
+ct_module *ct_gelu_layer_new(ct_model *m, const char *name);
+ct_module *ct_tanh_layer_new(ct_model *m, const char *name);
+ct_module *ct_sigmoid_layer_new(ct_model *m, const char *name);
+
+/* Keras-style summary: runs `top` once on zeros of input_shape (no gradients recorded) and
+ * prints each module's name, kind, output shape and parameter count, then the totals. */
+void ct_model_summary(ct_model *m, ct_module *top, ct_shape input_shape, FILE *out);
+
+/* ---- layers (nn/conv.c, nn/norm.c, nn/attention.c) --------------------------------------- */
+/* Conv2d with a square kernel; PyTorch's default init (Kaiming-uniform a = √5, bias
+ * U(±1/√fan_in)). Parameters "<name>.weight" (out, in/groups, k, k) and "<name>.bias" (out). */
+typedef struct {
+    int stride, padding, dilation, groups, bias;
+} ct_conv2d_opts;
+#define CT_CONV2D(...) CT_WITH_DEFAULTS(ct_conv2d_opts, (.stride = 1, .padding = 0, .dilation = 1, \
+    .groups = 1, .bias = 1), __VA_ARGS__)
+ct_module *ct_conv2d_new(ct_model *m, const char *name, int in_channels, int out_channels,
+                         int kernel, ct_conv2d_opts opts);
+/* Pooling layers; stride 0 means stride = kernel. */
+ct_module *ct_max_pool2d_new(ct_model *m, const char *name, int kernel, int stride, int padding);
+ct_module *ct_avg_pool2d_new(ct_model *m, const char *name, int kernel, int stride, int padding);
+ct_module *ct_global_avg_pool2d_new(ct_model *m, const char *name);
+
+/* Batch norm for (N, C) or (N, C, H, W) inputs: "<name>.weight"/"<name>.bias" (C, ones/zeros)
+ * and buffers "<name>.running_mean" (zeros), "<name>.running_var" (ones) and
+ * "<name>.num_batches_tracked" (a one-element count, as in PyTorch's state_dict). */
+typedef struct {
+    double eps, momentum;
+    int affine;
+} ct_batch_norm_opts;
+#define CT_BATCH_NORM(...) CT_WITH_DEFAULTS(ct_batch_norm_opts, (.eps = 1e-5, .momentum = 0.1, .affine = 1), __VA_ARGS__)
+ct_module *ct_batch_norm_new(ct_model *m, const char *name, int channels, ct_batch_norm_opts opts);
+/* Layer norm over the trailing dimensions normalized_shape (eps 1e-5, affine: ones/zeros). */
+ct_module *ct_layer_norm_new(ct_model *m, const char *name, ct_shape normalized_shape, double eps);
+/* Dropout with probability p; seeded from the model's RNG at creation; identity in eval. */
+ct_module *ct_dropout_new(ct_model *m, const char *name, double p);
+/* Embedding table "<name>.weight" (num, dim) ~ N(0, 1) as PyTorch. Its input is integer
+ * indices, so it has its own forward (ct_forward on it is a fatal error). */
+ct_module *ct_embedding_new(ct_model *m, const char *name, int num, int dim);
+ct_tensor *ct_embedding_forward(ct_tape *tape, ct_module *emb, const int *indices, ct_shape index_shape);
+
+/* Multi-head attention with torch.nn.MultiheadAttention's semantics (batch_first):
+ * "<name>.in_proj_weight" (3E, E), "<name>.in_proj_bias" (3E), "<name>.out_proj.weight" (E, E),
+ * "<name>.out_proj.bias" (E); Xavier-uniform in_proj, zero biases. ct_forward runs
+ * self-attention; ct_mha_forward takes query (B, L, E), key and value (B, S, E). */
+typedef struct {
+    int causal;                 /* mask keys after each query position */
+    const uint8_t *key_padding; /* B×S bytes, nonzero = ignore that key; or NULL */
+} ct_mha_masks;
+ct_module *ct_mha_new(ct_model *m, const char *name, int embed_dim, int num_heads);
+ct_tensor *ct_mha_forward(ct_tape *tape, ct_module *mha, ct_tensor *query, ct_tensor *key,
+                          ct_tensor *value, ct_mha_masks masks);
+/* Pre-LN transformer encoder block on (B, L, E):
+ *   x = x + attn(ln1(x));  x = x + fc2(gelu(fc1(ln2(x))))
+ * children "<name>.ln1", "<name>.attn", "<name>.ln2", "<name>.fc1" (E -> hidden), "<name>.fc2". */
+ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim, int num_heads,
+                                    int hidden_dim, int causal);
+
+/* ---- checkpoints (nn/checkpoint.c) -------------------------------------------------------- */
+/* Saves every parameter and buffer as safetensors (8-byte little-endian header length, JSON
+ * header with dtype/shape/data_offsets and optional __metadata__, raw little-endian data),
+ * atomically: a temporary file beside `path`, fsync, rename. Returns CT_OK or an error code
+ * with ct_last_error() set; a failed save leaves any previous file intact. */
+int ct_model_save(const ct_model *m, const char *path);
+/* Loads a safetensors file into the model's parameters and buffers by name. Everything is
+ * validated first (header length, JSON, dtypes, shapes against the model, offsets in range and
+ * not overlapping, every tensor present); on any error the model is left unchanged. */
+int ct_model_load(ct_model *m, const char *path);
 
 #endif

@@ -30,6 +30,19 @@ void ct_test_register(const char *group, const char *name, void (*fn)(void)) {
     tests[n_tests++] = (test_case){group, name, fn};
 }
 
+static const char *covered_ops[256];
+static int n_covered_ops;
+
+void ct_test_gradcheck_cover(const char *op) {
+    if (n_covered_ops < (int)(sizeof covered_ops / sizeof covered_ops[0])) covered_ops[n_covered_ops++] = op;
+}
+
+int ct_test_gradcheck_covered(const char *op) {
+    for (int i = 0; i < n_covered_ops; i++)
+        if (strcmp(covered_ops[i], op) == 0) return 1;
+    return 0;
+}
+
 void ct_test_fail(const char *file, int line, const char *fmt, ...) {
     int k = snprintf(message, sizeof message, "%s:%d: ", file, line);
     va_list ap;

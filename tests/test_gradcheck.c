@@ -257,13 +257,15 @@ CT_TEST(gradcheck, every_entry) {
 #endif
 }
 
-/* Every op of the table has at least one row, and every row names a real op. */
+/* Every op of the table has at least one row here or a gradient-check test elsewhere that
+ * declares it with CT_GRADCHECK_COVERS, and every row names a real op. */
 CT_TEST(gradcheck, every_op_has_an_entry) {
     char missing[1024] = "";
     size_t used = 0;
     for (int k = 0; k < ct_op_count; k++) {
         int found = 0;
         for (int i = 0; i < n_cases && !found; i++) found = strcmp(cases[i].op, ct_op_table[k]->name) == 0;
+        found = found || ct_test_gradcheck_covered(ct_op_table[k]->name);
         if (!found && used < sizeof missing)
             used += (size_t)snprintf(missing + used, sizeof missing - used, " %s", ct_op_table[k]->name);
     }
