@@ -13,6 +13,8 @@ typedef struct {
 struct ct_model {
     named_param *params;
     int n_params, cap_params;
+    named_param *buffers;   /* same record: a name and a tensor (no grad) */
+    int n_buffers, cap_buffers;
     ct_module **modules;
     int n_modules, cap_modules;
     ct_rng rng;
@@ -30,29 +32,62 @@ void ct_model_free(ct_model *m) {
     for (int i = 0; i < m->n_modules; i++)
         if (m->modules[i]->destroy) m->modules[i]->destroy(m->modules[i]);
     for (int i = 0; i < m->n_params; i++) ct_tensor_free(m->params[i].tensor);
+    for (int i = 0; i < m->n_buffers; i++) ct_tensor_free(m->buffers[i].tensor);
     free(m->modules);
     free(m->params);
+    free(m->buffers);
     free(m);
 }
 
 void ct_model_set_seed(ct_model *m, uint64_t seed) { ct_rng_seed(&m->rng, seed); }
 ct_rng *ct_model_rng(ct_model *m) { return &m->rng; }
 
-ct_tensor *ct_model_add_param(ct_model *m, const char *name, ct_shape shape) {
-    CT_CHECK(strlen(name) < sizeof m->params[0].name, "ct_model_add_param", "name \"%s\" is too long", name);
-    CT_CHECK(!ct_model_find_param(m, name), "ct_model_add_param", "a parameter named \"%s\" already exists", name);
-    if (m->n_params == m->cap_params) {
-        m->cap_params = m->cap_params ? 2 * m->cap_params : 16;
-        named_param *grown = realloc(m->params, (size_t)m->cap_params * sizeof *grown);
-        if (!grown) ct_fatal("ct_model_add_param", "out of memory");
-        m->params = grown;
+/* Parameters and buffers share one namespace (a checkpoint addresses both by name). */
+static named_param *append_named(ct_model *m, named_param **list, int *n, int *cap, const char *name,
+                                 const char *op) {
+    CT_CHECK(name && strlen(name) < sizeof m->params[0].name, op, "name \"%s\" is missing or too long",
+             name ? name : "(null)");
+    CT_CHECK(!ct_model_find_param(m, name) && !ct_model_find_buffer(m, name), op,
+             "a parameter or buffer named \"%s\" already exists", name);
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 16;
+        named_param *grown = realloc(*list, (size_t)*cap * sizeof *grown);
+        if (!grown) ct_fatal(op, "out of memory");
+        *list = grown;
+        /* the names moved: re-point every tensor at its record's name */
+        for (int i = 0; i < *n; i++) (*list)[i].tensor->name = (*list)[i].name;
     }
-    named_param *p = &m->params[m->n_params++];
+    named_param *p = &(*list)[(*n)++];
     snprintf(p->name, sizeof p->name, "%s", name);
+    return p;
+}
+
+ct_tensor *ct_model_add_param(ct_model *m, const char *name, ct_shape shape) {
+    named_param *p = append_named(m, &m->params, &m->n_params, &m->cap_params, name, "ct_model_add_param");
     p->tensor = ct_tensor_new_grad(shape);
     p->tensor->flags |= CT_TENSOR_PARAM;
     p->tensor->name = p->name;
     return p->tensor;
+}
+
+ct_tensor *ct_model_add_buffer(ct_model *m, const char *name, ct_shape shape) {
+    named_param *p = append_named(m, &m->buffers, &m->n_buffers, &m->cap_buffers, name, "ct_model_add_buffer");
+    p->tensor = ct_tensor_new(shape);
+    p->tensor->name = p->name;
+    return p->tensor;
+}
+
+int ct_model_buffer_count(const ct_model *m) { return m->n_buffers; }
+
+ct_tensor *ct_model_buffer(const ct_model *m, int i) {
+    CT_CHECK(i >= 0 && i < m->n_buffers, "ct_model_buffer", "index %d out of range (%d buffers)", i, m->n_buffers);
+    return m->buffers[i].tensor;
+}
+
+ct_tensor *ct_model_find_buffer(const ct_model *m, const char *name) {
+    for (int i = 0; i < m->n_buffers; i++)
+        if (strcmp(m->buffers[i].name, name) == 0) return m->buffers[i].tensor;
+    return NULL;
 }
 
 int ct_model_param_count(const ct_model *m) { return m->n_params; }
