@@ -36,8 +36,8 @@ static ct_module *linear_make(ct_model *m, const char *name, int in, int out, in
     l->weight = ct_model_add_param(m, pname, CT_SHAPE(out, in));
     /* PyTorch: kaiming_uniform_(a=√5) gives bound = gain·√(3/fan_in) with gain = √(2/(1+5)),
      * which is 1/√fan_in; the bias uses the same bound. */
+    ct_init_kaiming_uniform(l->weight, ct_model_rng(m), sqrt(5.0), CT_FAN_IN);
     double bound = 1.0 / sqrt((double)in);
-    ct_tensor_fill_uniform(l->weight, ct_model_rng(m), -bound, bound);
     if (with_bias) {
         snprintf(pname, sizeof pname, "%s.bias", name);
         l->bias = ct_model_add_param(m, pname, CT_SHAPE(out));

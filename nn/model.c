@@ -129,7 +129,75 @@ void ct_model_train(ct_model *m, int training) {
     for (int i = 0; i < m->n_modules; i++) m->modules[i]->training = training;
 }
 
+/* While ct_model_summary runs, ct_forward records every module it enters (with its nesting
+ * depth) and the shape it returns. */
+typedef struct {
+    const ct_module *mod;
+    int depth;
+    ct_shape out;
+} summary_row;
+
+static _Thread_local struct {
+    summary_row *rows;
+    int n, cap, depth, active;
+} recorder;
+
 ct_tensor *ct_forward(ct_tape *tape, ct_module *mod, ct_tensor *x) {
-    CT_CHECK(mod && mod->forward, "ct_forward", "module is NULL or has no forward");
-    return mod->forward(tape, mod, x);
+    CT_CHECK(mod && mod->forward, "ct_forward", "module %s has no forward (for an embedding use "
+             "ct_embedding_forward)", mod ? mod->name : "(null)");
+    if (!recorder.active) return mod->forward(tape, mod, x);
+    if (recorder.n == recorder.cap) {
+        recorder.cap = recorder.cap ? 2 * recorder.cap : 32;
+        summary_row *grown = realloc(recorder.rows, (size_t)recorder.cap * sizeof *grown);
+        if (!grown) ct_fatal("ct_model_summary", "out of memory");
+        recorder.rows = grown;
+    }
+    int row = recorder.n++;
+    recorder.rows[row] = (summary_row){.mod = mod, .depth = recorder.depth};
+    recorder.depth++;
+    ct_tensor *y = mod->forward(tape, mod, x);
+    recorder.depth--;
+    recorder.rows[row].out = ct_tensor_shape(y);
+    return y;
+}
+
+/* Parameters of a module: those named "<module name>.<...>". */
+static size_t params_under(const ct_model *m, const char *prefix) {
+    size_t len = strlen(prefix), n = 0;
+    for (int i = 0; i < m->n_params; i++)
+        if (strncmp(m->params[i].name, prefix, len) == 0 && m->params[i].name[len] == '.')
+            n += m->params[i].tensor->size;
+    return n;
+}
+
+void ct_model_summary(ct_model *m, ct_module *top, ct_shape input_shape, FILE *out) {
+    ct_tape *tape = ct_tape_new();
+    ct_tape_grad_enabled(tape, 0);
+    int was_training = top->training;
+    ct_model_train(m, 0); /* no dropout draws, no running-stat updates */
+    recorder.n = recorder.depth = 0;
+    recorder.active = 1;
+    ct_tensor *y = ct_forward(tape, top, ct_tape_zeros(tape, input_shape));
+    recorder.active = 0;
+    ct_model_train(m, was_training);
+
+    char shape[96], line[160];
+    fprintf(out, "%-36s %-14s %-22s %12s\n", "Layer", "Kind", "Output shape", "Params");
+    fprintf(out, "%.*s\n", 87, "=========================================================================================");
+    fprintf(out, "%-36s %-14s %-22s %12s\n", "input", "", ct_shape_str(input_shape, shape, sizeof shape), "");
+    for (int i = 0; i < recorder.n; i++) {
+        const summary_row *r = &recorder.rows[i];
+        snprintf(line, sizeof line, "%*s%s", 2 * r->depth, "", r->mod->name);
+        fprintf(out, "%-36s %-14s %-22s %12zu\n", line, r->mod->kind, ct_shape_str(r->out, shape, sizeof shape),
+                params_under(m, r->mod->name));
+    }
+    size_t buffers = 0;
+    for (int i = 0; i < m->n_buffers; i++) buffers += m->buffers[i].tensor->size;
+    size_t params = ct_model_num_elements(m);
+    fprintf(out, "%.*s\n", 87, "=========================================================================================");
+    fprintf(out, "Output: %s\n", ct_tensor_shape_str(y, shape, sizeof shape));
+    fprintf(out, "Parameters: %zu in %d tensors (%.2f MiB as %s)\n", params, m->n_params,
+            (double)params * sizeof(ct_real) / 1048576.0, CT_REAL_NAME);
+    fprintf(out, "Buffers: %zu in %d tensors\n", buffers, m->n_buffers);
+    ct_tape_free(tape);
 }
