@@ -18,6 +18,7 @@ extern const ct_op ct_op_sum, ct_op_mean, ct_op_max, ct_op_logsumexp;
 extern const ct_op ct_op_reshape, ct_op_permute, ct_op_slice, ct_op_concat, ct_op_index_select,
     ct_op_gather_rows;
 extern const ct_op ct_op_softmax, ct_op_log_softmax, ct_op_l2_normalize;
+extern const ct_op ct_op_layer_norm;
 /* Fused ops defined on higher floors are listed here too, so the gradient-check test sees every
  * op the library records (this is a link-time reference only; no header goes upward). */
 extern const ct_op ct_op_cross_entropy;
@@ -41,6 +42,8 @@ const ct_op *const ct_op_table[] = {
     &ct_op_gather_rows,
     /* softmax.c */
     &ct_op_softmax, &ct_op_log_softmax, &ct_op_l2_normalize,
+    /* norm.c */
+    &ct_op_layer_norm,
     /* losses/cross_entropy.c */
     &ct_op_cross_entropy,
 };
