@@ -19,6 +19,7 @@ extern const ct_op ct_op_reshape, ct_op_permute, ct_op_slice, ct_op_concat, ct_o
     ct_op_gather_rows;
 extern const ct_op ct_op_softmax, ct_op_log_softmax, ct_op_l2_normalize;
 extern const ct_op ct_op_layer_norm;
+extern const ct_op ct_op_conv2d, ct_op_max_pool2d, ct_op_avg_pool2d, ct_op_global_avg_pool2d;
 /* Fused ops defined on higher floors are listed here too, so the gradient-check test sees every
  * op the library records (this is a link-time reference only; no header goes upward). */
 extern const ct_op ct_op_cross_entropy;
@@ -44,6 +45,8 @@ const ct_op *const ct_op_table[] = {
     &ct_op_softmax, &ct_op_log_softmax, &ct_op_l2_normalize,
     /* norm.c */
     &ct_op_layer_norm,
+    /* conv.c */
+    &ct_op_conv2d, &ct_op_max_pool2d, &ct_op_avg_pool2d, &ct_op_global_avg_pool2d,
     /* losses/cross_entropy.c */
     &ct_op_cross_entropy,
 };
