@@ -191,3 +191,266 @@ ct_tensor *ct_layer_norm(ct_tape *tape, ct_tensor *x, int norm_dims, ct_tensor *
     }
     return y;
 }
+
+/* ---- batch_norm: x (N, C, S) with S = H·W — (N, C) is S = 1, (N, C, L) S = L --------------
+ * Per channel c, over its M = N·S values:
+ *   training: μ_c, σ²_c the batch mean and biased variance; the running statistics follow
+ *             PyTorch: running ← (1 − momentum)·running + momentum·stat, with the UNBIASED
+ *             variance σ²_c·M/(M − 1) (the normalisation itself uses the biased one);
+ *   eval:     μ_c, σ²_c = running_mean_c, running_var_c, no update;
+ *   both:     y = γ_c·x̂ + β_c,  x̂ = (x − μ_c)·r_c,  r_c = 1/√(σ²_c + eps)   (γ ≡ 1, β ≡ 0 without affine)
+ * Backward, with Σ_c the sum over channel c's M values:
+ *   training: dx += (γ_c·r_c/M)·(M·dy − Σ_c dy − x̂·Σ_c dy·x̂)      (μ_c, σ²_c depend on x; see top)
+ *   eval:     dx += γ_c·r_c·dy                                      (μ_c, σ²_c are constants)
+ *   dγ_c += Σ_c dy·x̂,   dβ_c += Σ_c dy
+ * Two ops, so the tape shows which one ran; eval's is the cheaper one (no reductions for dx).
+ * saved: extra = norm_saved (μ_c, r_c per channel); the running buffers are not read again.
+ *
+ * Layout: channel c of sample n is the contiguous block x[(n·C + c)·S ..][S]. With S > 1 the
+ * loops run per block (vectorised along S, threads over channels or blocks); with S = 1 a block
+ * is one value, so the loops run along rows instead, vectorised across the channels. */
+typedef struct {
+    size_t N, C, S;
+} bn_dims;
+
+static bn_dims bn_dims_of(const ct_tensor *x) {
+    bn_dims d = {(size_t)x->shape[0], (size_t)x->shape[1], 1};
+    for (int i = 2; i < x->ndim; i++) d.S *= (size_t)x->shape[i];
+    return d;
+}
+
+/* Σ_c x and then Σ_c (x − μ_c)² per channel (two passes, in double): mean[c], var[c] (biased). */
+static void bn_moments(const ct_real *x, bn_dims d, double *restrict mean, double *restrict var) {
+    const size_t N = d.N, C = d.C, S = d.S;
+    const double M = (double)(N * S);
+    if (S == 1) {
+        for (size_t c = 0; c < C; c++) mean[c] = var[c] = 0;
+        for (size_t n = 0; n < N; n++) {
+            const ct_real *restrict row = x + n * C;
+#pragma omp simd
+            for (size_t c = 0; c < C; c++) mean[c] += row[c];
+        }
+        for (size_t c = 0; c < C; c++) mean[c] /= M;
+        for (size_t n = 0; n < N; n++) {
+            const ct_real *restrict row = x + n * C;
+#pragma omp simd
+            for (size_t c = 0; c < C; c++) var[c] += (row[c] - mean[c]) * (row[c] - mean[c]);
+        }
+        for (size_t c = 0; c < C; c++) var[c] /= M;
+        return;
+    }
+#pragma omp parallel for if (N * C * S > PAR_MIN)
+    for (size_t c = 0; c < C; c++) {
+        double sum = 0, sq = 0;
+        for (size_t n = 0; n < N; n++) {
+            const ct_real *restrict b = x + (n * C + c) * S;
+#pragma omp simd reduction(+ : sum)
+            for (size_t s = 0; s < S; s++) sum += b[s];
+        }
+        const double mu = sum / M;
+        for (size_t n = 0; n < N; n++) {
+            const ct_real *restrict b = x + (n * C + c) * S;
+#pragma omp simd reduction(+ : sq)
+            for (size_t s = 0; s < S; s++) sq += (b[s] - mu) * (b[s] - mu);
+        }
+        mean[c] = mu;
+        var[c] = sq / M;
+    }
+}
+
+/* y = (x − μ_c)·scale_c + β_c for every element of channel c (the forward, both modes).
+ * Centred first, as the math reads: scale·x + (β − μ·scale) would cancel when |μ| ≫ σ. */
+static void bn_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_real *mean,
+                         const ct_real *scale, const ct_real *shift) {
+    const size_t N = d.N, C = d.C, S = d.S;
+    if (S == 1) {
+#pragma omp parallel for if (N * C > PAR_MIN)
+        for (size_t n = 0; n < N; n++) {
+            const ct_real *restrict xr = x + n * C;
+            ct_real *restrict yr = y + n * C;
+#pragma omp simd
+            for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * scale[c] + shift[c];
+        }
+        return;
+    }
+#pragma omp parallel for collapse(2) if (N * C * S > PAR_MIN)
+    for (size_t n = 0; n < N; n++)
+        for (size_t c = 0; c < C; c++) {
+            const ct_real *restrict xb = x + (n * C + c) * S;
+            ct_real *restrict yb = y + (n * C + c) * S;
+            const ct_real m = mean[c], a = scale[c], b = shift[c];
+#pragma omp simd
+            for (size_t s = 0; s < S; s++) yb[s] = (xb[s] - m) * a + b;
+        }
+}
+
+/* Per channel: sum_dy[c] = Σ_c dy, sum_dyx[c] = Σ_c dy·x̂ (in double). */
+static void bn_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, const norm_saved *st,
+                         double *restrict sum_dy, double *restrict sum_dyx) {
+    const size_t N = d.N, C = d.C, S = d.S;
+    const ct_real *restrict mu = st->mean, *restrict r = st->rstd;
+    if (S == 1) {
+        for (size_t c = 0; c < C; c++) sum_dy[c] = sum_dyx[c] = 0;
+        for (size_t n = 0; n < N; n++) {
+            const ct_real *restrict xr = x + n * C, *restrict g = dy + n * C;
+#pragma omp simd
+            for (size_t c = 0; c < C; c++) {
+                sum_dy[c] += g[c];
+                sum_dyx[c] += g[c] * ((xr[c] - mu[c]) * r[c]);
+            }
+        }
+        return;
+    }
+#pragma omp parallel for if (N * C * S > PAR_MIN)
+    for (size_t c = 0; c < C; c++) {
+        double s_dy = 0, s_dyx = 0;
+        const ct_real m = mu[c], rc = r[c];
+        for (size_t n = 0; n < N; n++) {
+            const ct_real *restrict xb = x + (n * C + c) * S, *restrict g = dy + (n * C + c) * S;
+#pragma omp simd reduction(+ : s_dy, s_dyx)
+            for (size_t s = 0; s < S; s++) {
+                s_dy += g[s];
+                s_dyx += g[s] * ((xb[s] - m) * rc);
+            }
+        }
+        sum_dy[c] = s_dy;
+        sum_dyx[c] = s_dyx;
+    }
+}
+
+/* dx += k_c·(dy − m1_c − x̂·m2_c): training has m1 = mean dy, m2 = mean dy·x̂; eval m1 = m2 = 0. */
+static void bn_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d, const norm_saved *st,
+                  const ct_real *k, const ct_real *m1, const ct_real *m2) {
+    const size_t N = d.N, C = d.C, S = d.S;
+    const ct_real *restrict mu = st->mean, *restrict r = st->rstd;
+    if (S == 1) {
+#pragma omp parallel for if (N * C > PAR_MIN)
+        for (size_t n = 0; n < N; n++) {
+            const ct_real *restrict xr = x + n * C, *restrict g = dy + n * C;
+            ct_real *restrict out = dx + n * C;
+#pragma omp simd
+            for (size_t c = 0; c < C; c++) out[c] += k[c] * (g[c] - m1[c] - (xr[c] - mu[c]) * r[c] * m2[c]);
+        }
+        return;
+    }
+#pragma omp parallel for collapse(2) if (N * C * S > PAR_MIN)
+    for (size_t n = 0; n < N; n++)
+        for (size_t c = 0; c < C; c++) {
+            const size_t off = (n * C + c) * S;
+            const ct_real *restrict xb = x + off, *restrict g = dy + off;
+            ct_real *restrict out = dx + off;
+            const ct_real kc = k[c], a = m1[c], b = m2[c], m = mu[c], rc = r[c];
+#pragma omp simd
+            for (size_t s = 0; s < S; s++) out[s] += kc * (g[s] - a - (xb[s] - m) * rc * b);
+        }
+}
+
+static void batch_norm_backward_common(ct_tape *tape, ct_node *n, int training) {
+    ct_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    const norm_saved *st = n->extra;
+    const bn_dims d = bn_dims_of(x);
+    const size_t C = d.C;
+    const double M = (double)(d.N * d.S);
+    const ct_real *dy = n->out->grad;
+    ct_arena *arena = ct_tape_arena(tape);
+    double *sum_dy = ct_arena_alloc(arena, 2 * C * sizeof(double)), *sum_dyx = sum_dy + C;
+    bn_grad_sums(x->data, dy, d, st, sum_dy, sum_dyx);
+
+    ct_real *dgamma = gamma ? ct_grad_of(tape, gamma) : NULL;
+    ct_real *dbeta = beta ? ct_grad_of(tape, beta) : NULL;
+    for (size_t c = 0; c < C; c++) {
+        if (dgamma) dgamma[c] += (ct_real)sum_dyx[c];
+        if (dbeta) dbeta[c] += (ct_real)sum_dy[c];
+    }
+    ct_real *dx = ct_grad_of(tape, x);
+    if (!dx) return;
+    ct_real *k = ct_arena_alloc(arena, 3 * C * sizeof(ct_real)), *m1 = k + C, *m2 = k + 2 * C;
+    for (size_t c = 0; c < C; c++) {
+        k[c] = (gamma ? gamma->data[c] : 1) * st->rstd[c];
+        m1[c] = training ? (ct_real)(sum_dy[c] / M) : 0;
+        m2[c] = training ? (ct_real)(sum_dyx[c] / M) : 0;
+    }
+    bn_dx(x->data, dy, dx, d, st, k, m1, m2);
+}
+
+static void batch_norm_backward(ct_tape *tape, ct_node *n) { batch_norm_backward_common(tape, n, 1); }
+static void batch_norm_eval_backward(ct_tape *tape, ct_node *n) { batch_norm_backward_common(tape, n, 0); }
+
+const ct_op ct_op_batch_norm = {
+    "batch_norm",
+    "y = γ·(x − μ_B)/√(σ²_B + eps) + β per channel; dx = (γr/M)·(M·dy − Σdy − x̂·Σdy·x̂)",
+    batch_norm_backward};
+const ct_op ct_op_batch_norm_eval = {
+    "batch_norm_eval",
+    "y = γ·(x − running_mean)/√(running_var + eps) + β per channel; dx = γr·dy",
+    batch_norm_eval_backward};
+
+static void check_channel_vector(const char *op, const ct_tensor *x, const ct_tensor *t, const char *what) {
+    if (!t) return;
+    CT_CHECK(t->ndim == 1 && t->shape[0] == x->shape[1], op,
+             "%s %s does not match the %d channels of input %s (need (%d,))", what, ct_shp(t),
+             x->shape[1], ct_shp(x), x->shape[1]);
+}
+
+ct_tensor *ct_batch_norm(ct_tape *tape, ct_tensor *x, ct_tensor *gamma, ct_tensor *beta,
+                         ct_tensor *running_mean, ct_tensor *running_var, int training,
+                         double momentum, double eps) {
+    static const char *op = "ct_batch_norm";
+    CT_CHECK(x, op, "input is NULL");
+    CT_CHECK(x->ndim >= 2 && x->ndim <= 4, op, "input %s must be (N, C), (N, C, L) or (N, C, H, W)", ct_shp(x));
+    CT_CHECK(x->shape[1] > 0, op, "input %s has no channels", ct_shp(x));
+    check_channel_vector(op, x, gamma, "gamma");
+    check_channel_vector(op, x, beta, "beta");
+    check_channel_vector(op, x, running_mean, "running_mean");
+    check_channel_vector(op, x, running_var, "running_var");
+    CT_CHECK(!running_mean == !running_var, op, "pass both running_mean and running_var, or neither");
+    CT_CHECK(training || running_mean, op, "eval mode needs running_mean and running_var (input %s)", ct_shp(x));
+    CT_CHECK(eps >= 0, op, "eps %g is negative", eps);
+    CT_CHECK(momentum >= 0 && momentum <= 1, op, "momentum %g is outside [0, 1]", momentum);
+    const bn_dims d = bn_dims_of(x);
+    const size_t C = d.C, M = d.N * d.S;
+    CT_CHECK(!training || M > 1, op, "training needs more than 1 value per channel, got input %s", ct_shp(x));
+
+    ct_node *n;
+    ct_tensor *inputs[3] = {x, gamma, beta};
+    ct_tensor *y = ct_op_output(tape, ct_tensor_shape(x),
+                                training ? &ct_op_batch_norm : &ct_op_batch_norm_eval, inputs, 3, &n);
+    ct_arena *arena = ct_tape_arena(tape);
+    norm_saved st = {
+        .mean = ct_arena_alloc(arena, C * sizeof(ct_real)),
+        .rstd = ct_arena_alloc(arena, C * sizeof(ct_real)),
+    };
+    if (training) {
+        double *mean = ct_arena_alloc(arena, 2 * C * sizeof(double)), *var = mean + C;
+        bn_moments(x->data, d, mean, var);
+        for (size_t c = 0; c < C; c++) {
+            st.mean[c] = (ct_real)mean[c];
+            st.rstd[c] = (ct_real)(1 / sqrt(var[c] + eps));
+        }
+        if (running_mean) {
+            const double unbias = (double)M / (double)(M - 1);
+            for (size_t c = 0; c < C; c++) {
+                running_mean->data[c] = (ct_real)((1 - momentum) * running_mean->data[c] + momentum * mean[c]);
+                running_var->data[c] = (ct_real)((1 - momentum) * running_var->data[c] + momentum * var[c] * unbias);
+            }
+        }
+    } else {
+        for (size_t c = 0; c < C; c++) {
+            st.mean[c] = running_mean->data[c];
+            st.rstd[c] = (ct_real)(1 / sqrt((double)running_var->data[c] + eps));
+        }
+    }
+    /* y = (x − μ)·scale + shift with scale = γ·r, shift = β */
+    ct_real *scale = ct_arena_alloc(arena, 2 * C * sizeof(ct_real)), *shift = scale + C;
+    for (size_t c = 0; c < C; c++) {
+        scale[c] = (gamma ? gamma->data[c] : 1) * st.rstd[c];
+        shift[c] = beta ? beta->data[c] : 0;
+    }
+    bn_normalize(x->data, y->data, d, st.mean, scale, shift);
+    if (n) {
+        norm_saved *saved = ct_arena_alloc(arena, sizeof *saved);
+        *saved = st;
+        n->extra = saved;
+    }
+    return y;
+}

@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""Reference values for ctape's batch norm, layer norm and embedding, from PyTorch.
+
+Prints a C header with, per case, the inputs, the parameters, a random cotangent, the output
+and the gradients d<cotangent, y>/d(x, gamma, beta) (or d weight for the embedding), all in
+float64; for batch norm also the running statistics after the call, and a three-step training
+run of nn.BatchNorm2d with its running statistics and an eval output after it.
+
+    /usr/bin/python3 tests/reference/gen_norm.py > tests/reference/norm_ref.h
+
+Every input is rounded to a float32 value first, so the float32 build reads exactly the inputs
+PyTorch saw and only its own arithmetic differs. `make test` never runs this script.
+"""
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(20240612)
+D = torch.float64
+
+
+def f32(t):
+    return t.float().double()
+
+
+def randn(*shape, scale=1.0, shift=0.0):
+    return f32(torch.randn(*shape, dtype=D) * scale + shift)
+
+
+def uniform(lo, hi, *shape):
+    return f32(torch.rand(*shape, dtype=D) * (hi - lo) + lo)
+
+
+def batch_norm_case(name, shape, training, affine, momentum=0.1, eps=1e-5, shift=0.0):
+    c = shape[1]
+    x = randn(*shape, scale=2.0, shift=shift).requires_grad_(True)
+    gamma = uniform(0.5, 1.5, c).requires_grad_(True) if affine else None
+    beta = randn(c).requires_grad_(True) if affine else None
+    rm0 = randn(c, scale=0.5)
+    rv0 = uniform(0.5, 1.5, c)
+    rm, rv = rm0.clone(), rv0.clone()
+    y = F.batch_norm(x, rm, rv, gamma, beta, training=training, momentum=momentum, eps=eps)
+    cot = randn(*shape)
+    (y * cot).sum().backward()
+    return dict(name=name, op=0, shape=list(shape), norm_dims=0, training=int(training),
+                affine=int(affine), momentum=momentum, eps=eps, x=x, gamma=gamma, beta=beta,
+                rm0=rm0, rv0=rv0, cot=cot, y=y, rm1=rm, rv1=rv)
+
+
+def layer_norm_case(name, shape, norm_dims, affine, eps=1e-5, shift=0.0):
+    ns = list(shape[len(shape) - norm_dims:])
+    x = randn(*shape, scale=2.0, shift=shift).requires_grad_(True)
+    gamma = uniform(0.5, 1.5, *ns).requires_grad_(True) if affine else None
+    beta = randn(*ns).requires_grad_(True) if affine else None
+    y = F.layer_norm(x, ns, gamma, beta, eps)
+    cot = randn(*shape)
+    (y * cot).sum().backward()
+    return dict(name=name, op=1, shape=list(shape), norm_dims=norm_dims, training=1,
+                affine=int(affine), momentum=0.0, eps=eps, x=x, gamma=gamma, beta=beta,
+                rm0=None, rv0=None, cot=cot, y=y, rm1=None, rv1=None)
+
+
+cases = [
+    batch_norm_case("bn1d_train_affine", (6, 4), True, True),
+    batch_norm_case("bn1d_train_plain", (5, 3), True, False),
+    batch_norm_case("bn2d_train_affine", (3, 2, 3, 4), True, True),
+    batch_norm_case("bn2d_train_plain_momentum_0.3", (2, 3, 2, 3), True, False, momentum=0.3),
+    batch_norm_case("bn2d_train_affine_offset_eps_1e-3", (4, 2, 2, 2), True, True, eps=1e-3, shift=50.0),
+    batch_norm_case("bn1d_eval_affine", (4, 3), False, True),
+    batch_norm_case("bn2d_eval_affine", (2, 3, 2, 2), False, True),
+    batch_norm_case("bn2d_eval_plain", (2, 2, 3, 1), False, False),
+    layer_norm_case("ln_last_dim_affine", (3, 5), 1, True),
+    layer_norm_case("ln_last_dim_plain_3d", (2, 3, 4), 1, False),
+    layer_norm_case("ln_two_dims_affine", (2, 3, 4), 2, True),
+    layer_norm_case("ln_two_dims_plain_offset", (3, 2, 3), 2, False, shift=20.0),
+    layer_norm_case("ln_all_dims_affine_eps_1e-3", (2, 3), 2, True, eps=1e-3),
+]
+
+# nn.BatchNorm2d: three training steps, then one evaluation on a fresh input.
+bn = torch.nn.BatchNorm2d(3).double()
+with torch.no_grad():
+    bn.weight.copy_(uniform(0.5, 1.5, 3))
+    bn.bias.copy_(randn(3))
+steps_x = [randn(4, 3, 2, 2, scale=1.5, shift=0.5 * k) for k in range(3)]
+bn.train()
+for xk in steps_x:
+    bn(xk)
+eval_x = randn(2, 3, 2, 2)
+bn.eval()
+with torch.no_grad():
+    eval_y = bn(eval_x)
+steps = dict(weight=bn.weight.detach(), bias=bn.bias.detach(), xs=steps_x,
+             rm=bn.running_mean, rv=bn.running_var, tracked=int(bn.num_batches_tracked),
+             eval_x=eval_x, eval_y=eval_y)
+
+# Embedding with repeated indices.
+emb_weight = randn(6, 4).requires_grad_(True)
+emb_idx = torch.tensor([[1, 4, 1, 0, 5], [4, 4, 2, 1, 0]])
+emb_y = F.embedding(emb_idx, emb_weight)
+emb_cot = randn(2, 5, 4)
+(emb_y * emb_cot).sum().backward()
+
+
+def flat(t):
+    return t.detach().flatten().tolist()
+
+
+def reals(xs):
+    vals = [repr(float(x)) for x in xs]
+    rows = [", ".join(vals[i:i + 5]) for i in range(0, len(vals), 5)]
+    return "{\n    " + ",\n    ".join(rows) + "}" if len(rows) > 1 else "{" + ", ".join(vals) + "}"
+
+
+def ints(xs):
+    return "{" + ", ".join(str(int(x)) for x in xs) + "}"
+
+
+def array(prefix, k, field, t):
+    if t is None:
+        return "NULL"
+    name = "%s_%d_%s" % (prefix, k, field)
+    print("static const double %s[] = %s;" % (name, reals(flat(t))))
+    return name
+
+
+print("/* tests/reference/norm_ref.h — GENERATED by tests/reference/gen_norm.py")
+print(" * with PyTorch %s (F.batch_norm, F.layer_norm, nn.BatchNorm2d, F.embedding; float64)." % torch.__version__)
+print(" * Do not edit; regenerate:")
+print(" *     /usr/bin/python3 tests/reference/gen_norm.py > tests/reference/norm_ref.h")
+print(" * grads are d<cotangent, y>/d input; running_*_after are the running statistics after the call. */")
+print("#ifndef CTAPE_TESTS_NORM_REF_H")
+print("#define CTAPE_TESTS_NORM_REF_H\n")
+print("#include <stddef.h>\n")
+print("typedef struct {")
+print("    const char *name;")
+print("    int op;          /* 0 batch_norm, 1 layer_norm */")
+print("    int ndim, shape[4];")
+print("    int norm_dims;   /* layer_norm: trailing dims normalised */")
+print("    int training, affine;")
+print("    double momentum, eps;")
+print("    const double *x, *gamma, *beta;               /* gamma/beta NULL without affine */")
+print("    const double *running_mean, *running_var;     /* batch_norm: before the call */")
+print("    const double *cotangent, *y, *dx, *dgamma, *dbeta;")
+print("    const double *running_mean_after, *running_var_after;")
+print("} norm_ref_case;\n")
+names = []
+for k, c in enumerate(cases):
+    f = {}
+    for field in ("x", "gamma", "beta", "rm0", "rv0", "cot", "y", "rm1", "rv1"):
+        f[field] = array("norm_ref", k, field, c[field])
+    f["dx"] = array("norm_ref", k, "dx", c["x"].grad)
+    f["dgamma"] = array("norm_ref", k, "dgamma", c["gamma"].grad if c["gamma"] is not None else None)
+    f["dbeta"] = array("norm_ref", k, "dbeta", c["beta"].grad if c["beta"] is not None else None)
+    print()
+    names.append(f)
+print("static const norm_ref_case norm_ref_cases[] = {")
+for c, f in zip(cases, names):
+    shape = c["shape"] + [0] * (4 - len(c["shape"]))
+    print('    {"%s", %d, %d, {%s}, %d, %d, %d, %r, %r, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s},'
+          % (c["name"], c["op"], len(c["shape"]), ", ".join(map(str, shape)), c["norm_dims"],
+             c["training"], c["affine"], c["momentum"], c["eps"], f["x"], f["gamma"], f["beta"],
+             f["rm0"], f["rv0"], f["cot"], f["y"], f["dx"], f["dgamma"], f["dbeta"], f["rm1"], f["rv1"]))
+print("};")
+print("#define NORM_REF_COUNT %d\n" % len(cases))
+
+print("/* nn.BatchNorm2d(3) with this weight and bias, trained on three (4, 3, 2, 2) batches, then")
+print(" * evaluated on one (2, 3, 2, 2) input. */")
+print("static const double bn_steps_weight[] = %s;" % reals(flat(steps["weight"])))
+print("static const double bn_steps_bias[] = %s;" % reals(flat(steps["bias"])))
+for k, xk in enumerate(steps["xs"]):
+    print("static const double bn_steps_x%d[] = %s;" % (k, reals(flat(xk))))
+print("static const double *const bn_steps_x[3] = {bn_steps_x0, bn_steps_x1, bn_steps_x2};")
+print("static const double bn_steps_running_mean[] = %s;" % reals(flat(steps["rm"])))
+print("static const double bn_steps_running_var[] = %s;" % reals(flat(steps["rv"])))
+print("#define BN_STEPS_TRACKED %d" % steps["tracked"])
+print("static const double bn_steps_eval_x[] = %s;" % reals(flat(steps["eval_x"])))
+print("static const double bn_steps_eval_y[] = %s;\n" % reals(flat(steps["eval_y"])))
+
+print("/* F.embedding: weight (6, 4), indices (2, 5) with repeats. */")
+print("static const double emb_ref_weight[] = %s;" % reals(flat(emb_weight)))
+print("static const int emb_ref_indices[] = %s;" % ints(emb_idx.flatten().tolist()))
+print("static const double emb_ref_cotangent[] = %s;" % reals(flat(emb_cot)))
+print("static const double emb_ref_y[] = %s;" % reals(flat(emb_y)))
+print("static const double emb_ref_dweight[] = %s;\n" % reals(flat(emb_weight.grad)))
+print("#endif")
