@@ -20,6 +20,7 @@ extern const ct_op ct_op_reshape, ct_op_permute, ct_op_slice, ct_op_concat, ct_o
 extern const ct_op ct_op_softmax, ct_op_log_softmax, ct_op_l2_normalize;
 extern const ct_op ct_op_layer_norm, ct_op_batch_norm, ct_op_batch_norm_eval, ct_op_dropout, ct_op_embedding;
 extern const ct_op ct_op_conv2d, ct_op_max_pool2d, ct_op_avg_pool2d, ct_op_global_avg_pool2d;
+extern const ct_op ct_op_attention;
 /* Fused ops defined on higher floors are listed here too, so the gradient-check test sees every
  * op the library records (this is a link-time reference only; no header goes upward). */
 extern const ct_op ct_op_cross_entropy;
@@ -47,6 +48,8 @@ const ct_op *const ct_op_table[] = {
     &ct_op_layer_norm, &ct_op_batch_norm, &ct_op_batch_norm_eval, &ct_op_dropout, &ct_op_embedding,
     /* conv.c */
     &ct_op_conv2d, &ct_op_max_pool2d, &ct_op_avg_pool2d, &ct_op_global_avg_pool2d,
+    /* attention.c */
+    &ct_op_attention,
     /* losses/cross_entropy.c */
     &ct_op_cross_entropy,
 };

@@ -1,0 +1,188 @@
+/* nn/attention.c — multi-head attention (torch.nn.MultiheadAttention, batch_first) and the
+ * pre-LN transformer encoder block, composed from tape ops: no backward code lives here.
+ *
+ * Multi-head attention, query (B,L,E), key and value (B,S,E), H heads of size D = E/H:
+ *     Q = query·W_qᵀ + b_q      K = key·W_kᵀ + b_k      V = value·W_vᵀ + b_v      (·, E)
+ * where W_q, W_k, W_v are the row blocks [0,E), [E,2E), [2E,3E) of in_proj_weight (3E,E) and
+ * b_q, b_k, b_v those of in_proj_bias (3E). Each is split into heads, (B,T,E) -> (B,T,H,D) ->
+ * (B,H,T,D), and then
+ *     O_h = softmax(Q_h·K_hᵀ/√D + mask)·V_h        (ct_attention, all heads at once)
+ *     y   = concat_h(O_h)·W_outᵀ + b_out           (B,L,H,D) -> (B,L,E) -> out_proj
+ * The projection weights are views of in_proj_weight's row blocks that share its data *and* its
+ * gradient buffer (a row block of a row-major matrix is contiguous), so slicing them costs
+ * nothing and their backward writes straight into in_proj_weight.grad.
+ * On the tape, per forward: 3 × (reshape, linear, reshape, permute), attention, permute, reshape,
+ * linear, reshape. */
+#define CT_BUILDING_LIBRARY
+#include "nn.h"
+#include "../autograd/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    ct_module base;
+    int embed_dim, num_heads, head_dim;
+    ct_tensor *in_proj_weight, *in_proj_bias; /* (3E, E), (3E) */
+    ct_module *out_proj;                      /* linear E -> E, "<name>.out_proj" */
+    char block_names[2][3][136];              /* "<name>.in_proj_weight[q]" ... for printers */
+} mha_module;
+
+static const char *const qkv = "qkv";
+
+/* Rows [start, start + rows) of a parameter (any shape, split along dim 0) as a tape tensor that
+ * shares the parameter's data and gradient: a zero-copy slice. Parameters always have a heap
+ * gradient buffer, so gradients accumulated into the view land in the parameter. */
+static ct_tensor *param_rows(ct_tape *tape, ct_tensor *param, int start, int rows, const char *name) {
+    ct_shape s = ct_tensor_shape(param);
+    size_t row_size = param->size / (size_t)param->shape[0], offset = (size_t)start * row_size;
+    s.d[0] = rows;
+    ct_tensor *view = ct_op_view(tape, param, s);
+    view->data = param->data + offset;
+    view->name = name;
+    if (ct_requires_grad(param)) {
+        CT_CHECK(param->grad, "ct_mha_forward", "parameter %s requires grad but has no grad buffer",
+                 param->name ? param->name : ct_shp(param));
+        view->grad = param->grad + offset;
+        view->flags |= CT_TENSOR_REQUIRES_GRAD;
+    }
+    return view;
+}
+
+/* x (B,T,E) -> the projection `which` (0 q, 1 k, 2 v) split into heads: (B,H,T,D). */
+static ct_tensor *project_heads(ct_tape *tape, mha_module *a, ct_tensor *x, int which) {
+    const int B = x->shape[0], T = x->shape[1], E = a->embed_dim, H = a->num_heads, D = a->head_dim;
+    ct_tensor *w = param_rows(tape, a->in_proj_weight, which * E, E, a->block_names[0][which]);
+    ct_tensor *b = param_rows(tape, a->in_proj_bias, which * E, E, a->block_names[1][which]);
+    ct_tensor *y = ct_linear(tape, ct_reshape(tape, x, CT_SHAPE(B * T, E)), w, b); /* (B·T, E) */
+    y = ct_reshape(tape, y, CT_SHAPE(B, T, H, D));
+    return ct_permute(tape, y, (const int[]){0, 2, 1, 3}); /* (B, H, T, D) */
+}
+
+static mha_module *as_mha(ct_module *mod, const char *op) {
+    CT_CHECK(mod && mod->kind && strcmp(mod->kind, "mha") == 0, op, "module %s is not multi-head attention",
+             mod ? mod->name : "(null)");
+    return (mha_module *)mod;
+}
+
+ct_tensor *ct_mha_forward(ct_tape *tape, ct_module *mha, ct_tensor *query, ct_tensor *key,
+                          ct_tensor *value, ct_mha_masks masks) {
+    mha_module *a = as_mha(mha, "ct_mha_forward");
+    const int E = a->embed_dim;
+    CT_CHECK(query && key && value, a->base.name, "multi-head attention: query, key and value must not be NULL");
+    CT_CHECK(query->ndim == 3 && query->shape[2] == E, a->base.name,
+             "multi-head attention (E = %d): query %s must be (B, L, %d)", E, ct_shp(query), E);
+    CT_CHECK(key->ndim == 3 && key->shape[2] == E && value->ndim == 3 && value->shape[2] == E, a->base.name,
+             "multi-head attention (E = %d): key %s and value %s must be (B, S, %d)", E, ct_shp(key),
+             ct_shp(value), E);
+    CT_CHECK(key->shape[0] == query->shape[0] && value->shape[0] == query->shape[0] &&
+             key->shape[1] == value->shape[1], a->base.name,
+             "multi-head attention: query %s, key %s and value %s need one batch size B and key and "
+             "value one length S", ct_shp(query), ct_shp(key), ct_shp(value));
+    const int B = query->shape[0], L = query->shape[1];
+
+    ct_tensor *q = project_heads(tape, a, query, 0);
+    ct_tensor *k = project_heads(tape, a, key, 1);
+    ct_tensor *v = project_heads(tape, a, value, 2);
+    ct_tensor *o = ct_attention(tape, q, k, v, masks.causal, masks.key_padding); /* (B, H, L, D) */
+    o = ct_permute(tape, o, (const int[]){0, 2, 1, 3});                        /* (B, L, H, D) */
+    ct_tensor *y = ct_forward(tape, a->out_proj, ct_reshape(tape, o, CT_SHAPE(B * L, E)));
+    return ct_reshape(tape, y, CT_SHAPE(B, L, E));
+}
+
+/* ct_forward on the module: self-attention without masks. */
+static ct_tensor *mha_self_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
+    return ct_mha_forward(tape, self, x, x, x, (ct_mha_masks){0});
+}
+
+ct_module *ct_mha_new(ct_model *m, const char *name, int embed_dim, int num_heads) {
+    static const char *op = "ct_mha_new";
+    CT_CHECK(name && strlen(name) < sizeof ((ct_module *)0)->name, op, "name \"%s\" is missing or too long",
+             name ? name : "(null)");
+    CT_CHECK(embed_dim > 0 && num_heads > 0, op, "%s: embed_dim %d and num_heads %d must be positive",
+             name, embed_dim, num_heads);
+    CT_CHECK(embed_dim % num_heads == 0, op, "%s: embed_dim %d is not divisible by num_heads %d", name,
+             embed_dim, num_heads);
+    mha_module *a = calloc(1, sizeof *a);
+    if (!a) ct_fatal(op, "out of memory");
+    a->base.kind = "mha";
+    snprintf(a->base.name, sizeof a->base.name, "%s", name);
+    a->base.forward = mha_self_forward;
+    a->base.destroy = (void (*)(ct_module *))free;
+    a->embed_dim = embed_dim;
+    a->num_heads = num_heads;
+    a->head_dim = embed_dim / num_heads;
+    for (int i = 0; i < 3; i++) {
+        snprintf(a->block_names[0][i], sizeof a->block_names[0][i], "%s.in_proj_weight[%c]", name, qkv[i]);
+        snprintf(a->block_names[1][i], sizeof a->block_names[1][i], "%s.in_proj_bias[%c]", name, qkv[i]);
+    }
+
+    /* PyTorch's order (its state_dict): in_proj_weight, in_proj_bias, out_proj.{weight,bias};
+     * _reset_parameters: Xavier-uniform in_proj_weight, zero in_proj_bias and out_proj.bias,
+     * out_proj.weight as any Linear (Kaiming-uniform, a = √5). */
+    char pname[160];
+    snprintf(pname, sizeof pname, "%s.in_proj_weight", name);
+    a->in_proj_weight = ct_model_add_param(m, pname, CT_SHAPE(3 * embed_dim, embed_dim));
+    ct_init_xavier_uniform(a->in_proj_weight, ct_model_rng(m), 1.0);
+    snprintf(pname, sizeof pname, "%s.in_proj_bias", name);
+    a->in_proj_bias = ct_model_add_param(m, pname, CT_SHAPE(3 * embed_dim)); /* zeros */
+    snprintf(pname, sizeof pname, "%s.out_proj", name);
+    a->out_proj = ct_linear_new(m, pname, embed_dim, embed_dim);
+    ct_init_zeros(ct_linear_bias(a->out_proj));
+    return ct_model_add_module(m, &a->base);
+}
+
+/* ---- pre-LN transformer encoder block ---------------------------------------------------------
+ *     x = x + attn(ln1(x))
+ *     x = x + fc2(gelu(fc1(ln2(x))))        fc1: E -> hidden, fc2: hidden -> E, gelu in erf form
+ * on x (B, L, E); the MLP runs on the (B·L, E) view. */
+typedef struct {
+    ct_module base;
+    ct_module *ln1, *attn, *ln2, *fc1, *fc2;
+    int embed_dim, causal;
+} block_module;
+
+static ct_tensor *block_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
+    block_module *t = (block_module *)self;
+    const int E = t->embed_dim;
+    CT_CHECK(x && x->ndim == 3 && x->shape[2] == E, self->name,
+             "transformer block (E = %d): input %s must be (B, L, %d)", E, x ? ct_shp(x) : "NULL", E);
+    const int B = x->shape[0], L = x->shape[1];
+    ct_tensor *h = ct_forward(tape, t->ln1, x);
+    x = ct_add(tape, x, ct_mha_forward(tape, t->attn, h, h, h, (ct_mha_masks){.causal = t->causal}));
+    h = ct_reshape(tape, ct_forward(tape, t->ln2, x), CT_SHAPE(B * L, E));
+    h = ct_forward(tape, t->fc2, ct_gelu(tape, ct_forward(tape, t->fc1, h)));
+    return ct_add(tape, x, ct_reshape(tape, h, CT_SHAPE(B, L, E)));
+}
+
+ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim, int num_heads,
+                                    int hidden_dim, int causal) {
+    static const char *op = "ct_transformer_block_new";
+    CT_CHECK(name && strlen(name) < sizeof ((ct_module *)0)->name, op, "name \"%s\" is missing or too long",
+             name ? name : "(null)");
+    CT_CHECK(embed_dim > 0 && num_heads > 0 && hidden_dim > 0, op,
+             "%s: embed_dim %d, num_heads %d and hidden_dim %d must be positive", name, embed_dim,
+             num_heads, hidden_dim);
+    CT_CHECK(embed_dim % num_heads == 0, op, "%s: embed_dim %d is not divisible by num_heads %d", name,
+             embed_dim, num_heads);
+    block_module *t = calloc(1, sizeof *t);
+    if (!t) ct_fatal(op, "out of memory");
+    t->base.kind = "transformer_block";
+    snprintf(t->base.name, sizeof t->base.name, "%s", name);
+    t->base.forward = block_forward;
+    t->base.destroy = (void (*)(ct_module *))free;
+    t->embed_dim = embed_dim;
+    t->causal = causal != 0;
+    char child[160];
+    snprintf(child, sizeof child, "%s.ln1", name);
+    t->ln1 = ct_layer_norm_new(m, child, CT_SHAPE(embed_dim), 1e-5);
+    snprintf(child, sizeof child, "%s.attn", name);
+    t->attn = ct_mha_new(m, child, embed_dim, num_heads);
+    snprintf(child, sizeof child, "%s.ln2", name);
+    t->ln2 = ct_layer_norm_new(m, child, CT_SHAPE(embed_dim), 1e-5);
+    snprintf(child, sizeof child, "%s.fc1", name);
+    t->fc1 = ct_linear_new(m, child, embed_dim, hidden_dim);
+    snprintf(child, sizeof child, "%s.fc2", name);
+    t->fc2 = ct_linear_new(m, child, hidden_dim, embed_dim);
+    return ct_model_add_module(m, &t->base);
+}
