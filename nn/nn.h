@@ -160,4 +160,27 @@ int ct_model_save(const ct_model *m, const char *path);
  * not overlapping, every tensor present); on any error the model is left unchanged. */
 int ct_model_load(ct_model *m, const char *path);
 
+/* Named tensors in safetensors files, for any checkpoint (optimizer state uses it too).
+ * Writes n tensors as dtype F32 (F64 in the float64 build), header and data sorted by name, the
+ * header padded with spaces to a multiple of 8 bytes, atomically as ct_model_save. names[i] is
+ * the name of tensors[i]; names may be NULL to use each tensor's ->name. metadata is NULL or
+ * "key", "value", ..., NULL (string pairs; ct_model_save writes format=pt, framework=ctape).
+ * Duplicate, empty or NULL names are programmer errors (fatal). */
+int ct_safetensors_write(const char *path, int n, const char *const names[], ct_tensor *const tensors[],
+                         const char *const metadata[]);
+/* A safetensors file read and validated (header, dtypes, shapes, offsets) but not yet copied
+ * anywhere. Tensors are listed sorted by name. Readable dtypes: F32, F64, F16, BF16, I64, I32
+ * (converted to ct_real on load). NULL with ct_last_error() set on any problem. */
+typedef struct ct_safetensors ct_safetensors;
+ct_safetensors *ct_safetensors_open(const char *path);
+void ct_safetensors_close(ct_safetensors *f);
+int ct_safetensors_count(const ct_safetensors *f);
+const char *ct_safetensors_name(const ct_safetensors *f, int i);
+ct_shape ct_safetensors_shape(const ct_safetensors *f, int i);
+const char *ct_safetensors_dtype(const ct_safetensors *f, int i);             /* "F32", ... */
+const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key); /* NULL when absent */
+/* Strict load, as ct_model_load: every name present with exactly the tensor's shape and no other
+ * tensor in the file; everything is checked before the first tensor is written. */
+int ct_safetensors_load(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[]);
+
 #endif
