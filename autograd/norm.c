@@ -22,6 +22,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #define PAR_MIN (1 << 16) /* OpenMP only pays off above this many elements */
@@ -68,57 +69,69 @@ static void layer_norm_backward(ct_tape *tape, ct_node *n) {
     const ct_real *dy_all = n->out->grad, *x_all = x->data;
     const ct_real *g_scale = gamma ? gamma->data : NULL;
     ct_real *dx_all = ct_grad_of(tape, x);
-    ct_real *restrict dgamma = gamma ? ct_grad_of(tape, gamma) : NULL;
-    ct_real *restrict dbeta = beta ? ct_grad_of(tape, beta) : NULL;
+    ct_real *dgamma = gamma ? ct_grad_of(tape, gamma) : NULL;
+    ct_real *dbeta = beta ? ct_grad_of(tape, beta) : NULL;
 
-    if (dx_all) {
-#pragma omp parallel for if (rows * D > PAR_MIN)
+    /* One pass over the rows does dx and dγ, dβ while the row is in cache. Rows are split over
+     * threads, so each thread sums dγ, dβ into its own (2, D) slice; the slices are added at the
+     * end, in thread order (the same result for the same thread count). */
+    const int parallel = rows * D > PAR_MIN;
+    const int threads = parallel ? omp_get_max_threads() : 1;
+    ct_real *partial = NULL;
+    if (dgamma || dbeta) partial = ct_arena_calloc(ct_tape_arena(tape), (size_t)threads * 2 * D * sizeof(ct_real));
+#pragma omp parallel num_threads(threads) if (parallel)
+    {
+        ct_real *restrict pg = partial ? partial + (size_t)omp_get_thread_num() * 2 * D : NULL;
+        ct_real *restrict pb = pg ? pg + D : NULL;
+#pragma omp for
         for (size_t i = 0; i < rows; i++) {
             const ct_real *restrict xi = x_all + i * D, *restrict dy = dy_all + i * D;
-            ct_real *restrict dx = dx_all + i * D;
             const ct_real mu = s->mean[i], r = s->rstd[i];
-            /* the two row sums: Σ g and Σ g·x̂ */
-            double sum_g = 0, sum_gx = 0;
-            if (g_scale) {
+            if (dx_all) {
+                ct_real *restrict dx = dx_all + i * D;
+                /* the two row sums: Σ g and Σ g·x̂ */
+                double sum_g = 0, sum_gx = 0;
+                if (g_scale) {
 #pragma omp simd reduction(+ : sum_g, sum_gx)
-                for (size_t j = 0; j < D; j++) {
-                    const ct_real g = g_scale[j] * dy[j];
-                    sum_g += g;
-                    sum_gx += g * ((xi[j] - mu) * r);
+                    for (size_t j = 0; j < D; j++) {
+                        const ct_real g = g_scale[j] * dy[j];
+                        sum_g += g;
+                        sum_gx += g * ((xi[j] - mu) * r);
+                    }
+                } else {
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+                    for (size_t j = 0; j < D; j++) {
+                        sum_g += dy[j];
+                        sum_gx += dy[j] * ((xi[j] - mu) * r);
+                    }
                 }
-            } else {
-#pragma omp simd reduction(+ : sum_g, sum_gx)
-                for (size_t j = 0; j < D; j++) {
-                    sum_g += dy[j];
-                    sum_gx += dy[j] * ((xi[j] - mu) * r);
+                const ct_real mean_g = (ct_real)(sum_g / (double)D), mean_gx = (ct_real)(sum_gx / (double)D);
+                if (g_scale) {
+#pragma omp simd
+                    for (size_t j = 0; j < D; j++)
+                        dx[j] += r * (g_scale[j] * dy[j] - mean_g - (xi[j] - mu) * r * mean_gx);
+                } else {
+#pragma omp simd
+                    for (size_t j = 0; j < D; j++)
+                        dx[j] += r * (dy[j] - mean_g - (xi[j] - mu) * r * mean_gx);
                 }
             }
-            const ct_real mean_g = (ct_real)(sum_g / (double)D), mean_gx = (ct_real)(sum_gx / (double)D);
-            if (g_scale) {
+            if (pg) {
 #pragma omp simd
-                for (size_t j = 0; j < D; j++)
-                    dx[j] += r * (g_scale[j] * dy[j] - mean_g - (xi[j] - mu) * r * mean_gx);
-            } else {
-#pragma omp simd
-                for (size_t j = 0; j < D; j++)
-                    dx[j] += r * (dy[j] - mean_g - (xi[j] - mu) * r * mean_gx);
+                for (size_t j = 0; j < D; j++) {
+                    pg[j] += dy[j] * ((xi[j] - mu) * r);
+                    pb[j] += dy[j];
+                }
             }
         }
     }
-    /* dγ, dβ: sums over the rows, vectorised along D (rows run in order: no races) */
-    if (dgamma || dbeta)
-        for (size_t i = 0; i < rows; i++) {
-            const ct_real *restrict xi = x_all + i * D, *restrict dy = dy_all + i * D;
-            const ct_real mu = s->mean[i], r = s->rstd[i];
-            if (dgamma) {
-#pragma omp simd
-                for (size_t j = 0; j < D; j++) dgamma[j] += dy[j] * ((xi[j] - mu) * r);
-            }
-            if (dbeta) {
-#pragma omp simd
-                for (size_t j = 0; j < D; j++) dbeta[j] += dy[j];
-            }
+    for (int t = 0; partial && t < threads; t++) {
+        const ct_real *pg = partial + (size_t)t * 2 * D, *pb = pg + D;
+        for (size_t j = 0; j < D; j++) {
+            if (dgamma) dgamma[j] += pg[j];
+            if (dbeta) dbeta[j] += pb[j];
         }
+    }
 }
 const ct_op ct_op_layer_norm = {
     "layer_norm",
@@ -318,7 +331,7 @@ static void bn_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, const n
     }
 }
 
-/* dx += k_c·(dy − m1_c − x̂·m2_c): training has m1 = mean dy, m2 = mean dy·x̂; eval m1 = m2 = 0. */
+/* training: dx += k_c·(dy − m1_c − x̂·m2_c) with k_c = γ_c·r_c, m1_c = mean dy, m2_c = mean dy·x̂. */
 static void bn_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d, const norm_saved *st,
                   const ct_real *k, const ct_real *m1, const ct_real *m2) {
     const size_t N = d.N, C = d.C, S = d.S;
@@ -345,6 +358,30 @@ static void bn_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d, c
         }
 }
 
+/* eval: dx += k_c·dy (the statistics are constants, so x is not read). */
+static void bn_dx_eval(const ct_real *dy, ct_real *dx, bn_dims d, const ct_real *k) {
+    const size_t N = d.N, C = d.C, S = d.S;
+    if (S == 1) {
+#pragma omp parallel for if (N * C > PAR_MIN)
+        for (size_t n = 0; n < N; n++) {
+            const ct_real *restrict g = dy + n * C;
+            ct_real *restrict out = dx + n * C;
+#pragma omp simd
+            for (size_t c = 0; c < C; c++) out[c] += k[c] * g[c];
+        }
+        return;
+    }
+#pragma omp parallel for collapse(2) if (N * C * S > PAR_MIN)
+    for (size_t n = 0; n < N; n++)
+        for (size_t c = 0; c < C; c++) {
+            const ct_real *restrict g = dy + (n * C + c) * S;
+            ct_real *restrict out = dx + (n * C + c) * S;
+            const ct_real kc = k[c];
+#pragma omp simd
+            for (size_t s = 0; s < S; s++) out[s] += kc * g[s];
+        }
+}
+
 static void batch_norm_backward_common(ct_tape *tape, ct_node *n, int training) {
     ct_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
     const norm_saved *st = n->extra;
@@ -353,22 +390,26 @@ static void batch_norm_backward_common(ct_tape *tape, ct_node *n, int training) 
     const double M = (double)(d.N * d.S);
     const ct_real *dy = n->out->grad;
     ct_arena *arena = ct_tape_arena(tape);
-    double *sum_dy = ct_arena_alloc(arena, 2 * C * sizeof(double)), *sum_dyx = sum_dy + C;
-    bn_grad_sums(x->data, dy, d, st, sum_dy, sum_dyx);
-
+    ct_real *dx = ct_grad_of(tape, x);
     ct_real *dgamma = gamma ? ct_grad_of(tape, gamma) : NULL;
     ct_real *dbeta = beta ? ct_grad_of(tape, beta) : NULL;
+    /* Σ dy and Σ dy·x̂ per channel: for dγ, dβ, and for dx in training */
+    double *sum_dy = ct_arena_alloc(arena, 2 * C * sizeof(double)), *sum_dyx = sum_dy + C;
+    if (dgamma || dbeta || (dx && training)) bn_grad_sums(x->data, dy, d, st, sum_dy, sum_dyx);
     for (size_t c = 0; c < C; c++) {
         if (dgamma) dgamma[c] += (ct_real)sum_dyx[c];
         if (dbeta) dbeta[c] += (ct_real)sum_dy[c];
     }
-    ct_real *dx = ct_grad_of(tape, x);
     if (!dx) return;
     ct_real *k = ct_arena_alloc(arena, 3 * C * sizeof(ct_real)), *m1 = k + C, *m2 = k + 2 * C;
+    for (size_t c = 0; c < C; c++) k[c] = (gamma ? gamma->data[c] : 1) * st->rstd[c];
+    if (!training) {
+        bn_dx_eval(dy, dx, d, k);
+        return;
+    }
     for (size_t c = 0; c < C; c++) {
-        k[c] = (gamma ? gamma->data[c] : 1) * st->rstd[c];
-        m1[c] = training ? (ct_real)(sum_dy[c] / M) : 0;
-        m2[c] = training ? (ct_real)(sum_dyx[c] / M) : 0;
+        m1[c] = (ct_real)(sum_dy[c] / M);
+        m2[c] = (ct_real)(sum_dyx[c] / M);
     }
     bn_dx(x->data, dy, dx, d, st, k, m1, m2);
 }
