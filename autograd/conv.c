@@ -30,6 +30,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #define PAR_MIN (1 << 15) /* elements of work below which an OpenMP loop costs more than it saves */
 
@@ -72,9 +75,61 @@ static void valid_range(int off, int stride, int W, int Wo, int *lo, int *hi) {
     *lo = a, *hi = b;
 }
 
+/* Row kernels for im2col and col2im. Their rows are one output row long (26 and 11 floats in
+ * the MNIST CNN): a memcpy call, or a vector loop with its scalar remainder, costs more than the
+ * copy itself. With AVX-512 a masked load and store move the tail of a row (up to a whole
+ * vector) in one step, with no remainder loop; masked-off lanes are never touched. */
+#if defined(__AVX512F__) && !defined(CT_PRECISION_64)
+#define ROW_LANES 16
+typedef __mmask16 row_mask;
+#define ROW_LOAD(m, p) _mm512_maskz_loadu_ps(m, p)
+#define ROW_STORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define ROW_ADD(a, b) _mm512_add_ps(a, b)
+#elif defined(__AVX512F__)
+#define ROW_LANES 8
+typedef __mmask8 row_mask;
+#define ROW_LOAD(m, p) _mm512_maskz_loadu_pd(m, p)
+#define ROW_STORE(p, m, v) _mm512_mask_storeu_pd(p, m, v)
+#define ROW_ADD(a, b) _mm512_add_pd(a, b)
+#endif
+
+/* dst[0, n) = src[0, n), and garbage in dst[n, n + ROW_SLACK): stores are whole vectors (a
+ * masked store costs several times a plain one), so callers write rows in increasing address
+ * order, letting the next row overwrite the spill, and leave ROW_SLACK spare elements after
+ * the buffer. Loads stay masked: they never read past the end of src. */
+#ifdef ROW_LANES
+#define ROW_SLACK ROW_LANES
+#else
+#define ROW_SLACK 0
+#endif
+static inline void row_copy_spill(ct_real *restrict dst, const ct_real *restrict src, int n) {
+#ifdef ROW_LANES
+    for (; n > 0; n -= ROW_LANES, dst += ROW_LANES, src += ROW_LANES) {
+        const row_mask m = (row_mask)(n >= ROW_LANES ? ~0u : (1u << n) - 1);
+        ROW_STORE(dst, (row_mask)~0u, ROW_LOAD(m, src));
+    }
+#else
+    memcpy(dst, src, (size_t)n * sizeof *dst);
+#endif
+}
+
+/* dst[0, n) += src[0, n) */
+static inline void row_add(ct_real *restrict dst, const ct_real *restrict src, int n) {
+#ifdef ROW_LANES
+    for (; n > 0; n -= ROW_LANES, dst += ROW_LANES, src += ROW_LANES) {
+        const row_mask m = (row_mask)(n >= ROW_LANES ? ~0u : (1u << n) - 1);
+        ROW_STORE(dst, m, ROW_ADD(ROW_LOAD(m, dst), ROW_LOAD(m, src)));
+    }
+#else
+#pragma omp simd
+    for (int k = 0; k < n; k++) dst[k] += src[k];
+#endif
+}
+
 /* im2col of one sample: x (C, H, W) -> cols (C·kh·kw, Ho·Wo), where row (c, i, j) holds
  *     cols[(c·kh + i)·kw + j][oh·Wo + ow] = x[c][oh·sh − ph + i·dh][ow·sw − pw + j·dw]
- * and 0 where that position falls in the padding. */
+ * and 0 where that position falls in the padding. Rows are written in address order, so
+ * cols needs ROW_SLACK spare elements at its end (see row_copy_spill). */
 static void im2col(const conv_geom *g, const ct_real *restrict x, ct_real *restrict cols) {
     const int H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw;
     for (int c = 0; c < g->C; c++)
@@ -93,7 +148,7 @@ static void im2col(const conv_geom *g, const ct_real *restrict x, ct_real *restr
                     }
                     const ct_real *restrict in = x + ((size_t)c * H + ih) * W;
                     for (int ow = 0; ow < lo; ow++) out[ow] = 0;
-                    if (sw == 1) memcpy(out + lo, in + lo + off, (size_t)(hi - lo) * sizeof *out);
+                    if (sw == 1) row_copy_spill(out + lo, in + lo + off, hi - lo);
                     else
 #pragma omp simd
                         for (int ow = lo; ow < hi; ow++) out[ow] = in[ow * sw + off];
@@ -119,12 +174,9 @@ static void col2im_add(const conv_geom *g, const ct_real *restrict dcols, ct_rea
                     if (ih < 0 || ih >= H) continue;
                     const ct_real *restrict d = row + (size_t)oh * Wo;
                     ct_real *restrict out = dx + ((size_t)c * H + ih) * W;
-                    if (sw == 1) {
-#pragma omp simd
-                        for (int ow = lo; ow < hi; ow++) out[ow + off] += d[ow];
-                    } else {
+                    if (sw == 1) row_add(out + lo + off, d + lo, hi - lo);
+                    else
                         for (int ow = lo; ow < hi; ow++) out[ow * sw + off] += d[ow];
-                    }
                 }
             }
 }
@@ -161,7 +213,7 @@ static void conv2d_backward(ct_tape *tape, ct_node *nd) {
     if (!dx && !dw) return;
 
     const int par = conv_parallel(g), threads = par ? max_threads() : 1;
-    const size_t cols_len = (size_t)G * K * P, w_len = (size_t)O * K;
+    const size_t cols_len = (size_t)G * K * P + ROW_SLACK, w_len = (size_t)O * K;
     ct_arena *arena = ct_tape_arena(tape);
     ct_real *cols_all = dw && !g->direct ? ct_arena_alloc(arena, threads * cols_len * sizeof(ct_real)) : NULL;
     ct_real *dcols_all = dx && !g->direct ? ct_arena_alloc(arena, threads * cols_len * sizeof(ct_real)) : NULL;
@@ -255,7 +307,7 @@ ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct
 
     const int par = conv_parallel(&g), threads = par ? max_threads() : 1;
     const int Og = O / G, K = g.K, P = g.P;
-    const size_t cols_len = (size_t)G * K * P;
+    const size_t cols_len = (size_t)G * K * P + ROW_SLACK; /* one sample's columns, + im2col's slack */
     ct_real *cols_all = g.direct ? NULL : ct_arena_alloc(ct_tape_arena(tape), threads * cols_len * sizeof(ct_real));
 #pragma omp parallel for schedule(static) if (par)
     for (int n = 0; n < g.N; n++) {
@@ -323,17 +375,22 @@ static pool_geom pool_load(const ct_node *nd) {
                        .sw = s[3], .ph = s[4], .pw = s[5], .include_pad = s[6]};
 }
 
-/* The window of output (oh, ow), clipped to the input: rows [h0, h1), columns [w0, w1). */
-#define POOL_WINDOW(g, oh, ow)                                                  \
-    int h0 = (oh) * (g)->sh - (g)->ph, w0 = (ow) * (g)->sw - (g)->pw;           \
-    int h1 = h0 + (g)->kh, w1 = w0 + (g)->kw;                                   \
-    if (h0 < 0) h0 = 0;                                                         \
-    if (w0 < 0) w0 = 0;                                                         \
-    if (h1 > (g)->H) h1 = (g)->H;                                               \
-    if (w1 > (g)->W) w1 = (g)->W
-
 static size_t pool_work(const pool_geom *g) {
     return (size_t)g->N * g->C * g->Ho * g->Wo * g->kh * g->kw;
+}
+
+/* The kernels run one output row at a time and, inside it, one window offset (i, j) at a time:
+ *     for each (i, j) of the window, for ow across the row:  acc[ow] ⊕= x[oh·sh − ph + i][ow·sw − pw + j]
+ * The inner loop has no branch and no dependence between outputs, so it vectorises (a window of
+ * 4 scanned per output with data-dependent branches mispredicts about every other compare).
+ * Offsets (i, j) are visited in row-major window order, which keeps "first maximum" meaning
+ * the first in the window. Input rows outside [0, H) are skipped, and [lo, hi) is the range of
+ * outputs whose column ow·sw − pw + j lies inside [0, W) (valid_range, as for im2col). */
+
+/* Elements of the window of output index o (rows or columns) that fall inside the input. */
+static inline int covered(int o, int stride, int pad, int k, int n) {
+    int a = o * stride - pad, b = a + k;
+    return (b < n ? b : n) - (a > 0 ? a : 0);
 }
 
 /* ---- max_pool2d: y[n,c,oh,ow] = max over the window of x (−∞ in the padding) -----------------
@@ -361,36 +418,96 @@ static void max_pool2d_backward(ct_tape *tape, ct_node *nd) {
 const ct_op ct_op_max_pool2d = {"max_pool2d", "y = max over each window; dx[argmax] += dy (first maximum on ties)",
                                 max_pool2d_backward};
 
+/* One output row of max pooling: yr[ow] and its argmax ar[ow].
+ * Windows that lie wholly inside the input (all of them without padding) take the fast path:
+ * one pass per output over its window with a plain compare, no branch, unrolled for the common
+ * 2x2, vectorised across the row. NaN needs one more compare per element, which turns the loop
+ * back into branches, so instead the fast path sums every value it reads into `probe`: a NaN
+ * (or ±∞ summing to one) makes the sum NaN, and then the row is redone by the careful loop.
+ * That loop serves windows clipped by the padding too: it scans only their part inside the
+ * input, from −∞, so a window of −∞ values keeps PyTorch's choice, its first input element. */
+static void max_pool_row(const pool_geom *g, const ct_real *restrict xq, int oh, ct_real *restrict yr,
+                         int *restrict ar) {
+    const int W = g->W, Wo = g->Wo, sw = g->sw, kh = g->kh, kw = g->kw;
+    const int h0 = oh * g->sh - g->ph;
+    /* outputs [in_lo, in_hi) have their whole window inside the input */
+    int in_lo = div_up(g->pw, sw), in_hi = W - kw + g->pw < 0 ? 0 : (W - kw + g->pw) / sw + 1;
+    if (in_hi > Wo) in_hi = Wo;
+    if (h0 < 0 || h0 + kh > g->H || in_lo > in_hi) in_lo = in_hi = 0;
+
+    ct_real probe = 0;
+    if (kh == 2 && kw == 2) {
+        const ct_real *restrict r0 = xq + (size_t)h0 * W, *restrict r1 = r0 + W;
+        const int base = h0 * W - g->pw;
+#pragma omp simd reduction(+ : probe) simdlen(8)
+        for (int ow = in_lo; ow < in_hi; ow++) {
+            const int c = ow * sw - g->pw;
+            const ct_real a = r0[c], b = r0[c + 1], d = r1[c], e = r1[c + 1];
+            /* select with masks (m = −1 where taken), which compilers never turn into branches */
+            ct_real best = a;
+            int at = 0, m;
+            m = -(b > best), at = (at & ~m) | (1 & m), best = b > best ? b : best;
+            m = -(d > best), at = (at & ~m) | (W & m), best = d > best ? d : best;
+            m = -(e > best), at = (at & ~m) | ((W + 1) & m), best = e > best ? e : best;
+            probe += (a + b) + (d + e);
+            yr[ow] = best;
+            ar[ow] = base + ow * sw + at;
+        }
+    } else {
+        for (int ow = in_lo; ow < in_hi; ow++) {
+            const int c = ow * sw - g->pw;
+            const ct_real *restrict win = xq + (size_t)h0 * W + c;
+            ct_real best = win[0];
+            int at = 0;
+            for (int i = 0; i < kh; i++)
+#pragma omp simd reduction(+ : probe)
+                for (int j = 0; j < kw; j++) {
+                    const ct_real v = win[i * W + j];
+                    const int m = -(v > best);
+                    at = (at & ~m) | ((i * W + j) & m);
+                    best = v > best ? v : best;
+                    probe += v;
+                }
+            yr[ow] = best;
+            ar[ow] = h0 * W + c + at;
+        }
+    }
+    if (probe != probe) in_lo = in_hi = 0; /* a NaN somewhere: redo the row with NaN checks */
+    for (int ow = 0; ow < Wo; ow++) {      /* the careful loop: clipped windows, or NaN */
+        if (ow == in_lo) ow = in_hi;
+        if (ow >= Wo) break;
+        const int c = ow * sw - g->pw;
+        const int i0 = h0 < 0 ? -h0 : 0, i1 = h0 + kh > g->H ? g->H - h0 : kh;
+        const int j0 = c < 0 ? -c : 0, j1 = c + kw > W ? W - c : kw;
+        ct_real best = -INFINITY;
+        int at = (h0 + i0) * W + c + j0;
+        for (int i = i0; i < i1; i++)
+            for (int j = j0; j < j1; j++) {
+                const ct_real v = xq[(h0 + i) * W + c + j];
+                if (v > best || v != v) best = v, at = (h0 + i) * W + c + j;
+            }
+        yr[ow] = best;
+        ar[ow] = at;
+    }
+}
+
 ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
     const pool_geom g = pool_setup("ct_max_pool2d", x, p);
     ct_node *nd;
     ct_tensor *y = ct_op_output(tape, CT_SHAPE(g.N, g.C, g.Ho, g.Wo), &ct_op_max_pool2d, &x, 1, &nd);
     const size_t planes = (size_t)g.N * g.C, in_plane = (size_t)g.H * g.W, out_plane = (size_t)g.Ho * g.Wo;
-    int *argmax = NULL;
+    /* the argmax is kept for the backward; without a node it is scratch (branch-free kernels
+     * compute it anyway) and goes with the arena */
+    int *argmax = ct_arena_alloc(ct_tape_arena(tape), planes * out_plane * sizeof *argmax);
     if (nd) {
         pool_save(nd, &g);
-        argmax = ct_arena_alloc(ct_tape_arena(tape), planes * out_plane * sizeof *argmax);
         nd->extra = argmax;
     }
 #pragma omp parallel for schedule(static) if (pool_work(&g) > PAR_MIN)
-    for (size_t q = 0; q < planes; q++) {
-        const ct_real *xq = x->data + q * in_plane;
-        ct_real *yq = y->data + q * out_plane;
-        int *aq = argmax ? argmax + q * out_plane : NULL;
+    for (size_t q = 0; q < planes; q++)
         for (int oh = 0; oh < g.Ho; oh++)
-            for (int ow = 0; ow < g.Wo; ow++) {
-                POOL_WINDOW(&g, oh, ow);
-                int best_at = h0 * g.W + w0;
-                ct_real best = -INFINITY;
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) {
-                        const ct_real v = xq[h * g.W + w];
-                        if (v > best || isnan(v)) best = v, best_at = h * g.W + w;
-                    }
-                yq[oh * g.Wo + ow] = best;
-                if (aq) aq[oh * g.Wo + ow] = best_at;
-            }
-    }
+            max_pool_row(&g, x->data + q * in_plane, oh, y->data + q * out_plane + (size_t)oh * g.Wo,
+                         argmax + q * out_plane + (size_t)oh * g.Wo);
     return y;
 }
 
@@ -398,8 +515,9 @@ ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
  * D = kh·kw with count_include_pad (PyTorch's default: padding counts as zeros; every window
  * lies inside the padded input here, so it always has kh·kw positions), else the number of
  * input elements the window covers. */
-static inline int avg_divisor(const pool_geom *g, int h0, int h1, int w0, int w1) {
-    return g->include_pad ? g->kh * g->kw : (h1 - h0) * (w1 - w0);
+static inline ct_real avg_divisor(const pool_geom *g, int oh, int ow) {
+    return g->include_pad ? (ct_real)(g->kh * g->kw)
+                          : (ct_real)(covered(oh, g->sh, g->ph, g->kh, g->H) * covered(ow, g->sw, g->pw, g->kw, g->W));
 }
 
 static void avg_pool2d_backward(ct_tape *tape, ct_node *nd) {
@@ -408,18 +526,23 @@ static void avg_pool2d_backward(ct_tape *tape, ct_node *nd) {
     const pool_geom g = pool_load(nd);
     const ct_real *dy = nd->out->grad;
     const size_t planes = (size_t)g.N * g.C, in_plane = (size_t)g.H * g.W, out_plane = (size_t)g.Ho * g.Wo;
+    const int sw = g.sw;
 #pragma omp parallel for schedule(static) if (pool_work(&g) > PAR_MIN)
-    for (size_t q = 0; q < planes; q++) {
-        ct_real *dxq = dx + q * in_plane;
-        const ct_real *dyq = dy + q * out_plane;
-        for (int oh = 0; oh < g.Ho; oh++)
-            for (int ow = 0; ow < g.Wo; ow++) {
-                POOL_WINDOW(&g, oh, ow);
-                const ct_real d = dyq[oh * g.Wo + ow] / (ct_real)avg_divisor(&g, h0, h1, w0, w1);
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) dxq[h * g.W + w] += d;
+    for (size_t q = 0; q < planes; q++)
+        for (int oh = 0; oh < g.Ho; oh++) {
+            const ct_real *restrict dyr = dy + q * out_plane + (size_t)oh * g.Wo;
+            for (int i = 0; i < g.kh; i++) {
+                const int ih = oh * g.sh - g.ph + i;
+                if (ih < 0 || ih >= g.H) continue;
+                ct_real *restrict row = dx + q * in_plane + (size_t)ih * g.W;
+                for (int j = 0; j < g.kw; j++) {
+                    const int off = j - g.pw;
+                    int lo, hi;
+                    valid_range(off, sw, g.W, g.Wo, &lo, &hi);
+                    for (int ow = lo; ow < hi; ow++) row[ow * sw + off] += dyr[ow] / avg_divisor(&g, oh, ow);
+                }
             }
-    }
+        }
 }
 const ct_op ct_op_avg_pool2d = {"avg_pool2d", "y = Σ_window x / D; dx[window] += dy / D", avg_pool2d_backward};
 
@@ -429,19 +552,26 @@ ct_tensor *ct_avg_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
     ct_tensor *y = ct_op_output(tape, CT_SHAPE(g.N, g.C, g.Ho, g.Wo), &ct_op_avg_pool2d, &x, 1, &nd);
     if (nd) pool_save(nd, &g);
     const size_t planes = (size_t)g.N * g.C, in_plane = (size_t)g.H * g.W, out_plane = (size_t)g.Ho * g.Wo;
+    const int sw = g.sw;
 #pragma omp parallel for schedule(static) if (pool_work(&g) > PAR_MIN)
-    for (size_t q = 0; q < planes; q++) {
-        const ct_real *xq = x->data + q * in_plane;
-        ct_real *yq = y->data + q * out_plane;
-        for (int oh = 0; oh < g.Ho; oh++)
-            for (int ow = 0; ow < g.Wo; ow++) {
-                POOL_WINDOW(&g, oh, ow);
-                ct_real s = 0;
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) s += xq[h * g.W + w];
-                yq[oh * g.Wo + ow] = s / (ct_real)avg_divisor(&g, h0, h1, w0, w1);
+    for (size_t q = 0; q < planes; q++)
+        for (int oh = 0; oh < g.Ho; oh++) {
+            ct_real *restrict yr = y->data + q * out_plane + (size_t)oh * g.Wo;
+            for (int ow = 0; ow < g.Wo; ow++) yr[ow] = 0;
+            for (int i = 0; i < g.kh; i++) {
+                const int ih = oh * g.sh - g.ph + i;
+                if (ih < 0 || ih >= g.H) continue;
+                const ct_real *restrict row = x->data + q * in_plane + (size_t)ih * g.W;
+                for (int j = 0; j < g.kw; j++) {
+                    const int off = j - g.pw;
+                    int lo, hi;
+                    valid_range(off, sw, g.W, g.Wo, &lo, &hi);
+#pragma omp simd
+                    for (int ow = lo; ow < hi; ow++) yr[ow] += row[ow * sw + off];
+                }
             }
-    }
+            for (int ow = 0; ow < g.Wo; ow++) yr[ow] /= avg_divisor(&g, oh, ow);
+        }
     return y;
 }
 
