@@ -219,9 +219,12 @@ ct_tensor *ct_layer_norm(ct_tape *tape, ct_tensor *x, int norm_dims, ct_tensor *
  * Two ops, so the tape shows which one ran; eval's is the cheaper one (no reductions for dx).
  * saved: extra = norm_saved (μ_c, r_c per channel); the running buffers are not read again.
  *
- * Layout: channel c of sample n is the contiguous block x[(n·C + c)·S ..][S]. With S > 1 the
- * loops run per block (vectorised along S, threads over channels or blocks); with S = 1 a block
- * is one value, so the loops run along rows instead, vectorised across the channels. */
+ * Two loop layouts. Channel c of sample n is the contiguous block x[(n·C + c)·S ..][S]:
+ *  - S > 1 (images): threads take whole channels and do every pass over a channel (statistics,
+ *    then normalising; or the two sums, then dx) back to back, while its N blocks are still in
+ *    cache; the inner loops run along a block;
+ *  - S = 1 ((N, C) features): a block is one value, so the loops run along the rows instead,
+ *    vectorised across the channels, with per-channel sums in arrays. */
 typedef struct {
     size_t N, C, S;
 } bn_dims;
@@ -232,154 +235,161 @@ static bn_dims bn_dims_of(const ct_tensor *x) {
     return d;
 }
 
-/* Σ_c x and then Σ_c (x − μ_c)² per channel (two passes, in double): mean[c], var[c] (biased). */
-static void bn_moments(const ct_real *x, bn_dims d, double *restrict mean, double *restrict var) {
+/* Per-channel constants of the backward: k = γ·r, and in training m1 = mean dy, m2 = mean dy·x̂,
+ * so that dx += k·(dy − m1 − x̂·m2)  (eval: dx += k·dy). */
+typedef struct {
+    ct_real k, m1, m2;
+} bn_coef;
+
+/* ---- the S > 1 layout: one channel at a time ---- */
+
+/* μ and σ² (biased) of channel c: two passes in double (the mean, then centred squares). */
+static void channel_moments(const ct_real *x, bn_dims d, size_t c, double *mean, double *var) {
     const size_t N = d.N, C = d.C, S = d.S;
-    const double M = (double)(N * S);
-    if (S == 1) {
-        for (size_t c = 0; c < C; c++) mean[c] = var[c] = 0;
-        for (size_t n = 0; n < N; n++) {
-            const ct_real *restrict row = x + n * C;
-#pragma omp simd
-            for (size_t c = 0; c < C; c++) mean[c] += row[c];
-        }
-        for (size_t c = 0; c < C; c++) mean[c] /= M;
-        for (size_t n = 0; n < N; n++) {
-            const ct_real *restrict row = x + n * C;
-#pragma omp simd
-            for (size_t c = 0; c < C; c++) var[c] += (row[c] - mean[c]) * (row[c] - mean[c]);
-        }
-        for (size_t c = 0; c < C; c++) var[c] /= M;
-        return;
-    }
-#pragma omp parallel for if (N * C * S > PAR_MIN)
-    for (size_t c = 0; c < C; c++) {
-        double sum = 0, sq = 0;
-        for (size_t n = 0; n < N; n++) {
-            const ct_real *restrict b = x + (n * C + c) * S;
+    double sum = 0, sq = 0;
+    for (size_t n = 0; n < N; n++) {
+        const ct_real *restrict b = x + (n * C + c) * S;
 #pragma omp simd reduction(+ : sum)
-            for (size_t s = 0; s < S; s++) sum += b[s];
-        }
-        const double mu = sum / M;
-        for (size_t n = 0; n < N; n++) {
-            const ct_real *restrict b = x + (n * C + c) * S;
+        for (size_t s = 0; s < S; s++) sum += b[s];
+    }
+    const double mu = sum / (double)(N * S);
+    for (size_t n = 0; n < N; n++) {
+        const ct_real *restrict b = x + (n * C + c) * S;
 #pragma omp simd reduction(+ : sq)
-            for (size_t s = 0; s < S; s++) sq += (b[s] - mu) * (b[s] - mu);
-        }
-        mean[c] = mu;
-        var[c] = sq / M;
+        for (size_t s = 0; s < S; s++) sq += (b[s] - mu) * (b[s] - mu);
+    }
+    *mean = mu;
+    *var = sq / (double)(N * S);
+}
+
+/* y = (x − μ)·scale + shift over channel c. Centred first, as the math reads: scale·x + (β − μ·scale)
+ * would cancel when |μ| ≫ σ. */
+static void channel_normalize(const ct_real *x, ct_real *y, bn_dims d, size_t c, ct_real mu,
+                              ct_real scale, ct_real shift) {
+    const size_t N = d.N, C = d.C, S = d.S;
+    for (size_t n = 0; n < N; n++) {
+        const ct_real *restrict xb = x + (n * C + c) * S;
+        ct_real *restrict yb = y + (n * C + c) * S;
+#pragma omp simd
+        for (size_t s = 0; s < S; s++) yb[s] = (xb[s] - mu) * scale + shift;
     }
 }
 
-/* y = (x − μ_c)·scale_c + β_c for every element of channel c (the forward, both modes).
- * Centred first, as the math reads: scale·x + (β − μ·scale) would cancel when |μ| ≫ σ. */
-static void bn_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_real *mean,
-                         const ct_real *scale, const ct_real *shift) {
+/* Σ dy and Σ dy·x̂ over channel c. */
+static void channel_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, size_t c, ct_real mu,
+                              ct_real r, double *sum_dy, double *sum_dyx) {
     const size_t N = d.N, C = d.C, S = d.S;
-    if (S == 1) {
-#pragma omp parallel for if (N * C > PAR_MIN)
-        for (size_t n = 0; n < N; n++) {
-            const ct_real *restrict xr = x + n * C;
-            ct_real *restrict yr = y + n * C;
-#pragma omp simd
-            for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * scale[c] + shift[c];
+    double a = 0, b = 0;
+    for (size_t n = 0; n < N; n++) {
+        const ct_real *restrict xb = x + (n * C + c) * S, *restrict g = dy + (n * C + c) * S;
+#pragma omp simd reduction(+ : a, b)
+        for (size_t s = 0; s < S; s++) {
+            a += g[s];
+            b += g[s] * ((xb[s] - mu) * r);
         }
-        return;
     }
-#pragma omp parallel for collapse(2) if (N * C * S > PAR_MIN)
-    for (size_t n = 0; n < N; n++)
+    *sum_dy = a;
+    *sum_dyx = b;
+}
+
+/* dx += k·(dy − m1 − x̂·m2) over channel c (training), or dx += k·dy (eval: x is not read). */
+static void channel_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d, size_t c, ct_real mu,
+                       ct_real r, bn_coef f, int training) {
+    const size_t N = d.N, C = d.C, S = d.S;
+    for (size_t n = 0; n < N; n++) {
+        const size_t off = (n * C + c) * S;
+        const ct_real *restrict xb = x + off, *restrict g = dy + off;
+        ct_real *restrict out = dx + off;
+        if (training) {
+#pragma omp simd
+            for (size_t s = 0; s < S; s++) out[s] += f.k * (g[s] - f.m1 - (xb[s] - mu) * r * f.m2);
+        } else {
+#pragma omp simd
+            for (size_t s = 0; s < S; s++) out[s] += f.k * g[s];
+        }
+    }
+}
+
+/* ---- the S = 1 layout: rows of C features ---- */
+
+static void rows_moments(const ct_real *x, bn_dims d, double *restrict mean, double *restrict var) {
+    const size_t N = d.N, C = d.C;
+    for (size_t c = 0; c < C; c++) mean[c] = var[c] = 0;
+    for (size_t n = 0; n < N; n++) {
+        const ct_real *restrict row = x + n * C;
+#pragma omp simd
+        for (size_t c = 0; c < C; c++) mean[c] += row[c];
+    }
+    for (size_t c = 0; c < C; c++) mean[c] /= (double)N;
+    for (size_t n = 0; n < N; n++) {
+        const ct_real *restrict row = x + n * C;
+#pragma omp simd
+        for (size_t c = 0; c < C; c++) var[c] += (row[c] - mean[c]) * (row[c] - mean[c]);
+    }
+    for (size_t c = 0; c < C; c++) var[c] /= (double)N;
+}
+
+static void rows_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_real *restrict mean,
+                           const ct_real *restrict scale, const ct_real *restrict shift) {
+    const size_t N = d.N, C = d.C;
+#pragma omp parallel for if (N * C > PAR_MIN)
+    for (size_t n = 0; n < N; n++) {
+        const ct_real *restrict xr = x + n * C;
+        ct_real *restrict yr = y + n * C;
+#pragma omp simd
+        for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * scale[c] + shift[c];
+    }
+}
+
+static void rows_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, const norm_saved *st,
+                           double *restrict sum_dy, double *restrict sum_dyx) {
+    const size_t N = d.N, C = d.C;
+    const ct_real *restrict mu = st->mean, *restrict r = st->rstd;
+    for (size_t c = 0; c < C; c++) sum_dy[c] = sum_dyx[c] = 0;
+    for (size_t n = 0; n < N; n++) {
+        const ct_real *restrict xr = x + n * C, *restrict g = dy + n * C;
+#pragma omp simd
         for (size_t c = 0; c < C; c++) {
-            const ct_real *restrict xb = x + (n * C + c) * S;
-            ct_real *restrict yb = y + (n * C + c) * S;
-            const ct_real m = mean[c], a = scale[c], b = shift[c];
-#pragma omp simd
-            for (size_t s = 0; s < S; s++) yb[s] = (xb[s] - m) * a + b;
+            sum_dy[c] += g[c];
+            sum_dyx[c] += g[c] * ((xr[c] - mu[c]) * r[c]);
         }
-}
-
-/* Per channel: sum_dy[c] = Σ_c dy, sum_dyx[c] = Σ_c dy·x̂ (in double). */
-static void bn_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, const norm_saved *st,
-                         double *restrict sum_dy, double *restrict sum_dyx) {
-    const size_t N = d.N, C = d.C, S = d.S;
-    const ct_real *restrict mu = st->mean, *restrict r = st->rstd;
-    if (S == 1) {
-        for (size_t c = 0; c < C; c++) sum_dy[c] = sum_dyx[c] = 0;
-        for (size_t n = 0; n < N; n++) {
-            const ct_real *restrict xr = x + n * C, *restrict g = dy + n * C;
-#pragma omp simd
-            for (size_t c = 0; c < C; c++) {
-                sum_dy[c] += g[c];
-                sum_dyx[c] += g[c] * ((xr[c] - mu[c]) * r[c]);
-            }
-        }
-        return;
-    }
-#pragma omp parallel for if (N * C * S > PAR_MIN)
-    for (size_t c = 0; c < C; c++) {
-        double s_dy = 0, s_dyx = 0;
-        const ct_real m = mu[c], rc = r[c];
-        for (size_t n = 0; n < N; n++) {
-            const ct_real *restrict xb = x + (n * C + c) * S, *restrict g = dy + (n * C + c) * S;
-#pragma omp simd reduction(+ : s_dy, s_dyx)
-            for (size_t s = 0; s < S; s++) {
-                s_dy += g[s];
-                s_dyx += g[s] * ((xb[s] - m) * rc);
-            }
-        }
-        sum_dy[c] = s_dy;
-        sum_dyx[c] = s_dyx;
     }
 }
 
-/* training: dx += k_c·(dy − m1_c − x̂·m2_c) with k_c = γ_c·r_c, m1_c = mean dy, m2_c = mean dy·x̂. */
-static void bn_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d, const norm_saved *st,
-                  const ct_real *k, const ct_real *m1, const ct_real *m2) {
-    const size_t N = d.N, C = d.C, S = d.S;
+static void rows_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d, const norm_saved *st,
+                    const ct_real *restrict k, const ct_real *restrict m1, const ct_real *restrict m2,
+                    int training) {
+    const size_t N = d.N, C = d.C;
     const ct_real *restrict mu = st->mean, *restrict r = st->rstd;
-    if (S == 1) {
 #pragma omp parallel for if (N * C > PAR_MIN)
-        for (size_t n = 0; n < N; n++) {
-            const ct_real *restrict xr = x + n * C, *restrict g = dy + n * C;
-            ct_real *restrict out = dx + n * C;
+    for (size_t n = 0; n < N; n++) {
+        const ct_real *restrict xr = x + n * C, *restrict g = dy + n * C;
+        ct_real *restrict out = dx + n * C;
+        if (training) {
 #pragma omp simd
             for (size_t c = 0; c < C; c++) out[c] += k[c] * (g[c] - m1[c] - (xr[c] - mu[c]) * r[c] * m2[c]);
-        }
-        return;
-    }
-#pragma omp parallel for collapse(2) if (N * C * S > PAR_MIN)
-    for (size_t n = 0; n < N; n++)
-        for (size_t c = 0; c < C; c++) {
-            const size_t off = (n * C + c) * S;
-            const ct_real *restrict xb = x + off, *restrict g = dy + off;
-            ct_real *restrict out = dx + off;
-            const ct_real kc = k[c], a = m1[c], b = m2[c], m = mu[c], rc = r[c];
-#pragma omp simd
-            for (size_t s = 0; s < S; s++) out[s] += kc * (g[s] - a - (xb[s] - m) * rc * b);
-        }
-}
-
-/* eval: dx += k_c·dy (the statistics are constants, so x is not read). */
-static void bn_dx_eval(const ct_real *dy, ct_real *dx, bn_dims d, const ct_real *k) {
-    const size_t N = d.N, C = d.C, S = d.S;
-    if (S == 1) {
-#pragma omp parallel for if (N * C > PAR_MIN)
-        for (size_t n = 0; n < N; n++) {
-            const ct_real *restrict g = dy + n * C;
-            ct_real *restrict out = dx + n * C;
+        } else {
 #pragma omp simd
             for (size_t c = 0; c < C; c++) out[c] += k[c] * g[c];
         }
-        return;
     }
-#pragma omp parallel for collapse(2) if (N * C * S > PAR_MIN)
-    for (size_t n = 0; n < N; n++)
-        for (size_t c = 0; c < C; c++) {
-            const ct_real *restrict g = dy + (n * C + c) * S;
-            ct_real *restrict out = dx + (n * C + c) * S;
-            const ct_real kc = k[c];
-#pragma omp simd
-            for (size_t s = 0; s < S; s++) out[s] += kc * g[s];
-        }
+}
+
+/* ---- the op ---- */
+
+/* Channel c's backward constants (bn_coef) from its two sums. */
+static inline bn_coef coef_of(const ct_tensor *gamma, const norm_saved *st, const double *sum_dy,
+                              const double *sum_dyx, double M, size_t c) {
+    return (bn_coef){.k = (gamma ? gamma->data[c] : 1) * st->rstd[c], .m1 = (ct_real)(sum_dy[c] / M),
+                     .m2 = (ct_real)(sum_dyx[c] / M)};
+}
+
+/* Channel c's μ and r: from this batch's mean and var in training, from the running statistics
+ * in eval. */
+static inline void stats_of(norm_saved *st, size_t c, int training, const double *mean, const double *var,
+                            const ct_tensor *running_mean, const ct_tensor *running_var, double eps) {
+    st->mean[c] = training ? (ct_real)mean[c] : running_mean->data[c];
+    st->rstd[c] = (ct_real)(1 / sqrt((training ? var[c] : (double)running_var->data[c]) + eps));
 }
 
 static void batch_norm_backward_common(ct_tape *tape, ct_node *n, int training) {
@@ -389,29 +399,36 @@ static void batch_norm_backward_common(ct_tape *tape, ct_node *n, int training) 
     const size_t C = d.C;
     const double M = (double)(d.N * d.S);
     const ct_real *dy = n->out->grad;
-    ct_arena *arena = ct_tape_arena(tape);
     ct_real *dx = ct_grad_of(tape, x);
     ct_real *dgamma = gamma ? ct_grad_of(tape, gamma) : NULL;
     ct_real *dbeta = beta ? ct_grad_of(tape, beta) : NULL;
     /* Σ dy and Σ dy·x̂ per channel: for dγ, dβ, and for dx in training */
-    double *sum_dy = ct_arena_alloc(arena, 2 * C * sizeof(double)), *sum_dyx = sum_dy + C;
-    if (dgamma || dbeta || (dx && training)) bn_grad_sums(x->data, dy, d, st, sum_dy, sum_dyx);
+    const int need_sums = dgamma || dbeta || (dx && training);
+    ct_arena *arena = ct_tape_arena(tape);
+    double *sum_dy = ct_arena_calloc(arena, 2 * C * sizeof(double)), *sum_dyx = sum_dy + C;
+
+    if (d.S > 1) {
+#pragma omp parallel for if (d.N * C * d.S > PAR_MIN)
+        for (size_t c = 0; c < C; c++) {
+            if (need_sums) channel_grad_sums(x->data, dy, d, c, st->mean[c], st->rstd[c], &sum_dy[c], &sum_dyx[c]);
+            if (dx) channel_dx(x->data, dy, dx, d, c, st->mean[c], st->rstd[c],
+                               coef_of(gamma, st, sum_dy, sum_dyx, M, c), training);
+        }
+    } else {
+        if (need_sums) rows_grad_sums(x->data, dy, d, st, sum_dy, sum_dyx);
+        if (dx) {
+            ct_real *k = ct_arena_alloc(arena, 3 * C * sizeof(ct_real)), *m1 = k + C, *m2 = k + 2 * C;
+            for (size_t c = 0; c < C; c++) {
+                const bn_coef f = coef_of(gamma, st, sum_dy, sum_dyx, M, c);
+                k[c] = f.k, m1[c] = f.m1, m2[c] = f.m2;
+            }
+            rows_dx(x->data, dy, dx, d, st, k, m1, m2, training);
+        }
+    }
     for (size_t c = 0; c < C; c++) {
         if (dgamma) dgamma[c] += (ct_real)sum_dyx[c];
         if (dbeta) dbeta[c] += (ct_real)sum_dy[c];
     }
-    if (!dx) return;
-    ct_real *k = ct_arena_alloc(arena, 3 * C * sizeof(ct_real)), *m1 = k + C, *m2 = k + 2 * C;
-    for (size_t c = 0; c < C; c++) k[c] = (gamma ? gamma->data[c] : 1) * st->rstd[c];
-    if (!training) {
-        bn_dx_eval(dy, dx, d, k);
-        return;
-    }
-    for (size_t c = 0; c < C; c++) {
-        m1[c] = (ct_real)(sum_dy[c] / M);
-        m2[c] = (ct_real)(sum_dyx[c] / M);
-    }
-    bn_dx(x->data, dy, dx, d, st, k, m1, m2);
 }
 
 static void batch_norm_backward(ct_tape *tape, ct_node *n) { batch_norm_backward_common(tape, n, 1); }
@@ -461,33 +478,33 @@ ct_tensor *ct_batch_norm(ct_tape *tape, ct_tensor *x, ct_tensor *gamma, ct_tenso
         .mean = ct_arena_alloc(arena, C * sizeof(ct_real)),
         .rstd = ct_arena_alloc(arena, C * sizeof(ct_real)),
     };
-    if (training) {
-        double *mean = ct_arena_alloc(arena, 2 * C * sizeof(double)), *var = mean + C;
-        bn_moments(x->data, d, mean, var);
+    double *mean = ct_arena_alloc(arena, 2 * C * sizeof(double)), *var = mean + C; /* this batch's */
+    /* y = (x − μ)·scale + shift with scale = γ·r, shift = β */
+    const ct_real *g = gamma ? gamma->data : NULL, *b = beta ? beta->data : NULL;
+    if (d.S > 1) {
+#pragma omp parallel for if (d.N * C * d.S > PAR_MIN)
         for (size_t c = 0; c < C; c++) {
-            st.mean[c] = (ct_real)mean[c];
-            st.rstd[c] = (ct_real)(1 / sqrt(var[c] + eps));
-        }
-        if (running_mean) {
-            const double unbias = (double)M / (double)(M - 1);
-            for (size_t c = 0; c < C; c++) {
-                running_mean->data[c] = (ct_real)((1 - momentum) * running_mean->data[c] + momentum * mean[c]);
-                running_var->data[c] = (ct_real)((1 - momentum) * running_var->data[c] + momentum * var[c] * unbias);
-            }
+            if (training) channel_moments(x->data, d, c, &mean[c], &var[c]);
+            stats_of(&st, c, training, mean, var, running_mean, running_var, eps);
+            channel_normalize(x->data, y->data, d, c, st.mean[c], (g ? g[c] : 1) * st.rstd[c], b ? b[c] : 0);
         }
     } else {
+        if (training) rows_moments(x->data, d, mean, var);
+        ct_real *scale = ct_arena_alloc(arena, 2 * C * sizeof(ct_real)), *shift = scale + C;
         for (size_t c = 0; c < C; c++) {
-            st.mean[c] = running_mean->data[c];
-            st.rstd[c] = (ct_real)(1 / sqrt((double)running_var->data[c] + eps));
+            stats_of(&st, c, training, mean, var, running_mean, running_var, eps);
+            scale[c] = (g ? g[c] : 1) * st.rstd[c];
+            shift[c] = b ? b[c] : 0;
+        }
+        rows_normalize(x->data, y->data, d, st.mean, scale, shift);
+    }
+    if (training && running_mean) {
+        const double unbias = (double)M / (double)(M - 1);
+        for (size_t c = 0; c < C; c++) {
+            running_mean->data[c] = (ct_real)((1 - momentum) * running_mean->data[c] + momentum * mean[c]);
+            running_var->data[c] = (ct_real)((1 - momentum) * running_var->data[c] + momentum * var[c] * unbias);
         }
     }
-    /* y = (x − μ)·scale + shift with scale = γ·r, shift = β */
-    ct_real *scale = ct_arena_alloc(arena, 2 * C * sizeof(ct_real)), *shift = scale + C;
-    for (size_t c = 0; c < C; c++) {
-        scale[c] = (gamma ? gamma->data[c] : 1) * st.rstd[c];
-        shift[c] = beta ? beta->data[c] : 0;
-    }
-    bn_normalize(x->data, y->data, d, st.mean, scale, shift);
     if (n) {
         norm_saved *saved = ct_arena_alloc(arena, sizeof *saved);
         *saved = st;

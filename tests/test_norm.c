@@ -311,6 +311,27 @@ static void large_batch_norm_case(int N, int C, int H, int W, double *worst) {
         w = fmax(w, fabs(y->data[i] - y_ref[i]));
         w = fmax(w, fabs(x->grad[i] - dx_ref[i]));
     }
+    /* eval, with running statistics: y = γ·(x − rm)·r, dx = γ·r·dy */
+    ct_tensor *rm = ct_tensor_new(CT_SHAPE(C)), *rv = ct_tensor_new(CT_SHAPE(C));
+    ct_tensor_fill_uniform(rm, &rng, -1, 1);
+    ct_tensor_fill_uniform(rv, &rng, 0.5, 2);
+    ct_tensor_zero_grad(gamma);
+    ct_real *x_keep = malloc(len * sizeof *x_keep);
+    memcpy(x_keep, x->data, len * sizeof *x_keep);
+    ct_tape_reset(tape); /* a fresh tape: the training node must not run again */
+    x = ct_tape_tensor_from(tape, xs, x_keep);
+    free(x_keep);
+    ct_tape_requires_grad(tape, x);
+    y = ct_batch_norm(tape, x, gamma, NULL, rm, rv, 0, 0.1, 1e-5);
+    ct_backward_with(tape, y, dy);
+    const size_t S_eff = H ? (size_t)S : 1;
+    for (size_t i = 0; i < len; i++) {
+        const size_t c = (i / S_eff) % (size_t)C;
+        const double r = 1 / sqrt((double)rv->data[c] + 1e-5);
+        w = fmax(w, fabs(y->data[i] - gamma->data[c] * (x->data[i] - rm->data[c]) * r));
+        w = fmax(w, fabs(x->grad[i] - gamma->data[c] * r * dy[i]));
+    }
+    ct_tensor_free(rm), ct_tensor_free(rv);
     *worst = w;
     free(dy), free(y_ref), free(dx_ref);
     ct_tensor_free(gamma);
@@ -827,4 +848,22 @@ CT_TEST(norm, fatal_messages_name_op_shapes_and_values) {
                                sizeof got), "got: %s", got);
     CHECK(ct_test_expect_fatal(bad_dropout_p, NULL, "ct_dropout: probability p = 1.5 is outside [0, 1]", got, sizeof got),
           "got: %s", got);
+}
+
+/* The mask is counter-based: the same whatever the number of threads that draws it. */
+CT_TEST(norm, dropout_mask_independent_of_thread_count) {
+    const int threads = ct_get_threads();
+    ct_tape *tape = ct_tape_new();
+    ct_tensor *x = ct_tape_zeros(tape, CT_SHAPE(300, 1001)); /* above the OpenMP threshold, odd size */
+    ct_tensor_fill(x, 1);
+    ct_tensor *y[2];
+    for (int k = 0; k < 2; k++) {
+        ct_set_threads(k + 1);
+        ct_rng rng;
+        ct_rng_seed(&rng, 42);
+        y[k] = ct_dropout(tape, x, 0.3, 1, &rng);
+    }
+    ct_set_threads(threads);
+    CHECK(memcmp(y[0]->data, y[1]->data, x->size * sizeof(ct_real)) == 0, "1 and 2 threads draw the same mask");
+    ct_tape_free(tape);
 }
