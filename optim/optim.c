@@ -1,47 +1,194 @@
-/* optim/optim.c — what every optimizer shares: the flat parameter list, lr, step counting and
- * zeroing the grads. The update rules live in one file each (sgd.c). */
+/* optim/optim.c — what every optimizer shares: the flat parameter list, parameter groups (lr
+ * scale and weight decay), named per-parameter state, step counting, zeroing the grads, and
+ * saving/loading the state as safetensors. The update rules live in one file each (sgd.c,
+ * adam.c, rmsprop.c); the guards in guards.c. */
 #define CT_BUILDING_LIBRARY
 #include "optim.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void ct_optim_init(ct_optim *opt, const ct_optim_class *cls, ct_model *m, double lr) {
+static void *xmalloc(size_t n, const char *op) {
+    void *p = malloc(n ? n : 1);
+    if (!p) ct_fatal(op, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n, const char *op) {
+    p = realloc(p, n ? n : 1);
+    if (!p) ct_fatal(op, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *ct_optim_create(size_t size, const ct_optim_class *cls, ct_model *m, double lr, double weight_decay) {
+    CT_CHECK(cls && cls->step && size >= sizeof(ct_optim), "ct_optim_create", "bad optimizer class");
     CT_CHECK(m, cls->name, "model is NULL");
     CT_CHECK(lr >= 0 && isfinite(lr), cls->name, "lr %g must be finite and >= 0", lr);
+    CT_CHECK(weight_decay >= 0 && isfinite(weight_decay), cls->name,
+             "weight_decay %g must be finite and >= 0", weight_decay);
+    ct_optim *opt = calloc(1, size);
+    if (!opt) ct_fatal(cls->name, "out of memory");
     opt->cls = cls;
     opt->model = m;
     opt->n_params = ct_model_param_count(m);
-    opt->params = malloc((size_t)(opt->n_params ? opt->n_params : 1) * sizeof *opt->params);
-    if (!opt->params) ct_fatal(cls->name, "out of memory");
+    opt->params = xmalloc((size_t)opt->n_params * sizeof *opt->params, cls->name);
+    opt->group_of = calloc((size_t)(opt->n_params ? opt->n_params : 1), sizeof *opt->group_of);
+    if (!opt->group_of) ct_fatal(cls->name, "out of memory");
     for (int i = 0; i < opt->n_params; i++) opt->params[i] = ct_model_param(m, i);
     opt->lr = lr;
-    opt->steps = 0;
-    opt->zeroed = 0;
+    opt->groups = xmalloc(sizeof *opt->groups, cls->name);
+    opt->groups[0] = (ct_param_group){.lr_scale = 1, .weight_decay = weight_decay};
+    opt->n_groups = 1;
+    opt->guards = CT_GUARDS();
+    opt->last_grad_norm = NAN;
+    return opt;
 }
 
-void ct_optim_release(ct_optim *opt) {
-    free(opt->params);
-    opt->params = NULL;
+/* ---- state ------------------------------------------------------------------------------ */
+
+static int add_slot(ct_optim *opt, const char *name) {
+    CT_CHECK(name && name[0], "ct_optim_add_state", "state name is empty");
+    CT_CHECK(ct_optim_find_state(opt, name) < 0, "ct_optim_add_state", "%s already has a state \"%s\"",
+             opt->cls->name, name);
+    opt->slots = xrealloc(opt->slots, (size_t)(opt->n_slots + 1) * sizeof *opt->slots, "ct_optim_add_state");
+    ct_optim_state_slot *s = &opt->slots[opt->n_slots];
+    s->name = name;
+    s->tensors = calloc((size_t)(opt->n_params ? opt->n_params : 1), sizeof *s->tensors);
+    if (!s->tensors) ct_fatal("ct_optim_add_state", "out of memory");
+    return opt->n_slots++;
 }
 
-void ct_optim_step(ct_optim *opt) {
+int ct_optim_add_state(ct_optim *opt, const char *name, double init) {
+    int slot = add_slot(opt, name);
+    for (int k = 0; k < opt->n_params; k++) {
+        ct_tensor *t = ct_tensor_new(ct_tensor_shape(opt->params[k]));
+        if (init != 0) ct_tensor_fill(t, (ct_real)init);
+        opt->slots[slot].tensors[k] = t;
+    }
+    return slot;
+}
+
+int ct_optim_add_state_shaped(ct_optim *opt, const char *name,
+                              int (*shape_of)(const ct_tensor *param, ct_shape *shape, void *ctx), void *ctx) {
+    int slot = add_slot(opt, name);
+    for (int k = 0; k < opt->n_params; k++) {
+        ct_shape s;
+        if (shape_of(opt->params[k], &s, ctx)) opt->slots[slot].tensors[k] = ct_tensor_new(s);
+    }
+    return slot;
+}
+
+ct_tensor *ct_optim_state_tensor(const ct_optim *opt, int slot, int k) {
+    CT_CHECK(slot >= 0 && slot < opt->n_slots, "ct_optim_state_tensor", "slot %d out of range [0, %d)", slot,
+             opt->n_slots);
+    CT_CHECK(k >= 0 && k < opt->n_params, "ct_optim_state_tensor", "parameter %d out of range [0, %d)", k,
+             opt->n_params);
+    return opt->slots[slot].tensors[k];
+}
+
+int ct_optim_find_state(const ct_optim *opt, const char *name) {
+    for (int s = 0; s < opt->n_slots; s++)
+        if (strcmp(opt->slots[s].name, name) == 0) return s;
+    return -1;
+}
+
+void ct_optim_add_scalar(ct_optim *opt, const char *name, double *value) {
+    CT_CHECK(name && name[0] && value, "ct_optim_add_scalar", "needs a name and a value");
+    opt->scalars = xrealloc(opt->scalars, (size_t)(opt->n_scalars + 1) * sizeof *opt->scalars, "ct_optim_add_scalar");
+    opt->scalars[opt->n_scalars].name = name;
+    opt->scalars[opt->n_scalars].value = value;
+    opt->n_scalars++;
+}
+
+/* ---- groups ----------------------------------------------------------------------------- */
+
+int ct_param_is_vector(const ct_tensor *param, void *ctx) {
+    (void)ctx;
+    return param->ndim <= 1;
+}
+
+int ct_param_name_contains(const ct_tensor *param, void *ctx) {
+    return param->name && ctx && strstr(param->name, (const char *)ctx) != NULL;
+}
+
+int ct_optim_add_group(ct_optim *opt, ct_param_pred pred, void *ctx, ct_group_opts g) {
+    static const char *op = "ct_optim_add_group";
+    CT_CHECK(opt && pred, op, "optimizer or predicate is NULL");
+    double scale = 1, wd = opt->groups[0].weight_decay;
+    if (!isnan(g.lr)) {
+        CT_CHECK(g.lr >= 0 && isfinite(g.lr), op, "lr %g must be finite and >= 0", g.lr);
+        CT_CHECK(opt->lr > 0, op, "a group lr (%g) is kept as a scale of the base lr, which is 0; "
+                 "make the optimizer with its lr before setting a schedule", g.lr);
+        scale = g.lr / opt->lr;
+    }
+    if (!isnan(g.weight_decay)) {
+        CT_CHECK(g.weight_decay >= 0 && isfinite(g.weight_decay), op, "weight_decay %g must be finite and >= 0",
+                 g.weight_decay);
+        wd = g.weight_decay;
+    }
+    opt->groups = xrealloc(opt->groups, (size_t)(opt->n_groups + 1) * sizeof *opt->groups, op);
+    opt->groups[opt->n_groups] = (ct_param_group){.lr_scale = scale, .weight_decay = wd};
+    for (int k = 0; k < opt->n_params; k++)
+        if (pred(opt->params[k], ctx)) opt->group_of[k] = opt->n_groups;
+    return opt->n_groups++;
+}
+
+int ct_optim_group_count(const ct_optim *opt) { return opt->n_groups; }
+
+int ct_optim_param_group(const ct_optim *opt, int k) {
+    CT_CHECK(k >= 0 && k < opt->n_params, "ct_optim_param_group", "parameter %d out of range [0, %d)", k,
+             opt->n_params);
+    return opt->group_of[k];
+}
+
+static void check_group(const ct_optim *opt, int g, const char *op) {
+    CT_CHECK(g >= 0 && g < opt->n_groups, op, "group %d out of range [0, %d)", g, opt->n_groups);
+}
+
+double ct_optim_group_lr(const ct_optim *opt, int g) {
+    check_group(opt, g, "ct_optim_group_lr");
+    return opt->lr * opt->groups[g].lr_scale;
+}
+
+double ct_optim_group_weight_decay(const ct_optim *opt, int g) {
+    check_group(opt, g, "ct_optim_group_weight_decay");
+    return opt->groups[g].weight_decay;
+}
+
+int ct_optim_group_size(const ct_optim *opt, int g) {
+    check_group(opt, g, "ct_optim_group_size");
+    int n = 0;
+    for (int k = 0; k < opt->n_params; k++) n += opt->group_of[k] == g;
+    return n;
+}
+
+/* ---- stepping ---------------------------------------------------------------------------- */
+
+int ct_optim_run_guards(ct_optim *opt); /* guards.c */
+
+int ct_optim_step(ct_optim *opt) {
     CT_CHECK(opt, "ct_optim_step", "optimizer is NULL");
     CT_CHECK(ct_model_param_count(opt->model) == opt->n_params, "ct_optim_step",
              "%s was made for %d parameters but the model now has %d; make the optimizer after "
              "the last layer", opt->cls->name, opt->n_params, ct_model_param_count(opt->model));
+    int status = ct_optim_run_guards(opt);
+    if (status == CT_OPTIM_SKIPPED) {
+        opt->skipped++;
+        ct_optim_zero_grad(opt);
+        return status;
+    }
+    if (status != CT_OK) return status;
     opt->zeroed = 0;
     opt->cls->step(opt);
     opt->steps++;
     if (!opt->zeroed) ct_optim_zero_grad(opt);
+    return CT_OK;
 }
 
 void ct_optim_zero_grad(ct_optim *opt) {
-    if (opt->cls->zero_grad) {
-        opt->cls->zero_grad(opt);
-        return;
-    }
     for (int i = 0; i < opt->n_params; i++)
         if (opt->params[i]->grad) memset(opt->params[i]->grad, 0, opt->params[i]->size * sizeof(ct_real));
 }
@@ -54,13 +201,196 @@ void ct_optim_set_lr(ct_optim *opt, double lr) {
 }
 
 long ct_optim_steps(const ct_optim *opt) { return opt->steps; }
+const char *ct_optim_kind(const ct_optim *opt) { return opt->cls->name; }
 
 void ct_optim_free(ct_optim *opt) {
     if (!opt) return;
-    if (opt->cls->free) {
-        opt->cls->free(opt);
-        return;
+    if (opt->cls->free) opt->cls->free(opt);
+    for (int s = 0; s < opt->n_slots; s++) {
+        for (int k = 0; k < opt->n_params; k++) ct_tensor_free(opt->slots[s].tensors[k]);
+        free(opt->slots[s].tensors);
     }
-    ct_optim_release(opt);
+    free(opt->slots);
+    free(opt->scalars);
+    free(opt->groups);
+    free(opt->group_of);
+    free(opt->params);
     free(opt);
 }
+
+/* ---- save / load ------------------------------------------------------------------------
+ * One list of (name, tensor) pairs: optionally the model's parameters and buffers, then every
+ * state tensor as "<param>.<slot>"; and the metadata as string pairs. */
+
+typedef struct {
+    int n;
+    char **names;
+    ct_tensor **tensors;
+    char **meta; /* key, value, ..., NULL */
+    int n_meta;
+} entries;
+
+static void entries_free(entries *e) {
+    for (int i = 0; i < e->n; i++) free(e->names[i]);
+    for (int i = 0; i < e->n_meta; i++) free(e->meta[i]);
+    free(e->names);
+    free(e->tensors);
+    free(e->meta);
+}
+
+static char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xstrdup_printf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = xmalloc((size_t)len + 1, "ct_optim_save");
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+static void add_meta(entries *e, char *key, char *value) {
+    e->meta = xrealloc(e->meta, (size_t)(e->n_meta + 3) * sizeof *e->meta, "ct_optim_save");
+    e->meta[e->n_meta++] = key;
+    e->meta[e->n_meta++] = value;
+    e->meta[e->n_meta] = NULL;
+}
+
+static void collect(const ct_optim *opt, int with_model, entries *e) {
+    memset(e, 0, sizeof *e);
+    int cap = opt->n_params * opt->n_slots;
+    if (with_model) cap += ct_model_param_count(opt->model) + ct_model_buffer_count(opt->model);
+    e->names = xmalloc((size_t)cap * sizeof *e->names, "ct_optim_save");
+    e->tensors = xmalloc((size_t)cap * sizeof *e->tensors, "ct_optim_save");
+    if (with_model) {
+        for (int i = 0; i < ct_model_param_count(opt->model); i++) {
+            ct_tensor *p = ct_model_param(opt->model, i);
+            e->names[e->n] = xstrdup_printf("%s", p->name);
+            e->tensors[e->n++] = p;
+        }
+        for (int i = 0; i < ct_model_buffer_count(opt->model); i++) {
+            ct_tensor *b = ct_model_buffer(opt->model, i);
+            e->names[e->n] = xstrdup_printf("%s", b->name);
+            e->tensors[e->n++] = b;
+        }
+    }
+    for (int s = 0; s < opt->n_slots; s++)
+        for (int k = 0; k < opt->n_params; k++) {
+            ct_tensor *t = opt->slots[s].tensors[k];
+            if (!t) continue;
+            const char *pname = opt->params[k]->name ? opt->params[k]->name : "";
+            if (pname[0]) e->names[e->n] = xstrdup_printf("%s.%s", pname, opt->slots[s].name);
+            else e->names[e->n] = xstrdup_printf("param%d.%s", k, opt->slots[s].name);
+            e->tensors[e->n++] = t;
+        }
+    add_meta(e, xstrdup_printf("ctape.optimizer"), xstrdup_printf("%s", opt->cls->name));
+    add_meta(e, xstrdup_printf("ctape.step"), xstrdup_printf("%ld", opt->steps));
+    add_meta(e, xstrdup_printf("ctape.lr"), xstrdup_printf("%.17g", opt->lr));
+    add_meta(e, xstrdup_printf("ctape.groups"), xstrdup_printf("%d", opt->n_groups));
+    for (int g = 0; g < opt->n_groups; g++) {
+        add_meta(e, xstrdup_printf("ctape.group.%d.lr_scale", g), xstrdup_printf("%.17g", opt->groups[g].lr_scale));
+        add_meta(e, xstrdup_printf("ctape.group.%d.weight_decay", g),
+                 xstrdup_printf("%.17g", opt->groups[g].weight_decay));
+    }
+    for (int i = 0; i < opt->n_scalars; i++)
+        add_meta(e, xstrdup_printf("ctape.scalar.%s", opt->scalars[i].name),
+                 xstrdup_printf("%.17g", *opt->scalars[i].value));
+    if (with_model) {
+        add_meta(e, xstrdup_printf("format"), xstrdup_printf("pt"));
+        add_meta(e, xstrdup_printf("framework"), xstrdup_printf("ctape"));
+    }
+}
+
+static int save(const ct_optim *opt, const char *path, int with_model) {
+    CT_CHECK(opt && path, with_model ? "ct_checkpoint_save" : "ct_optim_save", "optimizer or path is NULL");
+    entries e;
+    collect(opt, with_model, &e);
+    int rc = ct_safetensors_write(path, e.n, (const char *const *)e.names, e.tensors, (const char *const *)e.meta);
+    entries_free(&e);
+    return rc;
+}
+
+int ct_optim_save(const ct_optim *opt, const char *path) { return save(opt, path, 0); }
+int ct_checkpoint_save(const ct_optim *opt, const char *path) { return save(opt, path, 1); }
+
+/* A metadata number, all of the string parsed, or an error naming the file and key. */
+static int meta_number(const ct_safetensors *f, const char *path, const char *key, double *out) {
+    const char *v = ct_safetensors_metadata(f, key);
+    if (!v) return ct_set_error(CT_ERR_FORMAT, "%s: no metadata \"%s\" (not an optimizer state file?)", path, key);
+    char *end;
+    *out = strtod(v, &end);
+    if (end == v || *end) return ct_set_error(CT_ERR_FORMAT, "%s: metadata \"%s\" = \"%s\" is not a number", path, key, v);
+    return CT_OK;
+}
+
+static int load(ct_optim *opt, const char *path, int with_model) {
+    const char *op = with_model ? "ct_checkpoint_load" : "ct_optim_load";
+    CT_CHECK(opt && path, op, "optimizer or path is NULL");
+    ct_safetensors *f = ct_safetensors_open(path);
+    if (!f) { /* ct_safetensors_open keeps only the message: files that cannot be read are I/O errors */
+        const char *msg = ct_last_error();
+        int io = strstr(msg, ": cannot ") || strstr(msg, ": read error") || strstr(msg, ": not a regular file");
+        return io ? CT_ERR_IO : strstr(msg, "out of memory") ? CT_ERR_MEMORY : CT_ERR_FORMAT;
+    }
+    int rc = CT_OK;
+    const char *kind = ct_safetensors_metadata(f, "ctape.optimizer");
+    double step = 0, lr = 0, n_groups = 0;
+    double *group_vals = NULL, *scalar_vals = NULL;
+    entries e = {0};
+    if (!kind) {
+        rc = ct_set_error(CT_ERR_FORMAT, "%s: no metadata \"ctape.optimizer\" (not an optimizer state file?)", path);
+        goto done;
+    }
+    if (strcmp(kind, opt->cls->name) != 0) {
+        rc = ct_set_error(CT_ERR_VALUE, "%s: state of a \"%s\" optimizer cannot be loaded into \"%s\"", path, kind,
+                          opt->cls->name);
+        goto done;
+    }
+    if ((rc = meta_number(f, path, "ctape.step", &step)) || (rc = meta_number(f, path, "ctape.lr", &lr)) ||
+        (rc = meta_number(f, path, "ctape.groups", &n_groups)))
+        goto done;
+    if (!(step >= 0 && step == floor(step) && step < 9e15) || !(lr >= 0 && isfinite(lr))) {
+        rc = ct_set_error(CT_ERR_FORMAT, "%s: step %g or lr %g out of range", path, step, lr);
+        goto done;
+    }
+    if (n_groups != opt->n_groups) {
+        rc = ct_set_error(CT_ERR_VALUE, "%s: has %g parameter groups, the optimizer %d (add the same groups before "
+                          "loading)", path, n_groups, opt->n_groups);
+        goto done;
+    }
+    group_vals = xmalloc((size_t)opt->n_groups * 2 * sizeof *group_vals, op);
+    for (int g = 0; g < opt->n_groups; g++) {
+        char key[64];
+        snprintf(key, sizeof key, "ctape.group.%d.lr_scale", g);
+        if ((rc = meta_number(f, path, key, &group_vals[2 * g]))) goto done;
+        snprintf(key, sizeof key, "ctape.group.%d.weight_decay", g);
+        if ((rc = meta_number(f, path, key, &group_vals[2 * g + 1]))) goto done;
+    }
+    scalar_vals = xmalloc((size_t)opt->n_scalars * sizeof *scalar_vals, op);
+    for (int i = 0; i < opt->n_scalars; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "ctape.scalar.%s", opt->scalars[i].name);
+        if ((rc = meta_number(f, path, key, &scalar_vals[i]))) goto done;
+    }
+    collect(opt, with_model, &e);
+    if ((rc = ct_safetensors_load(f, e.n, (const char *const *)e.names, e.tensors))) goto done;
+    /* everything checked and the tensors are in: now the scalars */
+    opt->steps = (long)step;
+    opt->lr = lr;
+    for (int g = 0; g < opt->n_groups; g++) {
+        opt->groups[g].lr_scale = group_vals[2 * g];
+        opt->groups[g].weight_decay = group_vals[2 * g + 1];
+    }
+    for (int i = 0; i < opt->n_scalars; i++) *opt->scalars[i].value = scalar_vals[i];
+done:
+    entries_free(&e);
+    free(group_vals);
+    free(scalar_vals);
+    ct_safetensors_close(f);
+    return rc;
+}
+
+int ct_optim_load(ct_optim *opt, const char *path) { return load(opt, path, 0); }
+int ct_checkpoint_load(ct_optim *opt, const char *path) { return load(opt, path, 1); }

@@ -1,66 +1,311 @@
 /* optim/optim.h — optimizers over a model's parameter registry.
- * ct_optim_step applies one update from the gradients on the parameters, then zeroes them. */
+ *
+ *     ct_optim *opt = ct_adamw_new(m, CT_ADAMW(.lr = 3e-4));
+ *     ct_optim_add_group(opt, ct_param_is_vector, NULL, CT_GROUP(.weight_decay = 0)); // no decay on biases, norms
+ *     ct_optim_set_guards(opt, CT_GUARDS(.clip_norm = 1.0, .nonfinite = CT_NONFINITE_SKIP));
+ *     ... ct_backward(tape, loss); ct_optim_step(opt); ...
+ *     ct_checkpoint_save(opt, "run.safetensors");          // model + optimizer state, one file
+ *
+ * ct_optim_step runs the guards (non-finite check, ⊥Grad, clipping), applies one update from the
+ * gradients on the parameters, then zeroes them. Every optimizer follows torch.optim's
+ * semantics (version 1.13) where PyTorch has it; the differences are documented beside it. */
 #ifndef CTAPE_OPTIM_OPTIM_H
 #define CTAPE_OPTIM_OPTIM_H
 
 #include "../nn/nn.h"
 
-
 typedef struct ct_optim ct_optim;
 
-/* SGD with PyTorch's semantics (torch.optim.SGD):
+/* ==== the optimizers =========================================================================
+ * Each takes the model's parameters when it is made (as PyTorch's param list; stepping after
+ * adding parameters to the model is fatal) and an options struct whose macro fills in the
+ * published defaults. Bad options are programmer errors (fatal, naming the option and value).
+ * `maximize` ascends instead of descending (g ← −∇), as PyTorch's flag. Weight decay below is
+ * each parameter's group's (see parameter groups). */
+
+/* SGD (torch.optim.SGD):
  *   g ← ∇ + λ·θ
  *   b ← g on the first step, else μ·b + (1 − τ)·g          (momentum μ, dampening τ)
  *   g ← g + μ·b with Nesterov, else b                      (when μ ≠ 0)
- *   θ ← θ − lr·g */
+ *   θ ← θ − lr·g                                           state: "momentum_buffer" (μ ≠ 0) */
 typedef struct {
     double lr;
     double momentum;
     double dampening;
     double weight_decay;
     int nesterov;        /* needs momentum > 0 and dampening = 0 */
+    int maximize;
 } ct_sgd_opts;
 #define CT_SGD(...) CT_WITH_DEFAULTS(ct_sgd_opts, (.lr = 1e-3, .momentum = 0, .dampening = 0, \
-                                                  .weight_decay = 0, .nesterov = 0), __VA_ARGS__)
-
-/* The parameters are those of the model when the optimizer is made (as PyTorch's param list);
- * stepping after adding parameters to the model is fatal. Fatal on lr < 0, momentum < 0,
- * weight_decay < 0, or nesterov without momentum > 0 and dampening = 0. */
+                                                  .weight_decay = 0, .nesterov = 0, .maximize = 0), __VA_ARGS__)
 ct_optim *ct_sgd_new(ct_model *m, ct_sgd_opts opts);
-/* One update of every parameter from its grad, then the grads are zeroed. */
-void ct_optim_step(ct_optim *opt);
+
+/* The Adam family (optim/adam.c) shares one options struct; each macro has its published
+ * defaults, and an option a method does not have (amsgrad on NAdam) is a fatal error.
+ * t is the step (1, 2, ...), m and v the first and second moments, starting at 0.
+ *
+ * Adam (Kingma & Ba 2015; torch.optim.Adam), L2 weight decay added to the gradient:
+ *   g ← ∇ + λθ;  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²
+ *   v̂ ← max(v̂, v) with AMSGrad, else v
+ *   θ ← θ − lr/(1−β₁ᵗ) · m / (√v̂/√(1−β₂ᵗ) + ε)        (ε outside the square root)
+ * AdamW (Loshchilov & Hutter 2019; torch.optim.AdamW): the same with decoupled decay,
+ *   θ ← θ·(1 − lr·λ) first, and g = ∇. Default λ = 0.01.
+ * Adamax (Kingma & Ba, sec. 7.1): u ← max(β₂u, |g| + ε);  θ ← θ − lr/(1−β₁ᵗ) · m/u. lr 2e-3.
+ * NAdam (Dozat 2016; torch.optim.NAdam) with momentum decay ψ = 0.004:
+ *   μₜ = β₁(1 − ½·0.96^(tψ)),  Πₜ = μ₁⋯μₜ
+ *   θ ← θ − lr·(1−μₜ)/(1−Πₜ) · g/d − lr·μₜ₊₁/(1−Πₜμₜ₊₁) · m/d,   d = √(v/(1−β₂ᵗ)) + ε.   lr 2e-3.
+ *   (PyTorch 1.13 multiplies Πₜ₊₁ by μₜ twice; this is the paper's and PyTorch ≥ 2.0's Πₜμₜ₊₁.)
+ * RAdam (Liu et al. 2020; torch.optim.RAdam): ρ∞ = 2/(1−β₂) − 1, ρₜ = ρ∞ − 2tβ₂ᵗ/(1−β₂ᵗ);
+ *   while ρₜ ≤ 5: θ ← θ − lr·m/(1−β₁ᵗ)  (SGD with momentum: the variance is not yet tractable)
+ *   after:      θ ← θ − lr·r·m/(1−β₁ᵗ) · √(1−β₂ᵗ)/(√v + ε),
+ *               r = √((ρₜ−4)(ρₜ−2)ρ∞ / ((ρ∞−4)(ρ∞−2)ρₜ)).
+ * State: "exp_avg", "exp_avg_sq" (Adamax: "exp_avg", "exp_inf"), "max_exp_avg_sq" with AMSGrad. */
+typedef struct {
+    double lr;
+    double beta1, beta2;
+    double eps;
+    double weight_decay;
+    int amsgrad;              /* Adam, AdamW */
+    int maximize;             /* Adam, AdamW, Adamax */
+    double momentum_decay;    /* NAdam's ψ */
+} ct_adam_opts;
+#define CT__ADAM_DEFAULTS(lr_, wd_) .lr = lr_, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, \
+    .weight_decay = wd_, .amsgrad = 0, .maximize = 0, .momentum_decay = 0
+#define CT_ADAM(...) CT_WITH_DEFAULTS(ct_adam_opts, (CT__ADAM_DEFAULTS(1e-3, 0)), __VA_ARGS__)
+#define CT_ADAMW(...) CT_WITH_DEFAULTS(ct_adam_opts, (CT__ADAM_DEFAULTS(1e-3, 1e-2)), __VA_ARGS__)
+#define CT_ADAMAX(...) CT_WITH_DEFAULTS(ct_adam_opts, (CT__ADAM_DEFAULTS(2e-3, 0)), __VA_ARGS__)
+#define CT_NADAM(...) CT_WITH_DEFAULTS(ct_adam_opts, (CT__ADAM_DEFAULTS(2e-3, 0), .momentum_decay = 4e-3), __VA_ARGS__)
+#define CT_RADAM(...) CT_WITH_DEFAULTS(ct_adam_opts, (CT__ADAM_DEFAULTS(1e-3, 0)), __VA_ARGS__)
+ct_optim *ct_adam_new(ct_model *m, ct_adam_opts opts);
+ct_optim *ct_adamw_new(ct_model *m, ct_adam_opts opts);
+ct_optim *ct_adamax_new(ct_model *m, ct_adam_opts opts);
+ct_optim *ct_nadam_new(ct_model *m, ct_adam_opts opts);
+ct_optim *ct_radam_new(ct_model *m, ct_adam_opts opts);
+
+/* RMSprop (Hinton's lecture 6e; torch.optim.RMSprop):
+ *   g ← ∇ + λθ;  s ← αs + (1−α)g²
+ *   centered: a ← αa + (1−α)g,  d = √(s − a²) + ε;   else d = √s + ε
+ *   momentum μ > 0: b ← μb + g/d,  θ ← θ − lr·b;      else θ ← θ − lr·g/d
+ * State: "square_avg", "grad_avg" (centered), "momentum_buffer" (μ > 0). */
+typedef struct {
+    double lr, alpha, eps, weight_decay, momentum;
+    int centered, maximize;
+} ct_rmsprop_opts;
+#define CT_RMSPROP(...) CT_WITH_DEFAULTS(ct_rmsprop_opts, (.lr = 1e-2, .alpha = 0.99, .eps = 1e-8, \
+    .weight_decay = 0, .momentum = 0, .centered = 0, .maximize = 0), __VA_ARGS__)
+ct_optim *ct_rmsprop_new(ct_model *m, ct_rmsprop_opts opts);
+
+/* Adagrad (Duchi et al. 2011; torch.optim.Adagrad):
+ *   g ← ∇ + λθ;  s ← s + g²  (s starts at initial_accumulator_value)
+ *   θ ← θ − lr/(1 + (t−1)·lr_decay) · g/(√s + ε)                  State: "sum". */
+typedef struct {
+    double lr, lr_decay, weight_decay, initial_accumulator_value, eps;
+    int maximize;
+} ct_adagrad_opts;
+#define CT_ADAGRAD(...) CT_WITH_DEFAULTS(ct_adagrad_opts, (.lr = 1e-2, .lr_decay = 0, .weight_decay = 0, \
+    .initial_accumulator_value = 0, .eps = 1e-10, .maximize = 0), __VA_ARGS__)
+ct_optim *ct_adagrad_new(ct_model *m, ct_adagrad_opts opts);
+
+/* Adadelta (Zeiler 2012; torch.optim.Adadelta), with a learning rate (1.0 is the paper's):
+ *   g ← ∇ + λθ;  s ← ρs + (1−ρ)g²;  δ = √(u + ε)/√(s + ε) · g;  u ← ρu + (1−ρ)δ²;  θ ← θ − lr·δ
+ * State: "square_avg", "acc_delta". */
+typedef struct {
+    double lr, rho, eps, weight_decay;
+    int maximize;
+} ct_adadelta_opts;
+#define CT_ADADELTA(...) CT_WITH_DEFAULTS(ct_adadelta_opts, (.lr = 1.0, .rho = 0.9, .eps = 1e-6, \
+    .weight_decay = 0, .maximize = 0), __VA_ARGS__)
+ct_optim *ct_adadelta_new(ct_model *m, ct_adadelta_opts opts);
+
+/* ==== using an optimizer ===================================================================== */
+/* Runs the guards, applies one update to every parameter that has a grad buffer, counts the
+ * step and zeroes the grads. Returns CT_OK, or with the non-finite guard on: CT_OPTIM_SKIPPED
+ * (nothing applied, grads zeroed, step not counted) or CT_ERR_VALUE (nothing applied, grads left
+ * for inspection); ct_last_error() then names the parameter, the index and the value. */
+#define CT_OPTIM_SKIPPED 1
+int ct_optim_step(ct_optim *opt);
 void ct_optim_zero_grad(ct_optim *opt);
+/* The base learning rate (what schedules set); each group's lr is this times its scale. */
 double ct_optim_lr(const ct_optim *opt);
 void ct_optim_set_lr(ct_optim *opt, double lr);
-/* Number of steps taken so far. */
+/* Number of steps applied so far (t of the last update). */
 long ct_optim_steps(const ct_optim *opt);
+const char *ct_optim_kind(const ct_optim *opt); /* "sgd", "adam", ... */
 void ct_optim_free(ct_optim *opt);
 
-/* ---- writing an optimizer ------------------------------------------------------------------
- * An optimizer is a struct whose first member is a ct_optim, and a class: its name and three
- * functions. ct_optim_init fills the common part (the model's parameters as a flat list, lr);
- * ct_optim_step calls class->step, counts the step, and zeroes the grads (unless step did it
- * while it had each grad in cache: then it sets `zeroed`). zero_grad and free may be NULL
- * (zero every parameter's grad; free(opt)). See optim/sgd.c. */
+/* ---- parameter groups -----------------------------------------------------------------------
+ * Every parameter starts in group 0 with the optimizer's lr and weight decay. ct_optim_add_group
+ * moves the parameters for which pred(param, ctx) is nonzero into a new group (from whichever
+ * group they were in) and returns its index. A group's lr is given in absolute terms and kept
+ * as a scale of the base lr, so a schedule (ct_optim_set_lr) moves every group together, as
+ * PyTorch's schedulers scale each group's initial lr. NAN keeps the optimizer's value.
+ *     ct_optim_add_group(opt, ct_param_is_vector, NULL, CT_GROUP(.weight_decay = 0));
+ *     ct_optim_add_group(opt, ct_param_name_contains, "head.", CT_GROUP(.lr = 1e-2)); */
+typedef struct {
+    double lr;            /* NAN: the optimizer's (base) lr */
+    double weight_decay;  /* NAN: the optimizer's weight decay */
+} ct_group_opts;
+#define CT_GROUP(...) CT_WITH_DEFAULTS(ct_group_opts, (.lr = __builtin_nan(""), .weight_decay = __builtin_nan("")), __VA_ARGS__)
+typedef int (*ct_param_pred)(const ct_tensor *param, void *ctx);
+int ct_optim_add_group(ct_optim *opt, ct_param_pred pred, void *ctx, ct_group_opts g);
+/* Predicates: ndim <= 1 (biases, norm weights, scalars); the name contains the string ctx. */
+int ct_param_is_vector(const ct_tensor *param, void *ctx);
+int ct_param_name_contains(const ct_tensor *param, void *ctx);
+int ct_optim_group_count(const ct_optim *opt);
+int ct_optim_param_group(const ct_optim *opt, int k);          /* group of parameter k */
+double ct_optim_group_lr(const ct_optim *opt, int g);          /* base lr × the group's scale */
+double ct_optim_group_weight_decay(const ct_optim *opt, int g);
+int ct_optim_group_size(const ct_optim *opt, int g);           /* parameters in group g */
+
+/* ---- guards (optim/guards.c), run by ct_optim_step before the update, in this order ---------
+ * 1. non-finite check: any NaN/Inf in a grad → skip the step or stop (return CT_ERR_VALUE);
+ * 2. ⊥Grad (Prieto et al. 2025, "Grokking at the Edge of Numerical Stability"): per parameter
+ *    tensor, g ← g − (g·w / ‖w‖²)·w, the gradient orthogonal to the weights (unchanged when
+ *    w = 0), so the update cannot just scale the weights up (naive loss minimisation).
+ *    CT_ORTHO_GRAD is the paper's projection; CT_ORTHO_GRAD_RESCALED then rescales g⊥ to the
+ *    norm of g, as the authors' orthograd.py does;
+ * 3. clip_norm: if the global L2 norm ‖g‖ over all parameters exceeds c, g ← g·c/‖g‖ (PyTorch's
+ *    clip_grad_norm_ divides by ‖g‖ + 1e-6; this divides by ‖g‖, so the result has norm c);
+ * 4. clip_value: g ← clamp(g, −v, v). */
+typedef enum { CT_NONFINITE_OFF, CT_NONFINITE_SKIP, CT_NONFINITE_STOP } ct_nonfinite_policy;
+enum { CT_ORTHO_GRAD = 1, CT_ORTHO_GRAD_RESCALED = 2 };
+typedef struct {
+    double clip_norm;              /* > 0 to clip by global norm */
+    double clip_value;             /* > 0 to clip by value */
+    ct_nonfinite_policy nonfinite;
+    int ortho_grad;                /* 0, CT_ORTHO_GRAD or CT_ORTHO_GRAD_RESCALED */
+} ct_guard_opts;
+#define CT_GUARDS(...) CT_WITH_DEFAULTS(ct_guard_opts, (.clip_norm = 0, .clip_value = 0, \
+    .nonfinite = CT_NONFINITE_OFF, .ortho_grad = 0), __VA_ARGS__)
+void ct_optim_set_guards(ct_optim *opt, ct_guard_opts g);
+/* The global grad norm of the last step, before clipping (NAN when no guard computed it). */
+double ct_optim_last_grad_norm(const ct_optim *opt);
+long ct_optim_skipped_steps(const ct_optim *opt);
+/* The same operations on any list of tensors' grads (tensors without a grad are ignored).
+ * ct_clip_grad_norm returns the norm before clipping (max_norm > 0). ct_grads_check_finite
+ * returns CT_OK or CT_ERR_VALUE naming the first tensor, index and value. */
+double ct_clip_grad_norm(ct_tensor *const tensors[], int n, double max_norm);
+void ct_clip_grad_value(ct_tensor *const tensors[], int n, double clip_value);
+double ct_grad_norm(ct_tensor *const tensors[], int n);
+int ct_grads_check_finite(ct_tensor *const tensors[], int n);
+void ct_ortho_grad(ct_tensor *const tensors[], int n);
+
+/* ---- state on disk ---------------------------------------------------------------------------
+ * Safetensors (nn/nn.h): each state tensor under "<param>.<state>" ("fc1.weight.exp_avg"),
+ * metadata "ctape.optimizer" (the kind), "ctape.step", "ctape.lr", each group's
+ * "ctape.group.<g>.lr_scale" / ".weight_decay", and the optimizer's scalars as
+ * "ctape.scalar.<name>", all exact (%.17g). Loading checks the kind, the names and shapes
+ * (strict) and the metadata before changing anything; on error the optimizer is unchanged and
+ * the code is returned with ct_last_error() set. Writes are atomic.
+ * ct_checkpoint_* store the model's parameters and buffers (under their names, as
+ * ct_model_save) and the optimizer's state in one file, so a run resumes exactly. */
+int ct_optim_save(const ct_optim *opt, const char *path);
+int ct_optim_load(ct_optim *opt, const char *path);
+int ct_checkpoint_save(const ct_optim *opt, const char *path);
+int ct_checkpoint_load(ct_optim *opt, const char *path);
+
+/* ==== writing an optimizer ===================================================================
+ * In optim/<name>.c: a struct whose first member is a ct_optim, a class and a constructor.
+ *
+ *     typedef struct { ct_optim base; ct_lion_opts o; int exp_avg; } lion;   // a state slot index
+ *     static void lion_step(ct_optim *base) {
+ *         lion *s = (lion *)base;
+ *         const long t = base->steps + 1;                            // this update's step number
+ *         for (int k = 0; k < base->n_params; k++) {
+ *             ct_tensor *p = base->params[k];
+ *             if (!p->grad) continue;                                // frozen
+ *             const ct_real lr = (ct_real)ct_optim_param_lr(base, k), wd = ...param_weight_decay...;
+ *             ct_real *restrict x = p->data, *restrict g = p->grad;
+ *             ct_real *restrict m = ct_optim_state(base, s->exp_avg, k);
+ *             const long n = (long)p->size;
+ *     #pragma omp parallel for simd schedule(static) if (n >= CT_OPTIM_PARALLEL_MIN)
+ *             for (long i = 0; i < n; i++) { ...; g[i] = 0; }       // zero the grad in the same pass
+ *         }
+ *         base->zeroed = 1;
+ *     }
+ *     static const ct_optim_class lion_class = {"lion", lion_step, NULL};
+ *     ct_optim *ct_lion_new(ct_model *m, ct_lion_opts o) {
+ *         ...check options, fatal with "ct_lion_new: beta1 1.5 must be in [0, 1)"...
+ *         lion *s = ct_optim_create(sizeof *s, &lion_class, m, o.lr, o.weight_decay);
+ *         s->o = o;
+ *         s->exp_avg = ct_optim_add_state(&s->base, "exp_avg", 0);
+ *         return &s->base;
+ *     }
+ *
+ * The core owns the parameter list, the groups, the state tensors (zero-filled or filled with
+ * `init`, one per parameter, same shape; freed by ct_optim_free), the step count (incremented
+ * after class->step), the guards and save/load. ct_optim_step zeroes the grads after the step
+ * unless the step set `zeroed`. A class's `free` (may be NULL) releases only what the
+ * optimizer allocated itself; the core frees the rest and the struct. Per-step scalars that
+ * are not a function of the step (e.g. a running product) are registered with
+ * ct_optim_add_scalar so they are saved with the state. A wrapper (Lookahead, SAM) can keep an
+ * inner ct_optim and call ct_optim_step on it from its own step. */
 typedef struct ct_optim_class {
-    const char *name;                  /* "sgd" */
-    void (*step)(ct_optim *opt);       /* one update from the grads on opt->params */
-    void (*zero_grad)(ct_optim *opt);
-    void (*free)(ct_optim *opt);       /* frees the state, then calls ct_optim_release */
+    const char *name;                  /* "sgd": the kind, in messages and checkpoints */
+    void (*step)(ct_optim *opt);       /* one update from the grads; opt->steps is t − 1 */
+    void (*free)(ct_optim *opt);       /* optional: frees the optimizer's own allocations */
 } ct_optim_class;
+
+typedef struct {
+    double lr_scale;                   /* group lr = opt->lr · lr_scale */
+    double weight_decay;
+} ct_param_group;
+
+typedef struct {
+    const char *name;                  /* "exp_avg" */
+    ct_tensor **tensors;               /* one per parameter, or NULL where it has none */
+} ct_optim_state_slot;
 
 struct ct_optim {
     const ct_optim_class *cls;
     ct_model *model;
-    ct_tensor **params;  /* the model's parameters when the optimizer was made */
+    ct_tensor **params;                /* the model's parameters when the optimizer was made */
     int n_params;
-    double lr;
-    long steps;          /* completed steps */
-    int zeroed;          /* set by a step that zeroed the grads itself */
+    double lr;                         /* base lr */
+    long steps;                        /* completed steps */
+    int zeroed;                        /* set by a step that zeroed the grads itself */
+    /* groups */
+    ct_param_group *groups;
+    int n_groups;
+    int *group_of;                     /* n_params group indices */
+    /* state */
+    ct_optim_state_slot *slots;
+    int n_slots;
+    struct { const char *name; double *value; } *scalars;
+    int n_scalars;
+    /* guards */
+    ct_guard_opts guards;
+    double last_grad_norm;
+    long skipped;
 };
 
-void ct_optim_init(ct_optim *opt, const ct_optim_class *cls, ct_model *m, double lr);
-/* Frees what ct_optim_init allocated (not opt itself). */
-void ct_optim_release(ct_optim *opt);
+/* Below this many elements a parameter is updated by one thread: starting a team costs more. */
+#define CT_OPTIM_PARALLEL_MIN 32768
+
+/* Allocates `size` zeroed bytes (the optimizer's struct, ct_optim first), fills the common
+ * part with the model's parameters in one group (lr, weight_decay). Fatal on a bad lr. */
+void *ct_optim_create(size_t size, const ct_optim_class *cls, ct_model *m, double lr, double weight_decay);
+/* A state tensor per parameter, shaped as the parameter and filled with init; returns the slot. */
+int ct_optim_add_state(ct_optim *opt, const char *name, double init);
+/* A state tensor per parameter shaped by shape_of (return 0 for no tensor for that parameter),
+ * e.g. Adafactor's row and column statistics; zero-filled. */
+int ct_optim_add_state_shaped(ct_optim *opt, const char *name,
+                              int (*shape_of)(const ct_tensor *param, ct_shape *shape, void *ctx), void *ctx);
+/* The state slot's data for parameter k (NULL when it has none). */
+static inline ct_real *ct_optim_state(const ct_optim *opt, int slot, int k) {
+    ct_tensor *t = opt->slots[slot].tensors[k];
+    return t ? t->data : NULL;
+}
+ct_tensor *ct_optim_state_tensor(const ct_optim *opt, int slot, int k);
+int ct_optim_find_state(const ct_optim *opt, const char *name); /* slot index or -1 */
+/* Registers a double of the optimizer that is saved and loaded with the state. */
+void ct_optim_add_scalar(ct_optim *opt, const char *name, double *value);
+/* Parameter k's lr (base × group scale) and weight decay. */
+static inline double ct_optim_param_lr(const ct_optim *opt, int k) {
+    return opt->lr * opt->groups[opt->group_of[k]].lr_scale;
+}
+static inline double ct_optim_param_weight_decay(const ct_optim *opt, int k) {
+    return opt->groups[opt->group_of[k]].weight_decay;
+}
 
 #endif

@@ -6,7 +6,7 @@
  *     b ← μ·b + (1 − τ)·g         afterwards
  *     g ← g + μ·b  (Nesterov)     or   g ← b        (when μ ≠ 0)
  *     θ ← θ − lr·g
- * The momentum buffers of all parameters are one flat allocation. Each case has its own loop so
+ * The momentum buffer is the core's state "momentum_buffer" (optim.h). Each case has its own loop so
  * the compiler vectorises it without branches inside, and the grad is zeroed in the same pass
  * while it is in cache (no second sweep over ~500k values). */
 #define CT_BUILDING_LIBRARY
@@ -15,56 +15,53 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* Below this many elements a parameter is updated by one thread: starting a team costs more. */
-#define SGD_PARALLEL_MIN 32768
-
 typedef struct {
     ct_optim base;
     ct_sgd_opts opts;
-    ct_real *momentum; /* Σ sizes values when μ ≠ 0, else NULL */
-    size_t *offset;    /* where each parameter's buffer starts in `momentum` */
+    int momentum; /* state slot "momentum_buffer" when μ ≠ 0, else -1 */
 } sgd;
 
 static void sgd_step(ct_optim *base) {
     sgd *s = (sgd *)base;
-    const ct_real lr = (ct_real)base->lr, wd = (ct_real)s->opts.weight_decay;
     const ct_real mu = (ct_real)s->opts.momentum, keep = (ct_real)(1 - s->opts.dampening);
+    const ct_real sign = s->opts.maximize ? -1 : 1;
     const int first = base->steps == 0, nesterov = s->opts.nesterov;
     for (int k = 0; k < base->n_params; k++) {
         ct_tensor *p = base->params[k];
         if (!p->grad) continue; /* a parameter without a grad buffer is frozen */
+        const ct_real lr = (ct_real)ct_optim_param_lr(base, k), wd = (ct_real)ct_optim_param_weight_decay(base, k);
         ct_real *restrict x = p->data, *restrict g = p->grad;
         const long n = (long)p->size;
         if (mu == 0) { /* plain SGD: θ ← θ − lr·(∇ + λθ) */
-#pragma omp parallel for simd schedule(static) if (n >= SGD_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= CT_OPTIM_PARALLEL_MIN)
             for (long i = 0; i < n; i++) {
-                ct_real d = g[i] + wd * x[i];
+                ct_real d = sign * g[i] + wd * x[i];
                 x[i] -= lr * d;
                 g[i] = 0;
             }
             continue;
         }
-        ct_real *restrict b = s->momentum + s->offset[k];
+        ct_real *restrict b = ct_optim_state(base, s->momentum, k);
         if (first) { /* b ← g */
-#pragma omp parallel for simd schedule(static) if (n >= SGD_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= CT_OPTIM_PARALLEL_MIN)
             for (long i = 0; i < n; i++) {
-                ct_real d = g[i] + wd * x[i];
+                ct_real d = sign * g[i] + wd * x[i];
                 b[i] = d;
                 x[i] -= lr * (nesterov ? d + mu * d : d);
                 g[i] = 0;
             }
         } else if (nesterov) { /* b ← μb + (1−τ)g;  θ ← θ − lr·(g + μb) */
-#pragma omp parallel for simd schedule(static) if (n >= SGD_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= CT_OPTIM_PARALLEL_MIN)
             for (long i = 0; i < n; i++) {
-                ct_real d = g[i] + wd * x[i];
+                ct_real d = sign * g[i] + wd * x[i];
                 b[i] = mu * b[i] + keep * d;
                 x[i] -= lr * (d + mu * b[i]);
                 g[i] = 0;
             }
         } else { /* b ← μb + (1−τ)g;  θ ← θ − lr·b */
-#pragma omp parallel for simd schedule(static) if (n >= SGD_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= CT_OPTIM_PARALLEL_MIN)
             for (long i = 0; i < n; i++) {
-                ct_real d = g[i] + wd * x[i];
+                ct_real d = sign * g[i] + wd * x[i];
                 b[i] = mu * b[i] + keep * d;
                 x[i] -= lr * b[i];
                 g[i] = 0;
@@ -74,15 +71,7 @@ static void sgd_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static void sgd_free(ct_optim *base) {
-    sgd *s = (sgd *)base;
-    free(s->momentum);
-    free(s->offset);
-    ct_optim_release(base);
-    free(s);
-}
-
-static const ct_optim_class sgd_class = {"ct_sgd_new", sgd_step, NULL, sgd_free};
+static const ct_optim_class sgd_class = {"sgd", sgd_step, NULL};
 
 ct_optim *ct_sgd_new(ct_model *m, ct_sgd_opts o) {
     static const char *op = "ct_sgd_new";
@@ -94,19 +83,8 @@ ct_optim *ct_sgd_new(ct_model *m, ct_sgd_opts o) {
     CT_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0), op,
              "nesterov needs momentum > 0 and dampening = 0, got momentum %g, dampening %g",
              o.momentum, o.dampening);
-    sgd *s = calloc(1, sizeof *s);
-    if (!s) ct_fatal(op, "out of memory");
-    ct_optim_init(&s->base, &sgd_class, m, o.lr);
+    sgd *s = ct_optim_create(sizeof *s, &sgd_class, m, o.lr, o.weight_decay);
     s->opts = o;
-    if (o.momentum != 0) {
-        s->offset = malloc((size_t)(s->base.n_params ? s->base.n_params : 1) * sizeof *s->offset);
-        size_t total = 0;
-        for (int k = 0; k < s->base.n_params; k++) {
-            s->offset[k] = total;
-            total += s->base.params[k]->size;
-        }
-        s->momentum = calloc(total ? total : 1, sizeof *s->momentum);
-        if (!s->offset || !s->momentum) ct_fatal(op, "out of memory for %zu momentum values", total);
-    }
+    s->momentum = o.momentum != 0 ? ct_optim_add_state(&s->base, "momentum_buffer", 0) : -1;
     return &s->base;
 }
