@@ -1,17 +1,59 @@
 /* losses/losses.h — the loss zoo. Every loss takes tape tensors and returns a tape tensor, has a
- * config struct whose defaults are the published ones, and an explicit reduction. */
+ * config struct whose defaults are the published ones, and an explicit reduction.
+ *
+ * Two ways in:
+ *   - call a loss function:  ct_focal_loss(tape, logits, labels, CT_FOCAL(.gamma = 1))
+ *   - or pick one by name:   ct_loss *l = ct_loss_parse("focal:gamma=1");
+ *                            ct_tensor *loss = ct_loss_apply(tape, l, logits, labels);
+ * losses/README.md has the table of every loss: formula, defaults, paper, differences from
+ * PyTorch. Bad input (a label out of range, a wrong label count, a NaN in the input) stops with a
+ * message naming the loss and the index, like every programmer error in ctape. */
 #ifndef CTAPE_LOSSES_LOSSES_H
 #define CTAPE_LOSSES_LOSSES_H
 
 #include "../autograd/ops.h"
 
-
 typedef enum {
     CT_REDUCTION_MEAN = 0, /* PyTorch's default */
     CT_REDUCTION_SUM,
-    CT_REDUCTION_NONE,     /* one value per sample */
+    CT_REDUCTION_NONE,      /* one value per sample (per element for the element-wise losses) */
+    CT_REDUCTION_BATCHMEAN, /* kl_div and distillation only: Σ / N, the true KL per sample */
 } ct_reduction;
 
+/* ======================================================================================== */
+/* ---- the registry (losses/registry.c) ----------------------------------------------------- */
+/* A loss selected by name with its parameters, as a command line gives it:
+ *     "focal:gamma=2,alpha=0.25"   "cross_entropy:label_smoothing=0.1,reduction=sum"
+ *     "poly_n:epsilon=[1,0.5]"     (a vector parameter: numbers in brackets)
+ * Every parameter has a published default and a checked range; ct_loss_list prints them. */
+typedef struct ct_loss ct_loss;
+typedef struct ct_model ct_model; /* nn/nn.h: where losses with learnable state keep it */
+
+/* NULL on a bad spec, with ct_last_error() naming the problem: an unknown loss (the message lists
+ * the known names), an unknown or repeated key (it lists the loss's keys), a malformed number, an
+ * out-of-range value. Nothing is guessed. Free with ct_loss_free. */
+ct_loss *ct_loss_parse(const char *spec);
+void ct_loss_free(ct_loss *loss);
+/* input: logits (N, C) for the classification losses; features (N, D) or (N, V, D) for the
+ * embedding losses. labels: N class labels (n = 0 / data NULL for the unsupervised ones).
+ * Returns what the loss function returns (a scalar for mean/sum). */
+ct_tensor *ct_loss_apply(ct_tape *tape, ct_loss *loss, ct_tensor *input, ct_labels labels);
+/* Losses with learnable state (center loss centres, class-level Circle proxies) create their
+ * parameters in m, named "<name>.<what>", for `classes` classes of `dim`-dimensional features;
+ * ct_loss_apply before ct_loss_bind is fatal for them. A no-op returning CT_OK for the others. */
+int ct_loss_bind(ct_loss *loss, ct_model *m, const char *name, int classes, int dim);
+const char *ct_loss_name(const ct_loss *loss);
+/* The resolved config with every value, in the spec syntax ("focal:gamma=2,alpha=1,..."):
+ * ct_loss_parse of it gives the same loss. Truncated to len (always terminated). */
+void ct_loss_describe(const ct_loss *loss, char *buf, size_t len);
+/* Every registered loss: name, one-line formula, each parameter with its default and range. */
+void ct_loss_list(FILE *out);
+/* The number of registered losses and the i-th name (for tools and tests). */
+int ct_loss_count(void);
+const char *ct_loss_name_at(int i);
+
+/* ======================================================================================== */
+/* ---- softmax cross-entropy (losses/cross_entropy.c) -------------------------------------- */
 /* Softmax cross-entropy with torch.nn.functional.cross_entropy semantics. Per sample, with
  * p_i = softmax(z_i), class weights w (w ≡ 1 without) and label smoothing ε:
  *   ℓ_i = −(1−ε)·w_{y_i}·log p_{i,y_i} − (ε/C)·Σ_c w_c·log p_{i,c}     (0 when y_i = ignore_index)
@@ -31,8 +73,281 @@ typedef struct {
  * label out of range, a wrong label count or a non-finite logit. */
 ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_ce_opts opts);
 
+/* ======================================================================================== */
+/* ---- classification and regression losses (losses/classification.c) ---------------------- *
+ * Shapes: logits / log_probs (N, C) with N labels; element-wise losses take input and target of
+ * the same shape. "none" is per sample for the label losses (N) and per element for the
+ * element-wise ones (PyTorch). Composed from primitive ops unless said otherwise. */
+
+/* Negative log-likelihood on log-probabilities (torch.nn.functional.nll_loss):
+ *   ℓ_i = −w_{y_i}·x_{i,y_i}  (0 at ignore_index);  mean = Σ ℓ_i / Σ w_{y_i} (kept samples). */
+typedef struct {
+    ct_reduction reduction;
+    int ignore_index;      /* PyTorch: −100 */
+    const ct_real *weight; /* C values or NULL */
+} ct_nll_opts;
+#define CT_NLL(...) CT_WITH_DEFAULTS(ct_nll_opts, (.reduction = CT_REDUCTION_MEAN, .ignore_index = -100, \
+                                                  .weight = NULL), __VA_ARGS__)
+ct_tensor *ct_nll_loss(ct_tape *tape, ct_tensor *log_probs, ct_labels labels, ct_nll_opts opts);
+
+/* Binary cross-entropy on logits x with targets t ∈ [0, 1] of the same shape (N, C)
+ * (F.binary_cross_entropy_with_logits), stable for any x: with l = 1 + (pw_c − 1)·t,
+ *   ℓ = w_c·[(1 − t)·x + l·softplus(−x)]   = −w_c·[pw_c·t·log σ(x) + (1 − t)·log(1 − σ(x))]. */
+typedef struct {
+    ct_reduction reduction;
+    const ct_real *pos_weight; /* pw: C values (last dimension) or NULL */
+    const ct_real *weight;     /* w: C values (last dimension) or NULL */
+} ct_bce_opts;
+#define CT_BCE(...) CT_WITH_DEFAULTS(ct_bce_opts, (.reduction = CT_REDUCTION_MEAN, .pos_weight = NULL, \
+                                                  .weight = NULL), __VA_ARGS__)
+ct_tensor *ct_bce_with_logits(ct_tape *tape, ct_tensor *logits, ct_tensor *targets, ct_bce_opts opts);
+
+/* Regression losses on d = input − target, element-wise (F.mse_loss, l1_loss, smooth_l1_loss,
+ * huber_loss):
+ *   mse d²;  l1 |d|;
+ *   smooth_l1 (β = 1):  ½d²/β if |d| < β, else |d| − ½β   (β = 0 is l1);
+ *   huber     (δ = 1):  ½d²   if |d| ≤ δ, else δ·(|d| − ½δ)  (= δ·smooth_l1 with β = δ). */
+typedef struct {
+    ct_reduction reduction;
+    double beta;  /* smooth_l1 only, >= 0 */
+    double delta; /* huber only, > 0 */
+} ct_regression_opts;
+#define CT_REGRESSION(...) CT_WITH_DEFAULTS(ct_regression_opts, (.reduction = CT_REDUCTION_MEAN, .beta = 1.0, \
+                                                                .delta = 1.0), __VA_ARGS__)
+ct_tensor *ct_mse_loss(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_regression_opts opts);
+ct_tensor *ct_l1_loss(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_regression_opts opts);
+ct_tensor *ct_smooth_l1_loss(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_regression_opts opts);
+ct_tensor *ct_huber_loss(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_regression_opts opts);
+
+/* KL divergence with PyTorch's argument order (F.kl_div): input = log q (log-probabilities),
+ * target = p (probabilities, or log p with log_target), element-wise
+ *   ℓ = p·(log p − input)   (0 where p = 0);
+ * mean is over all elements (PyTorch's default), batchmean = Σ/N is the true KL per sample. */
+typedef struct {
+    ct_reduction reduction;
+    int log_target;
+} ct_kl_div_opts;
+#define CT_KL_DIV(...) CT_WITH_DEFAULTS(ct_kl_div_opts, (.reduction = CT_REDUCTION_MEAN, .log_target = 0), \
+                                        __VA_ARGS__)
+ct_tensor *ct_kl_div(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_kl_div_opts opts);
+
+/* Knowledge distillation (Hinton, Vinyals, Dean 2015): with teacher t detached,
+ *   ℓ_i = T²·KL(softmax(t_i/T) ‖ softmax(s_i/T)),  reduction batchmean by default. */
+typedef struct {
+    ct_reduction reduction;
+    double temperature; /* T > 0; 4 is the common choice (Hinton et al. leave it open) */
+} ct_kd_opts;
+#define CT_KD(...) CT_WITH_DEFAULTS(ct_kd_opts, (.reduction = CT_REDUCTION_BATCHMEAN, .temperature = 4.0), \
+                                    __VA_ARGS__)
+ct_tensor *ct_distillation_loss(ct_tape *tape, ct_tensor *student_logits, ct_tensor *teacher_logits,
+                                ct_kd_opts opts);
+
+/* Focal loss, softmax form (Lin et al. 2017): ℓ_i = −α_{y_i}·(1 − p_{i,y_i})^γ·log p_{i,y_i}.
+ * α is a scalar (alpha, default 1) or per class (alpha_per_class, C values). Fused
+ * ("focal"): 1 − p_y and its derivative are computed without cancellation. */
+typedef struct {
+    ct_reduction reduction;
+    double gamma;                   /* γ >= 0; 0 is (α-weighted) cross-entropy */
+    double alpha;                   /* scalar α, used when alpha_per_class is NULL */
+    const ct_real *alpha_per_class; /* C values or NULL */
+} ct_focal_opts;
+#define CT_FOCAL(...) CT_WITH_DEFAULTS(ct_focal_opts, (.reduction = CT_REDUCTION_MEAN, .gamma = 2.0, .alpha = 1.0, \
+                                                      .alpha_per_class = NULL), __VA_ARGS__)
+ct_tensor *ct_focal_loss(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_focal_opts opts);
+
+/* Sigmoid focal loss (torchvision.ops.sigmoid_focal_loss), element-wise on logits x, targets t:
+ *   p_t = σ(x)·t + (1 − σ(x))·(1 − t),  α_t = α·t + (1 − α)·(1 − t)  (α < 0: α_t = 1)
+ *   ℓ = α_t·(1 − p_t)^γ·bce_with_logits(x, t).
+ * torchvision's default reduction is none; ours is mean like every other loss here. */
+typedef struct {
+    ct_reduction reduction;
+    double alpha; /* 0.25; negative disables the weighting */
+    double gamma; /* 2, >= 0 */
+} ct_sigmoid_focal_opts;
+#define CT_SIGMOID_FOCAL(...) CT_WITH_DEFAULTS(ct_sigmoid_focal_opts, (.reduction = CT_REDUCTION_MEAN, .alpha = 0.25, \
+                                                                      .gamma = 2.0), __VA_ARGS__)
+ct_tensor *ct_sigmoid_focal_loss(ct_tape *tape, ct_tensor *logits, ct_tensor *targets, ct_sigmoid_focal_opts opts);
+
+/* PolyLoss (Leng et al. 2022), on p_y = softmax(z)_y:
+ *   Poly-1        CE + ε·(1 − p_y)                     ε = 1, ε >= −1
+ *   Poly-N        CE + Σ_{j=1..N} ε_j·(1 − p_y)^j      epsilon[0..N−1] = ε_1..ε_N
+ *   Poly-1 focal  FL_γ,α + ε·(1 − p_y)^(γ+1)           softmax focal loss as ct_focal_loss */
+typedef struct {
+    ct_reduction reduction;
+    double epsilon;         /* Poly-1 and Poly-1 focal: ε >= −1 */
+    const double *epsilons; /* Poly-N: ε_1..ε_N */
+    int n_epsilons;         /* N >= 1 for Poly-N */
+    double gamma;           /* Poly-1 focal: γ >= 0 */
+    double alpha;           /* Poly-1 focal: scalar α */
+} ct_poly_opts;
+#define CT_POLY(...) CT_WITH_DEFAULTS(ct_poly_opts, (.reduction = CT_REDUCTION_MEAN, .epsilon = 1.0, .epsilons = NULL, \
+                                                    .n_epsilons = 0, .gamma = 2.0, .alpha = 1.0), __VA_ARGS__)
+ct_tensor *ct_poly1_loss(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_poly_opts opts);
+ct_tensor *ct_poly_n_loss(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_poly_opts opts);
+ct_tensor *ct_poly1_focal_loss(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_poly_opts opts);
+
+/* Squentropy (Hui, Belkin, Wright 2023): ℓ_i = CE_i + (1/(C−1))·Σ_{j≠y_i} z_ij²  (C >= 2). */
+typedef struct {
+    ct_reduction reduction;
+} ct_squentropy_opts;
+#define CT_SQUENTROPY(...) CT_WITH_DEFAULTS(ct_squentropy_opts, (.reduction = CT_REDUCTION_MEAN), __VA_ARGS__)
+ct_tensor *ct_squentropy_loss(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_squentropy_opts opts);
+
+/* Comp-sum losses (Mao, Mohri, Zhong 2023), τ >= 0, on p_y = softmax(z)_y:
+ *   ℓ^τ = (p_y^(τ−1) − 1)/(1 − τ)   (τ ≠ 1),   −log p_y   (τ = 1)
+ * τ = 0 sum-exponential Σ_{k≠y} e^(z_k − z_y); τ = 1 CE; 1 < τ < 2 generalized CE
+ * (1 − p_y^q)/q with q = τ − 1 (Zhang & Sabuncu 2018; q = 0.7 → τ = 1.7, the default); τ = 2 MAE
+ * 1 − p_y. For τ < 1 the loss grows like p_y^−(1−τ): it overflows to +inf when p_y underflows. */
+typedef struct {
+    ct_reduction reduction;
+    double tau;
+} ct_comp_sum_opts;
+#define CT_COMP_SUM(...) CT_WITH_DEFAULTS(ct_comp_sum_opts, (.reduction = CT_REDUCTION_MEAN, .tau = 1.7), __VA_ARGS__)
+ct_tensor *ct_comp_sum_loss(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_comp_sum_opts opts);
+
+/* NCE + RCE (Ma et al. 2020, active-passive losses): with log p = log_softmax(z),
+ *   NCE_i = log p_{i,y} / Σ_k log p_{ik}        RCE_i = −A·(1 − p_{i,y})   (log 0 := A = −4)
+ *   ℓ_i = α·NCE_i + β·RCE_i                    α = β = 1 (the paper's CIFAR-10 setting). */
+typedef struct {
+    ct_reduction reduction;
+    double alpha, beta;
+    double log_zero; /* A < 0: the paper's −4 (the authors' code clamps at 1e-4, A = log 1e-4) */
+} ct_nce_rce_opts;
+#define CT_NCE_RCE(...) CT_WITH_DEFAULTS(ct_nce_rce_opts, (.reduction = CT_REDUCTION_MEAN, .alpha = 1.0, .beta = 1.0, \
+                                                          .log_zero = -4.0), __VA_ARGS__)
+ct_tensor *ct_nce_rce_loss(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_nce_rce_opts opts);
+
+/* StableMax cross-entropy (Prieto et al. 2025): softmax with s in place of exp,
+ *   s(x) = x + 1 (x >= 0),  1/(1 − x) (x < 0);   ℓ_i = −log(s(z_iy) / Σ_k s(z_ik)). */
+typedef struct {
+    ct_reduction reduction;
+} ct_stablemax_opts;
+#define CT_STABLEMAX(...) CT_WITH_DEFAULTS(ct_stablemax_opts, (.reduction = CT_REDUCTION_MEAN), __VA_ARGS__)
+ct_tensor *ct_stablemax_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_stablemax_opts opts);
+
+/* ======================================================================================== */
+/* ---- embedding losses (losses/embedding.c) ---- */
+/* Losses on embeddings (rows of features) and integer labels. Labels only group samples (any
+ * int; equal labels = same class), except where a loss indexes class parameters (the class form
+ * of Circle loss, center loss: labels in [0, C)). Every one is composed from tape ops: no backward
+ * code of its own. Fatal, naming the loss and the index, on a wrong label count, a non-finite
+ * feature, a wrong shape or an out-of-range option. Formulas, defaults and the differences from
+ * the authors' code are in losses/README.md. */
+
+/* SupCon (Khosla et al. 2020, L_out; the authors' "contrast_mode all"). features (N, V, D) — N
+ * samples, V views each — or (N, D) for V = 1; every one of the N·V views is an anchor a:
+ *   s_ak = ⟨f_a, f_k⟩ (f L2-normalised when .normalize),   P(a) = the other views with a's label
+ *   ℓ_a = −(τ/τ_base) · 1/|P(a)| · Σ_{p∈P(a)} log( exp(s_ap/τ) / Σ_{k≠a} exp(s_ak/τ) )
+ * Without labels (labels.data == NULL) P(a) is the other views of a's own sample: SimCLR's
+ * NT-Xent. An anchor with no positive is left out (the authors' code gives NaN, or a 0 that still
+ * counts in the mean); a batch with no positive pair gives 0 with a zero gradient.
+ * mean: Σ ℓ_a / #anchors with a positive; sum: Σ ℓ_a; none: (N, V) (or (N) for 2-D features),
+ * 0 at anchors without a positive. */
+typedef struct {
+    ct_reduction reduction;
+    double temperature;      /* τ > 0 (0.07) */
+    double base_temperature; /* τ_base > 0 (0.07): the loss is scaled by τ/τ_base */
+    int normalize;           /* L2-normalise the features first (1) */
+} ct_supcon_opts;
+#define CT_SUPCON(...) CT_WITH_DEFAULTS(ct_supcon_opts, (.reduction = CT_REDUCTION_MEAN, \
+    .temperature = 0.07, .base_temperature = 0.07, .normalize = 1), __VA_ARGS__)
+ct_tensor *ct_supcon_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_supcon_opts opts);
+
+/* Circle loss (Sun et al. 2020), on cosine similarities. With the stop-gradient weights
+ *   α_p = [1 + m − s_p]₊,  α_n = [s_n + m]₊   (detached),   Δ_p = 1 − m,  Δ_n = m,
+ * the loss of anchor i is
+ *   ℓ_i = softplus( logsumexp_p(−γ·α_p·(s_p − Δ_p)) + logsumexp_n(γ·α_n·(s_n − Δ_n)) ).
+ * Pair form (ct_circle_loss): features (N, D); s are the cosines between anchor i and the other
+ * samples, positives share i's label, negatives do not; mean over anchors with at least one
+ * positive and one negative (the others give 0 and are left out); none: (N).
+ * Class form (ct_circle_class_loss): s are the cosines between feature i and learnable class
+ * proxies (C, D): the one positive is the proxy of label y_i, the C − 1 others are negatives;
+ * mean over N. Defaults m = 0.4, γ = 80 (pytorch-metric-learning's); the paper's face
+ * recognition setting is m = 0.25, γ = 256. */
+typedef struct {
+    ct_reduction reduction;
+    double m;      /* relaxation margin in [0, 1] (0.4) */
+    double gamma;  /* scale γ > 0 (80) */
+} ct_circle_opts;
+#define CT_CIRCLE(...) CT_WITH_DEFAULTS(ct_circle_opts, (.reduction = CT_REDUCTION_MEAN, .m = 0.4, \
+    .gamma = 80), __VA_ARGS__)
+ct_tensor *ct_circle_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_circle_opts opts);
+ct_tensor *ct_circle_class_loss(ct_tape *tape, ct_tensor *features, ct_tensor *proxies,
+                                ct_labels labels, ct_circle_opts opts);
+
+/* Triplet margin loss, ℓ = [d(a, p) − d(a, n) + margin]₊ with
+ *   L2:     d(x, y) = ‖x − y + eps‖₂   (F.pairwise_distance, p = 2, eps = 1e-6)
+ *   cosine: d(x, y) = 1 − ⟨x, y⟩/(‖x‖·‖y‖).
+ * ct_triplet_margin_loss: explicit anchor, positive, negative (N, D) each, with
+ * torch.nn.TripletMarginLoss's semantics (swap: d(a, n) ← min(d(a, n), d(p, n))); none: (N).
+ * ct_triplet_mined_loss: features (N, D) and labels, triplets mined in the batch (a ≠ p same
+ * label, n another label):
+ *   CT_MINING_BATCH_ALL: every valid triplet; mean = Σ ℓ_apn / #(ℓ_apn > 0) (0 when none), the
+ *     "batch all" average of Hermans et al. 2017; sum = Σ ℓ_apn; none: (N), each anchor's Σ.
+ *     Builds (N, N, N) tensors: meant for batches of a few hundred.
+ *   CT_MINING_BATCH_HARD (Hermans et al. 2017): per anchor the farthest positive and the nearest
+ *     negative, ℓ_a = [max_p d_ap − min_n d_an + margin]₊; mean over anchors with a positive and
+ *     a negative; none: (N), 0 for the others. */
+typedef enum { CT_DISTANCE_L2 = 0, CT_DISTANCE_COSINE } ct_distance;
+typedef enum { CT_MINING_BATCH_ALL = 0, CT_MINING_BATCH_HARD } ct_mining;
+typedef struct {
+    ct_reduction reduction;
+    double margin;        /* >= 0 (1.0) */
+    ct_distance distance; /* L2 */
+    double eps;           /* added to x − y in the L2 distance (1e-6, as PyTorch) */
+    int swap;             /* explicit form only: the distance swap of Balntas et al. (0) */
+    ct_mining mining;     /* mined form only (batch all) */
+} ct_triplet_opts;
+#define CT_TRIPLET(...) CT_WITH_DEFAULTS(ct_triplet_opts, (.reduction = CT_REDUCTION_MEAN, .margin = 1.0, \
+    .distance = CT_DISTANCE_L2, .eps = 1e-6, .swap = 0, .mining = CT_MINING_BATCH_ALL), __VA_ARGS__)
+ct_tensor *ct_triplet_margin_loss(ct_tape *tape, ct_tensor *anchor, ct_tensor *positive,
+                                  ct_tensor *negative, ct_triplet_opts opts);
+ct_tensor *ct_triplet_mined_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_triplet_opts opts);
+
+/* Center loss (Wen et al. 2016), weighted: features (N, D), centres (C, D), labels in [0, C),
+ *   ℓ_i = (λ/2)·‖x_i − c_{y_i}‖²,   mean = Σ ℓ_i / N (the authors' Caffe layer divides by the
+ *   batch), sum, none: (N).
+ * λ = 0.003 is the paper's face-recognition weight in L = L_softmax + λ·L_C, so the result adds
+ * straight to a cross-entropy. The centres are an ordinary parameter here (the paper moves them
+ * with its own rule c_j ← c_j − α·Σ_i [y_i = j](c_j − x_i)/(1 + n_j)); see losses/README.md. */
+typedef struct {
+    ct_reduction reduction;
+    double lambda; /* >= 0 (0.003) */
+} ct_center_opts;
+#define CT_CENTER(...) CT_WITH_DEFAULTS(ct_center_opts, (.reduction = CT_REDUCTION_MEAN, .lambda = 0.003), __VA_ARGS__)
+ct_tensor *ct_center_loss(ct_tape *tape, ct_tensor *features, ct_tensor *centers, ct_labels labels,
+                          ct_center_opts opts);
+
+#ifndef CT_BUILDING_LIBRARY
+#define ct_supcon_loss(...) CT_SITE_CALL(ct_supcon_loss, __VA_ARGS__)
+#define ct_circle_loss(...) CT_SITE_CALL(ct_circle_loss, __VA_ARGS__)
+#define ct_circle_class_loss(...) CT_SITE_CALL(ct_circle_class_loss, __VA_ARGS__)
+#define ct_triplet_margin_loss(...) CT_SITE_CALL(ct_triplet_margin_loss, __VA_ARGS__)
+#define ct_triplet_mined_loss(...) CT_SITE_CALL(ct_triplet_mined_loss, __VA_ARGS__)
+#define ct_center_loss(...) CT_SITE_CALL(ct_center_loss, __VA_ARGS__)
+#endif
+/* ---- end of embedding losses ---- */
+
 #ifndef CT_BUILDING_LIBRARY
 #define ct_cross_entropy(...) CT_SITE_CALL(ct_cross_entropy, __VA_ARGS__)
+#define ct_nll_loss(...) CT_SITE_CALL(ct_nll_loss, __VA_ARGS__)
+#define ct_bce_with_logits(...) CT_SITE_CALL(ct_bce_with_logits, __VA_ARGS__)
+#define ct_mse_loss(...) CT_SITE_CALL(ct_mse_loss, __VA_ARGS__)
+#define ct_l1_loss(...) CT_SITE_CALL(ct_l1_loss, __VA_ARGS__)
+#define ct_smooth_l1_loss(...) CT_SITE_CALL(ct_smooth_l1_loss, __VA_ARGS__)
+#define ct_huber_loss(...) CT_SITE_CALL(ct_huber_loss, __VA_ARGS__)
+#define ct_kl_div(...) CT_SITE_CALL(ct_kl_div, __VA_ARGS__)
+#define ct_distillation_loss(...) CT_SITE_CALL(ct_distillation_loss, __VA_ARGS__)
+#define ct_focal_loss(...) CT_SITE_CALL(ct_focal_loss, __VA_ARGS__)
+#define ct_sigmoid_focal_loss(...) CT_SITE_CALL(ct_sigmoid_focal_loss, __VA_ARGS__)
+#define ct_poly1_loss(...) CT_SITE_CALL(ct_poly1_loss, __VA_ARGS__)
+#define ct_poly_n_loss(...) CT_SITE_CALL(ct_poly_n_loss, __VA_ARGS__)
+#define ct_poly1_focal_loss(...) CT_SITE_CALL(ct_poly1_focal_loss, __VA_ARGS__)
+#define ct_squentropy_loss(...) CT_SITE_CALL(ct_squentropy_loss, __VA_ARGS__)
+#define ct_comp_sum_loss(...) CT_SITE_CALL(ct_comp_sum_loss, __VA_ARGS__)
+#define ct_nce_rce_loss(...) CT_SITE_CALL(ct_nce_rce_loss, __VA_ARGS__)
+#define ct_stablemax_cross_entropy(...) CT_SITE_CALL(ct_stablemax_cross_entropy, __VA_ARGS__)
+#define ct_loss_apply(...) CT_SITE_CALL(ct_loss_apply, __VA_ARGS__)
 #endif
 
 #endif
