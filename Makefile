@@ -32,6 +32,9 @@ OPENBLAS_INC := /usr/include/$(MULTIARCH)/openblas-openmp
 CPPFLAGS += -I. -D_GNU_SOURCE -I$(OPENBLAS_INC)
 CFLAGS ?= -O3 -march=native
 CFLAGS += -std=c11 -Wall -Wextra -Werror -fopenmp -fPIC -MMD -MP
+# sqrt never sets errno (nothing reads it): without this GCC guards every sqrt with a branch
+# that calls libm for errno, and the optimizers' update loops (Adam, RMSprop, ...) do not vectorise.
+CFLAGS += -fno-math-errno
 LDLIBS += -lopenblas -lstb -lm -lpthread
 LDFLAGS += -fopenmp -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR)
 ifeq ($(PRECISION),64)
