@@ -143,8 +143,8 @@ ct_tensor *ct_distillation_loss(ct_tape *tape, ct_tensor *student_logits, ct_ten
                                 ct_kd_opts opts);
 
 /* Focal loss, softmax form (Lin et al. 2017): ℓ_i = −α_{y_i}·(1 − p_{i,y_i})^γ·log p_{i,y_i}.
- * α is a scalar (alpha, default 1) or per class (alpha_per_class, C values). Fused
- * ("focal"): 1 − p_y and its derivative are computed without cancellation. */
+ * α is a scalar (alpha, default 1) or per class (alpha_per_class, C values). Composed on the
+ * fused per-sample cross-entropy: log p_y = −CE, 1 − p_y = 1 − exp(−CE). */
 typedef struct {
     ct_reduction reduction;
     double gamma;                   /* γ >= 0; 0 is (α-weighted) cross-entropy */
@@ -268,9 +268,11 @@ typedef struct {
     ct_reduction reduction;
     double m;      /* relaxation margin in [0, 1] (0.4) */
     double gamma;  /* scale γ > 0 (80) */
+    int detach_weights; /* stop the gradient through α_p, α_n as the paper does (1); 0 also
+                           differentiates them (an ablation, and what a gradient check verifies) */
 } ct_circle_opts;
 #define CT_CIRCLE(...) CT_WITH_DEFAULTS(ct_circle_opts, (.reduction = CT_REDUCTION_MEAN, .m = 0.4, \
-    .gamma = 80), __VA_ARGS__)
+    .gamma = 80, .detach_weights = 1), __VA_ARGS__)
 ct_tensor *ct_circle_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_circle_opts opts);
 ct_tensor *ct_circle_class_loss(ct_tape *tape, ct_tensor *features, ct_tensor *proxies,
                                 ct_labels labels, ct_circle_opts opts);
