@@ -31,11 +31,12 @@
  * with single-threaded GEMMs (OpenBLAS runs one thread inside an OpenMP region); otherwise the
  * pairs run in order and each GEMM uses every thread.
  *
- * Saved for the backward: extra = P (B·H·L·S values, in the arena); iarg = B, H, L, S, d, dv,
- * causal; arg[0] = 1/√d. The key-padding bytes are not kept: P already encodes the mask. */
+ * Saved for the backward: extra = {the sizes and layout (attn_dims), P (B·H·L·S values)}, in the
+ * arena. The key-padding bytes are not kept: P already encodes the mask. */
 #define CT_BUILDING_LIBRARY
 #include "internal.h"
 
+#include <string.h>
 #include <tgmath.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -44,10 +45,38 @@
 #define CAUSAL_BLOCK 32           /* query rows per GEMM when causal */
 #define PAR_MIN_FLOPS (1 << 20)   /* below this, threads cost more than they save */
 
+/* The sizes, and where each (b, h) pair's matrices sit. Two layouts share the op:
+ *  - heads apart (ct_attention): q (B, H, L, d), so pair i = b·H + h is the contiguous L×d block
+ *    at i·L·d (rows d apart); likewise k, v and o.
+ *  - heads packed (ct_attention_packed, for multi-head attention): q is a token-major matrix with
+ *    one row per (b, position) and head h in columns col_q + h·d .. + d, rows ld_q apart; pair
+ *    (b, h) starts at (b·L)·ld_q + col_q + h·d. k and v the same with S rows per batch; o is
+ *    (B·L, H·dv). q, k and v may be one tensor (the fused q|k|v projection) at three columns.
+ * P is (B, H, L, S) in both. */
 typedef struct {
-    int B, H, L, S, d, dv, causal;
-    ct_real scale; /* 1/√d */
+    int B, H, L, S, d, dv, causal, packed;
+    int ld_q, ld_k, ld_v, ld_o;    /* row strides (GEMM leading dimensions) */
+    int col_q, col_k, col_v;       /* first column of head 0 (packed) */
+    ct_real scale;                 /* 1/√d */
 } attn_dims;
+
+/* What the node keeps for the backward (in the arena). */
+typedef struct {
+    attn_dims dims;
+    ct_real *P;
+} attn_saved;
+
+/* Offset of pair i in a tensor with `rows` rows per pair, head width `width`, the given row
+ * stride and first column. */
+static size_t pair_at(const attn_dims *a, size_t i, int rows, int width, int ld, int col) {
+    if (!a->packed) return i * (size_t)rows * (size_t)width;
+    const size_t b = i / (size_t)a->H, h = i % (size_t)a->H;
+    return b * (size_t)rows * (size_t)ld + (size_t)col + h * (size_t)width;
+}
+static size_t at_q(const attn_dims *a, size_t i) { return pair_at(a, i, a->L, a->d, a->ld_q, a->col_q); }
+static size_t at_k(const attn_dims *a, size_t i) { return pair_at(a, i, a->S, a->d, a->ld_k, a->col_k); }
+static size_t at_v(const attn_dims *a, size_t i) { return pair_at(a, i, a->S, a->dv, a->ld_v, a->col_v); }
+static size_t at_o(const attn_dims *a, size_t i) { return pair_at(a, i, a->L, a->dv, a->ld_o, 0); }
 
 static int max_threads(void) {
 #ifdef _OPENMP
@@ -78,14 +107,50 @@ static int parallel_pairs(const attn_dims *a) {
     return threads > 1 && pairs >= (size_t)threads && flops > PAR_MIN_FLOPS;
 }
 
+/* e^x for the softmax's x = z − max ≤ 0, in a form the compiler vectorises (glibc's vector
+ * expf is only declared under -ffast-math, and a scalar expf call per score costs as much as both
+ * GEMMs of a pair). float64 builds, which are for checking, keep libm's exp.
+ * The float32 version is Cephes' expf: x = n·ln2 + r with n = round(x/ln2) (adding 1.5·2²³ rounds
+ * to an integer held in the low mantissa bits, with no float-to-int conversion), ln2 split in two
+ * so r is exact, |r| ≤ ln2/2; e^r = 1 + r + r²·p(r) with a degree-5 minimax p; then 2^n written
+ * into the exponent bits. Error < 1 ulp on [ln(FLT_MIN), 0]; below that 0, and NaN stays NaN. */
+#ifdef CT_PRECISION_64
+static inline ct_real exp_nonpositive(ct_real x) { return exp(x); }
+#else
+static inline float exp_nonpositive(float x) {
+    const float lo = -87.33654475f, round = 12582912.0f; /* ln(FLT_MIN), 1.5·2²³ */
+    const float c = x > lo ? x : lo;
+    const float t = c * 1.44269504088896341f + round, n = t - round;
+    const float r = (c - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23; /* t's low bits hold n: this is 2^n */
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    const float e = x < lo ? 0.0f : p * two_n;
+    return x != x ? x : e;
+}
+#endif
+
 /* Softmax of one row of scores in place: keys j < n are visible unless pad[j] ≠ 0; every other
  * entry up to S becomes 0. A row with no visible key becomes NaN (0/0, as PyTorch). */
 static void softmax_row(ct_real *restrict z, int n, int S, const uint8_t *restrict pad) {
     ct_real m = -INFINITY;
     if (pad) {
-        for (int j = 0; j < n; j++)
-            if (!pad[j] && z[j] > m) m = z[j];
+#pragma omp simd reduction(max : m)
+        for (int j = 0; j < n; j++) {
+            const ct_real visible = pad[j] ? -INFINITY : z[j];
+            m = visible > m ? visible : m;
+        }
     } else {
+#pragma omp simd reduction(max : m)
         for (int j = 0; j < n; j++) m = z[j] > m ? z[j] : m;
     }
     if (m == -INFINITY) { /* every key masked */
@@ -96,14 +161,14 @@ static void softmax_row(ct_real *restrict z, int n, int S, const uint8_t *restri
     if (pad) {
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < n; j++) {
-            ct_real e = pad[j] ? 0 : exp(z[j] - m);
+            ct_real e = pad[j] ? 0 : exp_nonpositive(z[j] - m);
             z[j] = e;
             sum += e;
         }
     } else {
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < n; j++) {
-            ct_real e = exp(z[j] - m);
+            ct_real e = exp_nonpositive(z[j] - m);
             z[j] = e;
             sum += e;
         }
@@ -114,36 +179,39 @@ static void softmax_row(ct_real *restrict z, int n, int S, const uint8_t *restri
     for (int j = n; j < S; j++) z[j] = 0;
 }
 
-/* One (b, h) pair: Q (L,d), K (S,d), V (S,dv), pad (S) or NULL -> P (L,S), O (L,dv). */
+/* One (b, h) pair: Q (L,d), K (S,d), V (S,dv), pad (S) or NULL -> P (L,S), O (L,dv); the rows of
+ * Q, K, V and O are a->ld_q, ld_k, ld_v and ld_o apart. */
 static void pair_forward(const attn_dims *a, const ct_real *Q, const ct_real *K, const ct_real *V,
                          const uint8_t *pad, ct_real *P, ct_real *O) {
     const int L = a->L, S = a->S, d = a->d, dv = a->dv, block = row_block(a);
+    const int lq = a->ld_q, lk = a->ld_k, lv = a->ld_v, lo = a->ld_o;
     for (int i0 = 0; i0 < L; i0 += block) {
         const int i1 = i0 + block < L ? i0 + block : L, rows = i1 - i0, seen = keys_seen(a, i1);
         ct_real *Pb = P + (size_t)i0 * S;
         /* Z[i0:i1, :seen] = Q[i0:i1]·K[:seen]ᵀ/√d */
-        ct_gemm(0, 1, rows, seen, d, a->scale, Q + (size_t)i0 * d, d, K, d, 0, Pb, S);
+        ct_gemm(0, 1, rows, seen, d, a->scale, Q + (size_t)i0 * lq, lq, K, lk, 0, Pb, S);
         for (int i = i0; i < i1; i++)
             softmax_row(P + (size_t)i * S, a->causal && i + 1 < S ? i + 1 : S, S, pad);
         /* O[i0:i1] = P[i0:i1, :seen]·V[:seen] */
-        ct_gemm(0, 0, rows, dv, seen, 1, Pb, S, V, dv, 0, O + (size_t)i0 * dv, dv);
+        ct_gemm(0, 0, rows, dv, seen, 1, Pb, S, V, lv, 0, O + (size_t)i0 * lo, lo);
     }
 }
 
-/* One (b, h) pair backward: accumulates into dQ, dK, dV (each may be NULL) from dO, with
- * scratch dZ of row_block·S values. */
+/* One (b, h) pair backward: accumulates into dQ, dK, dV (each may be NULL; laid out as Q, K, V)
+ * from dO, with scratch dZ of row_block·S values. */
 static void pair_backward(const attn_dims *a, const ct_real *Q, const ct_real *K, const ct_real *V,
                           const ct_real *P, const ct_real *dO, ct_real *dQ, ct_real *dK, ct_real *dV,
                           ct_real *dZ) {
     const int L = a->L, S = a->S, d = a->d, dv = a->dv, block = row_block(a);
+    const int lq = a->ld_q, lk = a->ld_k, lv = a->ld_v, lo = a->ld_o;
     for (int i0 = 0; i0 < L; i0 += block) {
         const int i1 = i0 + block < L ? i0 + block : L, rows = i1 - i0, seen = keys_seen(a, i1);
-        const ct_real *Pb = P + (size_t)i0 * S, *dOb = dO + (size_t)i0 * dv;
+        const ct_real *Pb = P + (size_t)i0 * S, *dOb = dO + (size_t)i0 * lo;
         /* dV[:seen] += P[i0:i1, :seen]ᵀ·dO[i0:i1] */
-        if (dV) ct_gemm(1, 0, seen, dv, rows, 1, Pb, S, dOb, dv, 1, dV, dv);
+        if (dV) ct_gemm(1, 0, seen, dv, rows, 1, Pb, S, dOb, lo, 1, dV, lv);
         if (!dQ && !dK) continue;
         /* dP = dO[i0:i1]·V[:seen]ᵀ  (rows × seen, leading dimension seen) */
-        ct_gemm(0, 1, rows, seen, dv, 1, dOb, dv, V, dv, 0, dZ, seen);
+        ct_gemm(0, 1, rows, seen, dv, 1, dOb, lo, V, lv, 0, dZ, seen);
         /* dZ = P ∘ (dP − rowsum(dP ∘ P)) */
         for (int r = 0; r < rows; r++) {
             const ct_real *restrict p = Pb + (size_t)r * S;
@@ -155,37 +223,61 @@ static void pair_backward(const attn_dims *a, const ct_real *Q, const ct_real *K
             for (int j = 0; j < seen; j++) g[j] = p[j] * (g[j] - dot);
         }
         /* dQ[i0:i1] += dZ·K[:seen]/√d;  dK[:seen] += dZᵀ·Q[i0:i1]/√d */
-        if (dQ) ct_gemm(0, 0, rows, d, seen, a->scale, dZ, seen, K, d, 1, dQ + (size_t)i0 * d, d);
-        if (dK) ct_gemm(1, 0, seen, d, rows, a->scale, dZ, seen, Q + (size_t)i0 * d, d, 1, dK, d);
+        if (dQ) ct_gemm(0, 0, rows, d, seen, a->scale, dZ, seen, K, lk, 1, dQ + (size_t)i0 * lq, lq);
+        if (dK) ct_gemm(1, 0, seen, d, rows, a->scale, dZ, seen, Q + (size_t)i0 * lq, lq, 1, dK, lk);
     }
 }
 
-static attn_dims node_dims(const ct_node *n) {
-    return (attn_dims){n->iarg[0], n->iarg[1], n->iarg[2], n->iarg[3], n->iarg[4], n->iarg[5],
-                       n->iarg[6], (ct_real)n->arg[0]};
-}
-
 static void attention_backward(ct_tape *tape, ct_node *n) {
-    const attn_dims a = node_dims(n);
+    const attn_saved *saved = n->extra;
+    const attn_dims a = saved->dims;
     ct_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+    /* q, k and v may be one tensor: then these are one buffer, written at disjoint columns */
     ct_real *dq = ct_grad_of(tape, q), *dk = ct_grad_of(tape, k), *dv = ct_grad_of(tape, v);
-    const ct_real *P = n->extra, *dout = n->out->grad;
+    const ct_real *dout = n->out->grad;
     const int par = parallel_pairs(&a), threads = par ? max_threads() : 1;
     const size_t scratch = (size_t)row_block(&a) * (size_t)a.S;
     ct_real *dZ = ct_arena_alloc(ct_tape_arena(tape), (size_t)threads * scratch * sizeof *dZ);
-    const size_t pairs = (size_t)a.B * a.H;
-    const size_t sq = (size_t)a.L * a.d, sk = (size_t)a.S * a.d, sv = (size_t)a.S * a.dv;
-    const size_t sp = (size_t)a.L * a.S, so = (size_t)a.L * a.dv;
+    const size_t pairs = (size_t)a.B * a.H, sp = (size_t)a.L * a.S;
 #pragma omp parallel for schedule(static) if (par)
-    for (size_t i = 0; i < pairs; i++)
-        pair_backward(&a, q->data + i * sq, k->data + i * sk, v->data + i * sv, P + i * sp,
-                      dout + i * so, dq ? dq + i * sq : NULL, dk ? dk + i * sk : NULL,
-                      dv ? dv + i * sv : NULL, dZ + (size_t)thread_id() * scratch);
+    for (size_t i = 0; i < pairs; i++) {
+        const size_t oq = at_q(&a, i), ok = at_k(&a, i), ov = at_v(&a, i);
+        pair_backward(&a, q->data + oq, k->data + ok, v->data + ov, saved->P + i * sp, dout + at_o(&a, i),
+                      dq ? dq + oq : NULL, dk ? dk + ok : NULL, dv ? dv + ov : NULL,
+                      dZ + (size_t)thread_id() * scratch);
+    }
 }
 const ct_op ct_op_attention = {
     "attention",
     "O = softmax(Q·Kᵀ/√d + M)·V; dV = Pᵀ·dO, dZ = P∘(dO·Vᵀ − rowsum), dQ = dZ·K/√d, dK = dZᵀ·Q/√d",
     attention_backward};
+
+/* Both layouts after their checks: records the node, runs the pairs. */
+static ct_tensor *attention_run(ct_tape *tape, ct_tensor *q, ct_tensor *k, ct_tensor *v, attn_dims a,
+                                const uint8_t *key_padding) {
+    ct_node *n;
+    ct_tensor *in[3] = {q, k, v};
+    ct_shape out = a.packed ? CT_SHAPE(a.B * a.L, a.H * a.dv) : CT_SHAPE(a.B, a.H, a.L, a.dv);
+    ct_tensor *o = ct_op_output(tape, out, &ct_op_attention, in, 3, &n);
+    const int par = parallel_pairs(&a), threads = par ? max_threads() : 1;
+    const size_t pairs = (size_t)a.B * a.H, sp = (size_t)a.L * a.S;
+    /* P for every pair when it is saved for the backward; else one L×S block per thread */
+    ct_real *P = ct_arena_alloc(ct_tape_arena(tape), (n ? pairs : (size_t)threads) * sp * sizeof *P);
+#pragma omp parallel for schedule(static) if (par)
+    for (size_t i = 0; i < pairs; i++) {
+        const uint8_t *pad = key_padding ? key_padding + (i / (size_t)a.H) * (size_t)a.S : NULL;
+        ct_real *Pi = P + (n ? i : (size_t)thread_id()) * sp;
+        pair_forward(&a, q->data + at_q(&a, i), k->data + at_k(&a, i), v->data + at_v(&a, i), pad, Pi,
+                     o->data + at_o(&a, i));
+    }
+    if (n) {
+        attn_saved *saved = ct_arena_alloc(ct_tape_arena(tape), sizeof *saved);
+        saved->dims = a;
+        saved->P = P;
+        n->extra = saved;
+    }
+    return o;
+}
 
 ct_tensor *ct_attention(ct_tape *tape, ct_tensor *q, ct_tensor *k, ct_tensor *v, int causal,
                         const uint8_t *key_padding) {
@@ -194,36 +286,41 @@ ct_tensor *ct_attention(ct_tape *tape, ct_tensor *q, ct_tensor *k, ct_tensor *v,
     CT_CHECK(q->ndim == 4 && k->ndim == 4 && v->ndim == 4, op,
              "q %s, k %s and v %s must be 4-D: (B, H, L, d), (B, H, S, d), (B, H, S, dv)",
              ct_shp(q), ct_shp(k), ct_shp(v));
+    const int d = q->shape[3], dv = v->shape[3];
     const attn_dims a = {.B = q->shape[0], .H = q->shape[1], .L = q->shape[2], .S = k->shape[2],
-                         .d = q->shape[3], .dv = v->shape[3], .causal = causal != 0,
-                         .scale = (ct_real)(1 / sqrt((double)q->shape[3]))};
+                         .d = d, .dv = dv, .causal = causal != 0, .packed = 0,
+                         .ld_q = d, .ld_k = d, .ld_v = dv, .ld_o = dv,
+                         .scale = (ct_real)(1 / sqrt((double)d))};
     CT_CHECK(k->shape[0] == a.B && k->shape[1] == a.H && v->shape[0] == a.B && v->shape[1] == a.H,
              op, "q %s, k %s and v %s differ in batch or heads (B, H)", ct_shp(q), ct_shp(k), ct_shp(v));
-    CT_CHECK(k->shape[3] == a.d, op, "q %s and k %s differ in the head size d", ct_shp(q), ct_shp(k));
+    CT_CHECK(k->shape[3] == d, op, "q %s and k %s differ in the head size d", ct_shp(q), ct_shp(k));
     CT_CHECK(v->shape[2] == a.S, op, "k %s and v %s differ in the number of keys S", ct_shp(k), ct_shp(v));
-    CT_CHECK(a.d > 0 && a.S > 0, op, "q %s, k %s: need a head size d > 0 and at least one key",
+    CT_CHECK(d > 0 && a.S > 0, op, "q %s, k %s: need a head size d > 0 and at least one key",
              ct_shp(q), ct_shp(k));
+    return attention_run(tape, q, k, v, a, key_padding);
+}
 
-    ct_node *n;
-    ct_tensor *in[3] = {q, k, v};
-    ct_tensor *o = ct_op_output(tape, CT_SHAPE(a.B, a.H, a.L, a.dv), &ct_op_attention, in, 3, &n);
-    const int par = parallel_pairs(&a), threads = par ? max_threads() : 1;
-    const size_t pairs = (size_t)a.B * a.H, sp = (size_t)a.L * a.S;
-    /* P for every pair when it is saved for the backward; else one L×S block per thread */
-    ct_real *P = ct_arena_alloc(ct_tape_arena(tape), (n ? pairs : (size_t)threads) * sp * sizeof *P);
-    const size_t sq = (size_t)a.L * a.d, sk = (size_t)a.S * a.d, sv = (size_t)a.S * a.dv;
-    const size_t so = (size_t)a.L * a.dv;
-#pragma omp parallel for schedule(static) if (par)
-    for (size_t i = 0; i < pairs; i++) {
-        const uint8_t *pad = key_padding ? key_padding + (i / (size_t)a.H) * (size_t)a.S : NULL;
-        ct_real *Pi = P + (n ? i : (size_t)thread_id()) * sp;
-        pair_forward(&a, q->data + i * sq, k->data + i * sk, v->data + i * sv, pad, Pi, o->data + i * so);
-    }
-    if (n) {
-        n->extra = P;
-        n->iarg[0] = a.B, n->iarg[1] = a.H, n->iarg[2] = a.L, n->iarg[3] = a.S;
-        n->iarg[4] = a.d, n->iarg[5] = a.dv, n->iarg[6] = a.causal;
-        n->arg[0] = (double)a.scale;
-    }
-    return o;
+/* Library-internal (declared where it is used, in nn/attention.c): the same op on heads packed
+ * side by side in token-major matrices, the layout of multi-head attention's projections:
+ *   q (B·L, ≥ col_q + H·D), k and v (B·S, ≥ col + H·D): head h of q is columns col_q + h·D ..,
+ *   -> o (B·L, H·D).
+ * No (B, T, H, D) <-> (B, H, T, D) permutes are needed, and q, k, v may be one (B·L, 3·H·D)
+ * tensor at columns 0, H·D, 2·H·D (self-attention's fused projection). */
+ct_tensor *ct_attention_packed(ct_tape *tape, ct_tensor *q, int col_q, ct_tensor *k, int col_k, ct_tensor *v,
+                               int col_v, int batch, int heads, int head_dim, int causal,
+                               const uint8_t *key_padding) {
+    static const char *op = "ct_attention";
+    const int width = heads * head_dim;
+    CT_CHECK(q && k && v && q->ndim == 2 && k->ndim == 2 && v->ndim == 2 && batch > 0 && heads > 0 &&
+             head_dim > 0 && q->shape[0] % batch == 0 && k->shape[0] % batch == 0 && k->shape[0] == v->shape[0] &&
+             k->shape[0] > 0 && col_q >= 0 && col_q + width <= q->shape[1] && col_k >= 0 &&
+             col_k + width <= k->shape[1] && col_v >= 0 && col_v + width <= v->shape[1],
+             op, "packed heads (B = %d, H = %d, D = %d): q %s at column %d, k %s at %d, v %s at %d do not fit",
+             batch, heads, head_dim, ct_shp(q), col_q, ct_shp(k), col_k, ct_shp(v), col_v);
+    const attn_dims a = {.B = batch, .H = heads, .L = q->shape[0] / batch, .S = k->shape[0] / batch,
+                         .d = head_dim, .dv = head_dim, .causal = causal != 0, .packed = 1,
+                         .ld_q = q->shape[1], .ld_k = k->shape[1], .ld_v = v->shape[1], .ld_o = width,
+                         .col_q = col_q, .col_k = col_k, .col_v = col_v,
+                         .scale = (ct_real)(1 / sqrt((double)head_dim))};
+    return attention_run(tape, q, k, v, a, key_padding);
 }

@@ -4,15 +4,20 @@
  * Multi-head attention, query (B,L,E), key and value (B,S,E), H heads of size D = E/H:
  *     Q = query·W_qᵀ + b_q      K = key·W_kᵀ + b_k      V = value·W_vᵀ + b_v      (·, E)
  * where W_q, W_k, W_v are the row blocks [0,E), [E,2E), [2E,3E) of in_proj_weight (3E,E) and
- * b_q, b_k, b_v those of in_proj_bias (3E). Each is split into heads, (B,T,E) -> (B,T,H,D) ->
- * (B,H,T,D), and then
- *     O_h = softmax(Q_h·K_hᵀ/√D + mask)·V_h        (ct_attention, all heads at once)
- *     y   = concat_h(O_h)·W_outᵀ + b_out           (B,L,H,D) -> (B,L,E) -> out_proj
- * The projection weights are views of in_proj_weight's row blocks that share its data *and* its
- * gradient buffer (a row block of a row-major matrix is contiguous), so slicing them costs
- * nothing and their backward writes straight into in_proj_weight.grad.
- * On the tape, per forward: 3 × (reshape, linear, reshape, permute), attention, permute, reshape,
- * linear, reshape. */
+ * b_q, b_k, b_v those of in_proj_bias (3E). Head h is columns [h·D, (h+1)·D) of each, and
+ *     O_h = softmax(Q_h·K_hᵀ/√D + mask)·V_h       (B,L,D), written to columns h·D.. of O (B·L,E)
+ *     y   = O·W_outᵀ + b_out                      out_proj, reshaped to (B,L,E)
+ * No copy is made to split the projections or the heads:
+ *  - self-attention (query = key = value) projects once with all of in_proj: [Q | K | V] =
+ *    x·in_proj_weightᵀ + in_proj_bias, (B·L, 3E); when only key = value, [K | V] is one linear;
+ *    otherwise each projection is a linear on its block of rows;
+ *  - those blocks are views of in_proj_weight's rows that share its data *and* its gradient
+ *    buffer (a row block of a row-major matrix is contiguous), so their backward writes straight
+ *    into in_proj_weight.grad;
+ *  - the attention op reads each head in place from the token-major projections (row stride 3E,
+ *    2E or E) and writes O the same way (ct_attention_packed), so the (B,T,H,D) <-> (B,H,T,D)
+ *    permutes of the textbook version (four copies forward, four backward) never happen.
+ * Self-attention records five nodes: reshape, linear, attention, linear, reshape. */
 #define CT_BUILDING_LIBRARY
 #include "nn.h"
 #include "../autograd/internal.h"
@@ -22,13 +27,14 @@
 
 typedef struct {
     ct_module base;
-    int embed_dim, num_heads, head_dim;
+    int embed_dim, num_heads;
     ct_tensor *in_proj_weight, *in_proj_bias; /* (3E, E), (3E) */
     ct_module *out_proj;                      /* linear E -> E, "<name>.out_proj" */
-    char block_names[2][3][136];              /* "<name>.in_proj_weight[q]" ... for printers */
+    char block_names[2][4][136];              /* "<name>.in_proj_weight[q]" ... for printers */
 } mha_module;
 
-static const char *const qkv = "qkv";
+/* Names of the in_proj row blocks: q, k, v, and k|v together. */
+static const char *const block_suffix[4] = {"q", "k", "v", "kv"};
 
 /* Rows [start, start + rows) of a parameter (any shape, split along dim 0) as a tape tensor that
  * shares the parameter's data and gradient: a zero-copy slice. Parameters always have a heap
@@ -49,14 +55,20 @@ static ct_tensor *param_rows(ct_tape *tape, ct_tensor *param, int start, int row
     return view;
 }
 
-/* x (B,T,E) -> the projection `which` (0 q, 1 k, 2 v) split into heads: (B,H,T,D). */
-static ct_tensor *project_heads(ct_tape *tape, mha_module *a, ct_tensor *x, int which) {
-    const int B = x->shape[0], T = x->shape[1], E = a->embed_dim, H = a->num_heads, D = a->head_dim;
-    ct_tensor *w = param_rows(tape, a->in_proj_weight, which * E, E, a->block_names[0][which]);
-    ct_tensor *b = param_rows(tape, a->in_proj_bias, which * E, E, a->block_names[1][which]);
-    ct_tensor *y = ct_linear(tape, ct_reshape(tape, x, CT_SHAPE(B * T, E)), w, b); /* (B·T, E) */
-    y = ct_reshape(tape, y, CT_SHAPE(B, T, H, D));
-    return ct_permute(tape, y, (const int[]){0, 2, 1, 3}); /* (B, H, T, D) */
+/* Library-internal, autograd/attention.c: ct_attention on heads packed side by side in
+ * token-major matrices: head h of q is columns col_q + h·D .. of q (B·L, ·), likewise k and v
+ * (B·S, ·) -> o (B·L, H·D); one "attention" node. */
+ct_tensor *ct_attention_packed(ct_tape *tape, ct_tensor *q, int col_q, ct_tensor *k, int col_k, ct_tensor *v,
+                               int col_v, int batch, int heads, int head_dim, int causal,
+                               const uint8_t *key_padding);
+
+/* x2 (N, E) -> `count` projections from `first` (0 q, 1 k, 2 v), side by side: (N, count·E). */
+static ct_tensor *project(ct_tape *tape, mha_module *a, ct_tensor *x2, int first, int count) {
+    const int E = a->embed_dim, name = count == 2 ? 3 : first;
+    if (count == 3) return ct_linear(tape, x2, a->in_proj_weight, a->in_proj_bias);
+    ct_tensor *w = param_rows(tape, a->in_proj_weight, first * E, count * E, a->block_names[0][name]);
+    ct_tensor *b = param_rows(tape, a->in_proj_bias, first * E, count * E, a->block_names[1][name]);
+    return ct_linear(tape, x2, w, b);
 }
 
 static mha_module *as_mha(ct_module *mod, const char *op) {
@@ -79,14 +91,23 @@ ct_tensor *ct_mha_forward(ct_tape *tape, ct_module *mha, ct_tensor *query, ct_te
              key->shape[1] == value->shape[1], a->base.name,
              "multi-head attention: query %s, key %s and value %s need one batch size B and key and "
              "value one length S", ct_shp(query), ct_shp(key), ct_shp(value));
-    const int B = query->shape[0], L = query->shape[1];
-
-    ct_tensor *q = project_heads(tape, a, query, 0);
-    ct_tensor *k = project_heads(tape, a, key, 1);
-    ct_tensor *v = project_heads(tape, a, value, 2);
-    ct_tensor *o = ct_attention(tape, q, k, v, masks.causal, masks.key_padding); /* (B, H, L, D) */
-    o = ct_permute(tape, o, (const int[]){0, 2, 1, 3});                        /* (B, L, H, D) */
-    ct_tensor *y = ct_forward(tape, a->out_proj, ct_reshape(tape, o, CT_SHAPE(B * L, E)));
+    const int B = query->shape[0], L = query->shape[1], S = key->shape[1], H = a->num_heads, D = E / H;
+    ct_tensor *q2 = ct_reshape(tape, query, CT_SHAPE(B * L, E)), *o;
+    if (query == key && key == value) { /* [Q | K | V] in one GEMM */
+        ct_tensor *qkv = project(tape, a, q2, 0, 3);
+        o = ct_attention_packed(tape, qkv, 0, qkv, E, qkv, 2 * E, B, H, D, masks.causal, masks.key_padding);
+    } else {
+        ct_tensor *q = project(tape, a, q2, 0, 1), *k2 = ct_reshape(tape, key, CT_SHAPE(B * S, E));
+        if (key == value) { /* [K | V] in one GEMM */
+            ct_tensor *kv = project(tape, a, k2, 1, 2);
+            o = ct_attention_packed(tape, q, 0, kv, 0, kv, E, B, H, D, masks.causal, masks.key_padding);
+        } else {
+            ct_tensor *k = project(tape, a, k2, 1, 1);
+            ct_tensor *v = project(tape, a, ct_reshape(tape, value, CT_SHAPE(B * S, E)), 2, 1);
+            o = ct_attention_packed(tape, q, 0, k, 0, v, 0, B, H, D, masks.causal, masks.key_padding);
+        }
+    }
+    ct_tensor *y = ct_forward(tape, a->out_proj, o); /* (B·L, E) */
     return ct_reshape(tape, y, CT_SHAPE(B, L, E));
 }
 
@@ -111,10 +132,9 @@ ct_module *ct_mha_new(ct_model *m, const char *name, int embed_dim, int num_head
     a->base.destroy = (void (*)(ct_module *))free;
     a->embed_dim = embed_dim;
     a->num_heads = num_heads;
-    a->head_dim = embed_dim / num_heads;
-    for (int i = 0; i < 3; i++) {
-        snprintf(a->block_names[0][i], sizeof a->block_names[0][i], "%s.in_proj_weight[%c]", name, qkv[i]);
-        snprintf(a->block_names[1][i], sizeof a->block_names[1][i], "%s.in_proj_bias[%c]", name, qkv[i]);
+    for (int i = 0; i < 4; i++) {
+        snprintf(a->block_names[0][i], sizeof a->block_names[0][i], "%s.in_proj_weight[%s]", name, block_suffix[i]);
+        snprintf(a->block_names[1][i], sizeof a->block_names[1][i], "%s.in_proj_bias[%s]", name, block_suffix[i]);
     }
 
     /* PyTorch's order (its state_dict): in_proj_weight, in_proj_bias, out_proj.{weight,bias};

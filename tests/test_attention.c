@@ -247,8 +247,8 @@ static int run_module_case(const mha_ref_case *r, double *worst, char *why, size
     ct_tape *tape = ct_tape_new();
     ct_tensor *query = tape_leaf(tape, CT_SHAPE(r->B, r->L, r->E), r->query), *key = query, *value = query;
     if (r->key) {
-        key = tape_leaf(tape, CT_SHAPE(r->B, r->S, r->E), r->key);
-        value = tape_leaf(tape, CT_SHAPE(r->B, r->S, r->E), r->value);
+        key = value = tape_leaf(tape, CT_SHAPE(r->B, r->S, r->E), r->key);
+        if (r->value != r->key) value = tape_leaf(tape, CT_SHAPE(r->B, r->S, r->E), r->value);
     }
     ct_tensor *out = NULL;
     if (ok) {
@@ -265,7 +265,8 @@ static int run_module_case(const mha_ref_case *r, double *worst, char *why, size
         ct_backward_with(tape, out, cot);
         ok = compare(r->key ? "dquery" : "dx", query->grad, r->dquery, query->size, worst, why, why_len);
         ok = ok && (!r->key || compare("dkey", key->grad, r->dkey, key->size, worst, why, why_len));
-        ok = ok && (!r->key || compare("dvalue", value->grad, r->dvalue, value->size, worst, why, why_len));
+        ok = ok && (!r->key || value == key ||
+                    compare("dvalue", value->grad, r->dvalue, value->size, worst, why, why_len));
     }
     for (int i = 0; ok && i < r->n_params; i++)
         ok = compare(r->params[i].name, ct_model_find_param(m, r->params[i].name)->grad, r->params[i].grad,
@@ -322,25 +323,26 @@ CT_TEST(attention, mha_parameters_and_init) {
     ct_model_free(m);
 }
 
-CT_TEST(attention, mha_self_forward_and_zero_copy_projections) {
+/* Self-attention is five nodes — one GEMM for [Q | K | V], no slice, concat or permute — and
+ * the gradients reach every block of in_proj. */
+CT_TEST(attention, mha_self_attention_is_five_nodes) {
     ct_model *m = ct_model_new();
     ct_module *mha = ct_mha_new(m, "attn", 12, 3);
     ct_tape *tape = ct_tape_new();
     ct_rng rng;
     ct_rng_seed(&rng, 2);
     ct_tensor *x = tape_random(tape, CT_SHAPE(2, 5, 12), &rng);
-    ct_tensor *a = ct_forward(tape, mha, x);
-    ct_tensor *b = ct_mha_forward(tape, mha, x, x, x, (ct_mha_masks){0});
-    for (size_t i = 0; i < a->size; i++) CHECK(a->data[i] == b->data[i], "ct_forward is self-attention");
-    /* the q/k/v weights are views of in_proj_weight: no slice or concat on the tape */
-    for (int i = 0; i < ct_tape_node_count(tape); i++) {
-        const char *op = ct_tape_node(tape, i)->op->name;
-        CHECK(strcmp(op, "slice") && strcmp(op, "concat"), "node %d is a %s", i, op);
-    }
-    /* their gradients land in in_proj_weight and in_proj_bias, every block of them */
+    ct_tensor *y = ct_forward(tape, mha, x);
+    static const char *ops[] = {"reshape", "linear", "attention", "linear", "reshape"};
+    CHECK(ct_tape_node_count(tape) == 5, "%d nodes", ct_tape_node_count(tape));
+    for (int i = 0; i < 5; i++)
+        CHECK(strcmp(ct_tape_node(tape, i)->op->name, ops[i]) == 0, "node %d is %s, want %s", i,
+              ct_tape_node(tape, i)->op->name, ops[i]);
+    ct_tensor *same = ct_mha_forward(tape, mha, x, x, x, (ct_mha_masks){0});
+    for (size_t i = 0; i < y->size; i++) CHECK(same->data[i] == y->data[i], "ct_forward is self-attention");
     ct_real ones[2 * 5 * 12];
     for (int i = 0; i < 2 * 5 * 12; i++) ones[i] = 1;
-    ct_backward_with(tape, a, ones);
+    ct_backward_with(tape, y, ones);
     ct_tensor *w = ct_model_find_param(m, "attn.in_proj_weight"), *bias = ct_model_find_param(m, "attn.in_proj_bias");
     for (int blk = 0; blk < 3; blk++) {
         double s = 0, sb = 0;
@@ -350,14 +352,42 @@ CT_TEST(attention, mha_self_forward_and_zero_copy_projections) {
         /* softmax is shift-invariant per query, so the k-bias gets (numerically) no gradient */
         CHECK(blk == 1 ? sb < 1e-5 : sb > 0, "in_proj_bias block %d: |grad| sum %g", blk, sb);
     }
+    ct_tape_free(tape);
+    ct_model_free(m);
+}
+
+/* Cross-attention projects through views of in_proj's row blocks ([q], and [kv] when key and
+ * value are one tensor): they share the parameter's data and gradient. */
+CT_TEST(attention, mha_cross_attention_uses_row_block_views) {
+    ct_model *m = ct_model_new();
+    ct_module *mha = ct_mha_new(m, "attn", 8, 2);
+    ct_tape *tape = ct_tape_new();
+    ct_rng rng;
+    ct_rng_seed(&rng, 6);
+    ct_tensor *q = tape_random(tape, CT_SHAPE(2, 3, 8), &rng), *mem = tape_random(tape, CT_SHAPE(2, 4, 8), &rng);
+    ct_tensor *y = ct_mha_forward(tape, mha, q, mem, mem, (ct_mha_masks){0});
+    for (int i = 0; i < ct_tape_node_count(tape); i++) {
+        const char *op = ct_tape_node(tape, i)->op->name;
+        CHECK(strcmp(op, "slice") && strcmp(op, "concat") && strcmp(op, "permute"), "node %d is a %s", i, op);
+    }
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     ct_tape_print(tape, f);
     fclose(f);
-    CHECK(strstr(text, "attn.in_proj_weight[q]") && strstr(text, "attn.out_proj.weight"),
-          "the tape printout names the parameter blocks");
+    int named = strstr(text, "attn.in_proj_weight[q]") && strstr(text, "attn.in_proj_bias[kv]") &&
+                strstr(text, "attn.out_proj.weight");
     free(text);
+    CHECK(named, "the tape printout names the parameter blocks");
+    ct_real ones[2 * 3 * 8];
+    for (int i = 0; i < 2 * 3 * 8; i++) ones[i] = 1;
+    ct_backward_with(tape, y, ones);
+    ct_tensor *w = ct_model_find_param(m, "attn.in_proj_weight");
+    for (int blk = 0; blk < 3; blk++) {
+        double s = 0;
+        for (int i = 0; i < 8 * 8; i++) s += fabs(w->grad[blk * 64 + i]);
+        CHECK(s > 0, "in_proj_weight block %d has no gradient", blk);
+    }
     ct_tape_free(tape);
     ct_model_free(m);
 }
@@ -557,18 +587,20 @@ CT_TEST(gradcheck, attention_causal_row_blocks) { GRADCHECK_BODY(1, 1, 40, 40, 2
 typedef struct {
     ct_module *mod;
     ct_mha_masks masks;
-    int cross, block;
+    int cross, block; /* cross: 1 key and value apart, 2 one tensor for both */
 } module_ctx;
 
 static ct_tensor *f_module(ct_tape *t, ct_tensor *const *in, void *ctx) {
     const module_ctx *c = ctx;
     if (c->block) return ct_forward(t, c->mod, in[0]);
-    return ct_mha_forward(t, c->mod, in[0], c->cross ? in[1] : in[0], c->cross ? in[2] : in[0], c->masks);
+    ct_tensor *key = c->cross ? in[1] : in[0], *value = c->cross == 1 ? in[2] : key;
+    return ct_mha_forward(t, c->mod, in[0], key, value, c->masks);
 }
 
 static void module_gradcheck(ct_model *m, module_ctx *ctx, ct_shape qshape, ct_shape kvshape) {
     ct_tensor *in[32];
-    int n_in = ctx->cross ? 3 : 1;
+    const int n_data = ctx->cross == 1 ? 3 : ctx->cross == 2 ? 2 : 1;
+    int n_in = n_data;
     ct_rng rng;
     ct_rng_seed(&rng, 77);
     for (int i = 0; i < n_in; i++) {
@@ -581,7 +613,7 @@ static void module_gradcheck(ct_model *m, module_ctx *ctx, ct_shape qshape, ct_s
         n_in++;
     }
     ct_gradcheck_result r = ct_gradcheck(f_module, ctx, in, n_in, CT_GRADCHECK());
-    for (int i = 0; i < (ctx->cross ? 3 : 1); i++) ct_tensor_free(in[i]);
+    for (int i = 0; i < n_data; i++) ct_tensor_free(in[i]);
     char line[256];
     ct_gradcheck_describe(&r, line, sizeof line);
     CHECK(r.passed, "%s", line);
@@ -609,6 +641,17 @@ CT_TEST(gradcheck, mha_cross) {
     static const uint8_t pad[2 * 4] = {0, 0, 0, 1, 0, 1, 0, 0};
     module_ctx ctx = {ct_mha_new(m, "attn", 6, 3), {.key_padding = pad}, 1, 0};
     module_gradcheck(m, &ctx, CT_SHAPE(2, 2, 6), CT_SHAPE(2, 4, 6));
+    ct_model_free(m);
+#endif
+}
+
+CT_TEST(gradcheck, mha_cross_shared_key_value) {
+#ifndef CT_PRECISION_64
+    CT_SKIP("gradient checks run in the float64 build");
+#else
+    ct_model *m = ct_model_new();
+    module_ctx ctx = {ct_mha_new(m, "attn", 4, 2), {.causal = 1}, 2, 0};
+    module_gradcheck(m, &ctx, CT_SHAPE(2, 3, 4), CT_SHAPE(2, 4, 4));
     ct_model_free(m);
 #endif
 }

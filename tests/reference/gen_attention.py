@@ -93,7 +93,8 @@ def module_case(name, prefix, module, query, key=None, value=None, attn_mask=Non
     is_self = key is None
     inputs = [query.clone().requires_grad_(True)]
     if not is_self:
-        inputs += [key.clone().requires_grad_(True), value.clone().requires_grad_(True)]
+        k = key.clone().requires_grad_(True)
+        inputs += [k, k if value is key else value.clone().requires_grad_(True)]
     if isinstance(module, nn.MultiheadAttention):
         q = inputs[0]
         k, v = (q, q) if is_self else (inputs[1], inputs[2])
@@ -107,11 +108,14 @@ def module_case(name, prefix, module, query, key=None, value=None, attn_mask=Non
                 out=out.detach(), grads=[t.grad for t in inputs])
 
 
-def mha_case(name, B, L, S, E, H, causal=False, n_pad=None, cross=False):
+def mha_case(name, B, L, S, E, H, causal=False, n_pad=None, cross=False, shared_kv=False):
+    """cross: key and value differ from the query; shared_kv: one memory tensor is both."""
     mha = nn.MultiheadAttention(E, H, batch_first=True)
     randomize(mha)
     query = rand(B, L, E)
     key, value = (rand(B, S, E), rand(B, S, E)) if cross else (None, None)
+    if shared_kv:
+        value = key
     pad = padding(B, S, n_pad) if n_pad else None
     mask = causal_mask(L, S) if causal else None
     c = module_case(name, "attn.", mha, query, key, value, attn_mask=mask, pad=pad)
@@ -143,6 +147,7 @@ module_cases = [
     mha_case("mha_self_one_head", 1, 3, 3, 4, 1),
     mha_case("mha_cross_padding", 2, 3, 5, 6, 3, n_pad=[1, 3], cross=True),
     mha_case("mha_cross_causal", 1, 4, 5, 4, 2, causal=True, cross=True),
+    mha_case("mha_cross_shared_kv_padding", 2, 3, 4, 6, 2, n_pad=[0, 1], cross=True, shared_kv=True),
     block_case("block", 2, 4, 6, 2, 8, causal=False),
     block_case("block_causal", 1, 5, 4, 2, 8, causal=True),
 ]
@@ -207,7 +212,7 @@ print("    const double *value, *grad;")
 print("} attn_ref_param;\n")
 print("/* Multi-head attention \"attn\" (hidden = 0) or transformer block \"blk\" (hidden > 0).")
 print(" * Self-attention when key == NULL: query is x, used as query, key and value, and dquery is")
-print(" * the whole gradient of x. */")
+print(" * the whole gradient of x. When value == key, one tensor is both (and dkey its gradient). */")
 print("typedef struct {")
 print("    const char *name;")
 print("    int B, L, S, E, H, hidden, causal;")
@@ -222,11 +227,13 @@ for i, c in enumerate(module_cases):
     if c["pad"] is not None:
         print("static const uint8_t %spad[] = %s;" % (p, bytes_(c["pad"])))
     array(p + "query", c["query"], True)
+    shared = c["value"] is c["key"]
     if c["key"] is not None:
         array(p + "key", c["key"], True)
-        array(p + "value", c["value"], True)
         array(p + "dkey", c["grads"][1])
-        array(p + "dvalue", c["grads"][2])
+        if not shared:
+            array(p + "value", c["value"], True)
+            array(p + "dvalue", c["grads"][2])
     array(p + "cot", c["cot"], True)
     array(p + "out", c["out"])
     array(p + "dquery", c["grads"][0])
@@ -242,8 +249,9 @@ for i, c in enumerate(module_cases):
     p = "mha_ref_%d_" % i
     pad = p + "pad" if c["pad"] is not None else "NULL"
     cross = c["key"] is not None
-    kv = "%skey, %svalue" % (p, p) if cross else "NULL, NULL"
-    dkv = "%sdkey, %sdvalue" % (p, p) if cross else "NULL, NULL"
+    v = "key" if c["value"] is c["key"] else "value"  # one tensor: the same arrays twice
+    kv = "%skey, %s%s" % (p, p, v) if cross else "NULL, NULL"
+    dkv = "%sdkey, %sd%s" % (p, p, v) if cross else "NULL, NULL"
     print('    {"%s", %d, %d, %d, %d, %d, %d, %d, %s, %squery, %s, %scot, %sout, %sdquery, %s, %d, %sparams},'
           % (c["name"], c["B"], c["L"], c["S"], c["E"], c["H"], c["hidden"], c["causal"], pad, p, kv,
              p, p, p, dkv, len(c["params"]), p))
