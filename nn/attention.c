@@ -28,6 +28,7 @@
 typedef struct {
     ct_module base;
     int embed_dim, num_heads;
+    int self_causal;                          /* ct_forward's mask: set by a causal transformer block */
     ct_tensor *in_proj_weight, *in_proj_bias; /* (3E, E), (3E) */
     ct_module *out_proj;                      /* linear E -> E, "<name>.out_proj" */
     char block_names[2][4][136];              /* "<name>.in_proj_weight[q]" ... for printers */
@@ -111,9 +112,9 @@ ct_tensor *ct_mha_forward(ct_tape *tape, ct_module *mha, ct_tensor *query, ct_te
     return ct_reshape(tape, y, CT_SHAPE(B, L, E));
 }
 
-/* ct_forward on the module: self-attention without masks. */
+/* ct_forward on the module: self-attention, unmasked (causal inside a causal transformer block). */
 static ct_tensor *mha_self_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
-    return ct_mha_forward(tape, self, x, x, x, (ct_mha_masks){0});
+    return ct_mha_forward(tape, self, x, x, x, (ct_mha_masks){.causal = ((mha_module *)self)->self_causal});
 }
 
 ct_module *ct_mha_new(ct_model *m, const char *name, int embed_dim, int num_heads) {
@@ -159,7 +160,7 @@ ct_module *ct_mha_new(ct_model *m, const char *name, int embed_dim, int num_head
 typedef struct {
     ct_module base;
     ct_module *ln1, *attn, *ln2, *fc1, *fc2;
-    int embed_dim, causal;
+    int embed_dim;
 } block_module;
 
 static ct_tensor *block_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
@@ -169,7 +170,7 @@ static ct_tensor *block_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
              "transformer block (E = %d): input %s must be (B, L, %d)", E, x ? ct_shp(x) : "NULL", E);
     const int B = x->shape[0], L = x->shape[1];
     ct_tensor *h = ct_forward(tape, t->ln1, x);
-    x = ct_add(tape, x, ct_mha_forward(tape, t->attn, h, h, h, (ct_mha_masks){.causal = t->causal}));
+    x = ct_add(tape, x, ct_forward(tape, t->attn, h)); /* self-attention, causal if the block is */
     h = ct_reshape(tape, ct_forward(tape, t->ln2, x), CT_SHAPE(B * L, E));
     h = ct_forward(tape, t->fc2, ct_gelu(tape, ct_forward(tape, t->fc1, h)));
     return ct_add(tape, x, ct_reshape(tape, h, CT_SHAPE(B, L, E)));
@@ -187,17 +188,17 @@ ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim
              embed_dim, num_heads);
     block_module *t = calloc(1, sizeof *t);
     if (!t) ct_fatal(op, "out of memory");
-    t->base.kind = "transformer_block";
+    t->base.kind = "transformer";
     snprintf(t->base.name, sizeof t->base.name, "%s", name);
     t->base.forward = block_forward;
     t->base.destroy = (void (*)(ct_module *))free;
     t->embed_dim = embed_dim;
-    t->causal = causal != 0;
     char child[160];
     snprintf(child, sizeof child, "%s.ln1", name);
     t->ln1 = ct_layer_norm_new(m, child, CT_SHAPE(embed_dim), 1e-5);
     snprintf(child, sizeof child, "%s.attn", name);
     t->attn = ct_mha_new(m, child, embed_dim, num_heads);
+    ((mha_module *)t->attn)->self_causal = causal != 0;
     snprintf(child, sizeof child, "%s.ln2", name);
     t->ln2 = ct_layer_norm_new(m, child, CT_SHAPE(embed_dim), 1e-5);
     snprintf(child, sizeof child, "%s.fc1", name);

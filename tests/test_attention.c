@@ -420,6 +420,24 @@ CT_TEST(attention, transformer_block_children) {
     ct_model_free(m);
 }
 
+CT_TEST(attention, transformer_block_summary_shows_children) {
+    ct_model *m = ct_model_new();
+    ct_module *blk = ct_transformer_block_new(m, "blk", 8, 2, 32, 1);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ct_model_summary(m, blk, CT_SHAPE(2, 5, 8), f);
+    fclose(f);
+    static const char *rows[] = {"blk ", "blk.ln1 ", "blk.attn ", "blk.attn.out_proj ", "blk.ln2 ", "blk.fc1 ",
+                                 "blk.fc2 ", "(2, 5, 8)", "(10, 32)"};
+    const char *missing = NULL;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0] && !missing; i++)
+        if (!strstr(text, rows[i])) missing = rows[i];
+    CHECK(!missing, "the summary has no \"%s\":\n%s", missing, text);
+    free(text);
+    ct_model_free(m);
+}
+
 /* A tiny block learns to copy the previous token's vector (causal): the loss falls. */
 CT_TEST(attention, transformer_block_trains) {
     ct_model *m = ct_model_new();
