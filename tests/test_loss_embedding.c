@@ -446,3 +446,83 @@ CT_TEST(gradcheck, center_loss) {
 CT_TEST(gradcheck, center_loss_none) {
     emb_gradcheck((emb_check){5, y6, 6, .center = CT_CENTER(.reduction = NONE)}, CT_SHAPE(6, 3), CT_SHAPE(4, 3), 52);
 }
+
+/* ---- by name (the registry) ------------------------------------------------------------------ */
+CT_TEST(losses, embedding_losses_by_name_match_the_functions) {
+    const int y[] = {0, 1, 0, 1, 2, 2};
+    static const char *const specs[] = {"supcon:temperature=0.1", "ntxent", "circle:m=0.25,gamma=256",
+                                        "triplet:mining=hard,distance=cosine,margin=0.3", "triplet"};
+    ct_tape *tape = ct_tape_new();
+    for (int k = 0; k < 5; k++) {
+        ct_tape_reset(tape);
+        ct_loss *l = ct_loss_parse(specs[k]);
+        CHECK(l, "%s: %s", specs[k], ct_last_error());
+        ct_tensor *x = random_leaf(tape, k == 1 ? CT_SHAPE(3, 2, 4) : CT_SHAPE(6, 4), 60 + (uint64_t)k, 1);
+        ct_labels labels = CT_LABELS(y, k == 1 ? 3 : 6);
+        const double got = ct_loss_apply(tape, l, x, labels)->data[0];
+        ct_loss_free(l);
+        ct_tensor *want;
+        switch (k) {
+        case 0: want = ct_supcon_loss(tape, x, labels, CT_SUPCON(.temperature = 0.1)); break;
+        case 1: want = ct_supcon_loss(tape, x, CT_LABELS(NULL, 0), CT_SUPCON(.temperature = 0.5,
+                                                                           .base_temperature = 0.5)); break;
+        case 2: want = ct_circle_loss(tape, x, labels, CT_CIRCLE(.m = 0.25, .gamma = 256)); break;
+        case 3: want = ct_triplet_mined_loss(tape, x, labels, CT_TRIPLET(.mining = CT_MINING_BATCH_HARD,
+                                                 .distance = CT_DISTANCE_COSINE, .margin = 0.3)); break;
+        default: want = ct_triplet_mined_loss(tape, x, labels, CT_TRIPLET()); break;
+        }
+        CHECK(got == want->data[0], "%s: %g by name, %g by function", specs[k], got, (double)want->data[0]);
+    }
+    ct_tape_free(tape);
+}
+
+CT_TEST(losses, embedding_losses_by_name_reject_bad_values) {
+    static const char *const bad[][2] = {
+        {"supcon:temperature=0", "temperature"}, {"circle:m=1.5", "m=1.5"}, {"circle:gamma=-1", "gamma"},
+        {"triplet:mining=semi", "mining"},      {"triplet:margin=-1", "margin"}, {"center:lambda=-0.1", "lambda"},
+        {"ntxent:normalize=2", "normalize"},
+    };
+    for (int i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+        ct_loss *l = ct_loss_parse(bad[i][0]);
+        CHECK(!l, "%s was accepted", bad[i][0]);
+        CHECK(strstr(ct_last_error(), bad[i][1]), "%s: %s", bad[i][0], ct_last_error());
+    }
+}
+
+/* circle_class and center keep learnable state in a model: bind creates it, the gradient lands on it. */
+CT_TEST(losses, embedding_losses_bind_their_parameters) {
+    const int y[] = {0, 1, 2, 1};
+    static const char *const specs[] = {"circle_class", "center:lambda=1"};
+    static const char *const param[] = {"head.proxies", "head.centers"};
+    for (int k = 0; k < 2; k++) {
+        ct_model *m = ct_model_new();
+        ct_loss *l = ct_loss_parse(specs[k]);
+        CHECK(l && ct_loss_bind(l, m, "head", 3, 5) == CT_OK, "%s: %s", specs[k], ct_last_error());
+        ct_tensor *w = ct_model_find_param(m, param[k]);
+        CHECK(w && w->ndim == 2 && w->shape[0] == 3 && w->shape[1] == 5, "%s: no (3, 5) parameter %s", specs[k],
+              param[k]);
+        ct_tape *tape = ct_tape_new();
+        ct_tensor *x = random_leaf(tape, CT_SHAPE(4, 5), 70, 1);
+        ct_backward(tape, ct_loss_apply(tape, l, x, CT_LABELS(y, 4)));
+        double norm = 0;
+        for (size_t i = 0; i < w->size; i++) norm += fabs(w->grad[i]);
+        CHECK(norm > 0, "%s: no gradient reached %s", specs[k], param[k]);
+        ct_tape_free(tape);
+        ct_loss_free(l);
+        ct_model_free(m);
+    }
+}
+
+static void apply_unbound(void *arg) {
+    (void)arg;
+    ct_loss *l = ct_loss_parse("center");
+    ct_tape *tape = ct_tape_new();
+    const int y[] = {0, 1};
+    ct_loss_apply(tape, l, ct_tape_zeros(tape, CT_SHAPE(2, 3)), CT_LABELS(y, 2));
+}
+
+CT_TEST(losses, embedding_losses_with_state_need_bind) {
+    char got[1024];
+    CHECK(ct_test_expect_fatal(apply_unbound, NULL, "ct_loss_bind", got, sizeof got) && strstr(got, "center"),
+          "got: %s", got);
+}
