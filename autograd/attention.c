@@ -7,7 +7,7 @@
  *
  * ---- attention: q (B,H,L,d), k (B,H,S,d), v (B,H,S,dv) -> o (B,H,L,dv) ------------------------
  *
- * Forward, for one (b, h) pair (Q (L,d), K (S,d), V (S,dv) are contiguous matrices):
+ * Forward, for one (b, h) pair with its matrices Q (L,d), K (S,d), V (S,dv):
  *     Z = Q·Kᵀ/√d + M          (L,S)   M_ij = −∞ where key j is masked for query i, else 0
  *     P = softmax_rows(Z)      (L,S)   P_ij = e^(Z_ij − m_i) / Σ_j' e^(Z_ij' − m_i)
  *     O = P·V                  (L,dv)
@@ -30,6 +30,9 @@
  * Threads: when there are at least as many (b, h) pairs as threads, the pairs run in parallel
  * with single-threaded GEMMs (OpenBLAS runs one thread inside an OpenMP region); otherwise the
  * pairs run in order and each GEMM uses every thread.
+ *
+ * Multi-head attention calls the same op through ct_attention_packed (below), which reads the
+ * heads in place from (B·T, H·d) projections instead of (B, H, T, d) tensors.
  *
  * Saved for the backward: extra = {the sizes and layout (attn_dims), P (B·H·L·S values)}, in the
  * arena. The key-padding bytes are not kept: P already encodes the mask. */

@@ -292,6 +292,105 @@ static void module_cases(int blocks) {
 CT_TEST(attention, mha_matches_pytorch) { module_cases(0); }
 CT_TEST(attention, transformer_block_matches_pytorch) { module_cases(1); }
 
+/* ---- multi-head attention against its textbook composition ---------------------------------
+ * The layer reads heads in place from token-major projections (and fuses the q|k|v GEMMs); the
+ * textbook version projects with slices of in_proj, permutes (B,T,H,D) -> (B,H,T,D), calls the
+ * public ct_attention and permutes back. On shapes with causal row blocks (L > 32), padding and
+ * (pairs ≥ threads) the threaded path, both must agree in value and in every gradient. */
+static ct_tensor *textbook_mha(ct_tape *t, ct_model *m, ct_tensor *query, ct_tensor *key, ct_tensor *value,
+                               int H, ct_mha_masks masks) {
+    const int B = query->shape[0], L = query->shape[1], S = key->shape[1], E = query->shape[2], D = E / H;
+    ct_tensor *w = ct_model_find_param(m, "attn.in_proj_weight"), *b = ct_model_find_param(m, "attn.in_proj_bias");
+    ct_tensor *x[3] = {query, key, value}, *heads[3];
+    for (int i = 0; i < 3; i++) {
+        const int T = i ? S : L;
+        ct_tensor *p = ct_linear(t, ct_reshape(t, x[i], CT_SHAPE(B * T, E)), ct_slice(t, w, 0, i * E, (i + 1) * E),
+                                 ct_slice(t, b, 0, i * E, (i + 1) * E));
+        heads[i] = ct_permute(t, ct_reshape(t, p, CT_SHAPE(B, T, H, D)), (const int[]){0, 2, 1, 3});
+    }
+    ct_tensor *o = ct_attention(t, heads[0], heads[1], heads[2], masks.causal, masks.key_padding);
+    o = ct_reshape(t, ct_permute(t, o, (const int[]){0, 2, 1, 3}), CT_SHAPE(B * L, E));
+    o = ct_linear(t, o, ct_model_find_param(m, "attn.out_proj.weight"), ct_model_find_param(m, "attn.out_proj.bias"));
+    return ct_reshape(t, o, CT_SHAPE(B, L, E));
+}
+
+CT_TEST(attention, mha_matches_textbook_composition) {
+    enum { SELF, SHARED_KV, APART };
+    static const struct {
+        int kind, B, L, S, E, H, causal, pad;
+    } cases[] = {
+        {SELF, 2, 70, 70, 32, 4, 1, 1},      /* causal row blocks, padding, 8 pairs */
+        {SELF, 3, 40, 40, 24, 2, 0, 0},
+        {SHARED_KV, 2, 45, 66, 16, 4, 1, 1}, /* cross, L < S */
+        {APART, 2, 50, 20, 16, 2, 1, 0},     /* cross, L > S */
+    };
+    ct_tape *tape = ct_tape_new();
+    ct_rng rng;
+    ct_rng_seed(&rng, 21);
+    double worst = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int B = cases[c].B, L = cases[c].L, S = cases[c].S, E = cases[c].E, H = cases[c].H;
+        ct_model *m = ct_model_new();
+        ct_model_set_seed(m, 100 + c);
+        ct_module *mha = ct_mha_new(m, "attn", E, H);
+        for (int i = 0; i < ct_model_param_count(m); i++) ct_tensor_fill_normal(ct_model_param(m, i), &rng, 0, 0.3);
+        uint8_t pad[2 * 128] = {0};
+        CHECK(S <= 128 && (!cases[c].pad || B <= 2), "case %zu: the padding array holds 2 × 128 keys", c);
+        for (int j = 0; j < S; j++) pad[S + j] = j % 5 == 2 || j >= S - 4; /* batch 1 only */
+        ct_mha_masks masks = {.causal = cases[c].causal, .key_padding = cases[c].pad ? pad : NULL};
+        ct_tensor *x[3];
+        for (int i = 0; i < 3; i++) {
+            x[i] = ct_tensor_new_grad(CT_SHAPE(B, i ? S : L, E));
+            ct_tensor_fill_normal(x[i], &rng, 0, 1);
+        }
+        ct_tensor *query = x[0], *key = cases[c].kind == SELF ? x[0] : x[1];
+        ct_tensor *value = cases[c].kind == APART ? x[2] : key;
+        ct_real *cot = malloc((size_t)B * L * E * sizeof *cot);
+        for (int i = 0; i < B * L * E; i++) cot[i] = (ct_real)ct_rng_normal(&rng, 0, 1);
+        /* gradients of x and of every parameter, from each version */
+        double *got[8], *want[8];
+        size_t sizes[8];
+        int n = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            ct_model_zero_grad(m);
+            for (int i = 0; i < 3; i++) ct_tensor_zero_grad(x[i]);
+            ct_tensor *y = pass == 0 ? ct_mha_forward(tape, mha, query, key, value, masks)
+                                     : textbook_mha(tape, m, query, key, value, H, masks);
+            ct_backward_with(tape, y, cot);
+            double **into = pass == 0 ? got : want;
+            n = 0;
+            ct_tensor *all[8] = {y, x[0], x[1], x[2]};
+            int n_all = 4;
+            for (int i = 0; i < ct_model_param_count(m); i++) all[n_all++] = ct_model_param(m, i);
+            for (int i = 0; i < n_all; i++) {
+                sizes[n] = all[i]->size;
+                into[n] = malloc(all[i]->size * sizeof(double));
+                for (size_t j = 0; j < all[i]->size; j++) into[n][j] = i == 0 ? all[i]->data[j] : all[i]->grad[j];
+                n++;
+            }
+            ct_tape_reset(tape);
+        }
+        static const char *what[8] = {"out", "dquery", "dkey", "dvalue", "d in_proj_weight", "d in_proj_bias",
+                                      "d out_proj.weight", "d out_proj.bias"};
+        int bad = -1;
+        size_t at = 0;
+        for (int i = 0; i < n && bad < 0; i++)
+            for (size_t j = 0; j < sizes[i] && bad < 0; j++) {
+                double err = fabs(got[i][j] - want[i][j]);
+                worst = fmax(worst, err / (1 + fabs(want[i][j])));
+                if (err > 1e-4 * (1 + fabs(want[i][j]))) bad = i, at = j;
+            }
+        double g = bad >= 0 ? got[bad][at] : 0, w = bad >= 0 ? want[bad][at] : 0;
+        for (int i = 0; i < n; i++) free(got[i]), free(want[i]);
+        for (int i = 0; i < 3; i++) ct_tensor_free(x[i]);
+        free(cot);
+        ct_model_free(m);
+        CHECK(bad < 0, "case %zu: %s[%zu] = %.8g, textbook %.8g", c, bad >= 0 ? what[bad] : "", at, g, w);
+    }
+    ct_tape_free(tape);
+    ct_test_note("%zu cases, worst relative difference %.1e", sizeof cases / sizeof cases[0], worst);
+}
+
 /* ---- parameters, init, composition ------------------------------------------------------------ */
 CT_TEST(attention, mha_parameters_and_init) {
     ct_model *m = ct_model_new();
