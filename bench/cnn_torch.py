@@ -1,17 +1,18 @@
 """The MNIST CNN of examples/mnist_cnn.c in PyTorch: same model, optimizer, batch and data.
 
-usage: cnn_torch.py DATA_DIR TORCH_THREADS [EPOCHS [SEED [TRAIN_SPLIT]]]
+usage: cnn_torch.py DATA_DIR TORCH_THREADS [--epochs N] [--seed N] [--train NAME] [--batch N] [--cosine]
     conv 1->32 3x3, ReLU, maxpool 2, conv 32->64 3x3, ReLU, maxpool 2, flatten,
     linear 1600->128, ReLU, linear 128->10; SGD momentum 0.9, lr 0.05, batch 64.
-TRAIN_SPLIT is the IDX file prefix (default train10k, as in ../shared/data/mnist). Batches are
+--train is the IDX file prefix (default train10k, as in ../shared/data/mnist); --cosine anneals
+the learning rate to 0 over the run, per step, as mnist_cnn --cosine does. Batches are
 drawn from uint8 tensors held in memory and converted per batch (no DataLoader workers), the
 fastest way PyTorch can feed this model. Prints one line of key=value figures per epoch, the
 shape bench/run.sh reads: samples_per_s and seconds of training only (evaluation excluded).
 Run it as bench/run.sh does, e.g. OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2 ... 2.
 """
+import argparse
 import gzip
 import resource
-import sys
 import time
 
 import numpy as np
@@ -29,10 +30,16 @@ def read_idx(path):
 
 
 def main():
-    data_dir, threads = sys.argv[1], int(sys.argv[2])
-    epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 1
-    split = sys.argv[5] if len(sys.argv) > 5 else "train10k"
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data_dir")
+    ap.add_argument("threads", type=int)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--train", default="train10k")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--cosine", action="store_true")
+    a = ap.parse_args()
+    data_dir, threads, epochs, seed, split, batch = a.data_dir, a.threads, a.epochs, a.seed, a.train, a.batch
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     train_x = torch.from_numpy(read_idx(f"{data_dir}/{split}-images-idx3-ubyte.gz").copy()).unsqueeze(1)
@@ -46,18 +53,22 @@ def main():
         nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     n = train_x.shape[0]
+    steps_per_epoch = (n + batch - 1) // batch
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch) if a.cosine else None
     for epoch in range(1, epochs + 1):
         model.train()
         perm = torch.randperm(n)
         start = time.perf_counter()
         loss_sum, steps = 0.0, 0
-        for i in range(0, n, 64):
-            idx = perm[i:i + 64]
+        for i in range(0, n, batch):
+            idx = perm[i:i + batch]
             x = train_x[idx].float().div_(255)
             loss = F.cross_entropy(model(x), train_y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if sched:
+                sched.step()
             loss_sum += loss.item()
             steps += 1
         seconds = time.perf_counter() - start
