@@ -52,6 +52,31 @@ void ct_loss_list(FILE *out);
 int ct_loss_count(void);
 const char *ct_loss_name_at(int i);
 
+/* Adding a loss at run time (examples/custom_loss.c): a researcher's loss, written from tape ops,
+ * becomes selectable by name next to the zoo ("soft_margin:m=0.5"), parsed, range-checked,
+ * listed and described like the built-in ones. Parameters are real numbers; `fn` receives their
+ * values in the order declared (defaults filled in), and the input and labels ct_loss_apply got.
+ * The strings and `fn` are borrowed: give literals or keep them alive while the registry is used.
+ * Returns CT_OK, or CT_ERR_VALUE with ct_last_error() set when the name is taken or malformed
+ * (letters, digits, '_'), fn is NULL, a range is malformed, a default is outside its range, or
+ * CT_LOSS_MAX_REGISTERED losses have been added. Not thread-safe: register before training. */
+#define CT_LOSS_MAX_REGISTERED 32
+typedef struct {
+    const char *key;   /* "m" */
+    const char *def;   /* default, as a number: "0.5" */
+    const char *range; /* "[0, inf)", "(0, 1]": ( ) open, [ ] closed, inf allowed */
+    const char *help;  /* one line for ct_loss_list */
+} ct_loss_param;
+typedef ct_tensor *(*ct_loss_fn)(ct_tape *tape, ct_tensor *input, ct_labels labels, const double *params);
+typedef struct {
+    const char *name;    /* "soft_margin" */
+    const char *formula; /* one line for ct_loss_list */
+    const char *input;   /* "logits (N, C)" */
+    ct_loss_param params[8]; /* ends at the first {NULL}: at most 7 parameters */
+    ct_loss_fn fn;
+} ct_loss_def;
+int ct_loss_register(const ct_loss_def *def);
+
 /* ======================================================================================== */
 /* ---- softmax cross-entropy (losses/cross_entropy.c) -------------------------------------- */
 /* Softmax cross-entropy with torch.nn.functional.cross_entropy semantics. Per sample, with

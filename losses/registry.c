@@ -308,8 +308,20 @@ static const loss_entry registry[] = {
 };
 static const int registry_count = (int)(sizeof registry / sizeof registry[0]);
 
-int ct_loss_count(void) { return registry_count; }
-const char *ct_loss_name_at(int i) { return i >= 0 && i < registry_count ? registry[i].name : NULL; }
+/* Losses added at run time (ct_loss_register) follow the table: a fixed array, so a parsed
+ * ct_loss keeps a valid entry pointer however many are added later. */
+static loss_entry added[CT_LOSS_MAX_REGISTERED];
+static ct_loss_fn added_fn[CT_LOSS_MAX_REGISTERED];
+static int added_count;
+
+static const loss_entry *entry_at(int i) {
+    if (i >= 0 && i < registry_count) return &registry[i];
+    if (i >= registry_count && i < registry_count + added_count) return &added[i - registry_count];
+    return NULL;
+}
+
+int ct_loss_count(void) { return registry_count + added_count; }
+const char *ct_loss_name_at(int i) { return entry_at(i) ? entry_at(i)->name : NULL; }
 
 /* ---- ranges ------------------------------------------------------------------------------- */
 typedef struct {
@@ -443,8 +455,8 @@ static int set_value(const loss_entry *e, const loss_param *p, loss_value *v, co
 static void list_names(char *buf, size_t len) {
     size_t used = 0;
     buf[0] = 0;
-    for (int i = 0; i < registry_count && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", registry[i].name);
+    for (int i = 0; i < ct_loss_count() && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", entry_at(i)->name);
 }
 static void list_keys(const loss_entry *e, char *buf, size_t len) {
     size_t used = 0;
@@ -471,8 +483,8 @@ ct_loss *ct_loss_parse(const char *spec) {
     const char *colon = strchr(spec, ':');
     size_t name_len = colon ? (size_t)(colon - spec) : strlen(spec);
     const loss_entry *e = NULL;
-    for (int i = 0; i < registry_count; i++)
-        if (strlen(registry[i].name) == name_len && !strncmp(registry[i].name, spec, name_len)) e = &registry[i];
+    for (int i = 0; i < ct_loss_count(); i++)
+        if (strlen(entry_at(i)->name) == name_len && !strncmp(entry_at(i)->name, spec, name_len)) e = entry_at(i);
     if (!e) {
         char names[2048];
         list_names(names, sizeof names);
@@ -590,8 +602,8 @@ void ct_loss_describe(const ct_loss *loss, char *buf, size_t len) {
 }
 
 void ct_loss_list(FILE *out) {
-    for (int i = 0; i < registry_count; i++) {
-        const loss_entry *e = &registry[i];
+    for (int i = 0; i < ct_loss_count(); i++) {
+        const loss_entry *e = entry_at(i);
         fprintf(out, "%s%s\n    %s\n    input: %s\n", e->name, e->bind ? "  (learnable state: ct_loss_bind)" : "",
                 e->formula, e->input);
         for (int k = 0; k < LOSS_MAX_PARAMS && e->params[k].key; k++) {
@@ -621,3 +633,60 @@ ct_tensor *ct_loss_apply(ct_tape *tape, ct_loss *loss, ct_tensor *input, ct_labe
     return loss->entry->apply(tape, loss, input, labels);
 }
 
+
+/* ---- losses added at run time ---------------------------------------------------------------- */
+/* The apply of every added entry: the parsed values in declaration order, then the user's fn. */
+static ct_tensor *apply_added(ct_tape *tape, ct_loss *l, ct_tensor *input, ct_labels labels) {
+    double values[LOSS_MAX_PARAMS];
+    for (int k = 0; k < LOSS_MAX_PARAMS && l->entry->params[k].key; k++) values[k] = l->value[k].num;
+    return added_fn[l->entry - added](tape, input, labels, values);
+}
+
+/* parse_range without the fatal error: the ranges here are the user's. */
+static int range_ok(const char *s) {
+    const char *p = s;
+    if (!s || (*p != '[' && *p != '(')) return 0;
+    double lo = parse_bound(p + 1, &p);
+    if (*p != ',') return 0;
+    double hi = parse_bound(p + 1, &p);
+    while (isspace((unsigned char)*p)) p++;
+    return (*p == ']' || *p == ')') && !p[1] && !(lo > hi);
+}
+
+int ct_loss_register(const ct_loss_def *def) {
+    if (!def || !def->name || !*def->name || !def->fn)
+        return ct_set_error(CT_ERR_VALUE, "ct_loss_register: the definition, its name or its fn is NULL");
+    for (const char *c = def->name; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_')
+            return ct_set_error(CT_ERR_VALUE, "ct_loss_register: name \"%.60s\": only letters, digits and '_'",
+                                def->name);
+    for (int i = 0; i < ct_loss_count(); i++)
+        if (!strcmp(entry_at(i)->name, def->name))
+            return ct_set_error(CT_ERR_VALUE, "ct_loss_register: a loss named %s is already registered", def->name);
+    if (added_count == CT_LOSS_MAX_REGISTERED)
+        return ct_set_error(CT_ERR_VALUE, "ct_loss_register: %s: %d losses are registered already (the most)",
+                            def->name, CT_LOSS_MAX_REGISTERED);
+    loss_entry e = {def->name, def->formula ? def->formula : "", def->input ? def->input : "", {{0}}, apply_added,
+                    NULL};
+    for (int k = 0; k < LOSS_MAX_PARAMS - 1 && def->params[k].key; k++) {
+        const ct_loss_param *p = &def->params[k];
+        if (!range_ok(p->range))
+            return ct_set_error(CT_ERR_VALUE, "ct_loss_register: %s: %s: malformed range \"%.60s\"", def->name, p->key,
+                                p->range ? p->range : "(null)");
+        for (int j = 0; j < k; j++)
+            if (!strcmp(def->params[j].key, p->key))
+                return ct_set_error(CT_ERR_VALUE, "ct_loss_register: %s: parameter %s is declared twice", def->name,
+                                    p->key);
+        e.params[k] = (loss_param){p->key, LP_REAL, p->def ? p->def : "", p->range, p->help ? p->help : ""};
+        loss_value v = {0};
+        if (set_value(&e, &e.params[k], &v, e.params[k].def, strlen(e.params[k].def)) != CT_OK)
+            return ct_set_error(CT_ERR_VALUE, "ct_loss_register: default: %s", ct_last_error());
+    }
+    if (def->params[LOSS_MAX_PARAMS - 1].key)
+        return ct_set_error(CT_ERR_VALUE, "ct_loss_register: %s: at most %d parameters", def->name,
+                            LOSS_MAX_PARAMS - 1);
+    added[added_count] = e;
+    added_fn[added_count] = def->fn;
+    added_count++;
+    return CT_OK;
+}
