@@ -159,26 +159,32 @@ static void im2col(const conv_geom *g, const ct_real *restrict x, ct_real *restr
 
 /* col2im, the adjoint of im2col, accumulating: every column entry goes back to the input
  * position it was read from, dx[c][ih][iw] += dcols[(c, i, j)][oh·Wo + ow] (padding dropped).
- * Overlapping windows add up, which is exactly the chain rule for a value read several times. */
+ * Overlapping windows add up, which is exactly the chain rule for a value read several times.
+ * The channel loop is innermost: consecutive row updates then land in different planes. With
+ * (c, i, j) outermost, as im2col runs, the next update re-reads the dx row just written, shifted
+ * by one column, and waits for that store to complete (a failed store-to-load forward), which
+ * made col2im several times slower. */
 static void col2im_add(const conv_geom *g, const ct_real *restrict dcols, ct_real *restrict dx) {
-    const int H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw;
-    for (int c = 0; c < g->C; c++)
-        for (int i = 0; i < g->kh; i++)
-            for (int j = 0; j < g->kw; j++) {
-                const ct_real *restrict row = dcols + ((size_t)(c * g->kh + i) * g->kw + j) * g->P;
-                const int off = j * g->dw - g->pw;
-                int lo, hi;
-                valid_range(off, sw, W, Wo, &lo, &hi);
-                for (int oh = 0; oh < Ho; oh++) {
-                    const int ih = oh * g->sh - g->ph + i * g->dh;
-                    if (ih < 0 || ih >= H) continue;
-                    const ct_real *restrict d = row + (size_t)oh * Wo;
-                    ct_real *restrict out = dx + ((size_t)c * H + ih) * W;
+    const int H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw, C = g->C;
+    const size_t plane = (size_t)H * W, row_stride = (size_t)g->kh * g->kw * g->P; /* next channel */
+    for (int i = 0; i < g->kh; i++)
+        for (int j = 0; j < g->kw; j++) {
+            const int off = j * g->dw - g->pw;
+            int lo, hi;
+            valid_range(off, sw, W, Wo, &lo, &hi);
+            const ct_real *restrict rows = dcols + ((size_t)i * g->kw + j) * g->P;
+            for (int oh = 0; oh < Ho; oh++) {
+                const int ih = oh * g->sh - g->ph + i * g->dh;
+                if (ih < 0 || ih >= H) continue;
+                for (int c = 0; c < C; c++) {
+                    const ct_real *restrict d = rows + c * row_stride + (size_t)oh * Wo;
+                    ct_real *restrict out = dx + c * plane + (size_t)ih * W;
                     if (sw == 1) row_add(out + lo + off, d + lo, hi - lo);
                     else
                         for (int ow = lo; ow < hi; ow++) out[ow * sw + off] += d[ow];
                 }
             }
+        }
 }
 
 /* Sample-parallel loops pay off when there are several samples and several threads. */

@@ -607,15 +607,13 @@ static int check_pools(const pool_gc *cases, int n_cases, size_t *checked) {
         const pool_gc *c = &cases[k];
         ct_tensor *x = ct_tensor_new_grad(CT_SHAPE(c->N, c->C, c->H, c->W));
         fill_distinct(x, &rng);
-        char what[128];
-        snprintf(what, sizeof what, "%s", c->label);
         ct_gradcheck_result r = ct_gradcheck(gc_pool, (void *)c, &x, 1, CT_GRADCHECK());
         ct_tensor_free(x);
         *checked += r.checked;
         if (!r.passed || !r.checked) {
             char line[256];
             ct_gradcheck_describe(&r, line, sizeof line);
-            ct_test_fail(__FILE__, __LINE__, "%s: %s", what, line);
+            ct_test_fail(__FILE__, __LINE__, "%s: %s", c->label, line);
             return 0;
         }
     }
