@@ -424,76 +424,87 @@ static void max_pool2d_backward(ct_tape *tape, ct_node *nd) {
 const ct_op ct_op_max_pool2d = {"max_pool2d", "y = max over each window; dx[argmax] += dy (first maximum on ties)",
                                 max_pool2d_backward};
 
-/* One output row of max pooling: yr[ow] and its argmax ar[ow].
- * Windows that lie wholly inside the input (all of them without padding) take the fast path:
- * one pass per output over its window with a plain compare, no branch, unrolled for the common
- * 2x2, vectorised across the row. NaN needs one more compare per element, which turns the loop
- * back into branches, so instead the fast path sums every value it reads into `probe`: a NaN
- * (or ±∞ summing to one) makes the sum NaN, and then the row is redone by the careful loop.
- * That loop serves windows clipped by the padding too: it scans only their part inside the
- * input, from −∞, so a window of −∞ values keeps PyTorch's choice, its first input element. */
-static void max_pool_row(const pool_geom *g, const ct_real *restrict xq, int oh, ct_real *restrict yr,
-                         int *restrict ar) {
-    const int W = g->W, Wo = g->Wo, sw = g->sw, kh = g->kh, kw = g->kw;
-    const int h0 = oh * g->sh - g->ph;
-    /* outputs [in_lo, in_hi) have their whole window inside the input */
-    int in_lo = div_up(g->pw, sw), in_hi = W - kw + g->pw < 0 ? 0 : (W - kw + g->pw) / sw + 1;
-    if (in_hi > Wo) in_hi = Wo;
-    if (h0 < 0 || h0 + kh > g->H || in_lo > in_hi) in_lo = in_hi = 0;
-
-    ct_real probe = 0;
-    if (kh == 2 && kw == 2) {
-        const ct_real *restrict r0 = xq + (size_t)h0 * W, *restrict r1 = r0 + W;
-        const int base = h0 * W - g->pw;
-#pragma omp simd reduction(+ : probe) simdlen(8)
-        for (int ow = in_lo; ow < in_hi; ow++) {
-            const int c = ow * sw - g->pw;
-            const ct_real a = r0[c], b = r0[c + 1], d = r1[c], e = r1[c + 1];
-            /* select with masks (m = −1 where taken), which compilers never turn into branches */
-            ct_real best = a;
-            int at = 0, m;
-            m = -(b > best), at = (at & ~m) | (1 & m), best = b > best ? b : best;
-            m = -(d > best), at = (at & ~m) | (W & m), best = d > best ? d : best;
-            m = -(e > best), at = (at & ~m) | ((W + 1) & m), best = e > best ? e : best;
-            probe += (a + b) + (d + e);
-            yr[ow] = best;
-            ar[ow] = base + ow * sw + at;
+/* The careful scan of one window: only its part inside the input, from −∞, with NaN winning.
+ * A window of −∞ values keeps PyTorch's choice, its first input element. */
+static void max_pool_window(const pool_geom *g, const ct_real *restrict xq, int oh, int ow, ct_real *y, int *at) {
+    const int W = g->W, h0 = oh * g->sh - g->ph, c = ow * g->sw - g->pw;
+    const int i0 = h0 < 0 ? -h0 : 0, i1 = h0 + g->kh > g->H ? g->H - h0 : g->kh;
+    const int j0 = c < 0 ? -c : 0, j1 = c + g->kw > W ? W - c : g->kw;
+    ct_real best = -INFINITY;
+    int best_at = (h0 + i0) * W + c + j0;
+    for (int i = i0; i < i1; i++)
+        for (int j = j0; j < j1; j++) {
+            const ct_real v = xq[(h0 + i) * W + c + j];
+            if (v > best || v != v) best = v, best_at = (h0 + i) * W + c + j;
         }
-    } else {
-        for (int ow = in_lo; ow < in_hi; ow++) {
-            const int c = ow * sw - g->pw;
-            const ct_real *restrict win = xq + (size_t)h0 * W + c;
-            ct_real best = win[0];
-            int at = 0;
-            for (int i = 0; i < kh; i++)
+    *y = best, *at = best_at;
+}
+
+/* One (n, c) plane of max pooling: yq (Ho, Wo) and the argmax of each output, aq.
+ * Windows wholly inside the input (all of them without padding) take the fast path: one pass
+ * per output over its window with a plain compare and selects, no branch, unrolled for the
+ * common 2x2 and vectorised across the row. NaN would need one more compare per element, which
+ * turns the loop back into branches, so instead the fast path sums every value it reads into
+ * `probe`: a NaN (or ±∞ summing to one) makes the sum NaN, and then the plane is redone window
+ * by window with max_pool_window, which also serves the windows clipped by the padding. */
+static void max_pool_plane(const pool_geom *g, const ct_real *restrict xq, ct_real *restrict yq, int *restrict aq) {
+    const int W = g->W, Wo = g->Wo, sw = g->sw, kh = g->kh, kw = g->kw, pw = g->pw;
+    /* outputs ow in [in_lo, in_hi) have their window's columns inside the input */
+    int in_lo = div_up(pw, sw), in_hi = W - kw + pw < 0 ? 0 : (W - kw + pw) / sw + 1;
+    if (in_hi > Wo) in_hi = Wo;
+    if (in_lo > in_hi) in_lo = in_hi;
+    ct_real probe = 0;
+    for (int oh = 0; oh < g->Ho; oh++) {
+        const int h0 = oh * g->sh - g->ph;
+        if (h0 < 0 || h0 + kh > g->H) continue; /* rows clipped: the careful pass below */
+        ct_real *restrict yr = yq + (size_t)oh * Wo;
+        int *restrict ar = aq + (size_t)oh * Wo;
+        const ct_real *restrict r0 = xq + (size_t)h0 * W;
+        if (kh == 2 && kw == 2) {
+            const ct_real *restrict r1 = r0 + W;
+            const int base = h0 * W - pw;
+#pragma omp simd reduction(+ : probe) simdlen(8)
+            for (int ow = in_lo; ow < in_hi; ow++) {
+                const int c = ow * sw - pw;
+                const ct_real a = r0[c], b = r0[c + 1], d = r1[c], e = r1[c + 1];
+                /* select with masks (m = −1 where taken), which compilers never turn into branches */
+                ct_real best = a;
+                int at = 0, m;
+                m = -(b > best), at = (at & ~m) | (1 & m), best = b > best ? b : best;
+                m = -(d > best), at = (at & ~m) | (W & m), best = d > best ? d : best;
+                m = -(e > best), at = (at & ~m) | ((W + 1) & m), best = e > best ? e : best;
+                probe += (a + b) + (d + e);
+                yr[ow] = best;
+                ar[ow] = base + ow * sw + at;
+            }
+        } else {
+            for (int ow = in_lo; ow < in_hi; ow++) {
+                const int c = ow * sw - pw;
+                const ct_real *restrict win = r0 + c;
+                ct_real best = win[0];
+                int at = 0;
+                for (int i = 0; i < kh; i++)
 #pragma omp simd reduction(+ : probe)
-                for (int j = 0; j < kw; j++) {
-                    const ct_real v = win[i * W + j];
-                    const int m = -(v > best);
-                    at = (at & ~m) | ((i * W + j) & m);
-                    best = v > best ? v : best;
-                    probe += v;
-                }
-            yr[ow] = best;
-            ar[ow] = h0 * W + c + at;
+                    for (int j = 0; j < kw; j++) {
+                        const ct_real v = win[i * W + j];
+                        const int m = -(v > best);
+                        at = (at & ~m) | ((i * W + j) & m);
+                        best = v > best ? v : best;
+                        probe += v;
+                    }
+                yr[ow] = best;
+                ar[ow] = h0 * W + c + at;
+            }
         }
     }
-    if (probe != probe) in_lo = in_hi = 0; /* a NaN somewhere: redo the row with NaN checks */
-    for (int ow = 0; ow < Wo; ow++) {      /* the careful loop: clipped windows, or NaN */
-        if (ow == in_lo) ow = in_hi;
-        if (ow >= Wo) break;
-        const int c = ow * sw - g->pw;
-        const int i0 = h0 < 0 ? -h0 : 0, i1 = h0 + kh > g->H ? g->H - h0 : kh;
-        const int j0 = c < 0 ? -c : 0, j1 = c + kw > W ? W - c : kw;
-        ct_real best = -INFINITY;
-        int at = (h0 + i0) * W + c + j0;
-        for (int i = i0; i < i1; i++)
-            for (int j = j0; j < j1; j++) {
-                const ct_real v = xq[(h0 + i) * W + c + j];
-                if (v > best || v != v) best = v, at = (h0 + i) * W + c + j;
-            }
-        yr[ow] = best;
-        ar[ow] = at;
+    const int nan = probe != probe; /* a NaN somewhere: redo every window with NaN checks */
+    for (int oh = 0; oh < g->Ho; oh++) {
+        const int h0 = oh * g->sh - g->ph, rows_in = h0 >= 0 && h0 + kh <= g->H;
+        for (int ow = 0; ow < Wo; ow++) {
+            if (rows_in && !nan && ow == in_lo) ow = in_hi; /* done by the fast path */
+            if (ow >= Wo) break;
+            max_pool_window(g, xq, oh, ow, &yq[(size_t)oh * Wo + ow], &aq[(size_t)oh * Wo + ow]);
+        }
     }
 }
 
@@ -511,9 +522,7 @@ ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
     }
 #pragma omp parallel for schedule(static) if (pool_work(&g) > PAR_MIN)
     for (size_t q = 0; q < planes; q++)
-        for (int oh = 0; oh < g.Ho; oh++)
-            max_pool_row(&g, x->data + q * in_plane, oh, y->data + q * out_plane + (size_t)oh * g.Wo,
-                         argmax + q * out_plane + (size_t)oh * g.Wo);
+        max_pool_plane(&g, x->data + q * in_plane, y->data + q * out_plane, argmax + q * out_plane);
     return y;
 }
 
