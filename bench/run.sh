@@ -70,3 +70,28 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
   echo "(PyTorch not installed: apt-get install python3-torch to compare in the same run)"
 fi
+
+echo "== W5: forward + backward of each zoo loss (one step: zero grad, loss, backward), logits (1024,10) and (1024,1000), SupCon and Circle on embeddings (256,128), 10 classes; ctape 2 threads =="
+w5_ct=$(CTAPE_THREADS=2 "$build/bench/w5_losses" 2)
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  # PyTorch's best of torch on 1 and on 2 threads (OpenBLAS on 1), per loss and shape.
+  w5_t1=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 /usr/bin/python3 "$here/w5_losses_torch.py" 1 2>/dev/null)
+  w5_t2=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2 /usr/bin/python3 "$here/w5_losses_torch.py" 2 2>/dev/null)
+  printf '%s\n' "$w5_ct" | awk -v t1="$w5_t1" -v t2="$w5_t2" '
+    function us(line) { sub(/.*us=/, "", line); return line + 0 }
+    function key(line) { sub(/ us=.*/, "", line); return line }
+    BEGIN {
+      n = split(t1 "\n" t2, lines, "\n")
+      for (i = 1; i <= n; i++) if (lines[i] != "") { k = key(lines[i]); v = us(lines[i]); if (!(k in torch) || v < torch[k]) torch[k] = v }
+      printf "%-16s %-12s %12s %12s %8s  %s\n", "loss", "shape", "ctape us", "torch us", "ratio", "target"
+    }
+    {
+      k = key($0); split(k, f, /[ =]/); c = us($0); t = torch[k]
+      target = (f[4] == "1024x10") ? 5 : 1.2
+      verdict = (t / c >= target) ? "ok (>= " target "x)" : "MISSED (< " target "x)"
+      printf "%-16s %-12s %12.1f %12.1f %7.2fx  %s\n", f[2], f[4], c, t, t / c, verdict
+    }'
+else
+  printf '%s\n' "$w5_ct"
+  echo "(PyTorch not installed: apt-get install python3-torch to compare in the same run)"
+fi
