@@ -222,7 +222,8 @@ ct_tensor *ct_layer_norm(ct_tape *tape, ct_tensor *x, int norm_dims, ct_tensor *
  * Two loop layouts. Channel c of sample n is the contiguous block x[(n·C + c)·S ..][S]:
  *  - S > 1 (images): threads take whole channels and do every pass over a channel (statistics,
  *    then normalising; or the two sums, then dx) back to back, while its N blocks are still in
- *    cache; the inner loops run along a block;
+ *    cache; the inner loops run along a block. The eval forward has no statistics to gather and
+ *    streams through the blocks in memory order instead;
  *  - S = 1 ((N, C) features): a block is one value, so the loops run along the rows instead,
  *    vectorised across the channels, with per-channel sums in arrays. */
 typedef struct {
@@ -273,6 +274,22 @@ static void channel_normalize(const ct_real *x, ct_real *y, bn_dims d, size_t c,
 #pragma omp simd
         for (size_t s = 0; s < S; s++) yb[s] = (xb[s] - mu) * scale + shift;
     }
+}
+
+/* The same over every channel, in memory order (block n·C + c after block n·C + c − 1): for eval,
+ * where no per-channel statistics have to be gathered first. */
+static void blocks_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_real *mean,
+                             const ct_real *scale, const ct_real *shift) {
+    const size_t N = d.N, C = d.C, S = d.S;
+#pragma omp parallel for collapse(2) if (N * C * S > PAR_MIN)
+    for (size_t n = 0; n < N; n++)
+        for (size_t c = 0; c < C; c++) {
+            const ct_real *restrict xb = x + (n * C + c) * S;
+            ct_real *restrict yb = y + (n * C + c) * S;
+            const ct_real mu = mean[c], a = scale[c], b = shift[c];
+#pragma omp simd
+            for (size_t s = 0; s < S; s++) yb[s] = (xb[s] - mu) * a + b;
+        }
 }
 
 /* Σ dy and Σ dy·x̂ over channel c. */
@@ -481,14 +498,14 @@ ct_tensor *ct_batch_norm(ct_tape *tape, ct_tensor *x, ct_tensor *gamma, ct_tenso
     double *mean = ct_arena_alloc(arena, 2 * C * sizeof(double)), *var = mean + C; /* this batch's */
     /* y = (x − μ)·scale + shift with scale = γ·r, shift = β */
     const ct_real *g = gamma ? gamma->data : NULL, *b = beta ? beta->data : NULL;
-    if (d.S > 1) {
+    if (d.S > 1 && training) { /* channel by channel: statistics, then normalise while in cache */
 #pragma omp parallel for if (d.N * C * d.S > PAR_MIN)
         for (size_t c = 0; c < C; c++) {
-            if (training) channel_moments(x->data, d, c, &mean[c], &var[c]);
+            channel_moments(x->data, d, c, &mean[c], &var[c]);
             stats_of(&st, c, training, mean, var, running_mean, running_var, eps);
             channel_normalize(x->data, y->data, d, c, st.mean[c], (g ? g[c] : 1) * st.rstd[c], b ? b[c] : 0);
         }
-    } else {
+    } else { /* rows; or eval on images, with no statistics to gather: x in memory order */
         if (training) rows_moments(x->data, d, mean, var);
         ct_real *scale = ct_arena_alloc(arena, 2 * C * sizeof(ct_real)), *shift = scale + C;
         for (size_t c = 0; c < C; c++) {
@@ -496,7 +513,8 @@ ct_tensor *ct_batch_norm(ct_tape *tape, ct_tensor *x, ct_tensor *gamma, ct_tenso
             scale[c] = (g ? g[c] : 1) * st.rstd[c];
             shift[c] = b ? b[c] : 0;
         }
-        rows_normalize(x->data, y->data, d, st.mean, scale, shift);
+        if (d.S == 1) rows_normalize(x->data, y->data, d, st.mean, scale, shift);
+        else blocks_normalize(x->data, y->data, d, st.mean, scale, shift);
     }
     if (training && running_mean) {
         const double unbias = (double)M / (double)(M - 1);
