@@ -214,10 +214,38 @@ static ct_circle_opts circle_opts(const ct_loss *l) {
 static ct_tensor *apply_circle(ct_tape *tape, ct_loss *l, ct_tensor *f, ct_labels y) {
     return ct_circle_loss(tape, f, y, circle_opts(l));
 }
+static ct_tensor *apply_circle_class(ct_tape *tape, ct_loss *l, ct_tensor *f, ct_labels y) {
+    return ct_circle_class_loss(tape, f, l->bound[0], y, circle_opts(l));
+}
 static ct_tensor *apply_triplet(ct_tape *tape, ct_loss *l, ct_tensor *f, ct_labels y) {
     return ct_triplet_mined_loss(tape, f, y, CT_TRIPLET(.reduction = reduction(l), .margin = num(l, "margin"),
                                                         .distance = (ct_distance)integer(l, "distance"),
                                                         .eps = num(l, "eps"), .mining = (ct_mining)integer(l, "mining")));
+}
+static ct_tensor *apply_center(ct_tape *tape, ct_loss *l, ct_tensor *f, ct_labels y) {
+    return ct_center_loss(tape, f, l->bound[0], y, CT_CENTER(.reduction = reduction(l), .lambda = num(l, "lambda")));
+}
+
+/* Class proxies "<name>.proxies" (C, D) ~ N(0, 1): directions uniform on the sphere, which is all
+ * a cosine sees. */
+static int bind_circle_class(ct_loss *l, ct_model *m, const char *name, int classes, int dim) {
+    if (classes < 2)
+        return ct_set_error(CT_ERR_VALUE, "ct_loss_bind: circle_class: needs classes >= 2, got %d", classes);
+    char full[160];
+    snprintf(full, sizeof full, "%s.proxies", name);
+    l->bound[0] = ct_model_add_param(m, full, CT_SHAPE(classes, dim));
+    ct_init_normal(l->bound[0], ct_model_rng(m), 0, 1);
+    return CT_OK;
+}
+/* Centres "<name>.centers" (C, D) ~ U(±√(3/D)): Caffe's "xavier" filler, which the authors'
+ * center-loss prototxt uses. */
+static int bind_center(ct_loss *l, ct_model *m, const char *name, int classes, int dim) {
+    char full[160];
+    snprintf(full, sizeof full, "%s.centers", name);
+    l->bound[0] = ct_model_add_param(m, full, CT_SHAPE(classes, dim));
+    const double bound = sqrt(3.0 / dim);
+    ct_init_uniform(l->bound[0], ct_model_rng(m), -bound, bound);
+    return CT_OK;
 }
 
 /* ---- the table ---------------------------------------------------------------------------- */
@@ -279,8 +307,6 @@ static const loss_entry registry[] = {
      {REDUCTION_PARAM}, apply_stablemax, NULL},
 
     /* ---- embedding losses (losses/embedding.c): rows here ---- */
-    /* circle_class and center (learnable state, bind hooks) join once the registry-wide tests bind
-     * losses with state before applying them; see losses/README.md. */
     {"supcon", "−(τ/τ_b)·mean_{p∈P(a)} log(e^(s_ap/τ)/Σ_{k≠a} e^(s_ak/τ)), s = cosines (Khosla et al. 2020)",
      "features (N, V, D) or (N, D)",
      {REDUCTION_PARAM, {"temperature", LP_REAL, "0.07", "(0, inf)", "τ"},
@@ -299,12 +325,22 @@ static const loss_entry registry[] = {
       {"gamma", LP_REAL, "80", "(0, inf)", "scale γ (paper, faces: 256)"},
       {"detach", LP_INT, "1", "[0, 1]", "stop the gradient through α_p, α_n (paper: 1)"}},
      apply_circle, NULL},
+    {"circle_class", "Circle loss against learnable class proxies: one positive, C−1 negatives",
+     "features (N, D)",
+     {REDUCTION_PARAM, {"m", LP_REAL, "0.4", "[0, 1]", "relaxation margin (paper, faces: 0.25)"},
+      {"gamma", LP_REAL, "80", "(0, inf)", "scale γ (paper, faces: 256)"},
+      {"detach", LP_INT, "1", "[0, 1]", "stop the gradient through α_p, α_n (paper: 1)"}},
+     apply_circle_class, bind_circle_class},
     {"triplet", "[d(a,p) − d(a,n) + margin]₊ over triplets mined in the batch", "features (N, D)",
      {REDUCTION_PARAM, {"margin", LP_REAL, "1", "[0, inf)", "margin"},
       {"distance", LP_CHOICE, "l2", "l2|cosine", "‖x − y + eps‖₂ or 1 − cos"},
       {"mining", LP_CHOICE, "all", "all|hard", "batch all, or batch hard (Hermans et al. 2017)"},
       {"eps", LP_REAL, "1e-6", "[0, inf)", "added to x − y in the L2 distance (PyTorch)"}},
      apply_triplet, NULL},
+    {"center", "(λ/2)·‖x_i − c_{y_i}‖², learnable centres (Wen et al. 2016); add it to a CE",
+     "features (N, D)",
+     {REDUCTION_PARAM, {"lambda", LP_REAL, "0.003", "[0, inf)", "λ (the paper's face-recognition weight)"}},
+     apply_center, bind_center},
 };
 static const int registry_count = (int)(sizeof registry / sizeof registry[0]);
 

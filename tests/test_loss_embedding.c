@@ -488,3 +488,41 @@ CT_TEST(losses, embedding_losses_by_name_reject_bad_values) {
         CHECK(strstr(ct_last_error(), bad[i][1]), "%s: %s", bad[i][0], ct_last_error());
     }
 }
+
+/* circle_class and center keep learnable state in a model: bind creates it, the gradient lands on it. */
+CT_TEST(losses, embedding_losses_bind_their_parameters) {
+    const int y[] = {0, 1, 2, 1};
+    static const char *const specs[] = {"circle_class", "center:lambda=1"};
+    static const char *const param[] = {"head.proxies", "head.centers"};
+    for (int k = 0; k < 2; k++) {
+        ct_model *m = ct_model_new();
+        ct_loss *l = ct_loss_parse(specs[k]);
+        CHECK(l && ct_loss_bind(l, m, "head", 3, 5) == CT_OK, "%s: %s", specs[k], ct_last_error());
+        ct_tensor *w = ct_model_find_param(m, param[k]);
+        CHECK(w && w->ndim == 2 && w->shape[0] == 3 && w->shape[1] == 5, "%s: no (3, 5) parameter %s", specs[k],
+              param[k]);
+        ct_tape *tape = ct_tape_new();
+        ct_tensor *x = random_leaf(tape, CT_SHAPE(4, 5), 70, 1);
+        ct_backward(tape, ct_loss_apply(tape, l, x, CT_LABELS(y, 4)));
+        double norm = 0;
+        for (size_t i = 0; i < w->size; i++) norm += fabs(w->grad[i]);
+        CHECK(norm > 0, "%s: no gradient reached %s", specs[k], param[k]);
+        ct_tape_free(tape);
+        ct_loss_free(l);
+        ct_model_free(m);
+    }
+}
+
+static void apply_unbound(void *arg) {
+    (void)arg;
+    ct_loss *l = ct_loss_parse("center");
+    ct_tape *tape = ct_tape_new();
+    const int y[] = {0, 1};
+    ct_loss_apply(tape, l, ct_tape_zeros(tape, CT_SHAPE(2, 3)), CT_LABELS(y, 2));
+}
+
+CT_TEST(losses, embedding_losses_with_state_need_bind) {
+    char got[1024];
+    CHECK(ct_test_expect_fatal(apply_unbound, NULL, "ct_loss_bind", got, sizeof got) && strstr(got, "center"),
+          "got: %s", got);
+}
