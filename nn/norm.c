@@ -68,7 +68,7 @@ ct_module *ct_batch_norm_new(ct_model *m, const char *name, int channels, ct_bat
     }
     bn->running_mean = ct_model_add_buffer(m, sub_name(pname, sizeof pname, name, "running_mean"), CT_SHAPE(channels));
     bn->running_var = ct_model_add_buffer(m, sub_name(pname, sizeof pname, name, "running_var"), CT_SHAPE(channels));
-    bn->num_batches_tracked = ct_model_add_buffer(m, sub_name(pname, sizeof pname, name, "num_batches_tracked"), CT_SHAPE(1));
+    bn->num_batches_tracked = ct_model_add_buffer(m, sub_name(pname, sizeof pname, name, "num_batches_tracked"), CT_SHAPE_SCALAR);
     ct_tensor_fill(bn->running_var, 1);
     return ct_model_add_module(m, &bn->base);
 }
