@@ -207,15 +207,17 @@ static void conv2d_backward(ct_tape *tape, ct_node *nd) {
     ct_real *dx = ct_grad_of(tape, x), *dw = ct_grad_of(tape, w);
     ct_real *restrict db = b ? ct_grad_of(tape, b) : NULL;
 
-    if (db)
-        for (int n = 0; n < g->N; n++)
-            for (int o = 0; o < O; o++) {
+    if (db) /* channels in parallel, each summing over samples and positions */
+#pragma omp parallel for schedule(static) if ((size_t)g->N * O * P > PAR_MIN)
+        for (int o = 0; o < O; o++) {
+            ct_real s = 0;
+            for (int n = 0; n < g->N; n++) {
                 const ct_real *restrict d = dy + ((size_t)n * O + o) * P;
-                ct_real s = 0;
 #pragma omp simd reduction(+ : s)
                 for (int p = 0; p < P; p++) s += d[p];
-                db[o] += s;
             }
+            db[o] += s;
+        }
     if (!dx && !dw) return;
 
     const int par = conv_parallel(g), threads = par ? max_threads() : 1;
