@@ -110,37 +110,8 @@ static int parallel_pairs(const attn_dims *a) {
     return threads > 1 && pairs >= (size_t)threads && flops > PAR_MIN_FLOPS;
 }
 
-/* e^x for the softmax's x = z − max ≤ 0, in a form the compiler vectorises (glibc's vector
- * expf is only declared under -ffast-math, and a scalar expf call per score costs as much as both
- * GEMMs of a pair). float64 builds, which are for checking, keep libm's exp.
- * The float32 version is Cephes' expf: x = n·ln2 + r with n = round(x/ln2) (adding 1.5·2²³ rounds
- * to an integer held in the low mantissa bits, with no float-to-int conversion), ln2 split in two
- * so r is exact, |r| ≤ ln2/2; e^r = 1 + r + r²·p(r) with a degree-5 minimax p; then 2^n written
- * into the exponent bits. Error < 1 ulp on [ln(FLT_MIN), 0]; below that 0, and NaN stays NaN. */
-#ifdef CT_PRECISION_64
-static inline ct_real exp_nonpositive(ct_real x) { return exp(x); }
-#else
-static inline float exp_nonpositive(float x) {
-    const float lo = -87.33654475f, round = 12582912.0f; /* ln(FLT_MIN), 1.5·2²³ */
-    const float c = x > lo ? x : lo;
-    const float t = c * 1.44269504088896341f + round, n = t - round;
-    const float r = (c - n * 0.693359375f) - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    uint32_t bits;
-    memcpy(&bits, &t, sizeof bits);
-    bits = (bits - 0x4B400000u + 127u) << 23; /* t's low bits hold n: this is 2^n */
-    float two_n;
-    memcpy(&two_n, &bits, sizeof two_n);
-    const float e = x < lo ? 0.0f : p * two_n;
-    return x != x ? x : e;
-}
-#endif
+/* exp_nonpositive: see ct_exp_nonpositive in autograd/internal.h. */
+#define exp_nonpositive ct_exp_nonpositive
 
 /* Softmax of one row of scores in place: keys j < n are visible unless pad[j] ≠ 0; every other
  * entry up to S becomes 0. A row with no visible key becomes NaN (0/0, as PyTorch). */

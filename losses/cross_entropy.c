@@ -66,11 +66,20 @@ static void cross_entropy_backward(ct_tape *tape, ct_node *nd) {
         const double A = (1 - eps) * w_y + spread * w_total;
         const ct_real *z = logits->data + (size_t)i * C;
         ct_real *d = dz + (size_t)i * C;
-        const double m = s->max[i], log_sum = s->log_sum[i];
-        for (int c = 0; c < C; c++) {
-            const double p = exp(((double)z[c] - m) - log_sum);
-            const double alpha = spread * (s->weight ? s->weight[c] : 1.0);
-            d[c] += (ct_real)(scale * (A * p - alpha));
+        /* p_ic = exp((z_ic − m_i) − log s_i), an exponent ≤ 0: the vectorised exp applies */
+        const ct_real m = (ct_real)s->max[i], log_sum = (ct_real)s->log_sum[i];
+        const ct_real scale_A = (ct_real)(scale * A), scale_spread = (ct_real)(scale * spread);
+        ct_real *restrict dr = d;
+        const ct_real *restrict zr = z;
+        if (s->weight) {
+            const ct_real *restrict wc = s->weight;
+#pragma omp simd
+            for (int c = 0; c < C; c++)
+                dr[c] += scale_A * ct_exp_nonpositive((zr[c] - m) - log_sum) - scale_spread * wc[c];
+        } else {
+#pragma omp simd
+            for (int c = 0; c < C; c++)
+                dr[c] += scale_A * ct_exp_nonpositive((zr[c] - m) - log_sum) - scale_spread;
         }
         d[y] -= (ct_real)(scale * (1 - eps) * w_y); /* the one-hot part of α_i */
     }
@@ -114,14 +123,21 @@ ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, 
     double total = 0, denom = 0;
     for (int i = 0; i < N; i++) {
         const ct_real *z = logits->data + (size_t)i * C;
-        double m = -INFINITY;
+        /* max and a finiteness probe in one vectorised pass: z·0 is 0 unless z is ±inf or NaN */
+        ct_real m_row = -INFINITY, probe = 0;
+#pragma omp simd reduction(max : m_row) reduction(+ : probe)
         for (int c = 0; c < C; c++) {
-            CT_CHECK(isfinite(z[c]), op, "logits row %d has a non-finite value %g at class %d",
-                     i, (double)z[c], c);
-            if (z[c] > m) m = z[c];
+            m_row = z[c] > m_row ? z[c] : m_row;
+            probe += z[c] * 0;
         }
-        double sum_exp = 0;
-        for (int c = 0; c < C; c++) sum_exp += exp((double)z[c] - m);
+        if (probe != 0)
+            for (int c = 0; c < C; c++)
+                CT_CHECK(isfinite(z[c]), op, "logits row %d has a non-finite value %g at class %d",
+                         i, (double)z[c], c);
+        const double m = m_row;
+        double sum_exp = 0; /* Σ_c exp(z_ic − m_i), each term ≤ 1, summed in double */
+#pragma omp simd reduction(+ : sum_exp)
+        for (int c = 0; c < C; c++) sum_exp += (double)ct_exp_nonpositive(z[c] - m_row);
         max[i] = m;
         log_sum[i] = log(sum_exp);
 
