@@ -97,10 +97,11 @@ typedef __mmask8 row_mask;
 #define ROW_ADD(a, b) _mm512_add_pd(a, b)
 #endif
 
-/* dst[0, n) = src[0, n), and garbage in dst[n, n + ROW_SLACK): stores are whole vectors (a
- * masked store costs several times a plain one), so callers write rows in increasing address
- * order, letting the next row overwrite the spill, and leave ROW_SLACK spare elements after
- * the buffer. Loads stay masked: they never read past the end of src. */
+/* dst[0, n) = src[0, n), and garbage in dst[n, n + ROW_SLACK): stores are whole vectors, so
+ * callers write rows in increasing address order, letting the next row overwrite the spill,
+ * and leave ROW_SLACK spare elements after the buffer. Loads stay masked: they never read past
+ * the end of src. (Plain stores instead of masked ones: the MNIST CNN's conv layers measured
+ * about 5% faster, forward and backward.) */
 #ifdef ROW_LANES
 #define ROW_SLACK ROW_LANES
 #else
