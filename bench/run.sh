@@ -95,3 +95,12 @@ else
   printf '%s\n' "$w5_ct"
   echo "(PyTorch not installed: apt-get install python3-torch to compare in the same run)"
 fi
+
+echo
+# W2: the MNIST CNN, when the real MNIST files of ../shared/data are beside this checkout.
+mnist="$here/../../shared/data/mnist"
+if [ -f "$mnist/train10k-images-idx3-ubyte.gz" ]; then
+  bash "$here/cnn.sh" "$build" "$mnist"
+else
+  echo "== W2 skipped: $mnist (../shared/data/mnist) is absent =="
+fi
