@@ -2,6 +2,7 @@
  * Usage: ctape_tests [--group G] [--skip-group G] [name-substring ...] */
 #include "test.h"
 
+#include <libgen.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -92,6 +93,16 @@ static void remove_tree(const char *path) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", path);
+}
+
+/* build/.../tests/ctape_tests -> build/.../examples/<name> */
+int ct_test_example_path(const char *name, char *out, size_t len) {
+    char self[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return 0;
+    self[n] = 0;
+    snprintf(out, len, "%s/../examples/%s", dirname(self), name);
+    return access(out, X_OK) == 0;
 }
 
 const char *ct_test_tmpdir(void) {

@@ -22,6 +22,9 @@ int ct_test_stopped(void);
 
 /* ../shared/data (or $CTAPE_SHARED_DATA) when present, else NULL. */
 const char *ct_test_shared_data(void);
+/* The built example program `name` next to this test binary (build/.../examples/<name>);
+ * returns 1 when it exists and is executable. */
+int ct_test_example_path(const char *name, char *out, size_t len);
 /* A fresh empty directory for this test's files (removed when the run ends). */
 const char *ct_test_tmpdir(void);
 

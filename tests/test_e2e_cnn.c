@@ -10,26 +10,16 @@
  * a margin that tests correctness rather than luck. */
 #include "test.h"
 
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* build/.../tests/ctape_tests -> build/.../examples/<name> */
-static int example_path(const char *name, char *out, size_t len) {
-    char self[1024];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return 0;
-    self[n] = 0;
-    snprintf(out, len, "%s/../examples/%s", dirname(self), name);
-    return access(out, X_OK) == 0;
-}
 
 CT_TEST(e2e, mnist_cnn_train10k_three_epochs) {
     const char *shared = ct_test_shared_data();
     if (!shared) CT_SKIP("../shared/data absent: real-data test skipped");
     char exe[1100], cmd[2400], line[512];
-    if (!example_path("mnist_cnn", exe, sizeof exe))
+    if (!ct_test_example_path("mnist_cnn", exe, sizeof exe))
         CT_SKIP("examples not built next to the tests (make builds them)");
     snprintf(cmd, sizeof cmd, "'%s' --data '%s/mnist' --train train10k --test t10k --epochs 3 --batch 32 --cosine --seed 1 --threads 2 2>&1",
              exe, shared);
