@@ -41,9 +41,6 @@
 
 #include <string.h>
 #include <tgmath.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define CAUSAL_BLOCK 32           /* query rows per GEMM when causal */
 #define PAR_MIN_FLOPS (1 << 20)   /* below this, threads cost more than they save */
@@ -81,21 +78,6 @@ static size_t at_k(const attn_dims *a, size_t i) { return pair_at(a, i, a->S, a-
 static size_t at_v(const attn_dims *a, size_t i) { return pair_at(a, i, a->S, a->dv, a->ld_v, a->col_v); }
 static size_t at_o(const attn_dims *a, size_t i) { return pair_at(a, i, a->L, a->dv, a->ld_o, 0); }
 
-static int max_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 /* Rows per block: all of them without a causal mask (one GEMM), CAUSAL_BLOCK with it. */
 static int row_block(const attn_dims *a) { return a->causal && a->L > CAUSAL_BLOCK ? CAUSAL_BLOCK : a->L; }
@@ -106,7 +88,7 @@ static int keys_seen(const attn_dims *a, int i1) { return a->causal && i1 < a->S
 static int parallel_pairs(const attn_dims *a) {
     size_t pairs = (size_t)a->B * (size_t)a->H;
     double flops = 2.0 * (double)pairs * a->L * a->S * (a->d + a->dv);
-    int threads = max_threads();
+    int threads = ct_max_threads();
     return threads > 1 && pairs >= (size_t)threads && flops > PAR_MIN_FLOPS;
 }
 
@@ -209,7 +191,7 @@ static void attention_backward(ct_tape *tape, ct_node *n) {
     /* q, k and v may be one tensor: then these are one buffer, written at disjoint columns */
     ct_real *dq = ct_grad_of(tape, q), *dk = ct_grad_of(tape, k), *dv = ct_grad_of(tape, v);
     const ct_real *dout = n->out->grad;
-    const int par = parallel_pairs(&a), threads = par ? max_threads() : 1;
+    const int par = parallel_pairs(&a), threads = par ? ct_max_threads() : 1;
     const size_t scratch = (size_t)row_block(&a) * (size_t)a.S;
     ct_real *dZ = ct_arena_alloc(ct_tape_arena(tape), (size_t)threads * scratch * sizeof *dZ);
     const size_t pairs = (size_t)a.B * a.H, sp = (size_t)a.L * a.S;
@@ -218,7 +200,7 @@ static void attention_backward(ct_tape *tape, ct_node *n) {
         const size_t oq = at_q(&a, i), ok = at_k(&a, i), ov = at_v(&a, i);
         pair_backward(&a, q->data + oq, k->data + ok, v->data + ov, saved->P + i * sp, dout + at_o(&a, i),
                       dq ? dq + oq : NULL, dk ? dk + ok : NULL, dv ? dv + ov : NULL,
-                      dZ + (size_t)thread_id() * scratch);
+                      dZ + (size_t)ct_thread_id() * scratch);
     }
 }
 const ct_op ct_op_attention = {
@@ -233,14 +215,14 @@ static ct_tensor *attention_run(ct_tape *tape, ct_tensor *q, ct_tensor *k, ct_te
     ct_tensor *in[3] = {q, k, v};
     ct_shape out = a.packed ? CT_SHAPE(a.B * a.L, a.H * a.dv) : CT_SHAPE(a.B, a.H, a.L, a.dv);
     ct_tensor *o = ct_op_output(tape, out, &ct_op_attention, in, 3, &n);
-    const int par = parallel_pairs(&a), threads = par ? max_threads() : 1;
+    const int par = parallel_pairs(&a), threads = par ? ct_max_threads() : 1;
     const size_t pairs = (size_t)a.B * a.H, sp = (size_t)a.L * a.S;
     /* P for every pair when it is saved for the backward; else one L×S block per thread */
     ct_real *P = ct_arena_alloc(ct_tape_arena(tape), (n ? pairs : (size_t)threads) * sp * sizeof *P);
 #pragma omp parallel for schedule(static) if (par)
     for (size_t i = 0; i < pairs; i++) {
         const uint8_t *pad = key_padding ? key_padding + (i / (size_t)a.H) * (size_t)a.S : NULL;
-        ct_real *Pi = P + (n ? i : (size_t)thread_id()) * sp;
+        ct_real *Pi = P + (n ? i : (size_t)ct_thread_id()) * sp;
         pair_forward(&a, q->data + at_q(&a, i), k->data + at_k(&a, i), v->data + at_v(&a, i), pad, Pi,
                      o->data + at_o(&a, i));
     }

@@ -31,30 +31,12 @@
 
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
 
 #define PAR_MIN (1 << 15) /* elements of work below which an OpenMP loop costs more than it saves */
 
-static int max_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 /* ceil(a / b) for b > 0 and any sign of a */
 static int div_up(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
@@ -193,7 +175,7 @@ static void col2im_add(const conv_geom *g, const ct_real *restrict dcols, ct_rea
 }
 
 /* Sample-parallel loops pay off when there are several samples and several threads. */
-static int conv_parallel(const conv_geom *g) { return g->N > 1 && max_threads() > 1; }
+static int conv_parallel(const conv_geom *g) { return g->N > 1 && ct_max_threads() > 1; }
 
 /* ---- conv2d: y (N,O,Ho,Wo) = W ⋆ x + b, x (N,C,H,W), W (O,C/G,kh,kw), b (O) ---------------
  * Per sample n and group g, with cols_n = im2col(x_n) (K, P):
@@ -225,7 +207,7 @@ static void conv2d_backward(ct_tape *tape, ct_node *nd) {
         }
     if (!dx && !dw) return;
 
-    const int par = conv_parallel(g), threads = par ? max_threads() : 1;
+    const int par = conv_parallel(g), threads = par ? ct_max_threads() : 1;
     const size_t cols_len = (size_t)G * K * P + ROW_SLACK, w_len = (size_t)O * K;
     ct_arena *arena = ct_tape_arena(tape);
     ct_real *cols_all = dw && !g->direct ? ct_arena_alloc(arena, threads * cols_len * sizeof(ct_real)) : NULL;
@@ -234,7 +216,7 @@ static void conv2d_backward(ct_tape *tape, ct_node *nd) {
 
 #pragma omp parallel for schedule(static) if (par)
     for (int n = 0; n < g->N; n++) {
-        const int t = thread_id();
+        const int t = ct_thread_id();
         const ct_real *x_n = x->data + (size_t)n * g->C * g->H * g->W;
         const ct_real *dy_n = dy + (size_t)n * O * P;
         if (dw) {
@@ -318,7 +300,7 @@ ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct
         nd->extra = saved;
     }
 
-    const int par = conv_parallel(&g), threads = par ? max_threads() : 1;
+    const int par = conv_parallel(&g), threads = par ? ct_max_threads() : 1;
     const int Og = O / G, K = g.K, P = g.P;
     const size_t cols_len = (size_t)G * K * P + ROW_SLACK; /* one sample's columns, + im2col's slack */
     ct_real *cols_all = g.direct ? NULL : ct_arena_alloc(ct_tape_arena(tape), threads * cols_len * sizeof(ct_real));
@@ -328,7 +310,7 @@ ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct
         ct_real *y_n = y->data + (size_t)n * O * P;
         const ct_real *cols = x_n;
         if (!g.direct) {
-            ct_real *c = cols_all + thread_id() * cols_len;
+            ct_real *c = cols_all + ct_thread_id() * cols_len;
             im2col(&g, x_n, c);
             cols = c;
         }

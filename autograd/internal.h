@@ -64,6 +64,27 @@ static inline float ct_exp_nonpositive(float x) {
 }
 #endif
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* OpenMP's pool size and this thread's number (1 and 0 in a build without OpenMP). */
+static inline int ct_max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static inline int ct_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* Private helpers for the op files. */
 #define CT_NODE_SAVE(node, t) ((node)->saved = (t))
 

@@ -22,7 +22,6 @@
 #include "internal.h"
 
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #define PAR_MIN (1 << 16) /* OpenMP only pays off above this many elements */
@@ -76,12 +75,12 @@ static void layer_norm_backward(ct_tape *tape, ct_node *n) {
      * threads, so each thread sums dγ, dβ into its own (2, D) slice; the slices are added at the
      * end, in thread order (the same result for the same thread count). */
     const int parallel = rows * D > PAR_MIN;
-    const int threads = parallel ? omp_get_max_threads() : 1;
+    const int threads = parallel ? ct_max_threads() : 1;
     ct_real *partial = NULL;
     if (dgamma || dbeta) partial = ct_arena_calloc(ct_tape_arena(tape), (size_t)threads * 2 * D * sizeof(ct_real));
 #pragma omp parallel num_threads(threads) if (parallel)
     {
-        ct_real *restrict pg = partial ? partial + (size_t)omp_get_thread_num() * 2 * D : NULL;
+        ct_real *restrict pg = partial ? partial + (size_t)ct_thread_id() * 2 * D : NULL;
         ct_real *restrict pb = pg ? pg + D : NULL;
 #pragma omp for
         for (size_t i = 0; i < rows; i++) {
