@@ -45,12 +45,7 @@ int main(int argc, char **argv) {
         ct_tensor *h = ct_relu(tape, ct_forward(tape, fc1, b.x));
         h = ct_relu(tape, ct_forward(tape, fc2, h));
         ct_tensor *logits = ct_forward(tape, fc3, h);
-        for (int i = 0; i < b.n; i++) {
-            const ct_real *row = logits->data + (size_t)i * 10;
-            int best = 0;
-            for (int c = 1; c < 10; c++) best = row[c] > row[best] ? c : best;
-            correct += best == b.y.data[i];
-        }
+        correct += ct_count_correct(logits, b.y);
         ct_tape_reset(tape);
     }
     struct rusage ru;

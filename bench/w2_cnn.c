@@ -57,12 +57,7 @@ int main(int argc, char **argv) {
     long correct = 0;
     while (ct_loader_next(eval, &b)) {
         ct_tensor *logits = forward(tape, &net, b.x);
-        for (int i = 0; i < b.n; i++) {
-            const ct_real *row = logits->data + (size_t)i * 10;
-            int best = 0;
-            for (int c = 1; c < 10; c++) best = row[c] > row[best] ? c : best;
-            correct += best == b.y.data[i];
-        }
+        correct += ct_count_correct(logits, b.y);
         ct_tape_reset(tape);
     }
     struct rusage ru;

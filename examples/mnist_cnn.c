@@ -102,14 +102,7 @@ static double accuracy(ct_tape *tape, const cnn *net, const ct_dataset *test) {
     ct_batch b;
     while (ct_loader_next(batches, &b)) {
         ct_tensor *logits = cnn_forward(tape, net, b.x);
-        int classes = logits->shape[1];
-        for (int i = 0; i < b.n; i++) {
-            const ct_real *row = logits->data + (size_t)i * classes;
-            int best = 0;
-            for (int c = 1; c < classes; c++)
-                if (row[c] > row[best]) best = c;
-            correct += best == b.y.data[i];
-        }
+        correct += ct_count_correct(logits, b.y);
         ct_tape_reset(tape);
     }
     ct_tape_grad_enabled(tape, was);

@@ -345,6 +345,10 @@ typedef struct {
 ct_tensor *ct_center_loss(ct_tape *tape, ct_tensor *features, ct_tensor *centers, ct_labels labels,
                           ct_center_opts opts);
 
+/* ---- metrics ---------------------------------------------------------------------------- */
+/* The number of rows of logits (N, C) whose largest value (the first, on ties) is the label. */
+int ct_count_correct(const ct_tensor *logits, ct_labels labels);
+
 #ifndef CT_BUILDING_LIBRARY
 #define ct_supcon_loss(...) CT_SITE_CALL(ct_supcon_loss, __VA_ARGS__)
 #define ct_circle_loss(...) CT_SITE_CALL(ct_circle_loss, __VA_ARGS__)

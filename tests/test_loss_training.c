@@ -107,14 +107,8 @@ static ct_real *outputs_of(const mlp *net, const ct_dataset *d, int out) {
 }
 
 static double argmax_accuracy(const ct_real *logits, const int *labels, int n, int classes) {
-    long correct = 0;
-    for (int i = 0; i < n; i++) {
-        const ct_real *row = logits + (size_t)i * classes;
-        int best = 0;
-        for (int c = 1; c < classes; c++) best = row[c] > row[best] ? c : best;
-        correct += best == labels[i];
-    }
-    return (double)correct / n;
+    ct_tensor view = {.data = (ct_real *)logits, .size = (size_t)n * classes, .ndim = 2, .shape = {n, classes}};
+    return (double)ct_count_correct(&view, CT_LABELS(labels, n)) / n;
 }
 
 /* ---- classification losses ------------------------------------------------------------------ */

@@ -344,3 +344,14 @@ CT_TEST(gradcheck, cross_entropy_ignore_class_weight_smoothing) {
 CT_TEST(gradcheck, cross_entropy_ignore_none_smoothing) {
     ce_gradcheck(CT_CE(.reduction = CT_REDUCTION_NONE, .label_smoothing = 0.3, .ignore_index = -1), 1);
 }
+
+/* Rows 0 and 2 pick their label; row 1 ties between classes 0 and 2 and takes the first (0),
+ * which is not its label 2. */
+CT_TEST(losses, count_correct_takes_the_first_maximum) {
+    ct_tape *tape = ct_tape_new();
+    const ct_real z[9] = {3, 1, 2, 5, 0, 5, -1, -2, -0.5};
+    ct_tensor *logits = ct_tape_tensor_from(tape, CT_SHAPE(3, 3), z);
+    const int y[3] = {0, 2, 2};
+    CHECK(ct_count_correct(logits, CT_LABELS(y, 3)) == 2);
+    ct_tape_free(tape);
+}

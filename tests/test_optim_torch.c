@@ -115,13 +115,7 @@ static double test_accuracy(ct_tape *tape, const mlp *net, const ct_dataset *tes
     while (ct_loader_next(batches, &b)) {
         normalise(b.x);
         ct_tensor *logits = mlp_forward(tape, net, b.x);
-        for (int i = 0; i < b.n; i++) {
-            const ct_real *row = logits->data + (size_t)i * 10;
-            int best = 0;
-            for (int c = 1; c < 10; c++)
-                if (row[c] > row[best]) best = c;
-            correct += best == b.y.data[i];
-        }
+        correct += ct_count_correct(logits, b.y);
         ct_tape_reset(tape);
     }
     ct_tape_grad_enabled(tape, was);
