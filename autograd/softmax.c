@@ -22,13 +22,15 @@ static ct_tensor *norm_output(ct_tape *tape, ct_tensor *x, int *axis, const ct_o
 }
 
 /* Writes m = max of the line and returns Σ e^(x − m), both finite for finite input. */
+/* Every exponent below is ≤ 0 (x − max, or a log-probability), so the vectorised
+ * ct_exp_nonpositive of autograd/internal.h applies. */
 static inline double line_max_sumexp(const ct_real *x, size_t len, size_t inner, ct_real *m_out) {
     ct_real m = -INFINITY;
     for (size_t k = 0; k < len; k++)
         if (x[k * inner] > m) m = x[k * inner];
     if (!isfinite(m)) m = m > 0 ? m : 0; /* all −∞: shift by 0; a +∞ stays +∞ (NaN follows) */
     double sum = 0;
-    for (size_t k = 0; k < len; k++) sum += exp(x[k * inner] - m);
+    for (size_t k = 0; k < len; k++) sum += ct_exp_nonpositive(x[k * inner] - m);
     *m_out = m;
     return sum;
 }
@@ -64,7 +66,7 @@ ct_tensor *ct_softmax(ct_tape *tape, ct_tensor *x, int axis) {
             ct_real m;
             ct_real inv = (ct_real)(1 / line_max_sumexp(x->data + at, len, inner, &m));
             for (size_t k = 0; k < len; k++)
-                y->data[at + k * inner] = exp(x->data[at + k * inner] - m) * inv;
+                y->data[at + k * inner] = ct_exp_nonpositive(x->data[at + k * inner] - m) * inv;
         }
     return y;
 }
@@ -83,7 +85,7 @@ static void log_softmax_backward(ct_tape *tape, ct_node *n) {
             double total = 0;
             for (size_t k = 0; k < len; k++) total += dy[at + k * inner];
             for (size_t k = 0; k < len; k++)
-                dx[at + k * inner] += dy[at + k * inner] - exp(y[at + k * inner]) * (ct_real)total;
+                dx[at + k * inner] += dy[at + k * inner] - ct_exp_nonpositive(y[at + k * inner]) * (ct_real)total;
         }
 }
 const ct_op ct_op_log_softmax = {"log_softmax", "y = x − ln Σ e^x; dx = dy − softmax(x)·Σ dy",
