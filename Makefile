@@ -2,6 +2,7 @@
 #   make            libraries, tests, examples and benchmarks (float32) in build/
 #   make test       the suite in float32, then the gradient checks in float64
 #   make demo       train the MNIST MLP on Fashion-MNIST for one epoch
+#   make data       fetch MNIST, KMNIST, CIFAR-10/100 into data/ (checksummed); Fashion-MNIST from Debian
 #   make bench      W1 (MLP, one epoch of Fashion-MNIST) against PyTorch when it is installed
 #   make install    PREFIX=/usr/local: headers, libctape.a, libctape.so, ctape.pc
 # Options: PRECISION=64 (float64 flavour, build/f64), SANITIZE=1 (ASan + UBSan, build/asan).
@@ -64,7 +65,7 @@ BUILD_PACKAGES := libopenblas-openmp-dev libstb-dev
 DEMO_PACKAGES := dataset-fashion-mnist
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: all test test-f32 test-f64 demo bench install clean deps demo-deps
+.PHONY: all test test-f32 test-f64 demo bench data install clean deps demo-deps
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -142,6 +143,11 @@ test-f64: $(TESTBIN)
 demo: demo-deps
 	@$(MAKE) --no-print-directory $(BUILD)/examples/mnist_mlp
 	$(BUILD)/examples/mnist_mlp --data $(FASHION_DIR) --epochs 1 --threads 2
+
+# The standard datasets under data/<name>/ (scripts/get-data: checksummed downloads, Fashion-MNIST
+# from Debian). DATASETS="mnist cifar10" picks some; the default is all of them.
+data: demo-deps
+	@bash scripts/get-data $(DATASETS)
 
 bench: demo-deps
 	@$(MAKE) --no-print-directory $(BENCHES)

@@ -11,7 +11,9 @@ typedef struct {
     uint8_t *images;
     int *labels;
     int n, channels, height, width;
-    int classes;   /* 1 + the largest label */
+    int classes;         /* the number of classes: fixed by the format (CIFAR, folders), else 1 + largest label */
+    char **class_names;  /* `classes` names when the format gives them (CIFAR meta files, folder names), else NULL */
+    int skipped;         /* image folders with .skip_unreadable: files left out because they did not decode */
     char source[512];
 } ct_dataset;
 
@@ -22,6 +24,47 @@ ct_dataset *ct_idx_load(const char *dir, const char *split);
 ct_dataset *ct_idx_load_files(const char *images_path, const char *labels_path);
 void ct_dataset_free(ct_dataset *d);
 
+/* CIFAR-10 binary: 3073-byte records (label byte, then 1024 R, 1024 G, 1024 B bytes of a
+ * 32×32 image), no header. `path` is one .bin file (split ignored, may be NULL) or a directory
+ * holding the official set: split "train" reads data_batch_1.bin … data_batch_5.bin in order,
+ * "test" reads test_batch.bin. A directory holding cifar-10-batches-bin/ is looked into.
+ * Class names come from batches.meta.txt beside the data when present. */
+ct_dataset *ct_cifar10_load(const char *path, const char *split);
+
+/* CIFAR-100 binary: 3074-byte records (coarse label, fine label, 3072 pixel bytes). `path` is a
+ * .bin file or a directory with train.bin / test.bin (or cifar-100-binary/ inside it).
+ * labels picks which label goes into d->labels (100 fine classes or 20 coarse superclasses);
+ * names come from fine_label_names.txt / coarse_label_names.txt when present. */
+typedef enum { CT_CIFAR100_FINE = 0, CT_CIFAR100_COARSE = 1 } ct_cifar100_labels;
+ct_dataset *ct_cifar100_load(const char *path, const char *split, ct_cifar100_labels labels);
+
+/* Image folders: dir/<class>/<image>, one subfolder per class. Classes are the subfolders in
+ * byte-wise sorted order (label 0 is the first), files sorted the same way within each; files
+ * whose extension is not .png .jpg .jpeg .bmp .tga .gif .pnm .ppm .pgm (any case) and names
+ * starting with '.' are ignored. Decoded with stb_image (a GIF gives its first frame). */
+typedef struct {
+    int channels;         /* 1 (grayscale) or 3 (RGB); default 3 */
+    int height, width;    /* > 0: every image resized to height×width (stb_image_resize);
+                             0: all images must already share one size (else an error naming the file) */
+    int skip_unreadable;  /* 1: leave out files that do not decode and count them in d->skipped */
+} ct_image_folder_opts;
+#define CT_IMAGE_FOLDER(...) \
+    CT_WITH_DEFAULTS(ct_image_folder_opts, (.channels = 3, .height = 0, .width = 0, .skip_unreadable = 0), __VA_ARGS__)
+ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts);
+
+/* A new dataset holding copies of the samples at `indices` (in that order); class count and
+ * names are kept. NULL with ct_last_error() on an index out of range. */
+ct_dataset *ct_dataset_subset(const ct_dataset *d, const int *indices, int n);
+
+/* Splits d into a training and a validation part: a seeded random permutation, the first
+ * round(n * val_fraction) samples to *val, the rest to *train (both copies; d is unchanged).
+ * val_fraction in (0, 1) and both parts non-empty, else an error. Returns CT_OK or a code. */
+int ct_dataset_split(const ct_dataset *d, double val_fraction, uint64_t seed, ct_dataset **train, ct_dataset **val);
+
+/* Per-channel mean and standard deviation (population, over every pixel of every image) of
+ * the pixels scaled to [0, 1]: the numbers a normalisation wants. mean and std hold d->channels. */
+void ct_dataset_channel_stats(const ct_dataset *d, float *mean, float *std);
+
 /* Reads a whole file, inflating it when it is gzip (by magic, not by name). The caller frees
  * *out. Returns CT_OK or an error code with ct_last_error() set. */
 int ct_read_file_maybe_gz(const char *path, uint8_t **out, size_t *len);
@@ -29,15 +72,36 @@ int ct_read_file_maybe_gz(const char *path, uint8_t **out, size_t *len);
 /* CRC-32 as gzip and PNG use it: ct_crc32(0, buf, n), or chain calls passing the last result. */
 uint32_t ct_crc32(uint32_t crc, const void *data, size_t len);
 
-/* Mini-batches: x (batch, channels, height, width) scaled to [0, 1], or (batch, c·h·w) with
- * .flatten; labels alongside. Shuffled per epoch from the seed: the same seed gives the same
- * batches on every machine. */
+/* Mini-batches: x (batch, channels, height, width), or (batch, c·h·w) with .flatten; labels
+ * alongside. Each sample goes through, in torchvision's order:
+ *   1. bytes scaled to [0, 1] (byte / 255, as ToTensor);
+ *   2. random crop (.crop_padding > 0): pad every side by crop_padding (zeros, or a mirror
+ *      image of the border without repeating it with CT_PAD_REFLECT), then cut out a window of
+ *      the original size at a uniformly random offset (RandomCrop(size, padding, padding_mode));
+ *   3. horizontal flip with probability 1/2 (.hflip; RandomHorizontalFlip);
+ *   4. normalisation (.normalize): (x − mean[c]) / std[c] per channel (Normalize);
+ *   5. cutout (.cutout = side > 0; DeVries & Taylor 2017): a side×side square around a uniformly
+ *      random centre pixel, clipped at the borders, set to 0 after normalisation.
+ * The order of samples is a permutation drawn per epoch from the seed; every random choice of
+ * sample i in batch b of epoch e comes from an RNG seeded by (seed, e, b, i), so the same seed
+ * gives the same batches on every machine, with or without the background thread. */
+enum { CT_PAD_ZERO = 0, CT_PAD_REFLECT = 1 };
+enum { CT_LOADER_MAX_CHANNELS = 4 };
 typedef struct {
     int batch;
     int shuffle;
     uint64_t seed;
     int drop_last;  /* drop a last batch smaller than `batch` */
     int flatten;
+    const int *indices;  /* when not NULL, the loader draws only these samples (a subset; borrowed) */
+    int count;           /* how many indices */
+    int crop_padding;
+    int pad_mode;        /* CT_PAD_ZERO or CT_PAD_REFLECT */
+    int hflip;
+    int normalize;       /* use mean[] and std[] (one per channel; std > 0) */
+    float mean[CT_LOADER_MAX_CHANNELS], std[CT_LOADER_MAX_CHANNELS];
+    int cutout;
+    int prefetch;        /* prepare the next batch in a background thread while the caller trains */
 } ct_loader_opts;
 #define CT_LOADER(...) \
     CT_WITH_DEFAULTS(ct_loader_opts, (.batch = 64, .shuffle = 1, .seed = 0, .drop_last = 0, .flatten = 0), __VA_ARGS__)
@@ -57,6 +121,9 @@ ct_loader *ct_loader_new(const ct_dataset *d, ct_loader_opts opts);
  * next epoch, reshuffled). */
 int ct_loader_next(ct_loader *l, ct_batch *b);
 int ct_loader_batches_per_epoch(const ct_loader *l);
+/* Seconds the caller spent inside ct_loader_next since the loader was made: the time a
+ * training loop waited for data. */
+double ct_loader_wait_seconds(const ct_loader *l);
 void ct_loader_free(ct_loader *l);
 
 #endif

@@ -67,13 +67,6 @@ static int parse_idx_header(const char *path, const uint8_t *buf, size_t len, in
     return CT_OK;
 }
 
-void ct_dataset_free(ct_dataset *d) {
-    if (!d) return;
-    free(d->images);
-    free(d->labels);
-    free(d);
-}
-
 ct_dataset *ct_idx_load_files(const char *images_path, const char *labels_path) {
     CT_CHECK(images_path && labels_path, "ct_idx_load_files", "NULL path");
     ct_dataset *d = NULL;
