@@ -104,3 +104,34 @@ if [ -f "$mnist/train10k-images-idx3-ubyte.gz" ]; then
 else
   echo "== W2 skipped: $mnist (../shared/data/mnist) is absent =="
 fi
+
+# ---- the CIFAR-10 input pipeline (bench/loader.c, bench/loader_torch.py) ----------------------
+# Batches of 128 through RandomCrop(32, padding=4) + RandomHorizontalFlip + Normalize, shuffled,
+# nothing else in the loop. Every setting in its own process, best of $runs; the comparison is
+# ctape's best setting against PyTorch's best (PIL images as torchvision's CIFAR10 gives them, or
+# uint8 tensors with the tensor transforms; DataLoader with 0 or 2 workers).
+echo
+cifar="$here/../../shared/data/cifar10/data_batch_sub.bin"
+echo "== loader: CIFAR-10 batches of 128, random crop 32 (padding 4) + flip + normalise, shuffled; best of $runs runs each =="
+[ -f "$cifar" ] || echo "($cifar absent: both sides use 10000 random images of 3x32x32)"
+ld_best=""
+for setting in "0 1" "0 2" "1 1" "1 2"; do
+  line=$(best_of "$runs" "$build/bench/loader" "$cifar" 10 $setting)
+  echo "ctape:   $line"
+  if [ -z "$ld_best" ] || [ "$(field samples_per_s "$line")" -gt "$(field samples_per_s "$ld_best")" ]; then ld_best=$line; fi
+done
+if /usr/bin/python3 -c 'import torchvision' 2>/dev/null; then
+  pt_best=""
+  for setting in "pil 0" "pil 2" "tensor 0" "tensor 2"; do
+    line=$(best_of "$runs" /usr/bin/python3 "$here/loader_torch.py" "$cifar" 1 $setting)
+    echo "pytorch: $line"
+    if [ -z "$pt_best" ] || [ "$(field samples_per_s "$line")" -gt "$(field samples_per_s "$pt_best")" ]; then pt_best=$line; fi
+  done
+  awk -v c="$(field batches_per_s "$ld_best")" -v p="$(field batches_per_s "$pt_best")" \
+      -v cs="prefetch=$(field prefetch "$ld_best") threads=$(field threads "$ld_best")" \
+      -v ps="$(field variant "$pt_best"), num_workers=$(field num_workers "$pt_best")" 'BEGIN {
+    printf "loader ctape/pytorch-best batches/s: %.1fx (%.1f [%s] vs %.1f [%s]); target 3x: %s\n",
+           c / p, c, cs, p, ps, (c / p >= 3) ? "ok" : "MISSED" }'
+else
+  echo "(torchvision not installed: apt-get install python3-torchvision to compare in the same run)"
+fi
