@@ -165,9 +165,10 @@ static int port_answers(int port) {
 static void server_stop(http_server *s) {
     if (s->pid <= 0) return;
     kill(-s->pid, SIGTERM);
+    kill(s->pid, SIGTERM);
     int status;
     for (int i = 0; i < 100 && waitpid(s->pid, &status, WNOHANG) == 0; i++) {
-        if (i == 40) kill(-s->pid, SIGKILL);
+        if (i == 40) kill(-s->pid, SIGKILL), kill(s->pid, SIGKILL);
         usleep(20000);
     }
     s->pid = 0;
@@ -202,9 +203,13 @@ static int server_start(http_server *s, const char *dir, const char *log) {
         if (pid < 0) return 0;
         setpgid(pid, pid); /* also from here, so that server_stop never races the child's call */
         s->pid = pid;
+        /* Ours once it has said so in its log (another program may have taken the port
+         * meanwhile: then python3 stops with "Address already in use") and answers. */
+        char banner[64], text[4096];
+        snprintf(banner, sizeof banner, "Serving HTTP on 127.0.0.1 port %d", s->port);
         int status;
         for (int i = 0; i < 300; i++) { /* up to 15 s on a busy machine */
-            if (port_answers(s->port)) return 1;
+            if (read_file(log, text, sizeof text) > 0 && strstr(text, banner) && port_answers(s->port)) return 1;
             if (waitpid(pid, &status, WNOHANG) == pid) {
                 s->pid = 0; /* it stopped: most likely the port was taken meanwhile */
                 break;
