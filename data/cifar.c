@@ -25,8 +25,7 @@
  * label bytes out into d->labels and slides its pixels down over them (memmove, in place, front
  * to back): no allocation per record.
  *
- * (EMNIST, for comparison, ships IDX files whose images are stored transposed; ct_idx_load
- * reads them unchanged, so transpose them yourself if you need upright digits.) */
+ * Not CIFAR, but a sibling trap: EMNIST's IDX files hold transposed images; ct_idx_load keeps them as stored. */
 #include "data.h"
 
 #include <errno.h>

@@ -22,7 +22,8 @@
  *
  * Sizes: with .height and .width every image is resized to that size with stb_image_resize
  * (stbir_resize_uint8: Mitchell filter when shrinking, Catmull-Rom when enlarging, edge
- * pixels clamped); images already at that size are copied as they are. Without them every image
+ * pixels clamped, on the byte values as they are, with no sRGB linearisation); images already
+ * at that size are copied as they are. Without them every image
  * must have the size of the first one, else an error names both files and both sizes.
  *
  * Files are decoded in parallel (OpenMP) when there are many. Each file owns a slot in the one

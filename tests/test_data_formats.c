@@ -258,7 +258,8 @@ CT_TEST(data, cifar_errors_name_the_file_and_problem) {
 
     /* Labels out of range, with the record index. */
     CHECK(write_cifar_with(path_in(dir, "label10.bin"), 1, 9, 6, 0, 10));
-    CHECK_LOAD_ERROR(ct_cifar10_load(path_in(dir, "label10.bin"), NULL), "label10.bin", "record 6: label 10 is out of range (0..9)");
+    CHECK_LOAD_ERROR(ct_cifar10_load(path_in(dir, "label10.bin"), NULL), "label10.bin",
+                     "record 6: label 10 is out of range (0..9)");
     CHECK(write_cifar_with(path_in(dir, "fine100.bin"), 2, 9, 4, 1, 100));
     CHECK_LOAD_ERROR(ct_cifar100_load(path_in(dir, "fine100.bin"), NULL, CT_CIFAR100_COARSE), "fine100.bin",
                      "record 4: fine label 100 is out of range (0..99)");
@@ -334,7 +335,8 @@ static int write_image(const char *path, int i, int h, int w, int c) {
         char header[64];
         int k = snprintf(header, sizeof header, "P%d\n# a comment\n%d %d\n255\n", c == 1 ? 5 : 6, w, h);
         FILE *f = fopen(path, "wb");
-        ok = f && fwrite(header, 1, (size_t)k, f) == (size_t)k && fwrite(p, 1, (size_t)h * w * c, f) == (size_t)h * w * c;
+        size_t bytes = (size_t)h * w * c;
+        ok = f && fwrite(header, 1, (size_t)k, f) == (size_t)k && fwrite(p, 1, bytes, f) == bytes;
         if (f && fclose(f) != 0) ok = 0;
     }
     free(p);
@@ -507,7 +509,8 @@ CT_TEST(data, image_folder_resize) {
     memset(flat, 200, sizeof flat);
     CHECK(stbi_write_png(path_in(dir, "k/flat.png"), 13, 9, 3, flat, 13 * 3));
 
-    CHECK_LOAD_ERROR(ct_image_folder_load(dir, CT_IMAGE_FOLDER()), "k/1.png", "image size 5x4 (height x width) differs from 10x8");
+    CHECK_LOAD_ERROR(ct_image_folder_load(dir, CT_IMAGE_FOLDER()), "k/1.png",
+                     "image size 5x4 (height x width) differs from 10x8");
     CHECK(strstr(ct_last_error(), "k/0.png"), "names the file that set the size: %s", ct_last_error());
 
     ct_dataset *d = ct_image_folder_load(dir, CT_IMAGE_FOLDER(.height = 6, .width = 7));
@@ -629,7 +632,8 @@ CT_TEST(data, image_folder_skip_unreadable) {
     CHECK(write_text(path_in(dir2, "class00/000.png"), "garbage"));
     ct_dataset *d = ct_image_folder_load(dir2, CT_IMAGE_FOLDER(.skip_unreadable = 1));
     CHECK(d != NULL, "%s", ct_last_error());
-    int ok = d->n == 2 && d->skipped == 1 && d->height == 4 && d->width == 3 && sample_is(d, 0, 1) && sample_is(d, 1, 2);
+    int ok = d->n == 2 && d->skipped == 1 && d->height == 4 && d->width == 3 && sample_is(d, 0, 1) &&
+             sample_is(d, 1, 2);
     ct_dataset_free(d);
     CHECK(ok);
     /* Everything skipped is an error, and says why the first file failed. */
@@ -697,7 +701,8 @@ static void bad_split(void *arg) { ct_cifar10_load((const char *)arg, "validatio
 
 CT_TEST(data, image_folder_and_cifar_option_checks) {
     char got[512];
-    CHECK(ct_test_expect_fatal(bad_channels, NULL, "channels must be 1 (grayscale) or 3 (RGB), got 4", got, sizeof got), "%s", got);
+    CHECK(ct_test_expect_fatal(bad_channels, NULL, "channels must be 1 (grayscale) or 3 (RGB), got 4", got, sizeof got),
+          "%s", got);
     CHECK(ct_test_expect_fatal(half_size, NULL, "height and width must both be > 0", got, sizeof got), "%s", got);
     const char *dir = fresh_dir();
     CHECK(ct_test_expect_fatal(bad_split, (void *)dir, "ct_cifar10_load", got, sizeof got), "%s", got);
@@ -818,20 +823,21 @@ CT_TEST(data, cifar10_real_png_folder_matches_binary) {
                  p.folder->width == 32 && p.folder->classes == 10;
         int same_bytes = ok, same_labels = ok;
         for (int k = 0; ok && k < p.folder->n; k++) {
-            same_bytes &= !memcmp(p.folder->images + (size_t)k * PIXELS, p.binary->images + (size_t)p.record[k] * PIXELS,
-                                  PIXELS);
+            same_bytes &= !memcmp(p.folder->images + (size_t)k * PIXELS,
+                                  p.binary->images + (size_t)p.record[k] * PIXELS, PIXELS);
             same_labels &= p.folder->labels[k] == p.binary->labels[p.record[k]];
         }
         /* Class names of the folder = batches.meta.txt (read beside the binary), same order. */
         int names_ok = ok && p.binary->class_names && p.folder->class_names;
-        for (int c = 0; names_ok && c < 10; c++) names_ok &= !strcmp(p.binary->class_names[c], p.folder->class_names[c]);
+        for (int c = 0; names_ok && c < 10; c++)
+            names_ok &= !strcmp(p.binary->class_names[c], p.folder->class_names[c]);
         real_pair_free(&p);
         CHECK(ok, "%s: %d images of 3x32x32 in 10 classes", splits[s], want_n[s]);
         CHECK(same_bytes, "%s: every PNG decodes to its record's bytes", splits[s]);
         CHECK(same_labels, "%s: folder labels = binary labels", splits[s]);
         CHECK(names_ok, "%s: folder names = batches.meta.txt", splits[s]);
     }
-    ct_test_note("1000 train + 200 test PNGs = their records byte for byte; PNG folder + binary loaded in %.0f + %.0f ms",
+    ct_test_note("1000 train + 200 test PNGs = their records byte for byte; folder + binary loaded in %.0f + %.0f ms",
                  secs[0] * 1e3, secs[1] * 1e3);
 }
 
