@@ -5,7 +5,8 @@
  * it computes itself and hands to the script with --checksums. good/ holds the files as
  * listed, bad/ the same with one file corrupted. The server is stopped at the end of each
  * test whatever happens: the checks live in a body function that CHECK returns from, and the
- * test function stops the server after it.
+ * test function stops the server after it. Fashion-MNIST, which comes from Debian's package
+ * rather than a download, is checked when the package is installed.
  *
  * The script is found as scripts/get-data from the working directory (make test runs the
  * suite from the repository root); the tests skip with a message without it, bash, python3,
@@ -612,4 +613,34 @@ CT_TEST(data, get_data_every_fetch_tool) {
     if (!fixture_open(&f, 1)) return;
     every_tool(&f);
     fixture_close(&f);
+}
+
+/* Fashion-MNIST comes from Debian's package: linked into place, and it loads. */
+static void fashion(fixture *f) {
+    char dest[700], dir[800], args[1600], out[16384], path[1000], target[1024];
+    snprintf(dest, sizeof dest, "%s/data", f->root);
+    snprintf(args, sizeof args, "--dest '%s' fashion-mnist", dest);
+    int status = run_get_data(f, args, out, sizeof out, NULL);
+    CHECK(status == 0, "get-data exited with %d:\n%s", status, out);
+    snprintf(dir, sizeof dir, "%s/fashion-mnist", dest);
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, idx_names[i]);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        CHECK(n > 0, "%s should be a link to Debian's copy", path);
+        target[n] = 0;
+        CHECK(strstr(target, "/usr/share/datasets/fashion-mnist/") == target, "%s links to %s", path, target);
+    }
+    ct_dataset *d = ct_idx_load(dir, "t10k");
+    CHECK(d != NULL, "%s", ct_last_error());
+    int n = d->n, ok = d->height == 28 && d->width == 28 && d->classes == 10;
+    ct_dataset_free(d);
+    CHECK(n == 10000 && ok, "t10k: %d images, want 10000 of 28x28 in 10 classes", n);
+}
+
+CT_TEST(data, get_data_fashion_mnist_from_debian) {
+    if (access("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", R_OK) != 0)
+        CT_SKIP("dataset-fashion-mnist not installed (make demo-deps installs it)");
+    fixture f;
+    if (!fixture_open(&f, 0)) return;
+    fashion(&f);
 }
