@@ -470,10 +470,25 @@ static void corrupted_rejected(fixture *f) {
           expected, f->bad_images_sha, out);
 }
 
+/* A corrupted file from the first address, a good one from the next: the good one is used,
+ * and the run still ends non-zero so that the failure is seen. */
+static void fallback_after_mismatch(fixture *f) {
+    char dest[700], dir[800], args[1600], out[16384], why[1200];
+    snprintf(dest, sizeof dest, "%s/fallback-data", f->root);
+    snprintf(args, sizeof args, "--dest '%s' --base-url mnist=http://127.0.0.1:%d/bad --base-url mnist=http://127.0.0.1:%d/good mnist",
+             dest, f->server.port, f->server.port);
+    int status = run_get_data(f, args, out, sizeof out, NULL);
+    CHECK(status != 0 && status != -1, "get-data exited with %d after a corrupted download:\n%s", status, out);
+    CHECK(count_occurrences(out, "CHECKSUM MISMATCH") == 1, "one mismatch reported:\n%s", out);
+    snprintf(dir, sizeof dir, "%s/mnist", dest);
+    CHECK(fake_mnist_loads(dir, why, sizeof why), "%s", why);
+}
+
 CT_TEST(data, get_data_rejects_and_removes_corrupted_download) {
     fixture f;
     if (!fixture_open(&f, 1)) return;
     corrupted_rejected(&f);
+    if (!ct_test_stopped()) fallback_after_mismatch(&f);
     fixture_close(&f);
 }
 
