@@ -21,9 +21,9 @@
  * number of names is an error. Everything else in the directory (readme.html, the Python
  * pickles' batches.meta) is ignored.
  *
- * Loading is one read of every file into one buffer, then one pass that moves each record's
- * label bytes out into d->labels and slides its pixels down over them (memmove, in place, front
- * to back): no allocation per record.
+ * Loading reads every file into one buffer, the dataset's, in chunks of records; each chunk, while
+ * still in cache, has its label bytes moved out into d->labels and its pixels slid down over them
+ * (memmove, in place, front to back): no allocation and no copy per record beyond that.
  *
  * Not CIFAR, but a sibling trap: EMNIST's IDX files hold transposed images; ct_idx_load keeps them as stored. */
 #include "data.h"
@@ -123,16 +123,46 @@ static int record_count(const char *path, const cifar_format *fmt, size_t *recor
     return CT_OK;
 }
 
-static int read_into(const char *path, uint8_t *dst, size_t len) {
+/* Records per read: about 400 KB, so a chunk is still in cache when it is de-interleaved. */
+enum { CHUNK_RECORDS = 128 };
+
+/* Reads the `count` records of `path` into place: file record k's pixels to images + k·3072 and
+ * its kept label to labels[k]. The file is read in chunks, each to the spot where its pixels
+ * belong, then de-interleaved in place front to back: record j's pixels slide down from
+ * j·record + header to j·3072 (never after where they were, so no record is overwritten before
+ * it has moved). The last chunk overhangs the end of its pixels by at most
+ * CHUNK_RECORDS·header bytes, which the caller's buffer has to spare. */
+static int read_records(const char *path, const cifar_format *fmt, size_t count, uint8_t *images, int *labels) {
     FILE *f = fopen(path, "rb");
     if (!f) return ct_set_error(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t got = fread(dst, 1, len, f);
-    int e = ferror(f) ? errno : 0;
+    const size_t record = (size_t)(CIFAR_PIXELS + fmt->header);
+    int rc = CT_OK;
+    for (size_t done = 0; done < count && rc == CT_OK;) {
+        size_t m = count - done < CHUNK_RECORDS ? count - done : CHUNK_RECORDS;
+        uint8_t *chunk = images + done * CIFAR_PIXELS;
+        size_t got = fread(chunk, 1, m * record, f);
+        if (got != m * record) {
+            int e = ferror(f) ? errno : 0;
+            rc = ct_set_error(CT_ERR_IO, "%s: read error after %zu of %zu bytes: %s", path, done * record + got,
+                              count * record, e ? strerror(e) : "file shrank while reading");
+            break;
+        }
+        for (size_t j = 0; j < m; j++) {
+            const uint8_t *rec = chunk + j * record;
+            for (int b = 0; b < fmt->header; b++)
+                if (rec[b] >= fmt->limit[b]) {
+                    rc = ct_set_error(CT_ERR_FORMAT, "%s: record %zu: %s %d is out of range (0..%d)", path, done + j,
+                                      fmt->label_name[b], rec[b], fmt->limit[b] - 1);
+                    break;
+                }
+            if (rc != CT_OK) break;
+            labels[done + j] = rec[fmt->keep];
+            memmove(chunk + j * CIFAR_PIXELS, rec + fmt->header, CIFAR_PIXELS);
+        }
+        done += m;
+    }
     fclose(f);
-    if (got != len)
-        return ct_set_error(CT_ERR_IO, "%s: read error after %zu of %zu bytes: %s", path, got, len,
-                            e ? strerror(e) : "file shrank while reading");
-    return CT_OK;
+    return rc;
 }
 
 static ct_dataset *cifar_load(const char *path, const char *split, const cifar_format *fmt, const char *op) {
@@ -193,39 +223,16 @@ static ct_dataset *cifar_load(const char *path, const char *split, const cifar_f
     if (join(names_path, sizeof names_path, dir, fmt->names_file) != CT_OK) return NULL;
     if (read_class_names(names_path, fmt->classes, &names) != CT_OK) return NULL;
 
-    const size_t record = (size_t)(CIFAR_PIXELS + fmt->header);
     ct_dataset *d = calloc(1, sizeof *d);
-    uint8_t *buf = malloc(total * record);
+    uint8_t *images = malloc(total * CIFAR_PIXELS + CHUNK_RECORDS * (size_t)fmt->header);
     int *labels = malloc(total * sizeof *labels);
-    if (!d || !buf || !labels) {
+    if (!d || !images || !labels) {
         ct_set_error(CT_ERR_MEMORY, "%s: out of memory for %zu %s records", path, total, fmt->name);
         goto fail;
     }
-    size_t offset = 0;
-    for (int i = 0; i < nfiles; i++) {
-        if (read_into(files[i], buf + offset, records[i] * record) != CT_OK) goto fail;
-        offset += records[i] * record;
-    }
-
-    /* De-interleave in place: record r's pixels move from r·record + header down to r·3072,
-     * which is never after where they were, so walking front to back never overwrites a record
-     * not yet moved. */
-    size_t r = 0;
-    for (int i = 0; i < nfiles; i++) {
-        for (size_t k = 0; k < records[i]; k++, r++) {
-            const uint8_t *rec = buf + r * record;
-            for (int b = 0; b < fmt->header; b++)
-                if (rec[b] >= fmt->limit[b]) {
-                    ct_set_error(CT_ERR_FORMAT, "%s: record %zu: %s %d is out of range (0..%d)", files[i], k,
-                                 fmt->label_name[b], rec[b], fmt->limit[b] - 1);
-                    goto fail;
-                }
-            labels[r] = rec[fmt->keep];
-            memmove(buf + r * CIFAR_PIXELS, rec + fmt->header, CIFAR_PIXELS);
-        }
-    }
-    uint8_t *shrunk = realloc(buf, total * CIFAR_PIXELS);
-    d->images = shrunk ? shrunk : buf;
+    for (int i = 0, r = 0; i < nfiles; r += (int)records[i], i++)
+        if (read_records(files[i], fmt, records[i], images + (size_t)r * CIFAR_PIXELS, labels + r) != CT_OK) goto fail;
+    d->images = images;
     d->labels = labels;
     d->n = (int)total;
     d->channels = 3;
@@ -242,7 +249,7 @@ fail:
     if (names)
         for (int c = 0; c < fmt->classes; c++) free(names[c]);
     free(names);
-    free(buf);
+    free(images);
     free(labels);
     free(d);
     return NULL;

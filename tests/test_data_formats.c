@@ -154,13 +154,15 @@ CT_TEST(data, cifar10_official_directory) {
     char dir[600];
     snprintf(dir, sizeof dir, "%s/cifar-10-batches-bin", root);
     CHECK(make_dir(dir));
-    /* Batches of different lengths so that a wrong order shows. */
+    /* Batches of different lengths so that a wrong order shows, some longer than the loader's
+     * 128-record read chunks (and not a multiple of them). */
+    const int lengths[5] = {130, 3, 257, 1, 129};
     int first = 0;
     for (int b = 1; b <= 5; b++) {
         char name[32];
         snprintf(name, sizeof name, "data_batch_%d.bin", b);
-        CHECK(write_cifar(path_in(dir, name), 1, first, b + 2));
-        first += b + 2;
+        CHECK(write_cifar(path_in(dir, name), 1, first, lengths[b - 1]));
+        first += lengths[b - 1];
     }
     const int train_n = first;
     CHECK(write_cifar(path_in(dir, "test_batch.bin"), 1, 1000, 6));
@@ -266,6 +268,8 @@ CT_TEST(data, cifar_errors_name_the_file_and_problem) {
     CHECK(write_cifar_with(path_in(dir, "coarse20.bin"), 2, 9, 8, 0, 20));
     CHECK_LOAD_ERROR(ct_cifar100_load(path_in(dir, "coarse20.bin"), NULL, CT_CIFAR100_FINE), "coarse20.bin",
                      "record 8: coarse label 20 is out of range (0..19)");
+    CHECK(write_cifar_with(path_in(dir, "late.bin"), 1, 300, 271, 0, 99));
+    CHECK_LOAD_ERROR(ct_cifar10_load(path_in(dir, "late.bin"), NULL), "late.bin", "record 271: label 99");
 
     /* An official directory missing a batch; a label error in a later batch names that batch. */
     const char *batches = fresh_dir();
