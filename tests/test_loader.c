@@ -117,22 +117,38 @@ static int sample_matches(const ct_real *got, const double *want, size_t n, int 
 }
 
 /* Tries every choice the options allow for output row `got` of sample i; returns how many
- * reproduce it exactly and the (last) one that did in *found. */
+ * reproduce it exactly and the (last) one that did in *found. The reference without cutout is
+ * made once per (crop, flip); each cutout centre then compares against it with its square
+ * zeroed (step 6 of reference_sample, applied on the fly). */
 static int recover_choices(const ct_dataset *d, int i, const ct_loader_opts *o, const ct_real *got, choice *found) {
-    const int H = d->height, W = d->width, p = o->crop_padding;
-    const size_t S = (size_t)d->channels * H * W;
+    const int C = d->channels, H = d->height, W = d->width, p = o->crop_padding, s = o->cutout;
+    const size_t S = (size_t)C * H * W;
     double *want = malloc(S * sizeof(double));
+    double *cut = malloc(S * sizeof(double));
+    ct_loader_opts no_cutout = *o;
+    no_cutout.cutout = 0;
     int matches = 0;
     for (int oy = 0; oy <= 2 * p; oy++)
         for (int ox = 0; ox <= 2 * p; ox++)
-            for (int flip = 0; flip <= (o->hflip ? 1 : 0); flip++)
-                for (int cy = 0; cy < (o->cutout ? H : 1); cy++)
-                    for (int cx = 0; cx < (o->cutout ? W : 1); cx++) {
-                        choice ch = {oy, ox, flip, cy, cx};
-                        reference_sample(d, i, o, ch, want);
-                        if (sample_matches(got, want, S, o->normalize)) matches++, *found = ch;
+            for (int flip = 0; flip <= (o->hflip ? 1 : 0); flip++) {
+                choice ch = {oy, ox, flip, 0, 0};
+                reference_sample(d, i, &no_cutout, ch, want);
+                if (!s) {
+                    if (sample_matches(got, want, S, o->normalize)) matches++, *found = ch;
+                    continue;
+                }
+                for (ch.cy = 0; ch.cy < H; ch.cy++)
+                    for (ch.cx = 0; ch.cx < W; ch.cx++) {
+                        memcpy(cut, want, S * sizeof(double));
+                        for (int c = 0; c < C; c++)
+                            for (int y = ch.cy - s / 2; y < ch.cy - s / 2 + s; y++)
+                                for (int x = ch.cx - s / 2; x < ch.cx - s / 2 + s; x++)
+                                    if (y >= 0 && y < H && x >= 0 && x < W) cut[((size_t)c * H + y) * W + x] = 0;
+                        if (sample_matches(got, cut, S, o->normalize)) matches++, *found = ch;
                     }
+            }
     free(want);
+    free(cut);
     return matches;
 }
 
