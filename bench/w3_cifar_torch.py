@@ -2,7 +2,7 @@
 
 usage: w3_cifar_torch.py TRAIN.bin TEST.bin TORCH_THREADS WORKERS
     3 x [conv 3x3 pad 1 (no bias), BatchNorm2d, ReLU, MaxPool2d 2] with 32/64/128 channels,
-    flatten, linear 2048->10; SGD lr 0.05, momentum 0.9, weight decay 5e-4, batch 128.
+    flatten, linear 2048->10; SGD lr 0.01, momentum 0.9, weight decay 5e-4, batch 128.
 Training images go through torchvision's usual CIFAR pipeline, the way its users write it:
 a Dataset handing out PIL images (as torchvision.datasets.CIFAR10 does), transforms
 RandomCrop(32, padding=4), RandomHorizontalFlip(), ToTensor(), Normalize(mean, std), and a
@@ -58,7 +58,7 @@ def main():
     loader = torch.utils.data.DataLoader(Cifar(train_x, train_y, augment), batch_size=128, shuffle=True,
                                          num_workers=workers, persistent_workers=False)
     model = nn.Sequential(*stage(3, 32), *stage(32, 64), *stage(64, 128), nn.Flatten(), nn.Linear(2048, 10))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     model.train()
     seen, waited = 0, 0.0
@@ -83,9 +83,9 @@ def main():
     std = torch.tensor(STD).view(1, 3, 1, 1)
     correct = 0
     with torch.no_grad():
-        for i in range(0, len(test_y), 500):
-            x = (torch.from_numpy(test_x[i:i + 500]).float() / 255 - mean) / std
-            correct += (model(x).argmax(1) == torch.from_numpy(test_y[i:i + 500])).sum().item()
+        for i in range(0, len(test_y), 200):
+            x = (torch.from_numpy(test_x[i:i + 200]).float() / 255 - mean) / std
+            correct += (model(x).argmax(1) == torch.from_numpy(test_y[i:i + 200])).sum().item()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"samples_per_s={seen / seconds:.0f} seconds={seconds:.3f} wait_fraction={waited / seconds:.4f} "
           f"workers={workers} peak_rss_mib={rss:.1f} test_accuracy={correct / len(test_y):.4f} threads={threads}",
