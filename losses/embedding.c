@@ -1,16 +1,17 @@
 /* losses/embedding.c — losses on embeddings: SupCon / NT-Xent, Circle (pair and class forms),
  * triplet margin (explicit, batch-all, batch-hard) and center loss.
  *
- * Every loss here is composed from tape ops (matmul_t for E·Eᵀ without a copy, l2_normalize,
- * logsumexp, where, max, relu, softplus) and so has no backward code of its own: the tape
- * differentiates the composition. Which pairs or triplets count is decided by constant masks
- * built from the labels (0/1 tensors without gradient):
- *   - a set restricted by a mask enters a logsumexp or a max through where(mask, x, −∞), so the
- *     excluded entries contribute exp(−∞) = 0 to the value and nothing to the gradient;
- *   - an anchor whose set is empty (no positive, no negative) would make a row of −∞ only, whose
- *     logsumexp is −∞ and whose gradient is NaN. For such a row the mask is widened to the whole
- *     row (finite, meaningless) and the anchor's loss is multiplied by a constant 0: it is left out
- *     of the value, and 0·(finite gradient) = 0 leaves it out of the gradient too.
+ * SupCon and the two Circle forms are fused ops, one tape node each (the shared forward pieces and
+ * backward are described above ct_op_supcon); tests/test_loss_embedding_fused.c checks them against
+ * the same losses composed from tape ops. The triplet and center losses are composed from tape ops
+ * (l2_normalize, where, max, relu, sum) and so have no backward code of their own. Which pairs or
+ * triplets count is decided from the labels:
+ *   - in the fused losses, by comparing labels inside the pass over each row of the similarities;
+ *   - in the composed ones, by constant 0/1 masks: a set restricted by a mask enters a max through
+ *     where(mask, x, −∞), so the excluded entries get no gradient; an anchor whose set is empty
+ *     would make a row of −∞ only, so for such a row the mask is widened to the whole row (finite,
+ *     meaningless) and the anchor's loss is multiplied by a constant 0: it is left out of the
+ *     value, and 0·(finite gradient) = 0 leaves it out of the gradient too.
  * The mean of a loss is taken over the anchors (or triplets) that count, and a batch where none
  * counts gives 0 with a zero gradient, never 0/0. */
 #define CT_BUILDING_LIBRARY
@@ -18,6 +19,7 @@
 #include "../autograd/internal.h"
 
 #include <math.h>
+#include <string.h>
 
 /* ---- shared checks and constants ------------------------------------------------------------ */
 
@@ -29,6 +31,10 @@ static void check_reduction(const char *op, ct_reduction r) {
 /* Every element finite; names the row and column of the first that is not. */
 static void check_finite(const char *op, const char *what, const ct_tensor *t) {
     const size_t cols = t->ndim ? (size_t)t->shape[t->ndim - 1] : 1;
+    ct_real probe = 0; /* x·0 is 0 unless x is ±inf or NaN: one vectorised pass when all is well */
+#pragma omp simd reduction(+ : probe)
+    for (size_t i = 0; i < t->size; i++) probe += t->data[i] * 0;
+    if (probe == 0) return;
     for (size_t i = 0; i < t->size; i++)
         CT_CHECK(isfinite(t->data[i]), op, "%s %s has a non-finite value %g at row %zu, column %zu",
                  what, ct_shp(t), (double)t->data[i], i / cols, i % cols);
@@ -60,15 +66,230 @@ static ct_tensor *reduce_losses(ct_tape *tape, ct_tensor *per, ct_reduction r, d
     return ct_mul_scalar(tape, total, 1.0 / (count > 0 ? count : 1));
 }
 
+/* ---- fused cosine-similarity losses: shared pieces and one backward ----------------------------
+ * SupCon and both Circle forms are functions of one similarity matrix
+ *   S = σ·Â·B̂ᵀ  (R, K),   Â (R, D) the anchors, B̂ (K, D) what they are compared with,
+ * B̂ = Â for SupCon and the Circle pair form (one input), the class proxies for the class form;
+ * rows L2-normalised (SupCon optionally), σ = 1/τ for SupCon and 1 for Circle. The loss ℓ_r of
+ * anchor r depends on row r of S only. Composed from tape ops each loss was a dozen nodes with
+ * (R, K) masks and as many (R, K) temporaries; fused, each is one node:
+ *   forward   normalise the rows (exactly ct_l2_normalize: x / max(‖x‖, 1e-12), the norm summed in
+ *             double), one GEMM for S into an (R, K) buffer, then one pass per row that computes ℓ_r
+ *             and, when a gradient is wanted, overwrites the row with G_rk = ∂ℓ_r/∂S_rk. Every
+ *             exponential is computed once, here, and the buffer is the only one of size R·K.
+ *   backward  with w_r the upstream weight of ℓ_r (dℓ/count for mean, dℓ for sum, dℓ_r for none)
+ *             and dS = diag(w)·G:
+ *               dÂ = σ·dS·B̂  (+ σ·dSᵀ·Â when B̂ = Â),   dB̂ = σ·dSᵀ·Â      (GEMMs reading G)
+ *             then the normalisation's backward dx = (dx̂ − x̂·⟨x̂, dx̂⟩) / ‖x‖.
+ * The backward leaves G as it is, so a second ct_backward over the same tape gives the same
+ * gradients. Which pairs count comes from group numbers, not masks: anchor r's positives are the
+ * columns k with col_group[k] = row_group[r] other than r itself (self), the rest of the columns
+ * other than self the negatives / the rest of the denominator. */
+
+#define NORM_EPS 1e-12       /* the eps the composed losses gave ct_l2_normalize */
+#define ROW_PAR_MIN (1 << 14) /* S elements above which the row pass runs on every thread */
+
+/* What the forward keeps for similarity_backward (in the arena). */
+typedef struct {
+    ct_real *grad_s;                /* (rows, cols): G_rk = ∂ℓ_r/∂S_rk, zero rows for anchors that do not count */
+    const ct_real *a, *b;           /* Â (rows, dim) and B̂ (cols, dim); b == a for the one-input losses */
+    const ct_real *a_norm, *b_norm; /* ‖x_r‖ of the inputs' rows, NULL where not normalised */
+    int rows, cols, dim;
+    double sigma;                   /* S = σ·Â·B̂ᵀ */
+    double count;                   /* the mean's divisor: anchors that count (1 when none does) */
+    int reduction;
+    int symmetric;                  /* grad_s holds G + Gᵀ (one input, mean or sum): one GEMM back */
+} similarity_saved;
+
+/* y_r = x_r / max(‖x_r‖, eps), norm_r = ‖x_r‖: ct_l2_normalize along the last axis. */
+static void normalize_rows(const ct_real *x, int rows, int dim, ct_real *y, ct_real *norm) {
+    const ct_real eps = (ct_real)NORM_EPS;
+    for (int r = 0; r < rows; r++) {
+        const ct_real *restrict xr = x + (size_t)r * dim;
+        ct_real *restrict yr = y + (size_t)r * dim;
+        double ss = 0;
+#pragma omp simd reduction(+ : ss)
+        for (int d = 0; d < dim; d++) ss += (double)xr[d] * xr[d];
+        const ct_real n = (ct_real)sqrt(ss), rr = n >= eps ? n : eps;
+        norm[r] = n;
+        for (int d = 0; d < dim; d++) yr[d] = xr[d] / rr;
+    }
+}
+
+/* dx_r += (dy_r − y_r·⟨y_r, dy_r⟩) / ‖x_r‖ where ‖x_r‖ ≥ eps; dy_r / eps where the clamp holds the
+ * divisor constant (ct_l2_normalize's backward). norm == NULL (not normalised): dx += dy. */
+static void normalize_rows_backward(const ct_real *y, const ct_real *norm, const ct_real *dy, int rows,
+                                    int dim, ct_real *dx) {
+    if (!norm) {
+        const size_t n = (size_t)rows * dim;
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i];
+        return;
+    }
+    const ct_real eps = (ct_real)NORM_EPS;
+    for (int r = 0; r < rows; r++) {
+        const ct_real *restrict yr = y + (size_t)r * dim, *restrict dyr = dy + (size_t)r * dim;
+        ct_real *restrict dxr = dx + (size_t)r * dim;
+        const ct_real n = norm[r], rr = n >= eps ? n : eps;
+        double dot = 0;
+        if (n >= eps)
+#pragma omp simd reduction(+ : dot)
+            for (int d = 0; d < dim; d++) dot += (double)dyr[d] * yr[d];
+        const ct_real dot_r = (ct_real)dot;
+        for (int d = 0; d < dim; d++) dxr[d] += (dyr[d] - yr[d] * dot_r) / rr;
+    }
+}
+
+/* Fills s->a, s->b (normalised copies, or the inputs' own data), their norms, and S = σ·Â·B̂ᵀ
+ * in s->grad_s. x (rows, dim); y (cols, dim) or NULL for the one-input losses (B̂ = Â). */
+static void similarity_forward(ct_tape *tape, const ct_real *x, int rows, const ct_real *y, int cols, int dim,
+                               int normalize, double sigma, similarity_saved *s) {
+    ct_arena *arena = ct_tape_arena(tape);
+    s->rows = rows, s->cols = cols, s->dim = dim, s->sigma = sigma;
+    s->a = x, s->b = y ? y : x, s->a_norm = s->b_norm = NULL;
+    if (normalize) {
+        ct_real *a = ct_arena_alloc(arena, (size_t)rows * dim * sizeof *a);
+        ct_real *a_norm = ct_arena_alloc(arena, (size_t)rows * sizeof *a_norm);
+        normalize_rows(x, rows, dim, a, a_norm);
+        s->a = s->b = a, s->a_norm = s->b_norm = a_norm;
+        if (y) {
+            ct_real *b = ct_arena_alloc(arena, (size_t)cols * dim * sizeof *b);
+            ct_real *b_norm = ct_arena_alloc(arena, (size_t)cols * sizeof *b_norm);
+            normalize_rows(y, cols, dim, b, b_norm);
+            s->b = b, s->b_norm = b_norm;
+        }
+    }
+    s->grad_s = ct_arena_alloc(arena, (size_t)rows * cols * sizeof *s->grad_s);
+    ct_gemm(0, 1, rows, cols, dim, (ct_real)sigma, s->a, dim, s->b, dim, 0, s->grad_s, cols);
+}
+
+/* G ← G + Gᵀ in place (n, n), in tiles so both the row and the column walk stay in cache. */
+static void symmetrize(ct_real *g, int n) {
+    enum { TILE = 32 };
+    for (int i0 = 0; i0 < n; i0 += TILE)
+        for (int j0 = i0; j0 < n; j0 += TILE) {
+            const int i1 = i0 + TILE < n ? i0 + TILE : n, j1 = j0 + TILE < n ? j0 + TILE : n;
+            for (int i = i0; i < i1; i++)
+                for (int j = j0 > i ? j0 : i; j < j1; j++) {
+                    const ct_real v = g[(size_t)i * n + j] + g[(size_t)j * n + i];
+                    g[(size_t)i * n + j] = g[(size_t)j * n + i] = v;
+                }
+        }
+}
+
+/* The loss tensor from the per-anchor losses, and the saved reduction. With one input and a
+ * uniform upstream weight (mean, sum), dÂ = σ·w·(G + Gᵀ)·Â: G is symmetrised here, once, so the
+ * backward is one GEMM instead of two. */
+static void similarity_output(ct_tensor *out, const double *loss, int rows, ct_reduction r, int counted,
+                              int want_grad, int one_input, similarity_saved *s) {
+    s->symmetric = want_grad && one_input && r != CT_REDUCTION_NONE;
+    if (s->symmetric) symmetrize(s->grad_s, rows);
+    double total = 0;
+    for (int i = 0; i < rows; i++) {
+        if (r == CT_REDUCTION_NONE) out->data[i] = (ct_real)loss[i];
+        total += loss[i];
+    }
+    s->reduction = (int)r;
+    s->count = counted > 0 ? counted : 1;
+    if (r == CT_REDUCTION_SUM) out->data[0] = (ct_real)total;
+    if (r == CT_REDUCTION_MEAN) out->data[0] = (ct_real)(total / s->count);
+}
+
+static void similarity_backward(ct_tape *tape, ct_node *nd) {
+    const similarity_saved *s = nd->extra;
+    const int one_input = nd->n_in == 1;
+    ct_real *dx_a = ct_grad_of(tape, nd->in[0]);
+    ct_real *dx_b = one_input ? NULL : ct_grad_of(tape, nd->in[1]);
+    if (!dx_a && !dx_b) return;
+    const int R = s->rows, K = s->cols, D = s->dim;
+    const ct_real *dout = nd->out->grad, *G = s->grad_s;
+    ct_arena *arena = ct_tape_arena(tape);
+    /* dS = diag(w)·G. A uniform w (mean, sum) goes into the GEMMs' α. Per-anchor w (none):
+     * dS·B̂ = diag(w)·(G·B̂) scales rows after the GEMM, dSᵀ·Â = Gᵀ·(diag(w)·Â) scales Â before. */
+    const int per_row = s->reduction == CT_REDUCTION_NONE;
+    const double w = per_row ? 1 : s->reduction == CT_REDUCTION_SUM ? dout[0] : dout[0] / s->count;
+    const ct_real alpha = (ct_real)(s->sigma * w);
+    const ct_real *wa = s->a; /* diag(w)·Â */
+    if (per_row && (one_input || dx_b)) {
+        ct_real *scaled = ct_arena_alloc(arena, (size_t)R * D * sizeof *scaled);
+        for (int r = 0; r < R; r++)
+            for (int d = 0; d < D; d++) scaled[(size_t)r * D + d] = dout[r] * s->a[(size_t)r * D + d];
+        wa = scaled;
+    }
+    if (dx_a) {
+        ct_real *da = ct_arena_alloc(arena, (size_t)R * D * sizeof *da);
+        ct_gemm(0, 0, R, D, K, alpha, G, K, s->b, D, 0, da, D);
+        if (per_row)
+            for (int r = 0; r < R; r++)
+                for (int d = 0; d < D; d++) da[(size_t)r * D + d] *= dout[r];
+        if (one_input && !s->symmetric) ct_gemm(1, 0, R, D, R, alpha, G, K, wa, D, 1, da, D);
+        normalize_rows_backward(s->a, s->a_norm, da, R, D, dx_a);
+    }
+    if (dx_b) {
+        ct_real *db = ct_arena_alloc(arena, (size_t)K * D * sizeof *db);
+        ct_gemm(1, 0, K, D, R, alpha, G, K, wa, D, 0, db, D);
+        normalize_rows_backward(s->b, s->b_norm, db, K, D, dx_b);
+    }
+}
+
+static int row_pass_parallel(int rows, int cols) {
+    return (size_t)rows * cols > ROW_PAR_MIN && ct_max_threads() > 1;
+}
+
 /* ---- SupCon / NT-Xent ------------------------------------------------------------------------
  * features (N, V, D) are viewed as M = N·V anchors f_a, a = i·V + v (sample i, view v) — the
  * authors concatenate the views instead (a = v·N + i), which only permutes the anchors. Then
- *   S = F·Fᵀ/τ                              (M, M): one GEMM, Fᵀ as a GEMM flag
- *   lse_a = logsumexp_{k≠a} S_ak            the self term masked with where(k ≠ a, S, −∞)
- *   log p_ak = S_ak − lse_a                 finite also at k = a (it is multiplied by 0)
- *   ℓ_a = −(τ/τ_base) · Σ_k W_ak·log p_ak,  W_ak = [k ∈ P(a)] / |P(a)|   (0 rows: no positive)
- * which is the authors' mean_log_prob_pos. Their code subtracts the row max (detached) before
- * exp; logsumexp does the same internally. With M = 1 there is no k ≠ a: the loss is 0. */
+ *   S = F̂·F̂ᵀ/τ                                  (M, M), F̂ the rows normalised (.normalize)
+ *   lse_a = log Σ_{k≠a} e^(S_ak)                 computed as m_a + log Σ_{k≠a} e^(S_ak − m_a),
+ *                                                m_a = max_{k≠a} S_ak (the authors' detached max)
+ *   ℓ_a = −(τ/τ_base)·(1/|P(a)|)·Σ_{p∈P(a)} (S_ap − lse_a) = −(τ/τ_base)·(mean_{P(a)} S_ap − lse_a)
+ * which is the authors' mean_log_prob_pos; P(a) = the other views with a's label (without labels,
+ * the other views of a's sample). Its gradient, with p_ak = e^(S_ak − lse_a) the softmax over k ≠ a:
+ *   G_ak = ∂ℓ_a/∂S_ak = (τ/τ_base)·(p_ak − [k ∈ P(a)]/|P(a)|)        (0 at k = a)
+ * An anchor without a positive has ℓ_a = 0 and G_a = 0 (M = 1 has none). */
+static int supcon_row(ct_real *restrict row, int a, int M, const int *restrict group, double c, int want_grad,
+                      double *loss) {
+    const int ga = group[a];
+    row[a] = -INFINITY; /* k = a leaves the max, the sum and the softmax */
+    ct_real m = -INFINITY;
+    double pos_sum = 0;
+    int n_pos = 0;
+#pragma omp simd reduction(max : m) reduction(+ : pos_sum, n_pos)
+    for (int k = 0; k < M; k++) {
+        const int pos = (group[k] == ga) & (k != a);
+        m = row[k] > m ? row[k] : m;
+        pos_sum += pos ? (double)row[k] : 0.0;
+        n_pos += pos;
+    }
+    if (n_pos == 0) {
+        *loss = 0;
+        if (want_grad) memset(row, 0, (size_t)M * sizeof *row);
+        return 0;
+    }
+    ct_real z = 0; /* Σ_{k≠a} e^(S_ak − m), every exponent ≤ 0; e^(−∞) = 0 at k = a; each lane
+                    * sums M/16 terms ≤ 1 (double accumulators keep GCC from vectorising) */
+#pragma omp simd reduction(+ : z)
+    for (int k = 0; k < M; k++) {
+        const ct_real e = ct_exp_nonpositive(row[k] - m);
+        row[k] = e;
+        z += e;
+    }
+    *loss = -c * (pos_sum / n_pos - ((double)m + log(z)));
+    if (want_grad) {
+        const ct_real p_scale = (ct_real)(c / z), pos_weight = (ct_real)(c / n_pos);
+#pragma omp simd
+        for (int k = 0; k < M; k++) {
+            const int pos = (group[k] == ga) & (k != a);
+            row[k] = row[k] * p_scale - (pos ? pos_weight : 0);
+        }
+    }
+    return n_pos;
+}
+
+const ct_op ct_op_supcon = {
+    "supcon",
+    "S = F̂F̂ᵀ/τ; ℓ_a = −(τ/τ_b)(mean_{P(a)} S_ap − lse_{k≠a} S_ak); dS_ak = w_a(τ/τ_b)(p_ak − [k∈P(a)]/|P(a)|)",
+    similarity_backward};
+
 ct_tensor *ct_supcon_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_supcon_opts opts) {
     static const char *op = "ct_supcon_loss";
     CT_CHECK(features && (features->ndim == 3 || features->ndim == 2), op,
@@ -86,63 +307,97 @@ ct_tensor *ct_supcon_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, 
     else CT_CHECK(labels.n == 0 || labels.n == N, op, "labels are NULL but labels.n = %d", labels.n);
     check_finite(op, "features", features);
 
-    /* W (M, M): the positives of each anchor, weighted 1/|P(a)|; not_self (M, M). */
-    ct_tensor *W = ct_tape_zeros(tape, CT_SHAPE(M, M));
-    ct_tensor *not_self = ct_tape_zeros(tape, CT_SHAPE(M, M));
-    int anchors_with_positive = 0;
-    for (int a = 0; a < M; a++) {
-        const int ia = a / V;
-        int n_pos = 0;
-        for (int k = 0; k < M; k++) {
-            if (k == a) continue;
-            not_self->data[(size_t)a * M + k] = 1;
-            const int ik = k / V;
-            const int positive = labels.data ? labels.data[ia] == labels.data[ik] : ia == ik;
-            if (positive) W->data[(size_t)a * M + k] = 1, n_pos++;
-        }
-        if (n_pos == 0) continue;
-        anchors_with_positive++;
-        for (int k = 0; k < M; k++) W->data[(size_t)a * M + k] /= (ct_real)n_pos;
-    }
-    ct_shape none_shape = three_d ? CT_SHAPE(N, V) : CT_SHAPE(N);
+    ct_shape shape = opts.reduction != CT_REDUCTION_NONE ? (ct_shape){.ndim = 0}
+                     : three_d                           ? CT_SHAPE(N, V)
+                                                         : CT_SHAPE(N);
+    ct_node *nd;
+    ct_tensor *out = ct_op_output(tape, shape, &ct_op_supcon, &features, 1, &nd);
+    ct_arena *arena = ct_tape_arena(tape);
+    int *group = ct_arena_alloc(arena, (size_t)M * sizeof *group); /* positives share a group */
+    for (int a = 0; a < M; a++) group[a] = labels.data ? labels.data[a / V] : a / V;
+    similarity_saved *s = ct_arena_alloc(arena, sizeof *s);
+    similarity_forward(tape, features->data, M, NULL, M, D, opts.normalize, 1.0 / opts.temperature, s);
 
-    ct_tensor *f = ct_reshape(tape, features, CT_SHAPE(M, D));
-    if (opts.normalize) f = ct_l2_normalize(tape, f, 1, 1e-12);
-    if (M == 1) /* no k ≠ a, hence no positive: 0, still connected to the features */
-        return reduce_losses(tape, ct_mul_scalar(tape, ct_sum(tape, f, 1, 0), 0.0), opts.reduction, 0,
-                             none_shape);
-    ct_tensor *S = ct_mul_scalar(tape, ct_matmul_t(tape, f, 0, f, 1), 1.0 / opts.temperature);
-    ct_tensor *lse = ct_logsumexp(tape, ct_where(tape, not_self, S, constant(tape, -INFINITY)), 1, 1);
-    ct_tensor *log_p = ct_sub(tape, S, lse);
-    ct_tensor *per = ct_sum(tape, ct_mul(tape, log_p, W), 1, 0);
-    per = ct_mul_scalar(tape, per, -opts.temperature / opts.base_temperature);
-    return reduce_losses(tape, per, opts.reduction, anchors_with_positive, none_shape);
+    double *loss = ct_arena_alloc(arena, (size_t)M * sizeof *loss);
+    const double c = opts.temperature / opts.base_temperature;
+    const int want_grad = nd != NULL;
+    int counted = 0; /* anchors with a positive */
+#pragma omp parallel for schedule(static) reduction(+ : counted) if (row_pass_parallel(M, M))
+    for (int a = 0; a < M; a++)
+        counted += supcon_row(s->grad_s + (size_t)a * M, a, M, group, c, want_grad, &loss[a]) > 0;
+    similarity_output(out, loss, M, opts.reduction, counted, want_grad, 1, s);
+    if (nd) nd->extra = s;
+    return out;
 }
 
 /* ---- Circle loss -----------------------------------------------------------------------------
- * Given cosines S (N, K) and constant masks pos, neg (N, K) and valid (N):
- *   logit_p = −γ·α_p·(S − Δ_p),  α_p = [1 + m − S]₊ detached,  Δ_p = 1 − m
- *   logit_n =  γ·α_n·(S − Δ_n),  α_n = [S + m]₊ detached,      Δ_n = m
- *   ℓ_i = valid_i · softplus(logsumexp_{pos} logit_p + logsumexp_{neg} logit_n)
- * The detached α make the weights constants in the backward: the gradient of ℓ through s_p is
- * −γ·α_p·softmax(logit_p)·σ(·), as in the paper's eq. (7) with α treated as fixed. With
- * detach_weights = 0 the α are differentiated too (an ablation; it is also the form a finite-
- * difference gradient check can verify, since the detached gradient is not the derivative of
- * the loss value).
- * softplus is PyTorch's (β = 1, linear above 20), as in pytorch-metric-learning. */
-static ct_tensor *circle_per_anchor(ct_tape *tape, ct_tensor *S, ct_tensor *pos, ct_tensor *neg,
-                                    ct_tensor *valid, ct_circle_opts o) {
-    const double m = o.m, gamma = o.gamma;
-    ct_tensor *s_fixed = o.detach_weights ? ct_detach(tape, S) : S;
-    ct_tensor *alpha_p = ct_relu(tape, ct_add_scalar(tape, ct_neg(tape, s_fixed), 1 + m));
-    ct_tensor *alpha_n = ct_relu(tape, ct_add_scalar(tape, s_fixed, m));
-    ct_tensor *logit_p = ct_mul(tape, ct_mul_scalar(tape, alpha_p, -gamma), ct_add_scalar(tape, S, -(1 - m)));
-    ct_tensor *logit_n = ct_mul(tape, ct_mul_scalar(tape, alpha_n, gamma), ct_add_scalar(tape, S, -m));
-    ct_tensor *minus_inf = constant(tape, -INFINITY);
-    ct_tensor *lse_p = ct_logsumexp(tape, ct_where(tape, pos, logit_p, minus_inf), 1, 0);
-    ct_tensor *lse_n = ct_logsumexp(tape, ct_where(tape, neg, logit_n, minus_inf), 1, 0);
-    ct_tensor *per = ct_softplus(tape, ct_add(tape, lse_p, lse_n), 1.0, 20.0);
-    return valid ? ct_mul(tape, per, valid) : per;
+ * Row r of the cosines S (K columns), positives P and negatives N from the groups:
+ *   lp_k = −γ·α_p·(s_k − Δ_p),  α_p = [1 + m − s_k]₊ detached,  Δ_p = 1 − m      (k ∈ P)
+ *   ln_k =  γ·α_n·(s_k − Δ_n),  α_n = [s_k + m]₊ detached,      Δ_n = m          (k ∈ N)
+ *   z = lse_P(lp) + lse_N(ln),   ℓ_r = softplus(z)   (PyTorch's: β = 1, z itself above 20)
+ * The detached α make the weights constants in the backward: with σ(z) the softplus' slope
+ * (1 above 20) and softmax_P(lp), softmax_N(ln) the logsumexps' gradients,
+ *   G_rk = σ(z)·softmax_P(lp)_k·(−γ·α_p)   (k ∈ P),   σ(z)·softmax_N(ln)_k·(γ·α_n)   (k ∈ N),
+ * the paper's eq. (7) with α fixed. With detach_weights = 0 the α are differentiated too (an
+ * ablation; it is also the form a finite-difference gradient check can verify, since the detached
+ * gradient is not the derivative of the loss value): ∂lp/∂s = −γ·(α_p − (s − Δ_p)·[1 + m − s > 0]),
+ * ∂ln/∂s = γ·(α_n + (s − Δ_n)·[s + m > 0]) (relu'(0) = 0, as ct_relu).
+ * An anchor without a positive or without a negative: ℓ_r = 0, G_r = 0, and it does not count.
+ * e (K) is scratch for the exponentials. Returns 1 when the anchor counts. */
+static int circle_row(ct_real *restrict row, ct_real *restrict e, int K, int self, int row_group,
+                      const int *restrict col_group, ct_circle_opts o, int want_grad, double *loss) {
+    const ct_real m = (ct_real)o.m, gamma = (ct_real)o.gamma, one_plus_m = (ct_real)(1 + o.m);
+    const ct_real delta_p = (ct_real)(1 - o.m), delta_n = (ct_real)o.m;
+    ct_real max_p = -INFINITY, max_n = -INFINITY;
+    int n_pos = 0, n_neg = 0;
+#pragma omp simd reduction(max : max_p, max_n) reduction(+ : n_pos, n_neg)
+    for (int k = 0; k < K; k++) {
+        const ct_real s = row[k], ap = one_plus_m - s > 0 ? one_plus_m - s : 0, an = s + m > 0 ? s + m : 0;
+        const ct_real lp = -gamma * ap * (s - delta_p), ln = gamma * an * (s - delta_n);
+        const int same = col_group[k] == row_group, pos = same & (k != self), neg = !same;
+        max_p = pos && lp > max_p ? lp : max_p;
+        max_n = neg && ln > max_n ? ln : max_n;
+        n_pos += pos;
+        n_neg += neg;
+    }
+    if (n_pos == 0 || n_neg == 0) {
+        *loss = 0;
+        if (want_grad) memset(row, 0, (size_t)K * sizeof *row);
+        return 0;
+    }
+    ct_real sum_p = 0, sum_n = 0; /* terms ≤ 1, K/16 per lane: float is plenty (see supcon_row) */
+#pragma omp simd reduction(+ : sum_p, sum_n)
+    for (int k = 0; k < K; k++) {
+        const ct_real s = row[k], ap = one_plus_m - s > 0 ? one_plus_m - s : 0, an = s + m > 0 ? s + m : 0;
+        const ct_real lp = -gamma * ap * (s - delta_p), ln = gamma * an * (s - delta_n);
+        const int same = col_group[k] == row_group, pos = same & (k != self), neg = !same;
+        const ct_real ek = ct_exp_nonpositive(pos ? lp - max_p : neg ? ln - max_n : (ct_real)-INFINITY);
+        e[k] = ek;
+        sum_p += pos ? ek : 0;
+        sum_n += neg ? ek : 0;
+    }
+    const double z = (double)max_p + log(sum_p) + (double)max_n + log(sum_n);
+    *loss = z > 20 ? z : (z > 0 ? z : 0) + log1p(exp(-fabs(z)));
+    if (!want_grad) return 1;
+    const double slope = z > 20 ? 1 : z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
+    const ct_real wp = (ct_real)(slope / sum_p), wn = (ct_real)(slope / sum_n);
+    if (o.detach_weights) {
+#pragma omp simd
+        for (int k = 0; k < K; k++) {
+            const ct_real s = row[k], ap = one_plus_m - s > 0 ? one_plus_m - s : 0, an = s + m > 0 ? s + m : 0;
+            const int same = col_group[k] == row_group, pos = same & (k != self), neg = !same;
+            row[k] = pos ? -wp * e[k] * gamma * ap : neg ? wn * e[k] * gamma * an : 0;
+        }
+    } else {
+        for (int k = 0; k < K; k++) {
+            const ct_real s = row[k], ap = one_plus_m - s > 0 ? one_plus_m - s : 0, an = s + m > 0 ? s + m : 0;
+            const int same = col_group[k] == row_group, pos = same & (k != self), neg = !same;
+            const ct_real dlp = -gamma * (ap - (one_plus_m - s > 0 ? s - delta_p : 0));
+            const ct_real dln = gamma * (an + (s + m > 0 ? s - delta_n : 0));
+            row[k] = pos ? wp * e[k] * dlp : neg ? wn * e[k] * dln : 0;
+        }
+    }
+    return 1;
 }
 
 static void check_circle_opts(const char *op, ct_circle_opts o) {
@@ -151,40 +406,55 @@ static void check_circle_opts(const char *op, ct_circle_opts o) {
     CT_CHECK(o.gamma > 0 && isfinite(o.gamma), op, "scale gamma = %g must be > 0", o.gamma);
 }
 
+/* The row pass of both forms: anchors r of S (rows, cols), anchor r in group row_group[r] and
+ * (pair form) itself column r. */
+static int circle_rows(ct_tape *tape, similarity_saved *s, const int *row_group, const int *col_group,
+                       int pair_form, ct_circle_opts o, int want_grad, double *loss) {
+    const int R = s->rows, K = s->cols;
+    const int threads = ct_max_threads();
+    ct_real *scratch = ct_arena_alloc(ct_tape_arena(tape), (size_t)threads * K * sizeof *scratch);
+    int counted = 0;
+#pragma omp parallel for schedule(static) reduction(+ : counted) if (row_pass_parallel(R, K))
+    for (int r = 0; r < R; r++)
+        counted += circle_row(s->grad_s + (size_t)r * K, scratch + (size_t)ct_thread_id() * K, K,
+                              pair_form ? r : -1, row_group[r], col_group, o, want_grad, &loss[r]);
+    return counted;
+}
+
+const ct_op ct_op_circle = {
+    "circle",
+    "S = ÊÊᵀ; ℓ_i = softplus(lse_P(−γα_p(s−Δ_p)) + lse_N(γα_n(s−Δ_n))), α detached; dS = w_i·σ(z)·softmax·∂logit/∂s",
+    similarity_backward};
+
 /* Pair form: S = Ê·Êᵀ over the batch; for anchor i the positives are j ≠ i with y_j = y_i and the
- * negatives j with y_j ≠ y_i. An anchor without either gets a full row in both masks (finite) and
- * valid_i = 0. */
+ * negatives j with y_j ≠ y_i. */
 ct_tensor *ct_circle_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_circle_opts opts) {
     static const char *op = "ct_circle_loss";
     CT_CHECK(features && features->ndim == 2, op, "features must be (N, D), got %s",
              features ? ct_shp(features) : "NULL");
-    const int N = features->shape[0];
-    CT_CHECK(N > 0 && features->shape[1] > 0, op, "features %s are empty", ct_shp(features));
+    const int N = features->shape[0], D = features->shape[1];
+    CT_CHECK(N > 0 && D > 0, op, "features %s are empty", ct_shp(features));
     check_circle_opts(op, opts);
     check_labels(op, labels, N, 0);
     check_finite(op, "features", features);
 
-    ct_tensor *pos = ct_tape_zeros(tape, CT_SHAPE(N, N));
-    ct_tensor *neg = ct_tape_zeros(tape, CT_SHAPE(N, N));
-    ct_tensor *valid = ct_tape_zeros(tape, CT_SHAPE(N));
-    int n_valid = 0;
-    for (int i = 0; i < N; i++) {
-        int n_pos = 0, n_neg = 0;
-        ct_real *p = pos->data + (size_t)i * N, *q = neg->data + (size_t)i * N;
-        for (int j = 0; j < N; j++) {
-            const int same = labels.data[j] == labels.data[i];
-            p[j] = (ct_real)(same && j != i), n_pos += same && j != i;
-            q[j] = (ct_real)!same, n_neg += !same;
-        }
-        if (n_pos > 0 && n_neg > 0) valid->data[i] = 1, n_valid++;
-        else
-            for (int j = 0; j < N; j++) p[j] = q[j] = 1;
-    }
-    ct_tensor *e = ct_l2_normalize(tape, features, 1, 1e-12);
-    ct_tensor *S = ct_matmul_t(tape, e, 0, e, 1);
-    ct_tensor *per = circle_per_anchor(tape, S, pos, neg, valid, opts);
-    return reduce_losses(tape, per, opts.reduction, n_valid, CT_SHAPE(N));
+    ct_node *nd;
+    ct_shape shape = opts.reduction == CT_REDUCTION_NONE ? CT_SHAPE(N) : (ct_shape){.ndim = 0};
+    ct_tensor *out = ct_op_output(tape, shape, &ct_op_circle, &features, 1, &nd);
+    ct_arena *arena = ct_tape_arena(tape);
+    similarity_saved *s = ct_arena_alloc(arena, sizeof *s);
+    similarity_forward(tape, features->data, N, NULL, N, D, 1, 1.0, s);
+    double *loss = ct_arena_alloc(arena, (size_t)N * sizeof *loss);
+    const int counted = circle_rows(tape, s, labels.data, labels.data, 1, opts, nd != NULL, loss);
+    similarity_output(out, loss, N, opts.reduction, counted, nd != NULL, 1, s);
+    if (nd) nd->extra = s;
+    return out;
 }
+
+const ct_op ct_op_circle_class = {
+    "circle_class",
+    "S = ÊP̂ᵀ; ℓ_i = softplus(−γα_p(s_iy−Δ_p) + lse_{c≠y}(γα_n(s_ic−Δ_n))), α detached; dS as circle",
+    similarity_backward};
 
 /* Class form: S = Ê·P̂ᵀ (N, C) against the normalised proxies; the positive of sample i is
  * column y_i, the negatives the other C − 1 columns (so every sample counts). */
@@ -196,27 +466,28 @@ ct_tensor *ct_circle_class_loss(ct_tape *tape, ct_tensor *features, ct_tensor *p
     CT_CHECK(proxies && proxies->ndim == 2 && proxies->shape[1] == features->shape[1], op,
              "proxies must be (C, D) with D = %d as the features %s, got %s", features->shape[1],
              ct_shp(features), proxies ? ct_shp(proxies) : "NULL");
-    const int N = features->shape[0], C = proxies->shape[0];
-    CT_CHECK(N > 0 && features->shape[1] > 0, op, "features %s are empty", ct_shp(features));
+    const int N = features->shape[0], C = proxies->shape[0], D = features->shape[1];
+    CT_CHECK(N > 0 && D > 0, op, "features %s are empty", ct_shp(features));
     CT_CHECK(C >= 2, op, "needs at least 2 class proxies (a positive and a negative), got %s", ct_shp(proxies));
     check_circle_opts(op, opts);
     check_labels(op, labels, N, C);
     check_finite(op, "features", features);
     check_finite(op, "proxies", proxies);
 
-    ct_tensor *pos = ct_tape_zeros(tape, CT_SHAPE(N, C));
-    ct_tensor *neg = ct_tape_zeros(tape, CT_SHAPE(N, C));
-    for (int i = 0; i < N; i++)
-        for (int c = 0; c < C; c++) {
-            const int is_label = c == labels.data[i];
-            pos->data[(size_t)i * C + c] = (ct_real)is_label;
-            neg->data[(size_t)i * C + c] = (ct_real)!is_label;
-        }
-    ct_tensor *e = ct_l2_normalize(tape, features, 1, 1e-12);
-    ct_tensor *p = ct_l2_normalize(tape, proxies, 1, 1e-12);
-    ct_tensor *S = ct_matmul_t(tape, e, 0, p, 1);
-    ct_tensor *per = circle_per_anchor(tape, S, pos, neg, NULL, opts);
-    return reduce_losses(tape, per, opts.reduction, N, CT_SHAPE(N));
+    ct_node *nd;
+    ct_shape shape = opts.reduction == CT_REDUCTION_NONE ? CT_SHAPE(N) : (ct_shape){.ndim = 0};
+    ct_tensor *inputs[2] = {features, proxies};
+    ct_tensor *out = ct_op_output(tape, shape, &ct_op_circle_class, inputs, 2, &nd);
+    ct_arena *arena = ct_tape_arena(tape);
+    int *classes = ct_arena_alloc(arena, (size_t)C * sizeof *classes); /* column c is class c */
+    for (int c = 0; c < C; c++) classes[c] = c;
+    similarity_saved *s = ct_arena_alloc(arena, sizeof *s);
+    similarity_forward(tape, features->data, N, proxies->data, C, D, 1, 1.0, s);
+    double *loss = ct_arena_alloc(arena, (size_t)N * sizeof *loss);
+    const int counted = circle_rows(tape, s, labels.data, classes, 0, opts, nd != NULL, loss);
+    similarity_output(out, loss, N, opts.reduction, counted, nd != NULL, 0, s);
+    if (nd) nd->extra = s;
+    return out;
 }
 
 /* ---- triplet margin loss ---------------------------------------------------------------------- */
