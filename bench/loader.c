@@ -11,39 +11,6 @@
 #include <ctape.h>
 
 #include <stdlib.h>
-#include <string.h>
-
-/* Records of 3073 bytes: a label byte, then 3072 pixel bytes (R, G, B planes of 32×32). */
-static ct_dataset *read_cifar_records(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (len <= 0 || len % 3073 != 0) {
-        fclose(f);
-        return NULL;
-    }
-    int n = (int)(len / 3073);
-    uint8_t *raw = malloc((size_t)len);
-    size_t got = fread(raw, 1, (size_t)len, f);
-    fclose(f);
-    if (got != (size_t)len) {
-        free(raw);
-        return NULL;
-    }
-    ct_dataset *d = calloc(1, sizeof *d);
-    d->n = n, d->channels = 3, d->height = 32, d->width = 32, d->classes = 10;
-    d->images = malloc((size_t)n * 3072);
-    d->labels = malloc((size_t)n * sizeof(int));
-    for (int i = 0; i < n; i++) {
-        d->labels[i] = raw[(size_t)i * 3073];
-        memcpy(d->images + (size_t)i * 3072, raw + (size_t)i * 3073 + 1, 3072);
-    }
-    free(raw);
-    snprintf(d->source, sizeof d->source, "%s", path);
-    return d;
-}
 
 static ct_dataset *random_cifar_shaped(int n) {
     ct_dataset *d = calloc(1, sizeof *d);
@@ -62,9 +29,19 @@ int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "../shared/data/cifar10/data_batch_sub.bin";
     int epochs = argc > 2 ? atoi(argv[2]) : 20;
     if (epochs < 1) epochs = 1;
-    ct_dataset *d = read_cifar_records(path);
+    FILE *probe = fopen(path, "rb");
+    ct_dataset *d = NULL;
     const char *data = "cifar10";
-    if (!d) d = random_cifar_shaped(10000), data = "random";
+    if (probe) {
+        fclose(probe);
+        d = ct_cifar10_load(path, NULL);
+        if (!d) {
+            fprintf(stderr, "loader: %s\n", ct_last_error());
+            return 1;
+        }
+    } else {
+        d = random_cifar_shaped(10000), data = "random";
+    }
 
     int only = argc > 4, only_prefetch = only ? atoi(argv[3]) : 0, only_threads = only ? atoi(argv[4]) : 0;
     for (int prefetch = 0; prefetch <= 1; prefetch++)
