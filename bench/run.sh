@@ -105,6 +105,15 @@ else
   echo "== W2 skipped: $mnist (../shared/data/mnist) is absent =="
 fi
 
+# W3: the CIFAR-10 CNN with augmentation, when the CIFAR-10 subset of ../shared/data is there.
+echo
+cifar_dir="$here/../../shared/data/cifar10"
+if [ -f "$cifar_dir/data_batch_sub.bin" ]; then
+  bash "$here/cifar.sh" "$build" "$cifar_dir"
+else
+  echo "== W3 skipped: $cifar_dir (../shared/data/cifar10) is absent =="
+fi
+
 # ---- the CIFAR-10 input pipeline (bench/loader.c, bench/loader_torch.py) ----------------------
 # Batches of 128 through RandomCrop(32, padding=4) + RandomHorizontalFlip + Normalize, shuffled,
 # nothing else in the loop. Every setting in its own process, best of $runs; the comparison is
