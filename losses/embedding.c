@@ -74,31 +74,43 @@ static ct_tensor *reduce_losses(ct_tape *tape, ct_tensor *per, ct_reduction r, d
  * anchor r depends on row r of S only. Composed from tape ops each loss was a dozen nodes with
  * (R, K) masks and as many (R, K) temporaries; fused, each is one node:
  *   forward   normalise the rows (exactly ct_l2_normalize: x / max(‖x‖, 1e-12), the norm summed in
- *             double), one GEMM for S into an (R, K) buffer, then one pass per row that computes ℓ_r
+ *             double), S = σ·Â·B̂ᵀ into an (R, K) buffer, and one pass per row that computes ℓ_r
  *             and, when a gradient is wanted, overwrites the row with G_rk = ∂ℓ_r/∂S_rk. Every
- *             exponential is computed once, here, and the buffer is the only one of size R·K.
+ *             exponential is computed once, here.
  *   backward  with w_r the upstream weight of ℓ_r (dℓ/count for mean, dℓ for sum, dℓ_r for none)
  *             and dS = diag(w)·G:
- *               dÂ = σ·dS·B̂  (+ σ·dSᵀ·Â when B̂ = Â),   dB̂ = σ·dSᵀ·Â      (GEMMs reading G)
- *             then the normalisation's backward dx = (dx̂ − x̂·⟨x̂, dx̂⟩) / ‖x‖.
- * The backward leaves G as it is, so a second ct_backward over the same tape gives the same
- * gradients. Which pairs count comes from group numbers, not masks: anchor r's positives are the
- * columns k with col_group[k] = row_group[r] other than r itself (self), the rest of the columns
- * other than self the negatives / the rest of the denominator. */
+ *               one input:  dÂ = σ·(dS + dSᵀ)·Â            (S = σ·Â·Âᵀ: both factors are Â)
+ *               two inputs: dÂ = σ·dS·B̂,   dB̂ = σ·dSᵀ·Â
+ *             then the normalisation's backward dx = (dx̂ − x̂·⟨x̂, dx̂⟩) / ‖x‖ per row.
+ *             H = dS + dSᵀ is built once into a second (R, R) buffer, so the one-input backward is
+ *             one GEMM, not two.
+ * G itself is left as it is, so a second ct_backward over the same tape gives the same gradients.
+ * Threads: each thread takes a block of rows and does everything for it — its rows of S and
+ * their row pass in the forward; its rows of H, its GEMM and its rows of the normalisation's
+ * backward in the backward — so a step has two fork/joins and nothing else to wait for; the GEMMs
+ * run on the calling thread (blas_on_this_thread). Below PAR_MIN_MACS everything runs on one
+ * thread, GEMMs included: W5's (256, 128) takes ~0.5 ms on one thread, and on this 2-core machine
+ * with other work running every fork/join (OpenBLAS's own included) can wait a scheduler time
+ * slice for the second thread — measured: 3–18 ms per step with 2 threads against 0.7–0.9 ms
+ * serial under load, while on a quiet machine 2 threads would save ~0.2 ms.
+ * Which pairs count comes from group numbers, not masks: anchor r's positives are the columns k
+ * with col_group[k] = row_group[r] other than r itself, the other columns its negatives (SupCon:
+ * the rest of its denominator). */
 
-#define NORM_EPS 1e-12       /* the eps the composed losses gave ct_l2_normalize */
-#define ROW_PAR_MIN (1 << 14) /* S elements above which the row pass runs on every thread */
+#define NORM_EPS 1e-12 /* the eps the composed losses gave ct_l2_normalize */
+/* R·K·D (the multiply-adds of S) from which the rows are split among the threads (see above):
+ * 2^27 is M = 1024 anchors of D = 128, ~10 ms of work on one thread. */
+#define PAR_MIN_MACS ((size_t)1 << 27)
 
 /* What the forward keeps for similarity_backward (in the arena). */
 typedef struct {
-    ct_real *grad_s;                /* (rows, cols): G_rk = ∂ℓ_r/∂S_rk, zero rows for anchors that do not count */
+    ct_real *grad_s;                /* (rows, cols): S, then G_rk = ∂ℓ_r/∂S_rk (0 rows: anchors that do not count) */
     const ct_real *a, *b;           /* Â (rows, dim) and B̂ (cols, dim); b == a for the one-input losses */
     const ct_real *a_norm, *b_norm; /* ‖x_r‖ of the inputs' rows, NULL where not normalised */
     int rows, cols, dim;
     double sigma;                   /* S = σ·Â·B̂ᵀ */
     double count;                   /* the mean's divisor: anchors that count (1 when none does) */
     int reduction;
-    int symmetric;                  /* grad_s holds G + Gᵀ (one input, mean or sum): one GEMM back */
 } similarity_saved;
 
 /* y_r = x_r / max(‖x_r‖, eps), norm_r = ‖x_r‖: ct_l2_normalize along the last axis. */
@@ -139,10 +151,10 @@ static void normalize_rows_backward(const ct_real *y, const ct_real *norm, const
     }
 }
 
-/* Fills s->a, s->b (normalised copies, or the inputs' own data), their norms, and S = σ·Â·B̂ᵀ
- * in s->grad_s. x (rows, dim); y (cols, dim) or NULL for the one-input losses (B̂ = Â). */
-static void similarity_forward(ct_tape *tape, const ct_real *x, int rows, const ct_real *y, int cols, int dim,
-                               int normalize, double sigma, similarity_saved *s) {
+/* Fills s->a, s->b (normalised copies, or the inputs' own data) and their norms, and allocates
+ * the (rows, cols) buffer for S and G. x (rows, dim); y (cols, dim), or NULL for B̂ = Â. */
+static void similarity_init(ct_tape *tape, const ct_real *x, int rows, const ct_real *y, int cols, int dim,
+                            int normalize, double sigma, similarity_saved *s) {
     ct_arena *arena = ct_tape_arena(tape);
     s->rows = rows, s->cols = cols, s->dim = dim, s->sigma = sigma;
     s->a = x, s->b = y ? y : x, s->a_norm = s->b_norm = NULL;
@@ -159,30 +171,36 @@ static void similarity_forward(ct_tape *tape, const ct_real *x, int rows, const 
         }
     }
     s->grad_s = ct_arena_alloc(arena, (size_t)rows * cols * sizeof *s->grad_s);
-    ct_gemm(0, 1, rows, cols, dim, (ct_real)sigma, s->a, dim, s->b, dim, 0, s->grad_s, cols);
 }
 
-/* G ← G + Gᵀ in place (n, n), in tiles so both the row and the column walk stay in cache. */
-static void symmetrize(ct_real *g, int n) {
-    enum { TILE = 32 };
-    for (int i0 = 0; i0 < n; i0 += TILE)
-        for (int j0 = i0; j0 < n; j0 += TILE) {
-            const int i1 = i0 + TILE < n ? i0 + TILE : n, j1 = j0 + TILE < n ? j0 + TILE : n;
-            for (int i = i0; i < i1; i++)
-                for (int j = j0 > i ? j0 : i; j < j1; j++) {
-                    const ct_real v = g[(size_t)i * n + j] + g[(size_t)j * n + i];
-                    g[(size_t)i * n + j] = g[(size_t)j * n + i] = v;
-                }
-        }
+static int split_rows(const similarity_saved *s) {
+    return (size_t)s->rows * s->cols * s->dim >= PAR_MIN_MACS && ct_max_threads() > 1;
 }
 
-/* The loss tensor from the per-anchor losses, and the saved reduction. With one input and a
- * uniform upstream weight (mean, sum), dÂ = σ·w·(G + Gᵀ)·Â: G is symmetrised here, once, so the
- * backward is one GEMM instead of two. */
+/* Inside a parallel region OpenBLAS (the OpenMP build ctape links) runs a GEMM on the calling
+ * thread; in the one-thread case (an inactive region) it would start its own team for the GEMM,
+ * sized by omp_get_max_threads(). Setting nthreads-var to 1 here keeps it on this thread: the
+ * setting belongs to the region's implicit task and ends with the region (OpenMP ICV scoping). */
+static void blas_on_this_thread(void) {
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+}
+
+/* This thread's share [lo, hi) of n rows (all of them outside a parallel region). */
+static void thread_block(int n, int *lo, int *hi) {
+#ifdef _OPENMP
+    const int t = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+    const int t = 0, team = 1;
+#endif
+    *lo = (int)((long long)n * t / team);
+    *hi = (int)((long long)n * (t + 1) / team);
+}
+
+/* The loss tensor from the per-anchor losses, and the saved reduction. */
 static void similarity_output(ct_tensor *out, const double *loss, int rows, ct_reduction r, int counted,
-                              int want_grad, int one_input, similarity_saved *s) {
-    s->symmetric = want_grad && one_input && r != CT_REDUCTION_NONE;
-    if (s->symmetric) symmetrize(s->grad_s, rows);
+                              similarity_saved *s) {
     double total = 0;
     for (int i = 0; i < rows; i++) {
         if (r == CT_REDUCTION_NONE) out->data[i] = (ct_real)loss[i];
@@ -194,6 +212,21 @@ static void similarity_output(ct_tensor *out, const double *loss, int rows, ct_r
     if (r == CT_REDUCTION_MEAN) out->data[0] = (ct_real)(total / s->count);
 }
 
+/* Rows [lo, hi) of H = diag(w)·G + (diag(w)·G)ᵀ (n, n): H_ij = w_i·G_ij + w_j·G_ji, in tiles so
+ * the column walk of G stays in cache. */
+static void symmetric_rows(ct_real *h, const ct_real *g, const ct_real *w, int n, int lo, int hi) {
+    enum { TILE = 32 };
+    for (int i0 = lo; i0 < hi; i0 += TILE)
+        for (int j0 = 0; j0 < n; j0 += TILE) {
+            const int i1 = i0 + TILE < hi ? i0 + TILE : hi, j1 = j0 + TILE < n ? j0 + TILE : n;
+            for (int i = i0; i < i1; i++) {
+                const ct_real wi = w[i];
+                for (int j = j0; j < j1; j++)
+                    h[(size_t)i * n + j] = wi * g[(size_t)i * n + j] + w[j] * g[(size_t)j * n + i];
+            }
+        }
+}
+
 static void similarity_backward(ct_tape *tape, ct_node *nd) {
     const similarity_saved *s = nd->extra;
     const int one_input = nd->n_in == 1;
@@ -202,37 +235,88 @@ static void similarity_backward(ct_tape *tape, ct_node *nd) {
     if (!dx_a && !dx_b) return;
     const int R = s->rows, K = s->cols, D = s->dim;
     const ct_real *dout = nd->out->grad, *G = s->grad_s;
+    const ct_real sigma = (ct_real)s->sigma;
     ct_arena *arena = ct_tape_arena(tape);
-    /* dS = diag(w)·G. A uniform w (mean, sum) goes into the GEMMs' α. Per-anchor w (none):
-     * dS·B̂ = diag(w)·(G·B̂) scales rows after the GEMM, dSᵀ·Â = Gᵀ·(diag(w)·Â) scales Â before. */
-    const int per_row = s->reduction == CT_REDUCTION_NONE;
-    const double w = per_row ? 1 : s->reduction == CT_REDUCTION_SUM ? dout[0] : dout[0] / s->count;
-    const ct_real alpha = (ct_real)(s->sigma * w);
-    const ct_real *wa = s->a; /* diag(w)·Â */
-    if (per_row && (one_input || dx_b)) {
-        ct_real *scaled = ct_arena_alloc(arena, (size_t)R * D * sizeof *scaled);
+    ct_real *w = ct_arena_alloc(arena, (size_t)R * sizeof *w); /* upstream weight of each anchor */
+    for (int r = 0; r < R; r++)
+        w[r] = s->reduction == CT_REDUCTION_NONE ? dout[r]
+               : s->reduction == CT_REDUCTION_SUM ? dout[0]
+                                                  : (ct_real)(dout[0] / s->count);
+    ct_real *da = dx_a ? ct_arena_alloc(arena, (size_t)R * D * sizeof *da) : NULL;
+    ct_real *db = dx_b ? ct_arena_alloc(arena, (size_t)K * D * sizeof *db) : NULL;
+    ct_real *h = dx_a && one_input ? ct_arena_alloc(arena, (size_t)R * R * sizeof *h) : NULL;
+    ct_real *wa = NULL; /* diag(w)·Â, for dB̂ */
+    if (db) {
+        wa = ct_arena_alloc(arena, (size_t)R * D * sizeof *wa);
         for (int r = 0; r < R; r++)
-            for (int d = 0; d < D; d++) scaled[(size_t)r * D + d] = dout[r] * s->a[(size_t)r * D + d];
-        wa = scaled;
+            for (int d = 0; d < D; d++) wa[(size_t)r * D + d] = w[r] * s->a[(size_t)r * D + d];
     }
-    if (dx_a) {
-        ct_real *da = ct_arena_alloc(arena, (size_t)R * D * sizeof *da);
-        ct_gemm(0, 0, R, D, K, alpha, G, K, s->b, D, 0, da, D);
-        if (per_row)
-            for (int r = 0; r < R; r++)
-                for (int d = 0; d < D; d++) da[(size_t)r * D + d] *= dout[r];
-        if (one_input && !s->symmetric) ct_gemm(1, 0, R, D, R, alpha, G, K, wa, D, 1, da, D);
-        normalize_rows_backward(s->a, s->a_norm, da, R, D, dx_a);
-    }
-    if (dx_b) {
-        ct_real *db = ct_arena_alloc(arena, (size_t)K * D * sizeof *db);
-        ct_gemm(1, 0, K, D, R, alpha, G, K, wa, D, 0, db, D);
-        normalize_rows_backward(s->b, s->b_norm, db, K, D, dx_b);
+#pragma omp parallel if (split_rows(s)) /* one thread below PAR_MIN_MACS, GEMMs included */
+    {
+        blas_on_this_thread();
+        int lo, hi;
+        if (da) {
+            thread_block(R, &lo, &hi);
+            if (h) {
+                symmetric_rows(h, G, w, R, lo, hi);
+                ct_gemm(0, 0, hi - lo, D, R, sigma, h + (size_t)lo * R, R, s->a, D, 0, da + (size_t)lo * D, D);
+            } else {
+                ct_gemm(0, 0, hi - lo, D, K, sigma, G + (size_t)lo * K, K, s->b, D, 0, da + (size_t)lo * D, D);
+                for (int r = lo; r < hi; r++)
+                    for (int d = 0; d < D; d++) da[(size_t)r * D + d] *= w[r];
+            }
+            normalize_rows_backward(s->a + (size_t)lo * D, s->a_norm ? s->a_norm + lo : NULL, da + (size_t)lo * D,
+                                    hi - lo, D, dx_a + (size_t)lo * D);
+        }
+        if (db) {
+            thread_block(K, &lo, &hi);
+            ct_gemm(1, 0, hi - lo, D, R, sigma, G + lo, K, wa, D, 0, db + (size_t)lo * D, D);
+            normalize_rows_backward(s->b + (size_t)lo * D, s->b_norm ? s->b_norm + lo : NULL, db + (size_t)lo * D,
+                                    hi - lo, D, dx_b + (size_t)lo * D);
+        }
     }
 }
 
-static int row_pass_parallel(int rows, int cols) {
-    return (size_t)rows * cols > ROW_PAR_MIN && ct_max_threads() > 1;
+/* The forward's parallel part: each thread computes its block of rows of S, then runs the loss's
+ * row pass over them. Returns the number of anchors that count. */
+typedef enum { ROWS_SUPCON, ROWS_CIRCLE } row_kind;
+typedef struct {
+    row_kind kind;
+    const int *row_group, *col_group; /* SupCon: one array for both */
+    int pair_form;                    /* Circle: column r is anchor r itself */
+    double c;                         /* SupCon: τ/τ_base */
+    ct_circle_opts circle;
+    int want_grad;
+    double *loss;                     /* (rows): ℓ_r */
+    ct_real *scratch;                 /* Circle: cols per thread */
+} row_job;
+
+static int supcon_row(ct_real *restrict row, int a, int M, const int *restrict group, double c, int want_grad,
+                      double *loss);
+static int circle_row(ct_real *restrict row, ct_real *restrict e, int K, int self, int row_group,
+                      const int *restrict col_group, ct_circle_opts o, int want_grad, double *loss);
+
+static int similarity_rows(similarity_saved *s, const row_job *job) {
+    const int R = s->rows, K = s->cols, D = s->dim;
+    int counted = 0;
+#pragma omp parallel reduction(+ : counted) if (split_rows(s))
+    {
+        blas_on_this_thread();
+        int lo, hi;
+        thread_block(R, &lo, &hi);
+        ct_gemm(0, 1, hi - lo, K, D, (ct_real)s->sigma, s->a + (size_t)lo * D, D, s->b, D, 0,
+                s->grad_s + (size_t)lo * K, K);
+        ct_real *e = job->scratch ? job->scratch + (size_t)ct_thread_id() * K : NULL;
+        for (int r = lo; r < hi; r++) {
+            ct_real *row = s->grad_s + (size_t)r * K;
+            if (job->kind == ROWS_SUPCON)
+                counted += supcon_row(row, r, K, job->row_group, job->c, job->want_grad, &job->loss[r]) > 0;
+            else
+                counted += circle_row(row, e, K, job->pair_form ? r : -1, job->row_group[r], job->col_group,
+                                      job->circle, job->want_grad, &job->loss[r]);
+        }
+    }
+    return counted;
 }
 
 /* ---- SupCon / NT-Xent ------------------------------------------------------------------------
@@ -316,16 +400,12 @@ ct_tensor *ct_supcon_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, 
     int *group = ct_arena_alloc(arena, (size_t)M * sizeof *group); /* positives share a group */
     for (int a = 0; a < M; a++) group[a] = labels.data ? labels.data[a / V] : a / V;
     similarity_saved *s = ct_arena_alloc(arena, sizeof *s);
-    similarity_forward(tape, features->data, M, NULL, M, D, opts.normalize, 1.0 / opts.temperature, s);
-
-    double *loss = ct_arena_alloc(arena, (size_t)M * sizeof *loss);
-    const double c = opts.temperature / opts.base_temperature;
-    const int want_grad = nd != NULL;
-    int counted = 0; /* anchors with a positive */
-#pragma omp parallel for schedule(static) reduction(+ : counted) if (row_pass_parallel(M, M))
-    for (int a = 0; a < M; a++)
-        counted += supcon_row(s->grad_s + (size_t)a * M, a, M, group, c, want_grad, &loss[a]) > 0;
-    similarity_output(out, loss, M, opts.reduction, counted, want_grad, 1, s);
+    similarity_init(tape, features->data, M, NULL, M, D, opts.normalize, 1.0 / opts.temperature, s);
+    row_job job = {.kind = ROWS_SUPCON, .row_group = group, .col_group = group,
+                   .c = opts.temperature / opts.base_temperature, .want_grad = nd != NULL,
+                   .loss = ct_arena_alloc(arena, (size_t)M * sizeof *job.loss)};
+    const int counted = similarity_rows(s, &job); /* anchors with a positive */
+    similarity_output(out, job.loss, M, opts.reduction, counted, s);
     if (nd) nd->extra = s;
     return out;
 }
@@ -406,21 +486,6 @@ static void check_circle_opts(const char *op, ct_circle_opts o) {
     CT_CHECK(o.gamma > 0 && isfinite(o.gamma), op, "scale gamma = %g must be > 0", o.gamma);
 }
 
-/* The row pass of both forms: anchors r of S (rows, cols), anchor r in group row_group[r] and
- * (pair form) itself column r. */
-static int circle_rows(ct_tape *tape, similarity_saved *s, const int *row_group, const int *col_group,
-                       int pair_form, ct_circle_opts o, int want_grad, double *loss) {
-    const int R = s->rows, K = s->cols;
-    const int threads = ct_max_threads();
-    ct_real *scratch = ct_arena_alloc(ct_tape_arena(tape), (size_t)threads * K * sizeof *scratch);
-    int counted = 0;
-#pragma omp parallel for schedule(static) reduction(+ : counted) if (row_pass_parallel(R, K))
-    for (int r = 0; r < R; r++)
-        counted += circle_row(s->grad_s + (size_t)r * K, scratch + (size_t)ct_thread_id() * K, K,
-                              pair_form ? r : -1, row_group[r], col_group, o, want_grad, &loss[r]);
-    return counted;
-}
-
 const ct_op ct_op_circle = {
     "circle",
     "S = ÊÊᵀ; ℓ_i = softplus(lse_P(−γα_p(s−Δ_p)) + lse_N(γα_n(s−Δ_n))), α detached; dS = w_i·σ(z)·softmax·∂logit/∂s",
@@ -443,10 +508,13 @@ ct_tensor *ct_circle_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, 
     ct_tensor *out = ct_op_output(tape, shape, &ct_op_circle, &features, 1, &nd);
     ct_arena *arena = ct_tape_arena(tape);
     similarity_saved *s = ct_arena_alloc(arena, sizeof *s);
-    similarity_forward(tape, features->data, N, NULL, N, D, 1, 1.0, s);
-    double *loss = ct_arena_alloc(arena, (size_t)N * sizeof *loss);
-    const int counted = circle_rows(tape, s, labels.data, labels.data, 1, opts, nd != NULL, loss);
-    similarity_output(out, loss, N, opts.reduction, counted, nd != NULL, 1, s);
+    similarity_init(tape, features->data, N, NULL, N, D, 1, 1.0, s);
+    row_job job = {.kind = ROWS_CIRCLE, .row_group = labels.data, .col_group = labels.data, .pair_form = 1,
+                   .circle = opts, .want_grad = nd != NULL,
+                   .loss = ct_arena_alloc(arena, (size_t)N * sizeof *job.loss),
+                   .scratch = ct_arena_alloc(arena, (size_t)ct_max_threads() * N * sizeof *job.scratch)};
+    const int counted = similarity_rows(s, &job);
+    similarity_output(out, job.loss, N, opts.reduction, counted, s);
     if (nd) nd->extra = s;
     return out;
 }
@@ -482,10 +550,13 @@ ct_tensor *ct_circle_class_loss(ct_tape *tape, ct_tensor *features, ct_tensor *p
     int *classes = ct_arena_alloc(arena, (size_t)C * sizeof *classes); /* column c is class c */
     for (int c = 0; c < C; c++) classes[c] = c;
     similarity_saved *s = ct_arena_alloc(arena, sizeof *s);
-    similarity_forward(tape, features->data, N, proxies->data, C, D, 1, 1.0, s);
-    double *loss = ct_arena_alloc(arena, (size_t)N * sizeof *loss);
-    const int counted = circle_rows(tape, s, labels.data, classes, 0, opts, nd != NULL, loss);
-    similarity_output(out, loss, N, opts.reduction, counted, nd != NULL, 0, s);
+    similarity_init(tape, features->data, N, proxies->data, C, D, 1, 1.0, s);
+    row_job job = {.kind = ROWS_CIRCLE, .row_group = labels.data, .col_group = classes, .pair_form = 0,
+                   .circle = opts, .want_grad = nd != NULL,
+                   .loss = ct_arena_alloc(arena, (size_t)N * sizeof *job.loss),
+                   .scratch = ct_arena_alloc(arena, (size_t)ct_max_threads() * C * sizeof *job.scratch)};
+    const int counted = similarity_rows(s, &job);
+    similarity_output(out, job.loss, N, opts.reduction, counted, s);
     if (nd) nd->extra = s;
     return out;
 }

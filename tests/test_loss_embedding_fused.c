@@ -4,12 +4,15 @@
  * differentiates without help. Values and gradients must agree to the float precision on random
  * inputs: V = 1, 2, 3, a class of one sample, no labels (NT-Xent), an anchor without a negative,
  * every reduction, detached and differentiated Circle weights, extreme feature scales (normalised
- * rows below the 1e-12 clamp too), batches large enough for the parallel row pass.
+ * rows below the 1e-12 clamp too), batches large enough to split the rows among the threads.
  * Also: one node per loss, the same value without grad, a second backward adds the same gradient,
  * and float64 gradient checks of the paths tests/test_loss_embedding.c does not reach. */
 #include "test.h"
 
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* ---- the composed reference ----------------------------------------------------------------------
  * Which pairs count comes from constant 0/1 masks built from the labels. A set restricted by a mask
@@ -173,7 +176,7 @@ static ct_tensor *run_case(ct_tape *tape, const fused_case *c, int *labels, int 
 /* Compares values (every element for none) and gradients; writes the worst relative errors. */
 static int compare_case(const fused_case *c, double *worst_value, double *worst_grad, char *why, size_t len) {
     const int N = c->shape.d[0];
-    int labels[512];
+    int labels[1024];
     ct_rng rng;
     ct_rng_seed(&rng, 99);
     for (int i = 0; i < N; i++) labels[i] = c->labels ? c->labels[i] : c->classes ? (int)ct_rng_int(&rng, 0, c->classes) : 0;
@@ -182,7 +185,7 @@ static int compare_case(const fused_case *c, double *worst_value, double *worst_
     ct_tensor *lf = run_case(tf, c, labels, 0, xf), *lc = run_case(tc, c, labels, 1, xc);
     int ok = lf->size == lc->size && lf->ndim == lc->ndim;
     if (!ok) snprintf(why, len, "%s: fused %s, composed %zu values", c->name, lf->ndim ? "(none)" : "()", lc->size);
-    ct_real cot[512];
+    ct_real cot[1024];
     for (size_t i = 0; ok && i < lf->size; i++) {
         const double f = lf->data[i], r = lc->data[i], err = fabs(f - r) / fmax(fabs(r), 1);
         *worst_value = fmax(*worst_value, err);
@@ -258,8 +261,8 @@ CT_TEST(losses, embedding_fused_match_composed) {
         SUP("supcon scale 1e-4", CT_SHAPE(10, 2, 5), 3, 1e-4, .supcon = CT_SUPCON()),
         SUP("supcon below the norm clamp", CT_SHAPE(10, 2, 5), 3, 1e-14, .supcon = CT_SUPCON()),
         SUP("supcon unnormalised scale 30", CT_SHAPE(10, 5), 3, 30, .supcon = CT_SUPCON(.normalize = 0)),
-        SUP("supcon M=300 (parallel rows)", CT_SHAPE(150, 2, 8), 10, 1, .supcon = CT_SUPCON()),
-        SUP("supcon M=300 none", CT_SHAPE(150, 2, 8), 10, 1, .supcon = CT_SUPCON(.reduction = NONE)),
+        SUP("supcon M=300 D=1500 (rows split among threads)", CT_SHAPE(150, 2, 1500), 10, 1, .supcon = CT_SUPCON()),
+        SUP("supcon M=300 D=1500 none", CT_SHAPE(150, 2, 1500), 10, 1, .supcon = CT_SUPCON(.reduction = NONE)),
         /* Circle, pair form */
         CIR("circle mean", CIRCLE, CT_SHAPE(12, 5), 3, 1, .circle = CT_CIRCLE()),
         CIR("circle sum, the paper's face setting", CIRCLE, CT_SHAPE(12, 5), 3, 1,
@@ -281,8 +284,8 @@ CT_TEST(losses, embedding_fused_match_composed) {
         CIR("circle scale 1e4", CIRCLE, CT_SHAPE(12, 5), 3, 1e4, .circle = CT_CIRCLE()),
         CIR("circle scale 1e-4", CIRCLE, CT_SHAPE(12, 5), 3, 1e-4, .circle = CT_CIRCLE()),
         CIR("circle below the norm clamp", CIRCLE, CT_SHAPE(12, 5), 3, 1e-14, .circle = CT_CIRCLE(.gamma = 4)),
-        CIR("circle N=200 (parallel rows)", CIRCLE, CT_SHAPE(200, 8), 10, 1, .circle = CT_CIRCLE()),
-        CIR("circle N=200 none undetached", CIRCLE, CT_SHAPE(200, 8), 10, 1,
+        CIR("circle N=300 D=1500 (rows split among threads)", CIRCLE, CT_SHAPE(300, 1500), 10, 1, .circle = CT_CIRCLE()),
+        CIR("circle N=300 D=1500 none undetached", CIRCLE, CT_SHAPE(300, 1500), 10, 1,
             .circle = CT_CIRCLE(.reduction = NONE, .detach_weights = 0)),
         /* Circle, class form */
         CIR("circle class mean", CIRCLE_CLASS, CT_SHAPE(10, 5), 4, 1, .circle = CT_CIRCLE()),
@@ -294,7 +297,7 @@ CT_TEST(losses, embedding_fused_match_composed) {
             .proxies_fixed = 1),
         CIR("circle class, 2 classes", CIRCLE_CLASS, CT_SHAPE(7, 3), 2, 1, .circle = CT_CIRCLE(), .labels = mixed_y),
         CIR("circle class scale 1e4", CIRCLE_CLASS, CT_SHAPE(10, 5), 4, 1e4, .circle = CT_CIRCLE()),
-        CIR("circle class N=300 (parallel rows)", CIRCLE_CLASS, CT_SHAPE(300, 8), 100, 1,
+        CIR("circle class N=1000 C=100 D=1400 (rows split)", CIRCLE_CLASS, CT_SHAPE(1000, 1400), 100, 1,
             .circle = CT_CIRCLE(.reduction = NONE)),
     };
 #undef SUP
@@ -323,6 +326,23 @@ CT_TEST(losses, embedding_fused_are_one_node) {
         CHECK(loss->ndim == 0);
     }
     ct_tape_free(tape);
+}
+
+/* The fused losses run their GEMMs on one thread by setting OpenMP's thread count inside their
+ * own (possibly one-thread) parallel region; the caller's setting must be untouched after them. */
+CT_TEST(losses, embedding_fused_leave_the_thread_count_alone) {
+#ifndef _OPENMP
+    CT_SKIP("built without OpenMP");
+#else
+    const int y[] = {0, 1, 0, 1, 2, 2};
+    const int before = omp_get_max_threads();
+    ct_tape *tape = ct_tape_new();
+    ct_tensor *x = input(tape, CT_SHAPE(6, 4), 3, 1, 1);
+    ct_backward(tape, ct_supcon_loss(tape, x, CT_LABELS(y, 6), CT_SUPCON()));
+    ct_backward(tape, ct_circle_loss(tape, x, CT_LABELS(y, 6), CT_CIRCLE()));
+    ct_tape_free(tape);
+    CHECK(omp_get_max_threads() == before, "%d threads before, %d after", before, omp_get_max_threads());
+#endif
 }
 
 CT_TEST(losses, embedding_fused_same_value_without_grad) {
@@ -372,8 +392,8 @@ CT_TEST(losses, embedding_fused_second_backward_adds_the_same) {
 }
 
 /* ---- gradient checks of the fused backward (float64) ----------------------------------------------------------
- * tests/test_loss_embedding.c checks every mode; these add the batches large enough for the
- * parallel row pass and per-anchor weights with V = 2. */
+ * tests/test_loss_embedding.c checks every mode on small batches; these add batches of 130 anchors
+ * (the row tiles of dS + dSᵀ cut in the middle of a tile) and per-anchor weights with V = 2. */
 CT_GRADCHECK_COVERS(supcon)
 CT_GRADCHECK_COVERS(circle)
 CT_GRADCHECK_COVERS(circle_class)
@@ -424,14 +444,14 @@ static const int *labels_mod_k(int n, int k) { /* i·7 mod k for the first n sam
     return labels_mod;
 }
 
-CT_TEST(gradcheck, supcon_fused_v2_none_parallel_rows) {
+CT_TEST(gradcheck, supcon_fused_v2_none_132_anchors) {
     fused_gradcheck((fused_check){SUPCON, labels_mod_k(66, 5), 66, .supcon = CT_SUPCON(.reduction = NONE, .temperature = 0.5)},
                     CT_SHAPE(66, 2, 3), CT_SHAPE(1));
 }
-CT_TEST(gradcheck, ntxent_fused_v2_parallel_rows) {
+CT_TEST(gradcheck, ntxent_fused_v2_132_anchors) {
     fused_gradcheck((fused_check){SUPCON, NULL, 0, .supcon = CT_SUPCON(.temperature = 0.5)}, CT_SHAPE(66, 2, 3), CT_SHAPE(1));
 }
-CT_TEST(gradcheck, circle_fused_parallel_rows) {
+CT_TEST(gradcheck, circle_fused_130_anchors) {
     fused_gradcheck((fused_check){CIRCLE, labels_mod_k(130, 6), 130, .circle = CT_CIRCLE(.gamma = 4, .detach_weights = 0)},
                     CT_SHAPE(130, 3), CT_SHAPE(1));
 }
