@@ -31,9 +31,11 @@ static void check_reduction(const char *op, ct_reduction r) {
 /* Every element finite; names the row and column of the first that is not. */
 static void check_finite(const char *op, const char *what, const ct_tensor *t) {
     const size_t cols = t->ndim ? (size_t)t->shape[t->ndim - 1] : 1;
+    const ct_real *restrict x = t->data;
+    const size_t n = t->size;
     ct_real probe = 0; /* x·0 is 0 unless x is ±inf or NaN: one vectorised pass when all is well */
 #pragma omp simd reduction(+ : probe)
-    for (size_t i = 0; i < t->size; i++) probe += t->data[i] * 0;
+    for (size_t i = 0; i < n; i++) probe += x[i] * 0;
     if (probe == 0) return;
     for (size_t i = 0; i < t->size; i++)
         CT_CHECK(isfinite(t->data[i]), op, "%s %s has a non-finite value %g at row %zu, column %zu",
@@ -212,17 +214,22 @@ static void similarity_output(ct_tensor *out, const double *loss, int rows, ct_r
     if (r == CT_REDUCTION_MEAN) out->data[0] = (ct_real)(total / s->count);
 }
 
-/* Rows [lo, hi) of H = diag(w)·G + (diag(w)·G)ᵀ (n, n): H_ij = w_i·G_ij + w_j·G_ji, in tiles so
- * the column walk of G stays in cache. */
+/* Rows [lo, hi) of H = diag(w)·G + (diag(w)·G)ᵀ (n, n): H_ij = w_i·G_ij + w_j·G_ji. Tile by tile,
+ * the transposed tile of G is first read row by row into a small buffer, so both terms are then
+ * read in memory order (a column walk of G costs a cache line per element). */
 static void symmetric_rows(ct_real *h, const ct_real *g, const ct_real *w, int n, int lo, int hi) {
     enum { TILE = 32 };
+    ct_real gt[TILE][TILE]; /* gt[i − i0][j − j0] = G_ji */
     for (int i0 = lo; i0 < hi; i0 += TILE)
         for (int j0 = 0; j0 < n; j0 += TILE) {
             const int i1 = i0 + TILE < hi ? i0 + TILE : hi, j1 = j0 + TILE < n ? j0 + TILE : n;
+            for (int j = j0; j < j1; j++)
+                for (int i = i0; i < i1; i++) gt[i - i0][j - j0] = w[j] * g[(size_t)j * n + i];
             for (int i = i0; i < i1; i++) {
-                const ct_real wi = w[i];
-                for (int j = j0; j < j1; j++)
-                    h[(size_t)i * n + j] = wi * g[(size_t)i * n + j] + w[j] * g[(size_t)j * n + i];
+                const ct_real wi = w[i], *restrict gi = g + (size_t)i * n, *restrict ti = gt[i - i0] - j0;
+                ct_real *restrict hi_row = h + (size_t)i * n;
+#pragma omp simd
+                for (int j = j0; j < j1; j++) hi_row[j] = wi * gi[j] + ti[j];
             }
         }
 }
