@@ -6,7 +6,8 @@
  * Prints one line per loss and shape for bench/run.sh:  loss=focal shape=1024x10 us=12.3
  * bench/w5_losses_torch.py runs the same losses, written in plain PyTorch, on the same shapes.
  *
- *   w5_losses [THREADS]   (default 2) */
+ *   w5_losses [THREADS [LOSSES [SHAPE]]]   THREADS default 2; LOSSES a comma-separated list of names
+ *   (default all), SHAPE one of 1024x10, 1024x1000, 256x128 (default all): to profile one loss. */
 #include <ctape.h>
 
 #include <stdlib.h>
@@ -28,7 +29,25 @@ static double step_us(ct_tape *tape, ct_loss *loss, ct_tensor *x, ct_labels y) {
     return best * 1e6;
 }
 
+static const char *only_losses, *only_shape; /* filters from the command line, NULL for all */
+
+static int selected(const char *name, int n, int c) {
+    char shape[32];
+    snprintf(shape, sizeof shape, "%dx%d", n, c);
+    if (only_shape && strcmp(only_shape, shape)) return 0;
+    if (!only_losses) return 1;
+    const size_t len = strlen(name);
+    for (const char *p = only_losses; *p;) {
+        const char *end = strchr(p, ',');
+        const size_t k = end ? (size_t)(end - p) : strlen(p);
+        if (k == len && !strncmp(p, name, len)) return 1;
+        p += k + (end != NULL);
+    }
+    return 0;
+}
+
 static void run(ct_tape *tape, const char *spec, int n, int c, ct_rng *rng) {
+    if (!selected(spec, n, c)) return;
     ct_loss *loss = ct_loss_parse(spec);
     if (!loss) {
         fprintf(stderr, "w5_losses: %s\n", ct_last_error());
@@ -47,6 +66,8 @@ static void run(ct_tape *tape, const char *spec, int n, int c, ct_rng *rng) {
 
 int main(int argc, char **argv) {
     ct_set_threads(argc > 1 ? atoi(argv[1]) : 2);
+    only_losses = argc > 2 && strcmp(argv[2], "all") ? argv[2] : NULL;
+    only_shape = argc > 3 ? argv[3] : NULL;
     ct_tape *tape = ct_tape_new();
     ct_rng rng;
     ct_rng_seed(&rng, 1);

@@ -2,7 +2,8 @@
 formula otherwise, as tests/reference/gen_loss_zoo.py and gen_loss_embedding.py write them), timed
 forward + backward on the same shapes as bench/w5_losses.c.
 
-usage: w5_losses_torch.py TORCH_THREADS
+usage: w5_losses_torch.py TORCH_THREADS [LOSSES [SHAPE]]
+LOSSES: comma-separated names (default all); SHAPE: 1024x10, 1024x1000 or 256x128 (default all).
 One step: x.grad = None, loss, backward. Best over 5 rounds of >= 50 ms of the mean step time.
 Prints "loss=NAME shape=NxC us=T" lines for bench/run.sh.
 """
@@ -135,13 +136,23 @@ def step_us(fn, x, y):
 
 def main():
     torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+    only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 and sys.argv[2] != "all" else None
+    only_shape = sys.argv[3] if len(sys.argv) > 3 else None
+
+    def selected(name, n, c):
+        return (only is None or name in only) and (only_shape is None or only_shape == f"{n}x{c}")
+
     torch.manual_seed(1)
     for n, c in ((1024, 10), (1024, 1000)):
         for name, fn in LOSSES.items():
+            if not selected(name, n, c):
+                continue
             x = (torch.randn(n, c) * 2).requires_grad_()
             y = torch.randint(0, c, (n,))
             print(f"loss={name} shape={n}x{c} us={step_us(fn, x, y):.2f}", flush=True)
     for name, fn in (("supcon", supcon), ("circle", circle)):
+        if not selected(name, 256, 128):
+            continue
         x = (torch.randn(256, 128) * 2).requires_grad_()
         y = torch.randint(0, 10, (256,))
         print(f"loss={name} shape=256x128 us={step_us(fn, x, y):.2f}", flush=True)

@@ -1,0 +1,82 @@
+/* autograd/vmath.h — float32 log, log1p and sigmoid written so that GCC vectorises a loop that
+ * calls them (-O3 -march=native, no intrinsics), as ct_exp_nonpositive in internal.h does for e^x.
+ * glibc's vector logf/expf are only declared under -ffast-math, and a scalar libm call per element
+ * is what made the element-wise losses slow. float64 builds, which are for checking, keep libm.
+ * Accuracy against libm over dense ranges is tested in tests/test_loss_fused.c (group vmath). */
+#ifndef CTAPE_AUTOGRAD_VMATH_H
+#define CTAPE_AUTOGRAD_VMATH_H
+
+#include "internal.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* always_inline: a loop vectorises only when every call in it is inlined. */
+#ifdef CT_PRECISION_64
+static inline __attribute__((always_inline)) double ct_vlog(double x) { return log(x); }
+static inline __attribute__((always_inline)) double ct_vlog1p(double x) { return log1p(x); }
+#else
+/* log x. Write x = 2^e·m with m in [√½, √2) (exponent and mantissa bits taken apart; subnormal x
+ * are first scaled by 2²³), f = m − 1 in [−0.29, 0.41]; then
+ *     log x = e·ln2 + f − f²/2 + f³·P(f)
+ * with P the degree-8 minimax polynomial of Cephes' logf, and ln2 split in a short high part
+ * (0.693359375, exact times any e) and a small correction, so e·ln2 adds no rounding of its own.
+ * Error ≤ 1 ulp on the normal range (tested); log 0 = −inf, log(+inf) = +inf, NaN for x < 0. */
+static inline __attribute__((always_inline)) float ct_vlog(float x) {
+    int32_t xi; /* the tests on x are integer tests on its bits: float compares would keep GCC from */
+    memcpy(&xi, &x, sizeof xi); /* if-converting the select below under -ftrapping-math */
+    const int subnormal = xi < 0x00800000;
+    const float xs = subnormal ? x * 8388608.0f : x; /* 2²³ */
+    uint32_t bits;
+    memcpy(&bits, &xs, sizeof bits);
+    int32_t e = (int32_t)((bits >> 23) & 0xffu) - 126 - (subnormal ? 23 : 0);
+    const uint32_t mbits = (bits & 0x007fffffu) | 0x3f000000u; /* mantissa as a float in [0.5, 1) */
+    float m;
+    memcpy(&m, &mbits, sizeof m);
+    const int below = m < 0.707106781f;
+    e = below ? e - 1 : e;
+    const float f = below ? (m + m) - 1.0f : m - 1.0f;
+    const float z = f * f;
+    float p = 7.0376836292e-2f;
+    p = p * f - 1.1514610310e-1f;
+    p = p * f + 1.1676998740e-1f;
+    p = p * f - 1.2420140846e-1f;
+    p = p * f + 1.4249322787e-1f;
+    p = p * f - 1.6668057665e-1f;
+    p = p * f + 2.0000714765e-1f;
+    p = p * f - 2.4999993993e-1f;
+    p = p * f + 3.3333331174e-1f;
+    const float ef = (float)e;
+    const float y = f * z * p + ef * -2.12194440e-4f - 0.5f * z;
+    const float r = (f + y) + ef * 0.693359375f; /* finite for every input, special ones included */
+    const int normal = (xi > 0) & (xi < 0x7f800000);
+    const float special = (xi & 0x7fffffff) == 0 ? -INFINITY : (xi == 0x7f800000 ? INFINITY : NAN);
+    /* r·0 (= 0) ties r to both arms, so GCC computes it unconditionally and selects */
+    return normal ? r : special + r * 0.0f;
+}
+
+/* log(1 + u) for u > −1 without losing u's digits when it is small: with v = 1 + u rounded,
+ * log(1 + u) = log v + (u − (v − 1))/v to first order in the rounding error of v. */
+static inline __attribute__((always_inline)) float ct_vlog1p(float u) {
+    const float v = 1.0f + u;
+    const float correction = v < INFINITY ? (u - (v - 1.0f)) / v : 0.0f;
+    return ct_vlog(v) + correction;
+}
+#endif
+
+/* σ(x) = 1/(1 + e^−x) from e = e^−|x| ≤ 1, so nothing overflows: 1/(1 + e) for x ≥ 0, e/(1 + e)
+ * below. */
+static inline __attribute__((always_inline)) ct_real ct_vsigmoid(ct_real x) {
+    const ct_real e = ct_exp_nonpositive(x < 0 ? x : -x);
+    const ct_real r = (ct_real)1 / ((ct_real)1 + e);
+    return x >= 0 ? r : e * r;
+}
+
+/* softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^−|x|), finite and exact to rounding for any
+ * finite x. */
+static inline __attribute__((always_inline)) ct_real ct_vsoftplus(ct_real x) {
+    return (x > 0 ? x : 0) + ct_vlog1p(ct_exp_nonpositive(x < 0 ? x : -x));
+}
+
+#endif
