@@ -622,10 +622,138 @@ ct_tensor *ct_triplet_margin_loss(ct_tape *tape, ct_tensor *anchor, ct_tensor *p
     return reduce_losses(tape, per, opts.reduction, N, CT_SHAPE(N));
 }
 
-/* Mined forms on the pairwise distances D (N, N), D_ij = d(x_i, x_j).
- *   batch all:  T_apn = [D_ap − D_an + margin]₊ · valid_apn   (N, N, N) by broadcasting
- *               D (N, N, 1) against D (N, 1, N); valid_apn = [a ≠ p, y_p = y_a, y_n ≠ y_a]
- *               mean = Σ T / #(T_apn > 0), counted on the forward values (a constant of the
+/* ---- pairwise L2 distances, fused: x (N, D) -> D (N, N) ---------------------------------------------
+ *   D_ij = ‖x_i − x_j + eps‖₂ = sqrt(Σ_d u_ijd²),  u_ij = x_i − x_j + eps   (F.pairwise_distance's
+ *   form for every pair; not symmetric: the eps has a sign)
+ * Composed by broadcasting (N, 1, D) against (1, N, D) it built (N, N, D) tensors; this keeps D.
+ * The differences are summed directly, not as ‖x_i‖² + ‖x_j‖² − 2⟨x_i, x_j⟩ (a GEMM), which for
+ * close rows cancels to noise in float32 (D_ii = eps·√D ≈ 1e-5 against ‖x‖² ≈ 1e2).
+ * Backward, ∂D_ij/∂x_i = u_ij/D_ij = −∂D_ij/∂x_j:  dx_i += g_ij·u_ij/D_ij,  dx_j −= g_ij·u_ij/D_ij,
+ * skipping g_ij = 0 and D_ij = 0 (the composed sqrt gave 0·∞ = NaN there; 0 is PyTorch's norm
+ * gradient at 0). arg[0] = eps. */
+static void pairwise_l2_backward(ct_tape *tape, ct_node *nd) {
+    ct_tensor *x = nd->in[0];
+    ct_real *dx = ct_grad_of(tape, x);
+    if (!dx) return;
+    const int N = x->shape[0], D = x->shape[1];
+    const ct_real eps = (ct_real)nd->arg[0], *g = nd->out->grad, *dist = nd->out->data;
+    for (int i = 0; i < N; i++) {
+        const ct_real *restrict xi = x->data + (size_t)i * D;
+        ct_real *restrict dxi = dx + (size_t)i * D;
+        for (int j = 0; j < N; j++) {
+            const ct_real gij = g[(size_t)i * N + j], dij = dist[(size_t)i * N + j];
+            if (gij == 0 || dij == 0 || j == i) continue; /* j = i: u = eps, and the two terms cancel */
+            const ct_real c = gij / dij, *restrict xj = x->data + (size_t)j * D;
+            ct_real *restrict dxj = dx + (size_t)j * D;
+#pragma omp simd
+            for (int d = 0; d < D; d++) {
+                const ct_real u = (xi[d] - xj[d]) + eps;
+                dxi[d] += c * u;
+                dxj[d] -= c * u;
+            }
+        }
+    }
+}
+const ct_op ct_op_pairwise_l2 = {"pairwise_l2", "D_ij = ‖x_i − x_j + eps‖₂; dx_i += g_ij·u_ij/D_ij, dx_j −= g_ij·u_ij/D_ij",
+                                 pairwise_l2_backward};
+
+static ct_tensor *pairwise_l2(ct_tape *tape, ct_tensor *x, double eps) {
+    const int N = x->shape[0], D = x->shape[1];
+    ct_node *nd;
+    ct_tensor *out = ct_op_output(tape, CT_SHAPE(N, N), &ct_op_pairwise_l2, &x, 1, &nd);
+    const ct_real e = (ct_real)eps;
+    for (int i = 0; i < N; i++) {
+        const ct_real *restrict xi = x->data + (size_t)i * D;
+        for (int j = 0; j < N; j++) {
+            const ct_real *restrict xj = x->data + (size_t)j * D;
+            ct_real ss = 0;
+#pragma omp simd reduction(+ : ss)
+            for (int d = 0; d < D; d++) {
+                const ct_real u = (xi[d] - xj[d]) + e;
+                ss += u * u;
+            }
+            out->data[(size_t)i * N + j] = (ct_real)sqrt(ss);
+        }
+    }
+    if (nd) nd->arg[0] = eps;
+    return out;
+}
+
+/* ---- batch-all triplet hinge, fused: D (N, N) -> per-anchor sums (N) ------------------------------
+ *   t_apn = [D_ap − D_an + margin]₊   for p ≠ a with y_p = y_a and n with y_n ≠ y_a
+ *   ℓ_a = Σ_p Σ_n t_apn;  *positive = #(t_apn > 0) over the batch
+ * Composed it was (N, N, N) tensors (T, its mask and the intermediate sums: 67 MB each at N = 256);
+ * fused the triplets are visited and only D is kept. Backward (relu'(0) = 0, as ct_relu):
+ *   dD_ap += g_a·#{n: t_apn > 0},   dD_an −= g_a·#{p: t_apn > 0}.
+ * extra = the labels, copied (the caller's array may change before ct_backward); arg[0] = margin. */
+static void triplet_batch_all_backward(ct_tape *tape, ct_node *nd) {
+    ct_tensor *dist = nd->in[0];
+    ct_real *dd = ct_grad_of(tape, dist);
+    if (!dd) return;
+    const int N = dist->shape[0], *y = nd->extra;
+    const ct_real margin = (ct_real)nd->arg[0], *g = nd->out->grad;
+    for (int a = 0; a < N; a++) {
+        const ct_real *restrict da = dist->data + (size_t)a * N;
+        ct_real *restrict dda = dd + (size_t)a * N;
+        const ct_real ga = g[a];
+        for (int p = 0; p < N; p++) {
+            if (p == a || y[p] != y[a]) continue;
+            const ct_real dap = da[p];
+            int active = 0;
+#pragma omp simd reduction(+ : active)
+            for (int n = 0; n < N; n++) {
+                const int on = (y[n] != y[a]) & ((dap - da[n]) + margin > 0);
+                dda[n] -= on ? ga : 0;
+                active += on;
+            }
+            dda[p] += ga * (ct_real)active;
+        }
+    }
+}
+const ct_op ct_op_triplet_batch_all = {
+    "triplet_batch_all", "ℓ_a = Σ_{p∈P(a), n∈N(a)} [D_ap − D_an + m]₊; dD_ap += g_a·#active n, dD_an −= g_a·#active p",
+    triplet_batch_all_backward};
+
+static ct_tensor *triplet_batch_all(ct_tape *tape, ct_tensor *dist, const int *y, double margin, size_t *positive) {
+    const int N = dist->shape[0];
+    ct_node *nd;
+    ct_tensor *out = ct_op_output(tape, CT_SHAPE(N), &ct_op_triplet_batch_all, &dist, 1, &nd);
+    const ct_real m = (ct_real)margin;
+    size_t count = 0;
+    for (int a = 0; a < N; a++) {
+        const ct_real *restrict da = dist->data + (size_t)a * N;
+        double sum = 0;
+        for (int p = 0; p < N; p++) {
+            if (p == a || y[p] != y[a]) continue;
+            const ct_real dap = da[p];
+            ct_real s = 0;
+            int active = 0;
+#pragma omp simd reduction(+ : s, active)
+            for (int n = 0; n < N; n++) {
+                const ct_real v = (dap - da[n]) + m;
+                const int on = (y[n] != y[a]) & (v > 0);
+                s += on ? v : 0;
+                active += on;
+            }
+            sum += s;
+            count += (size_t)active;
+        }
+        out->data[a] = (ct_real)sum;
+    }
+    *positive = count;
+    if (nd) {
+        int *labels = ct_arena_alloc(ct_tape_arena(tape), (size_t)N * sizeof *labels);
+        memcpy(labels, y, (size_t)N * sizeof *labels);
+        nd->extra = labels;
+        nd->arg[0] = margin;
+    }
+    return out;
+}
+
+/* Mined forms on the pairwise distances D (N, N), D_ij = d(x_i, x_j): L2 by the fused
+ * pairwise_l2, cosine as 1 − Ê·Êᵀ (a GEMM; no cancellation problem there).
+ *   batch all:  ℓ_a = Σ_{p,n} [D_ap − D_an + margin]₊ over valid (a, p, n) (triplet_batch_all)
+ *               mean = Σ_a ℓ_a / #(t_apn > 0), counted on the forward values (a constant of the
  *               backward, as in the reference implementations)
  *   batch hard: hp_a = max_{p ∈ P(a)} D_ap, hn_a = min_{n ∈ N(a)} D_an = −max(−D_an),
  *               ℓ_a = valid_a · [hp_a − hn_a + margin]₊, max sending the gradient to the first
@@ -642,25 +770,16 @@ ct_tensor *ct_triplet_mined_loss(ct_tape *tape, ct_tensor *features, ct_labels l
     check_finite(op, "features", features);
     const int *y = labels.data;
 
-    ct_tensor *rows = ct_reshape(tape, features, CT_SHAPE(N, 1, D));
-    ct_tensor *cols = ct_reshape(tape, features, CT_SHAPE(1, N, D));
-    ct_tensor *dist = distance(tape, rows, cols, opts); /* (N, N) */
+    ct_tensor *dist; /* (N, N) */
+    if (opts.distance == CT_DISTANCE_L2) dist = pairwise_l2(tape, features, opts.eps);
+    else {
+        ct_tensor *e = ct_l2_normalize(tape, features, 1, 1e-12);
+        dist = ct_add_scalar(tape, ct_neg(tape, ct_matmul_t(tape, e, 0, e, 1)), 1.0);
+    }
 
     if (opts.mining == CT_MINING_BATCH_ALL) {
-        ct_tensor *valid = ct_tape_zeros(tape, CT_SHAPE(N, N, N));
-        for (int a = 0; a < N; a++)
-            for (int p = 0; p < N; p++) {
-                if (p == a || y[p] != y[a]) continue;
-                ct_real *v = valid->data + ((size_t)a * N + p) * N;
-                for (int n = 0; n < N; n++) v[n] = (ct_real)(y[n] != y[a]);
-            }
-        ct_tensor *d_ap = ct_reshape(tape, dist, CT_SHAPE(N, N, 1));
-        ct_tensor *d_an = ct_reshape(tape, dist, CT_SHAPE(N, 1, N));
-        ct_tensor *t = ct_relu(tape, ct_add_scalar(tape, ct_sub(tape, d_ap, d_an), opts.margin));
-        t = ct_mul(tape, t, valid);
-        size_t positive = 0;
-        for (size_t i = 0; i < t->size; i++) positive += t->data[i] > 0;
-        ct_tensor *per = ct_sum(tape, ct_sum(tape, t, 2, 0), 1, 0); /* (N): each anchor's Σ */
+        size_t positive;
+        ct_tensor *per = triplet_batch_all(tape, dist, y, opts.margin, &positive);
         return reduce_losses(tape, per, opts.reduction, (double)positive, CT_SHAPE(N));
     }
 

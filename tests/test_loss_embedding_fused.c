@@ -1,5 +1,6 @@
 /* tests/test_loss_embedding_fused.c — the fused SupCon / NT-Xent and Circle losses
- * (losses/embedding.c, one tape node each with a closed-form backward) against the same losses
+ * (losses/embedding.c, one tape node each with a closed-form backward) and the mined triplet loss
+ * (fused pairwise L2 distances and batch-all hinge) against the same losses
  * composed from primitive tape ops, which is how they were first written and what the tape
  * differentiates without help. Values and gradients must agree to the float precision on random
  * inputs: V = 1, 2, 3, a class of one sample, no labels (NT-Xent), an anchor without a negative,
@@ -122,6 +123,63 @@ static ct_tensor *composed_circle_class(ct_tape *tape, ct_tensor *features, ct_t
     return reduce_losses(tape, per, opts.reduction, N, CT_SHAPE(N));
 }
 
+/* Triplet mining on D (N, N) built by broadcasting (N, 1, D) against (1, N, D); batch all on
+ * (N, N, N) tensors. */
+static ct_tensor *composed_distance(ct_tape *tape, ct_tensor *x, ct_tensor *y, ct_triplet_opts o) {
+    const int axis = x->ndim - 1;
+    if (o.distance == CT_DISTANCE_L2) {
+        ct_tensor *diff = ct_add_scalar(tape, ct_sub(tape, x, y), o.eps);
+        return ct_sqrt(tape, ct_sum(tape, ct_mul(tape, diff, diff), -1, 0));
+    }
+    ct_tensor *xh = ct_l2_normalize(tape, x, axis, 1e-12), *yh = ct_l2_normalize(tape, y, y->ndim - 1, 1e-12);
+    return ct_add_scalar(tape, ct_neg(tape, ct_sum(tape, ct_mul(tape, xh, yh), -1, 0)), 1.0);
+}
+
+static ct_tensor *composed_triplet_mined(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_triplet_opts opts) {
+    const int N = features->shape[0], D = features->shape[1];
+    const int *y = labels.data;
+    ct_tensor *rows = ct_reshape(tape, features, CT_SHAPE(N, 1, D));
+    ct_tensor *cols = ct_reshape(tape, features, CT_SHAPE(1, N, D));
+    ct_tensor *dist = composed_distance(tape, rows, cols, opts);
+    if (opts.mining == CT_MINING_BATCH_ALL) {
+        ct_tensor *valid = ct_tape_zeros(tape, CT_SHAPE(N, N, N));
+        for (int a = 0; a < N; a++)
+            for (int p = 0; p < N; p++) {
+                if (p == a || y[p] != y[a]) continue;
+                ct_real *v = valid->data + ((size_t)a * N + p) * N;
+                for (int n = 0; n < N; n++) v[n] = (ct_real)(y[n] != y[a]);
+            }
+        ct_tensor *d_ap = ct_reshape(tape, dist, CT_SHAPE(N, N, 1));
+        ct_tensor *d_an = ct_reshape(tape, dist, CT_SHAPE(N, 1, N));
+        ct_tensor *t = ct_mul(tape, ct_relu(tape, ct_add_scalar(tape, ct_sub(tape, d_ap, d_an), opts.margin)), valid);
+        size_t positive = 0;
+        for (size_t i = 0; i < t->size; i++) positive += t->data[i] > 0;
+        ct_tensor *per = ct_sum(tape, ct_sum(tape, t, 2, 0), 1, 0);
+        return reduce_losses(tape, per, opts.reduction, (double)positive, CT_SHAPE(N));
+    }
+    ct_tensor *pos = ct_tape_zeros(tape, CT_SHAPE(N, N));
+    ct_tensor *neg = ct_tape_zeros(tape, CT_SHAPE(N, N));
+    ct_tensor *valid = ct_tape_zeros(tape, CT_SHAPE(N));
+    int n_valid = 0;
+    for (int a = 0; a < N; a++) {
+        int n_pos = 0, n_neg = 0;
+        ct_real *p = pos->data + (size_t)a * N, *q = neg->data + (size_t)a * N;
+        for (int j = 0; j < N; j++) {
+            const int same = y[j] == y[a];
+            p[j] = (ct_real)(same && j != a), n_pos += same && j != a;
+            q[j] = (ct_real)!same, n_neg += !same;
+        }
+        if (n_pos > 0 && n_neg > 0) valid->data[a] = 1, n_valid++;
+        else
+            for (int j = 0; j < N; j++) p[j] = q[j] = 1;
+    }
+    ct_tensor *minus_inf = constant(tape, -INFINITY);
+    ct_tensor *hardest_pos = ct_max(tape, ct_where(tape, pos, dist, minus_inf), 1, 0);
+    ct_tensor *hardest_neg = ct_neg(tape, ct_max(tape, ct_where(tape, neg, ct_neg(tape, dist), minus_inf), 1, 0));
+    ct_tensor *per = ct_relu(tape, ct_add_scalar(tape, ct_sub(tape, hardest_pos, hardest_neg), opts.margin));
+    return reduce_losses(tape, ct_mul(tape, per, valid), opts.reduction, n_valid, CT_SHAPE(N));
+}
+
 /* ---- fused vs composed ------------------------------------------------------------------------------ */
 #ifdef CT_PRECISION_64
 #define VALUE_RTOL 1e-11
@@ -131,7 +189,7 @@ static ct_tensor *composed_circle_class(ct_tape *tape, ct_tensor *features, ct_t
 #define GRAD_RTOL 2e-5
 #endif
 
-typedef enum { SUPCON, CIRCLE, CIRCLE_CLASS } loss_kind;
+typedef enum { SUPCON, CIRCLE, CIRCLE_CLASS, TRIPLET } loss_kind;
 
 typedef struct {
     const char *name;
@@ -141,8 +199,10 @@ typedef struct {
     double scale;        /* features ~ N(0, scale²) */
     ct_supcon_opts supcon;
     ct_circle_opts circle;
+    ct_triplet_opts triplet;
     const int *labels;   /* explicit labels instead of random ones */
     int proxies_fixed;   /* class form: the proxies take no gradient */
+    int equal_rows;      /* every feature row the same (triplets: distances eps·√D only) */
 } fused_case;
 
 static void fill_normal(ct_tensor *t, uint64_t seed, double scale) {
@@ -164,7 +224,10 @@ static ct_tensor *run_case(ct_tape *tape, const fused_case *c, int *labels, int 
     const ct_labels l = CT_LABELS(c->classes ? labels : NULL, c->classes ? N : 0);
     x[0] = input(tape, c->shape, 7, c->scale, 1);
     x[1] = NULL;
+    if (c->equal_rows)
+        for (size_t i = 0; i < x[0]->size; i++) x[0]->data[i] = x[0]->data[i % (size_t)c->shape.d[1]];
     switch (c->kind) {
+    case TRIPLET: return (composed ? composed_triplet_mined : ct_triplet_mined_loss)(tape, x[0], l, c->triplet);
     case SUPCON: return (composed ? composed_supcon : ct_supcon_loss)(tape, x[0], l, c->supcon);
     case CIRCLE: return (composed ? composed_circle : ct_circle_loss)(tape, x[0], l, c->circle);
     default:
@@ -239,6 +302,8 @@ CT_TEST(losses, embedding_fused_match_composed) {
     {.name = name_, .kind = SUPCON, .shape = shape_, .classes = classes_, .scale = scale_, __VA_ARGS__}
 #define CIR(name_, kind_, shape_, classes_, scale_, ...) \
     {.name = name_, .kind = kind_, .shape = shape_, .classes = classes_, .scale = scale_, __VA_ARGS__}
+#define TRI(name_, shape_, classes_, scale_, ...) \
+    {.name = name_, .kind = TRIPLET, .shape = shape_, .classes = classes_, .scale = scale_, __VA_ARGS__}
     const fused_case cases[] = {
         /* SupCon / NT-Xent */
         SUP("supcon V=1 (N,D) mean", CT_SHAPE(12, 6), 3, 1, .supcon = CT_SUPCON()),
@@ -299,9 +364,29 @@ CT_TEST(losses, embedding_fused_match_composed) {
         CIR("circle class scale 1e4", CIRCLE_CLASS, CT_SHAPE(10, 5), 4, 1e4, .circle = CT_CIRCLE()),
         CIR("circle class N=1000 C=100 D=1400 (rows split)", CIRCLE_CLASS, CT_SHAPE(1000, 1400), 100, 1,
             .circle = CT_CIRCLE(.reduction = NONE)),
+        /* triplet, mined (fused pairwise L2 distances and batch-all hinge) */
+        TRI("batch all L2 mean", CT_SHAPE(14, 5), 3, 1, .triplet = CT_TRIPLET()),
+        TRI("batch all L2 sum margin 0.3", CT_SHAPE(14, 5), 3, 1, .triplet = CT_TRIPLET(.reduction = SUM, .margin = 0.3)),
+        TRI("batch all L2 none", CT_SHAPE(14, 5), 3, 1, .triplet = CT_TRIPLET(.reduction = NONE)),
+        TRI("batch all L2 margin 0", CT_SHAPE(14, 5), 3, 1, .triplet = CT_TRIPLET(.margin = 0)),
+        TRI("batch all cosine none", CT_SHAPE(14, 5), 3, 1,
+            .triplet = CT_TRIPLET(.reduction = NONE, .distance = CT_DISTANCE_COSINE, .margin = 0.2)),
+        TRI("batch all, classes of one", CT_SHAPE(6, 4), 6, 1, .triplet = CT_TRIPLET(), .labels = lonely_y),
+        TRI("batch all, one class", CT_SHAPE(6, 4), 5, 1, .triplet = CT_TRIPLET(), .labels = one_class_y),
+        TRI("batch all, equal rows", CT_SHAPE(6, 4), 3, 1, .triplet = CT_TRIPLET(), .labels = lonely_y, .equal_rows = 1),
+        TRI("batch all scale 1e3", CT_SHAPE(14, 5), 3, 1e3, .triplet = CT_TRIPLET()),
+        TRI("batch all N=64 D=32", CT_SHAPE(64, 32), 6, 1, .triplet = CT_TRIPLET()),
+        TRI("batch hard L2 mean", CT_SHAPE(14, 5), 3, 1, .triplet = CT_TRIPLET(.mining = CT_MINING_BATCH_HARD)),
+        TRI("batch hard L2 none", CT_SHAPE(14, 5), 3, 1,
+            .triplet = CT_TRIPLET(.reduction = NONE, .mining = CT_MINING_BATCH_HARD)),
+        TRI("batch hard cosine sum", CT_SHAPE(14, 5), 3, 1,
+            .triplet = CT_TRIPLET(.reduction = SUM, .mining = CT_MINING_BATCH_HARD, .distance = CT_DISTANCE_COSINE)),
+        TRI("batch hard, classes of one", CT_SHAPE(6, 4), 6, 1,
+            .triplet = CT_TRIPLET(.mining = CT_MINING_BATCH_HARD, .reduction = NONE), .labels = lonely_y),
     };
 #undef SUP
 #undef CIR
+#undef TRI
     const int n = (int)(sizeof cases / sizeof cases[0]);
     double worst_value = 0, worst_grad = 0;
     char why[512];
@@ -397,6 +482,10 @@ CT_TEST(losses, embedding_fused_second_backward_adds_the_same) {
 CT_GRADCHECK_COVERS(supcon)
 CT_GRADCHECK_COVERS(circle)
 CT_GRADCHECK_COVERS(circle_class)
+/* pairwise_l2 and triplet_batch_all: gradcheck/triplet_batch_all, triplet_batch_hard and their
+ * none/cosine variants in tests/test_loss_embedding.c */
+CT_GRADCHECK_COVERS(pairwise_l2)
+CT_GRADCHECK_COVERS(triplet_batch_all)
 
 typedef struct {
     loss_kind kind;
