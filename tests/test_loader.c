@@ -757,3 +757,67 @@ CT_TEST(data, dataset_channel_stats_match_direct_computation) {
     CHECK(mean[1] == 0.2f && std[0] == 0 && std[2] == 0, "mean %g std %g", mean[1], std[0]);
     ct_dataset_free(d);
 }
+
+CT_TEST(data, dataset_channel_stats_large_planes) {
+    /* Planes of 300x300 = 90,000 pixels: the 32-bit partial sums restart every 65,536 pixels. */
+    ct_dataset *d = random_dataset(2, 2, 300, 300, 2, 13);
+    for (size_t k = 0; k < 2 * 2 * 90000; k += 7) d->images[k] = 255; /* skew towards white */
+    float mean[2], std[2];
+    ct_dataset_channel_stats(d, mean, std);
+    for (int c = 0; c < 2; c++) {
+        double sum = 0, sq = 0, n = 2.0 * 90000;
+        for (int i = 0; i < 2; i++)
+            for (int k = 0; k < 90000; k++) sum += d->images[((size_t)i * 2 + c) * 90000 + k] / 255.0;
+        double m = sum / n;
+        for (int i = 0; i < 2; i++)
+            for (int k = 0; k < 90000; k++) {
+                double v = d->images[((size_t)i * 2 + c) * 90000 + k] / 255.0 - m;
+                sq += v * v;
+            }
+        CHECK_NEAR(mean[c], m, 0, 1e-6);
+        CHECK_NEAR(std[c], sqrt(sq / n), 0, 1e-6);
+    }
+    ct_dataset_free(d);
+}
+
+/* ---- real CIFAR-10 (../shared/data/cifar10) ---------------------------------------------- */
+
+CT_TEST(data, cifar10_channel_stats_and_normalised_batches) {
+    const char *shared = ct_test_shared_data();
+    if (!shared) CT_SKIP("../shared/data absent");
+    char path[700];
+    snprintf(path, sizeof path, "%s/cifar10/data_batch_sub.bin", shared);
+    ct_dataset *d = ct_cifar10_load(path, NULL);
+    CHECK(d != NULL, "%s", ct_last_error());
+    float mean[3], std[3];
+    ct_dataset_channel_stats(d, mean, std);
+    /* The full training set's figures (0.4914 0.4822 0.4465, 0.2470 0.2435 0.2616): a
+     * class-balanced 10,000 of it lands close. */
+    const float full_mean[3] = {0.4914f, 0.4822f, 0.4465f}, full_std[3] = {0.2470f, 0.2435f, 0.2616f};
+    for (int c = 0; c < 3; c++) {
+        CHECK(fabsf(mean[c] - full_mean[c]) < 0.01f, "channel %d mean %.4f", c, mean[c]);
+        CHECK(fabsf(std[c] - full_std[c]) < 0.01f, "channel %d std %.4f", c, std[c]);
+    }
+    /* Normalised with its own statistics (through the background thread), an epoch has mean 0
+     * and std 1 per channel. */
+    ct_loader_opts o = CT_LOADER(.batch = 500, .normalize = 1, .prefetch = 1);
+    memcpy(o.mean, mean, sizeof mean);
+    memcpy(o.std, std, sizeof std);
+    double s[3] = {0}, sq[3] = {0}, n = 0;
+    ct_loader *l = ct_loader_new(d, o);
+    ct_batch b;
+    while (ct_loader_next(l, &b))
+        for (int r = 0; r < b.n; r++, n += 1024)
+            for (int c = 0; c < 3; c++)
+                for (int k = 0; k < 1024; k++) {
+                    double v = b.x->data[(size_t)r * 3072 + c * 1024 + k];
+                    s[c] += v, sq[c] += v * v;
+                }
+    ct_loader_free(l);
+    for (int c = 0; c < 3; c++) {
+        CHECK_NEAR(s[c] / n, 0, 1e-4, 0);
+        CHECK_NEAR(sqrt(sq[c] / n - (s[c] / n) * (s[c] / n)), 1, 1e-4, 0);
+    }
+    ct_dataset_free(d);
+    ct_test_note("mean %.4f %.4f %.4f, std %.4f %.4f %.4f", mean[0], mean[1], mean[2], std[0], std[1], std[2]);
+}
