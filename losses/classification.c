@@ -113,8 +113,9 @@ static ct_tensor *focal_modulator(ct_tape *tape, ct_tensor *one_minus, double ga
  * The per-kind formulas and derivatives are in pointwise_value and pointwise_slope below; the
  * loss functions further down document the math. */
 enum {
-    PW_MSE, PW_L1, PW_SMOOTH_L1, PW_HUBER, PW_BCE, PW_BCE_WEIGHTED, PW_SIGMOID_FOCAL, PW_KL, PW_KL_LOG
-};
+    PW_MSE, PW_L1, PW_SMOOTH_L1, PW_HUBER, PW_BCE, PW_BCE_WEIGHTED, PW_SIGMOID_FOCAL, PW_SIGMOID_FOCAL_2, PW_KL,
+    PW_KL_LOG
+}; /* PW_SIGMOID_FOCAL_2: γ = 2, the default, with (1 − p_t)² as a product */
 
 typedef struct {
     int kind, reduction;
@@ -149,6 +150,13 @@ static CT_ALWAYS_INLINE ct_real focal_power(ct_real q, ct_real gamma, int slope)
     return inside ? d : 0;
 }
 
+/* p = σ(x) and bce = (1 − t)·x + softplus(−x) from one e^−|x| (inlined, so the pointers vanish). */
+static CT_ALWAYS_INLINE void sigmoid_and_bce(ct_real x, ct_real t, ct_real *p, ct_real *ce) {
+    const ct_real e = ct_exp_nonpositive(-fabs(x)), r = 1 / (1 + e);
+    *p = (x >= 0 ? 1 : e) * r;
+    *ce = (1 - t) * x + ((x < 0 ? -x : 0) + ct_vlog1p(e));
+}
+
 /* ℓ of one element (c: its index along the last dimension). */
 static CT_ALWAYS_INLINE ct_real pointwise_value(int kind, const pointwise_saved *s, ct_real x, ct_real t, int c) {
     const ct_real d = x - t, a = fabs(d);
@@ -167,10 +175,12 @@ static CT_ALWAYS_INLINE ct_real pointwise_value(int kind, const pointwise_saved 
         const ct_real l = s->pos_weight_minus_1 ? 1 + s->pos_weight_minus_1[c] * t : 1;
         return w * ((1 - t) * x + l * ct_vsoftplus(-x));
     }
-    case PW_SIGMOID_FOCAL: { /* α_t·(1 − p_t)^γ·ce, 1 − p_t = p + t − 2pt, p = σ(x) */
-        const ct_real p = ct_vsigmoid(x), ce = (1 - t) * x + ct_vsoftplus(-x);
-        const ct_real at = s->alpha >= 0 ? (1 - s->alpha) + (2 * s->alpha - 1) * t : 1;
-        return at * (ce * focal_power(p + t - 2 * p * t, s->gamma, 0));
+    case PW_SIGMOID_FOCAL:
+    case PW_SIGMOID_FOCAL_2: { /* α_t·(1 − p_t)^γ·ce, 1 − p_t = p + t − 2pt, p = σ(x) */
+        ct_real p, ce;
+        sigmoid_and_bce(x, t, &p, &ce);
+        const ct_real at = s->alpha >= 0 ? (1 - s->alpha) + (2 * s->alpha - 1) * t : 1, q = p + t - 2 * p * t;
+        return at * (ce * (kind == PW_SIGMOID_FOCAL_2 ? q * q : focal_power(q, s->gamma, 0)));
     }
     case PW_KL: return t * (ct_vlog(t > 0 ? t : 1) - x); /* t·(log t − x), 0·(0 − x) where t = 0 */
     default: return (ct_real)exp(t) * (t - x);          /* PW_KL_LOG: e^t·(t − x) */
@@ -195,10 +205,14 @@ static CT_ALWAYS_INLINE ct_real pointwise_slope(int kind, const pointwise_saved 
         const ct_real l = s->pos_weight_minus_1 ? 1 + s->pos_weight_minus_1[c] * t : 1;
         return w * ((1 - t) - l * ct_vsigmoid(-x));
     }
-    case PW_SIGMOID_FOCAL: { /* α_t·[(p − t)·mod + ce·mod'·(1 − 2t)·p(1 − p)] */
-        const ct_real p = ct_vsigmoid(x), ce = (1 - t) * x + ct_vsoftplus(-x), q = p + t - 2 * p * t;
-        const ct_real at = s->alpha >= 0 ? (1 - s->alpha) + (2 * s->alpha - 1) * t : 1;
-        return at * ((p - t) * focal_power(q, s->gamma, 0) + ce * focal_power(q, s->gamma, 1) * (1 - 2 * t) * (p * (1 - p)));
+    case PW_SIGMOID_FOCAL:
+    case PW_SIGMOID_FOCAL_2: { /* α_t·[(p − t)·mod + ce·mod'·(1 − 2t)·p(1 − p)] */
+        ct_real p, ce;
+        sigmoid_and_bce(x, t, &p, &ce);
+        const ct_real q = p + t - 2 * p * t, at = s->alpha >= 0 ? (1 - s->alpha) + (2 * s->alpha - 1) * t : 1;
+        const ct_real mod = kind == PW_SIGMOID_FOCAL_2 ? q * q : focal_power(q, s->gamma, 0);
+        const ct_real dmod = kind == PW_SIGMOID_FOCAL_2 ? 2 * q : focal_power(q, s->gamma, 1);
+        return at * ((p - t) * mod + ce * dmod * (1 - 2 * t) * (p * (1 - p)));
     }
     case PW_KL: return -t;
     default: return -(ct_real)exp(t);
@@ -248,6 +262,7 @@ static double pointwise_forward_rows(const pointwise_saved *s, const ct_real *x,
     case PW_BCE: PW_FORWARD(PW_BCE)
     case PW_BCE_WEIGHTED: PW_FORWARD(PW_BCE_WEIGHTED)
     case PW_SIGMOID_FOCAL: PW_FORWARD(PW_SIGMOID_FOCAL)
+    case PW_SIGMOID_FOCAL_2: PW_FORWARD(PW_SIGMOID_FOCAL_2)
     case PW_KL: PW_FORWARD(PW_KL)
     default: PW_FORWARD(PW_KL_LOG)
     }
@@ -260,19 +275,23 @@ static void pointwise_backward_rows(const pointwise_saved *s, const ct_real *x, 
                                     ct_real g_all, ct_real *dx, size_t r0, size_t r1) {
     const int C = s->C;
 #define PW_BACKWARD(KIND)                                                                                    \
-    for (size_t r = r0; r < r1; r++) {                                                                       \
-        const ct_real *restrict xr = x + r * C, *restrict tr = t + r * C;                                    \
-        ct_real *restrict dr = dx + r * C;                                                                   \
-        const ct_real *restrict gr = dout ? dout + r * C : NULL;                                             \
-        if (gr) {                                                                                            \
+    if (PW_PER_CLASS(KIND)) {                                                                                \
+        for (size_t r = r0; r < r1; r++) {                                                                   \
+            const ct_real *restrict xr = x + r * C, *restrict tr = t + r * C;                                \
+            ct_real *restrict dr = dx + r * C;                                                               \
             _Pragma("omp simd") for (int c = 0; c < C; c++) {                                                \
-                dr[c] += gr[c] * pointwise_slope(KIND, s, xr[c], tr[c], c);                             \
-            }                                                                                                \
-        } else {                                                                                             \
-            _Pragma("omp simd") for (int c = 0; c < C; c++) {                                                \
-                dr[c] += g_all * pointwise_slope(KIND, s, xr[c], tr[c], c);                             \
+                const ct_real g = dout ? dout[r * C + c] : g_all;                                            \
+                dr[c] += g * pointwise_slope(KIND, s, xr[c], tr[c], c);                                      \
             }                                                                                                \
         }                                                                                                    \
+    } else if (dout) {                                                                                       \
+        ct_real *restrict d = dx;                                                                            \
+        _Pragma("omp simd") for (size_t k = r0 * C; k < r1 * C; k++)                                         \
+            d[k] += dout[k] * pointwise_slope(KIND, s, x[k], t[k], 0);                                       \
+    } else {                                                                                                 \
+        ct_real *restrict d = dx;                                                                            \
+        _Pragma("omp simd") for (size_t k = r0 * C; k < r1 * C; k++)                                         \
+            d[k] += g_all * pointwise_slope(KIND, s, x[k], t[k], 0);                                         \
     }                                                                                                        \
     break;
     switch (s->kind) {
@@ -283,6 +302,7 @@ static void pointwise_backward_rows(const pointwise_saved *s, const ct_real *x, 
     case PW_BCE: PW_BACKWARD(PW_BCE)
     case PW_BCE_WEIGHTED: PW_BACKWARD(PW_BCE_WEIGHTED)
     case PW_SIGMOID_FOCAL: PW_BACKWARD(PW_SIGMOID_FOCAL)
+    case PW_SIGMOID_FOCAL_2: PW_BACKWARD(PW_SIGMOID_FOCAL_2)
     case PW_KL: PW_BACKWARD(PW_KL)
     default: PW_BACKWARD(PW_KL_LOG)
     }
@@ -489,14 +509,15 @@ static void softmax_row_stats(const ct_real *z, int C, const int *labels, int i0
 }
 
 /* Forward rows [i0, i1): m_i, log s_i and the coefficients into s (when recording), ℓ_i into out
- * (none); returns Σ ℓ_i. e, o: scratch of N each. */
+ * (none); returns Σ ℓ_i, and in *low the rounding error of that sum (compensated summation).
+ * e, o: scratch of N each. */
 static double softmax_forward_rows(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
                                    softmax_saved *s, ct_real *max, ct_real *log_sum, ct_real *e, ct_real *o,
-                                   ct_real *out, int i0, int i1) {
+                                   ct_real *out, int i0, int i1, double *low) {
     softmax_row_stats(z, C, labels, i0, i1, max, e, o);
 #pragma omp simd
     for (int i = i0; i < i1; i++) log_sum[i] = ct_vlog(e[i] + o[i]); /* log s_i, s_i in [1, C] */
-    double total = 0;
+    double total = 0, lost = 0; /* Neumaier's compensated sum: the low-order bits the additions drop */
     for (int i = i0; i < i1; i++) {
         const ct_real *restrict zr = z + (size_t)i * C;
         const int y = labels[i];
@@ -518,8 +539,14 @@ static double softmax_forward_rows(const softmax_spec *sp, const ct_real *z, int
         double *coef = s ? s->coef + 3 * (size_t)i : (double[3]){0};
         const double v = softmax_row_loss(sp, C, y, u, p, q, squares, log_sum_all, &coef[0], &coef[1], &coef[2]);
         if (out) out[i] = (ct_real)v;
-        total += v;
+        /* compensated: with one large term (comp-sum's e^u ~ 1e3) a plain sum's roundings move
+         * the total by a few ulps between two nearby inputs, which a float64 gradient check's
+         * central difference (h = 1e-6) turns into 1e-7 of error */
+        const double next = total + v;
+        lost += fabs(total) >= fabs(v) ? (total - next) + v : (v - next) + total;
+        total = next;
     }
+    *low = lost;
     return total;
 }
 
@@ -613,19 +640,26 @@ static ct_tensor *softmax_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_redu
         s->reduction = (int)reduction;
         nd->extra = s;
     }
-    double total = 0;
+    double total = 0, low = 0;
     if (z->size < PARALLEL_WORK) {
         total = softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum, scratch + 2 * n, scratch + 3 * n,
-                                     none ? out->data : NULL, 0, N);
+                                     none ? out->data : NULL, 0, N, &low);
     } else {
         const int blocks = ct_max_threads();
-#pragma omp parallel for schedule(static) reduction(+ : total)
-        for (int b = 0; b < blocks; b++)
+#pragma omp parallel for schedule(static) reduction(+ : total, low)
+        for (int b = 0; b < blocks; b++) {
+            double block_low;
             total += softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum, scratch + 2 * n, scratch + 3 * n,
                                           none ? out->data : NULL, (int)((long)N * b / blocks),
-                                          (int)((long)N * (b + 1) / blocks));
+                                          (int)((long)N * (b + 1) / blocks), &block_low);
+            low += block_low;
+        }
     }
-    if (!none) out->data[0] = (ct_real)(reduction == CT_REDUCTION_SUM ? total : total / N);
+    if (reduction == CT_REDUCTION_SUM) out->data[0] = (ct_real)(total + low);
+    if (reduction == CT_REDUCTION_MEAN) { /* (total + low)/N rounded once: q + (exact remainder + low)/N */
+        const double q = total / N;
+        out->data[0] = (ct_real)(q + (fma(-q, N, total) + low) / N);
+    }
     return out;
 }
 
@@ -976,7 +1010,8 @@ ct_tensor *ct_sigmoid_focal_loss(ct_tape *tape, ct_tensor *x, ct_tensor *t, ct_s
         }
         if (lo >= 0 && hi <= 1)
             return pointwise_loss(tape, x, t,
-                                  (pointwise_saved){.kind = PW_SIGMOID_FOCAL, .reduction = (int)opts.reduction,
+                                  (pointwise_saved){.kind = opts.gamma == 2 ? PW_SIGMOID_FOCAL_2 : PW_SIGMOID_FOCAL,
+                                                    .reduction = (int)opts.reduction,
                                                     .gamma = (ct_real)opts.gamma, .alpha = (ct_real)opts.alpha});
     }
     ct_tensor *ce = ct_bce_with_logits(tape, x, t, CT_BCE(.reduction = CT_REDUCTION_NONE));
