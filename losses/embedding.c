@@ -2,11 +2,13 @@
  * triplet margin (explicit, batch-all, batch-hard) and center loss.
  *
  * SupCon and the two Circle forms are fused ops, one tape node each (the shared forward pieces and
- * backward are described above ct_op_supcon); tests/test_loss_embedding_fused.c checks them against
- * the same losses composed from tape ops. The triplet and center losses are composed from tape ops
- * (l2_normalize, where, max, relu, sum) and so have no backward code of their own. Which pairs or
- * triplets count is decided from the labels:
- *   - in the fused losses, by comparing labels inside the pass over each row of the similarities;
+ * backward are described above similarity_saved); the mined triplet loss uses two fused ops, the
+ * pairwise L2 distances and the batch-all hinge, so that it builds no (N, N, D) or (N, N, N)
+ * tensor. tests/test_loss_embedding_fused.c checks all of them against the same losses composed
+ * from tape ops. The rest (the explicit triplet loss, batch hard on the distances, cosine
+ * distances, center loss) is composed from tape ops and has no backward code of its own. Which
+ * pairs or triplets count is decided from the labels:
+ *   - in the fused ops, by comparing labels inside the pass over each row;
  *   - in the composed ones, by constant 0/1 masks: a set restricted by a mask enters a max through
  *     where(mask, x, −∞), so the excluded entries get no gradient; an anchor whose set is empty
  *     would make a row of −∞ only, so for such a row the mask is widened to the whole row (finite,
@@ -93,8 +95,8 @@ static ct_tensor *reduce_losses(ct_tape *tape, ct_tensor *per, ct_reduction r, d
  * run on the calling thread (blas_on_this_thread). Below PAR_MIN_MACS everything runs on one
  * thread, GEMMs included: W5's (256, 128) takes ~0.5 ms on one thread, and on this 2-core machine
  * with other work running every fork/join (OpenBLAS's own included) can wait a scheduler time
- * slice for the second thread — measured: 3–18 ms per step with 2 threads against 0.7–0.9 ms
- * serial under load, while on a quiet machine 2 threads would save ~0.2 ms.
+ * slice for the second thread — measured under load: 3–18 ms per step with 2 threads against
+ * 0.7–0.9 ms on one, while on a quiet machine 2 threads could at best halve the ~0.5 ms.
  * Which pairs count comes from group numbers, not masks: anchor r's positives are the columns k
  * with col_group[k] = row_group[r] other than r itself, the other columns its negatives (SupCon:
  * the rest of its denominator). */
