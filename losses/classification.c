@@ -126,6 +126,9 @@ typedef struct {
     ct_real *pos_weight_minus_1, *weight;/* bce: C values each (copies) or NULL */
     int C;                               /* last dimension (bce's weights run along it) */
     double count;                        /* mean's divisor */
+    ct_real *slope;                      /* ∂ℓ/∂x per element, kept by the forward (bce, sigmoid
+                                            focal: their e^x and log cost more than 4 bytes of
+                                            memory traffic), or NULL: the backward recomputes */
 } pointwise_saved;
 
 /* always_inline: these are called from every kind's loop, which vectorises only when they are
@@ -222,11 +225,54 @@ static CT_ALWAYS_INLINE ct_real pointwise_slope(int kind, const pointwise_saved 
 /* The kinds whose per-element work depends on the position along the last dimension. */
 #define PW_PER_CLASS(kind) ((kind) == PW_BCE_WEIGHTED)
 
+/* The kinds whose forward also writes ∂ℓ/∂x (pointwise_saved.slope). */
+#define PW_KEEPS_SLOPE(kind) ((kind) == PW_BCE || (kind) == PW_SIGMOID_FOCAL || (kind) == PW_SIGMOID_FOCAL_2)
+
+/* ℓ of one element of a PW_KEEPS_SLOPE kind, with ∂ℓ/∂x stored at *slope: one e^−|x| for both. */
+static CT_ALWAYS_INLINE ct_real value_and_slope(int kind, const pointwise_saved *s, ct_real x, ct_real t,
+                                                ct_real *slope) {
+    ct_real p, ce;
+    sigmoid_and_bce(x, t, &p, &ce);
+    if (kind == PW_BCE) {
+        *slope = p - t;
+        return ce;
+    }
+    const ct_real q = p + t - 2 * p * t, at = s->alpha >= 0 ? (1 - s->alpha) + (2 * s->alpha - 1) * t : 1;
+    const ct_real mod = kind == PW_SIGMOID_FOCAL_2 ? q * q : focal_power(q, s->gamma, 0);
+    const ct_real dmod = kind == PW_SIGMOID_FOCAL_2 ? 2 * q : focal_power(q, s->gamma, 1);
+    *slope = at * ((p - t) * mod + ce * dmod * (1 - 2 * t) * (p * (1 - p)));
+    return at * (ce * mod);
+}
+
+/* Rows [r0, r1) of a PW_KEEPS_SLOPE kind: ℓ into out (none) or summed, ∂ℓ/∂x into slope. */
+static double pointwise_forward_keep_slope(const pointwise_saved *s, const ct_real *x, const ct_real *t,
+                                           ct_real *out, ct_real *slope, size_t k0, size_t k1) {
+    double total = 0;
+    ct_real *restrict sl = slope;
+#define PW_KEEP(KIND)                                                                                        \
+    if (out) {                                                                                               \
+        ct_real *restrict o = out;                                                                           \
+        _Pragma("omp simd") for (size_t k = k0; k < k1; k++) o[k] = value_and_slope(KIND, s, x[k], t[k], &sl[k]); \
+    } else {                                                                                                 \
+        _Pragma("omp simd reduction(+ : total)") for (size_t k = k0; k < k1; k++)                            \
+            total += value_and_slope(KIND, s, x[k], t[k], &sl[k]);                                           \
+    }                                                                                                        \
+    break;
+    switch (s->kind) {
+    case PW_BCE: PW_KEEP(PW_BCE)
+    case PW_SIGMOID_FOCAL: PW_KEEP(PW_SIGMOID_FOCAL)
+    default: PW_KEEP(PW_SIGMOID_FOCAL_2)
+    }
+#undef PW_KEEP
+    return total;
+}
+
 /* One pass over rows [r0, r1) of (rows, C): out (none) or the double sum of ℓ. The switch sits
  * outside the loops so each kind's loop is compiled (and vectorised) on its own. */
 static double pointwise_forward_rows(const pointwise_saved *s, const ct_real *x, const ct_real *t, ct_real *out,
                                      size_t r0, size_t r1) {
     const int C = s->C;
+    if (s->slope) return pointwise_forward_keep_slope(s, x, t, out, s->slope, r0 * C, r1 * C);
     double total = 0;
 #define PW_FORWARD(KIND)                                                                                     \
     if (PW_PER_CLASS(KIND)) {                                                                                \
@@ -274,6 +320,18 @@ static double pointwise_forward_rows(const pointwise_saved *s, const ct_real *x,
 static void pointwise_backward_rows(const pointwise_saved *s, const ct_real *x, const ct_real *t, const ct_real *dout,
                                     ct_real g_all, ct_real *dx, size_t r0, size_t r1) {
     const int C = s->C;
+    if (s->slope) { /* kept by the forward */
+        const ct_real *restrict sl = s->slope;
+        ct_real *restrict d = dx;
+        if (dout) {
+#pragma omp simd
+            for (size_t k = r0 * C; k < r1 * C; k++) d[k] += dout[k] * sl[k];
+        } else {
+#pragma omp simd
+            for (size_t k = r0 * C; k < r1 * C; k++) d[k] += g_all * sl[k];
+        }
+        return;
+    }
 #define PW_BACKWARD(KIND)                                                                                    \
     if (PW_PER_CLASS(KIND)) {                                                                                \
         for (size_t r = r0; r < r1; r++) {                                                                   \
@@ -344,6 +402,9 @@ static ct_tensor *pointwise_loss(ct_tape *tape, ct_tensor *x, ct_tensor *t, poin
     ct_tensor *out = ct_op_output(tape, none ? ct_tensor_shape(x) : (ct_shape){.ndim = 0}, &ct_op_loss_pointwise,
                                   &x, 1, &nd);
     const size_t rows = x->size / (size_t)proto.C;
+    proto.slope = nd && PW_KEEPS_SLOPE(proto.kind)
+                      ? ct_arena_alloc(ct_tape_arena(tape), (x->size ? x->size : 1) * sizeof(ct_real))
+                      : NULL;
     double total = 0;
     if (x->size < PARALLEL_WORK) {
         total = pointwise_forward_rows(&proto, x->data, t->data, none ? out->data : NULL, 0, rows);
@@ -432,9 +493,11 @@ static double softmax_row_loss(const softmax_spec *sp, int C, int y, double u, d
     case SM_SQUENTROPY:
         *A = 1, *D = -1;
         return u + squares / (C - 1);
-    case SM_COMP_SUM: { /* (p^(τ−1) − 1)/(1 − τ) = expm1(k·u)/k, f' = e^(k·u) */
-        *A = exp(sp->k * u), *D = -*A;
-        return expm1(sp->k * u) / sp->k;
+    case SM_COMP_SUM: { /* (p^(τ−1) − 1)/(1 − τ) = expm1(k·u)/k, f' = e^(k·u); one libm call
+                            unless k·u is small, where e^(k·u) − 1 would cancel */
+        const double ku = sp->k * u, power = exp(ku);
+        *A = power, *D = -power;
+        return (fabs(ku) < 0.5 ? expm1(ku) : power - 1) / sp->k;
     }
     case SM_NCE_RCE: {
         const double L = -u, S = log_sum_all, a = sp->nce_alpha, b = sp->nce_beta, A0 = sp->log_zero;
@@ -489,22 +552,22 @@ static void softmax_row_stats(const ct_real *z, int C, const int *labels, int i0
     const int rows = BLOCK / C;
     for (int b0 = i0; b0 < i1; b0 += rows) {
         const int b1 = b0 + rows < i1 ? b0 + rows : i1, n = (b1 - b0) * C;
-        for (int i = b0; i < b1; i++) {
-            const ct_real *zr = z + (size_t)i * C;
-            ct_real m = zr[0];
-            for (int c = 1; c < C; c++) m = zr[c] > m ? zr[c] : m;
-            max[i] = m;
-            for (int c = 0; c < C; c++) buf[(i - b0) * C + c] = zr[c] - m;
-        }
+        const ct_real *zb = z + (size_t)b0 * C;
+        /* the row reductions run class by class over the block's rows: a row at a time, each
+         * max or sum would be one chain of C dependent instructions */
+        for (int i = b0; i < b1; i++) max[i] = zb[(size_t)(i - b0) * C];
+        for (int c = 1; c < C; c++)
+            for (int i = b0; i < b1; i++) {
+                const ct_real v = zb[(size_t)(i - b0) * C + c];
+                max[i] = v > max[i] ? v : max[i];
+            }
+        for (int i = b0; i < b1; i++)
+            for (int c = 0; c < C; c++) buf[(i - b0) * C + c] = zb[(size_t)(i - b0) * C + c] - max[i];
 #pragma omp simd
         for (int k = 0; k < n; k++) buf[k] = ct_exp_nonpositive(buf[k]);
-        for (int i = b0; i < b1; i++) {
-            const ct_real *br = buf + (i - b0) * C;
-            const int y = labels[i];
-            ct_real o = 0;
-            for (int c = 0; c < C; c++) o += c == y ? 0 : br[c];
-            others[i] = o, e_label[i] = br[y];
-        }
+        for (int i = b0; i < b1; i++) others[i] = 0, e_label[i] = buf[(i - b0) * C + labels[i]];
+        for (int c = 0; c < C; c++)
+            for (int i = b0; i < b1; i++) others[i] += c == labels[i] ? 0 : buf[(i - b0) * C + c];
     }
 }
 
@@ -745,8 +808,11 @@ ct_tensor *ct_nll_loss(ct_tape *tape, ct_tensor *x, ct_labels y, ct_nll_opts opt
     ct_arena *arena = ct_tape_arena(tape);
     int *index = ct_arena_alloc(arena, (size_t)(N ? N : 1) * sizeof *index);
     ct_real *w = ct_arena_alloc(arena, (size_t)(N ? N : 1) * sizeof *w);
-    double denom = 0;
-    for (int i = 0; i < N; i++) {
+    const int none = opts.reduction == CT_REDUCTION_NONE;
+    ct_node *nd;
+    ct_tensor *out = ct_op_output(tape, none ? CT_SHAPE(N) : (ct_shape){.ndim = 0}, &ct_op_loss_nll, &x, 1, &nd);
+    double denom = 0, total = 0;
+    for (int i = 0; i < N; i++) { /* one pass: checks, weights and values */
         const int yi = y.data[i];
         CT_CHECK(yi == opts.ignore_index || (yi >= 0 && yi < C), op,
                  "label %d of sample %d is out of range for C = %d classes (ignore_index is %d)", yi, i, C,
@@ -755,19 +821,11 @@ ct_tensor *ct_nll_loss(ct_tape *tape, ct_tensor *x, ct_labels y, ct_nll_opts opt
         index[i] = kept ? yi : 0;
         w[i] = kept ? (opts.weight ? opts.weight[yi] : 1) : 0;
         CT_CHECK(isfinite(w[i]), op, "weight[%d] = %g is not finite", yi, (double)w[i]);
+        const ct_real xi = x->data[(size_t)i * C + index[i]];
+        CT_CHECK(w[i] == 0 || !isnan(xi), op, "log_probs row %d has NaN at class %d", i, index[i]);
         denom += w[i];
-    }
-    for (int i = 0; i < N; i++)
-        if (w[i] != 0)
-            CT_CHECK(!isnan(x->data[(size_t)i * C + index[i]]), op, "log_probs row %d has NaN at class %d", i,
-                     index[i]);
-    const int none = opts.reduction == CT_REDUCTION_NONE;
-    ct_node *nd;
-    ct_tensor *out = ct_op_output(tape, none ? CT_SHAPE(N) : (ct_shape){.ndim = 0}, &ct_op_loss_nll, &x, 1, &nd);
-    double total = 0;
-    for (int i = 0; i < N; i++) {
         /* an ignored sample contributes 0 (its weight is 0 and nothing of its row is read) */
-        const ct_real v = y.data[i] == opts.ignore_index ? 0 : -(x->data[(size_t)i * C + index[i]] * w[i]);
+        const ct_real v = kept ? -(xi * w[i]) : 0;
         if (none) out->data[i] = v;
         total += v;
     }
@@ -1081,14 +1139,15 @@ ct_tensor *ct_squentropy_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_squen
 }
 
 /* ---- comp-sum (Mao, Mohri, Zhong 2023): ℓ^τ = (p_y^(τ−1) − 1)/(1 − τ), −log p_y at τ = 1 --------
- * p_y^(τ−1) = exp((1 − τ)·CE); τ = 1 is the cross-entropy op itself. */
+ * p_y^(τ−1) = exp((1 − τ)·CE), fused (loss_softmax). */
 ct_tensor *ct_comp_sum_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_comp_sum_opts opts) {
     static const char *op = "ct_comp_sum_loss";
     check_reduction(op, opts.reduction, 0);
     CT_CHECK(opts.tau >= 0 && isfinite(opts.tau), op, "tau %g must be finite and >= 0", opts.tau);
     check_logits(op, z, y);
-    if (opts.tau == 1) return ct_cross_entropy(tape, z, y, CT_CE(.reduction = opts.reduction));
-    const softmax_spec sp = {.kind = SM_COMP_SUM, .k = 1 - opts.tau};
+    /* τ = 1 is CE: the same fused op with ℓ = u (γ = 0, α = 1, no Poly terms) */
+    const softmax_spec sp = opts.tau == 1 ? (softmax_spec){.kind = SM_FOCAL_POLY, .gamma = 0, .alpha = 1}
+                                          : (softmax_spec){.kind = SM_COMP_SUM, .k = 1 - opts.tau};
     return softmax_loss(tape, z, y, opts.reduction, &sp);
 }
 

@@ -221,6 +221,7 @@ static ct_tensor *composed(ct_tape *tape, ct_tensor *z, const loss_case *lc) {
     }
     case L_COMP_SUM: {
         const double k = 1 - lc->a;
+        if (k == 0) break; /* τ = 1: CE */
         per = ct_mul_scalar(tape, ct_add_scalar(tape, ct_exp(tape, ct_mul_scalar(tape, ce, k)), -1.0), 1.0 / k);
         break;
     }
@@ -482,6 +483,7 @@ CT_TEST(loss_fused, squentropy_matches_composed) { compare_loss((loss_case){.kin
 CT_TEST(loss_fused, comp_sum_matches_composed) {
     /* τ < 1 grows like e^((1−τ)·CE): the extreme rows overflow both versions, so random inputs only */
     compare_loss((loss_case){.kind = L_COMP_SUM, .a = 0}, 0);
+    if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_COMP_SUM, .a = 1}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_COMP_SUM, .a = 0.5}, 0);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_COMP_SUM, .a = 1.7}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_COMP_SUM, .a = 2}, 1);
