@@ -778,6 +778,25 @@ static void stablemax_backward(ct_tape *tape, ct_node *nd) {
     const int N = z->shape[0], C = z->shape[1];
     const int none = s->reduction == CT_REDUCTION_NONE;
     const double g_all = none ? 0 : s->reduction == CT_REDUCTION_SUM ? (double)dout[0] : (double)dout[0] / N;
+    if (C < SHORT_ROW) { /* short rows: s'(z) of a block in one flat vectorised loop */
+        ct_real buf[BLOCK];
+        const int rows = BLOCK / C;
+        for (int b0 = 0; b0 < N; b0 += rows) {
+            const int b1 = b0 + rows < N ? b0 + rows : N, n = (b1 - b0) * C;
+            const ct_real *restrict zb = z->data + (size_t)b0 * C;
+#pragma omp simd
+            for (int k = 0; k < n; k++) buf[k] = stablemax_slope(zb[k]);
+            for (int i = b0; i < b1; i++) {
+                const double g = none ? (double)dout[i] : g_all;
+                const ct_real a = (ct_real)(g / s->total[i]), *br = buf + (i - b0) * C;
+                ct_real *dr = dz + (size_t)i * C;
+                for (int c = 0; c < C; c++) dr[c] += a * br[c];
+                const int y = s->labels[i];
+                dr[y] -= (ct_real)(g * (double)br[y] / (double)stablemax_s(zb[(size_t)(i - b0) * C + y]));
+            }
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) if (z->size >= PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const double g = none ? (double)dout[i] : g_all;
@@ -1181,16 +1200,35 @@ ct_tensor *ct_stablemax_cross_entropy(ct_tape *tape, ct_tensor *z, ct_labels y, 
     ct_arena *arena = ct_tape_arena(tape);
     double *totals = ct_arena_alloc(arena, (size_t)(N ? N : 1) * sizeof *totals);
     double sum = 0;
+    if (C < SHORT_ROW) { /* short rows: s(z) of a block in one flat loop, sums class by class */
+        ct_real buf[BLOCK];
+        const int rows = BLOCK / C;
+        for (int b0 = 0; b0 < N; b0 += rows) {
+            const int b1 = b0 + rows < N ? b0 + rows : N, n = (b1 - b0) * C;
+            const ct_real *restrict zb = z->data + (size_t)b0 * C;
+#pragma omp simd
+            for (int k = 0; k < n; k++) buf[k] = stablemax_s(zb[k]);
+            for (int i = b0; i < b1; i++) totals[i] = 0;
+            for (int c = 0; c < C; c++)
+                for (int i = b0; i < b1; i++) totals[i] += buf[(i - b0) * C + c];
+            for (int i = b0; i < b1; i++) {
+                const double v = log(totals[i]) - log((double)buf[(i - b0) * C + y.data[i]]);
+                if (none) out->data[i] = (ct_real)v;
+                sum += v;
+            }
+        }
+    } else {
 #pragma omp parallel for schedule(static) reduction(+ : sum) if (z->size >= PARALLEL_WORK)
-    for (int i = 0; i < N; i++) {
-        const ct_real *restrict zr = z->data + (size_t)i * C;
-        ct_real row = 0;
+        for (int i = 0; i < N; i++) {
+            const ct_real *restrict zr = z->data + (size_t)i * C;
+            ct_real row = 0;
 #pragma omp simd reduction(+ : row)
-        for (int c = 0; c < C; c++) row += stablemax_s(zr[c]);
-        totals[i] = row;
-        const double v = log((double)row) - log((double)stablemax_s(zr[y.data[i]]));
-        if (none) out->data[i] = (ct_real)v;
-        sum += v;
+            for (int c = 0; c < C; c++) row += stablemax_s(zr[c]);
+            totals[i] = row;
+            const double v = log((double)row) - log((double)stablemax_s(zr[y.data[i]]));
+            if (none) out->data[i] = (ct_real)v;
+            sum += v;
+        }
     }
     if (!none) out->data[0] = (ct_real)(opts.reduction == CT_REDUCTION_SUM ? sum : sum / N);
     if (nd) {
