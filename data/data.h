@@ -81,7 +81,8 @@ uint32_t ct_crc32(uint32_t crc, const void *data, size_t len);
  *   3. horizontal flip with probability 1/2 (.hflip; RandomHorizontalFlip);
  *   4. normalisation (.normalize): (x − mean[c]) / std[c] per channel (Normalize);
  *   5. cutout (.cutout = side > 0; DeVries & Taylor 2017): a side×side square around a uniformly
- *      random centre pixel, clipped at the borders, set to 0 after normalisation.
+ *      random centre pixel, clipped at the borders, set to 0 after normalisation (for an odd
+ *      side the authors' code zeroes (side−1)×(side−1); even sides, as their 16, agree).
  * The order of samples is a permutation drawn per epoch from the seed; every random choice of
  * sample i in batch b of epoch e comes from an RNG seeded by (seed, e, b, i), so the same seed
  * gives the same batches on every machine, with or without the background thread. */
@@ -94,14 +95,15 @@ typedef struct {
     int drop_last;  /* drop a last batch smaller than `batch` */
     int flatten;
     const int *indices;  /* when not NULL, the loader draws only these samples (a subset; borrowed) */
-    int count;           /* how many indices */
+    int count;           /* how many indices (ignored without .indices) */
     int crop_padding;
     int pad_mode;        /* CT_PAD_ZERO or CT_PAD_REFLECT */
     int hflip;
     int normalize;       /* use mean[] and std[] (one per channel; std > 0) */
     float mean[CT_LOADER_MAX_CHANNELS], std[CT_LOADER_MAX_CHANNELS];
     int cutout;
-    int prefetch;        /* prepare the next batch in a background thread while the caller trains */
+    int prefetch;        /* prepare the next batch in a background thread while the caller trains (if the
+                            thread cannot be started, batches are made in the call: the same batches) */
 } ct_loader_opts;
 #define CT_LOADER(...) \
     CT_WITH_DEFAULTS(ct_loader_opts, (.batch = 64, .shuffle = 1, .seed = 0, .drop_last = 0, .flatten = 0), __VA_ARGS__)
