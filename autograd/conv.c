@@ -17,6 +17,24 @@
  * permute); on the first (K = 9) per sample is 2-3.5x faster (forward 0.14 vs 0.32 ms, dW 0.29
  * vs 1.00 ms), the whole-batch GEMM being a long thin product.
  *
+ * The CIFAR network (W3: 3x3 pad 1 convs 3->32 on 32x32, 32->64 on 16x16, 64->128 on 8x8, batch
+ * 128) was measured again, GEMMs alone at one thread in CPU time (the machine was busy): per sample
+ * against chunks of c samples side by side (one GEMM with N = c·Ho·Wo) up to the whole batch.
+ *   third layer (O = 128, K = 576, P = 64), ms for the batch, forward / dW / dcols:
+ *     per sample 14.7 / 15.4 / 14.1, c = 8 13.8 / 14.3 / 13.5, c = 32 14.6 / 15.2 / 14.2,
+ *     whole batch 15.5 / 16.3 / 14.1 (a repeat: 15.4 / 15.7 / 14.7, 14.7 / 15.2 / 14.5, ...);
+ *   second layer (64, 288, 256): per sample 16.3 / 19.4 / 15.8, c = 8 17.4 / 18.3 / 17.5,
+ *     whole batch 23.9 / 19.6 / 17.5;
+ *   first layer (32, 27, 1024, wall time): per sample 9.3 / 8.2 / -, whole batch 17.7 / 17.8 / -.
+ * OpenBLAS runs the per-sample products at 75-88 GFLOP/s already (its small-matrix kernels and
+ * packing included), within the noise of the best chunk, so chunking would buy at most a few
+ * percent on the third layer for a permute of y and dy and a bigger column buffer: per sample it
+ * stays, at every shape. im2col and col2im are not where the time goes either: about 2 ms each for
+ * the batch on the second and third layers, 0.5 ms on the first; a copy of each whole plane where
+ * Wo = W (3x3, padding 1) instead of row by row measured no faster than the masked row copies.
+ * Nor did handing blocks of samples to threads dynamically (against a descheduled thread on the
+ * busy machine) measure faster than the static split below.
+ *
  * The backward rebuilds the columns rather than keeping them from the forward: keeping them
  * (N·C·kh·kw·Ho·Wo values per layer on the tape) measured no faster — an im2col is a cheap
  * gather next to the GEMMs — and the tape's memory stays at the size of the activations.
