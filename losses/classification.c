@@ -464,7 +464,7 @@ typedef struct {
 } softmax_saved;
 
 /* (1 − p)^γ and its derivative in double, as focal_modulator composes it (clamp for γ < 1). */
-static double power_and_slope(double q, double gamma, double *slope) {
+static inline double power_and_slope(double q, double gamma, double *slope) {
     if (gamma == 0) return *slope = 0, 1;
     if (gamma == 1) return *slope = 1, q;
     if (gamma == 2) return *slope = 2 * q, q * q;
@@ -576,29 +576,45 @@ static void softmax_row_stats(const ct_real *z, int C, const int *labels, int i0
  * e, o: scratch of N each. */
 static double softmax_forward_rows(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
                                    softmax_saved *s, ct_real *max, ct_real *log_sum, ct_real *e, ct_real *o,
-                                   ct_real *out, int i0, int i1, double *low) {
+                                   ct_real *extra, ct_real *out, int i0, int i1, double *low) {
     softmax_row_stats(z, C, labels, i0, i1, max, e, o);
 #pragma omp simd
     for (int i = i0; i < i1; i++) log_sum[i] = ct_vlog(e[i] + o[i]); /* log s_i, s_i in [1, C] */
+    /* squentropy's Σ_{c≠y} z_c² (the label's logit masked out, not subtracted: it may dwarf the
+     * rest) or NCE's Σ_c (z_c − m) ≤ 0; short rows class by class, as in softmax_row_stats */
+    const int square = sp->kind == SM_SQUENTROPY;
+    if (sp->kind == SM_SQUENTROPY || sp->kind == SM_NCE_RCE) {
+        if (C < SHORT_ROW) {
+            for (int i = i0; i < i1; i++) extra[i] = 0;
+            for (int c = 0; c < C; c++)
+                for (int i = i0; i < i1; i++) {
+                    const ct_real v = z[(size_t)i * C + c];
+                    extra[i] += square ? (c == labels[i] ? 0 : v * v) : v - max[i];
+                }
+        } else {
+            for (int i = i0; i < i1; i++) {
+                const ct_real *restrict zr = z + (size_t)i * C, m = max[i];
+                const int y = labels[i];
+                ct_real sum = 0;
+                if (square) {
+#pragma omp simd reduction(+ : sum)
+                    for (int c = 0; c < C; c++) sum += c == y ? 0 : zr[c] * zr[c];
+                } else {
+#pragma omp simd reduction(+ : sum)
+                    for (int c = 0; c < C; c++) sum += zr[c] - m;
+                }
+                extra[i] = sum;
+            }
+        }
+    }
     double total = 0, lost = 0; /* Neumaier's compensated sum: the low-order bits the additions drop */
     for (int i = i0; i < i1; i++) {
         const ct_real *restrict zr = z + (size_t)i * C;
         const int y = labels[i];
         const double sum = (double)e[i] + o[i];
         const double u = ((double)max[i] - zr[y]) + log_sum[i], p = e[i] / sum, q = o[i] / sum;
-        double squares = 0, log_sum_all = 0;
-        if (sp->kind == SM_SQUENTROPY) {
-            ct_real sq = 0; /* the label's logit masked out, not subtracted (it may dwarf the rest) */
-#pragma omp simd reduction(+ : sq)
-            for (int c = 0; c < C; c++) sq += c == y ? 0 : zr[c] * zr[c];
-            squares = sq;
-        } else if (sp->kind == SM_NCE_RCE) {
-            const ct_real m = max[i];
-            ct_real shifted = 0; /* Σ_k (z_k − m) ≤ 0, each term exact */
-#pragma omp simd reduction(+ : shifted)
-            for (int c = 0; c < C; c++) shifted += zr[c] - m;
-            log_sum_all = (double)shifted - C * (double)log_sum[i];
-        }
+        const double squares = square ? (double)extra[i] : 0;
+        const double log_sum_all = sp->kind == SM_NCE_RCE ? (double)extra[i] - C * (double)log_sum[i] : 0;
         double *coef = s ? s->coef + 3 * (size_t)i : (double[3]){0};
         const double v = softmax_row_loss(sp, C, y, u, p, q, squares, log_sum_all, &coef[0], &coef[1], &coef[2]);
         if (out) out[i] = (ct_real)v;
@@ -690,7 +706,7 @@ static ct_tensor *softmax_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_redu
     softmax_saved *s = NULL;
     ct_arena *arena = ct_tape_arena(tape);
     const size_t n = (size_t)(N ? N : 1);
-    ct_real *scratch = ct_arena_alloc(arena, 4 * n * sizeof *scratch); /* m, log s, e, o when not recording */
+    ct_real *scratch = ct_arena_alloc(arena, 5 * n * sizeof *scratch); /* m, log s, e, o, extra */
     ct_real *max = scratch, *log_sum = scratch + n;
     if (nd) {
         s = ct_arena_alloc(arena, sizeof *s);
@@ -706,14 +722,14 @@ static ct_tensor *softmax_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_redu
     double total = 0, low = 0;
     if (z->size < PARALLEL_WORK) {
         total = softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum, scratch + 2 * n, scratch + 3 * n,
-                                     none ? out->data : NULL, 0, N, &low);
+                                     scratch + 4 * n, none ? out->data : NULL, 0, N, &low);
     } else {
         const int blocks = ct_max_threads();
 #pragma omp parallel for schedule(static) reduction(+ : total, low)
         for (int b = 0; b < blocks; b++) {
             double block_low;
             total += softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum, scratch + 2 * n, scratch + 3 * n,
-                                          none ? out->data : NULL, (int)((long)N * b / blocks),
+                                          scratch + 4 * n, none ? out->data : NULL, (int)((long)N * b / blocks),
                                           (int)((long)N * (b + 1) / blocks), &block_low);
             low += block_low;
         }
