@@ -254,8 +254,10 @@ ct_tensor *ct_stablemax_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_label
 /* ---- embedding losses (losses/embedding.c) ---- */
 /* Losses on embeddings (rows of features) and integer labels. Labels only group samples (any
  * int; equal labels = same class), except where a loss indexes class parameters (the class form
- * of Circle loss, center loss: labels in [0, C)). Every one is composed from tape ops: no backward
- * code of its own. Fatal, naming the loss and the index, on a wrong label count, a non-finite
+ * of Circle loss, center loss: labels in [0, C)). SupCon/NT-Xent, both Circle forms and the
+ * mined triplet loss's batch-all form and L2 distances are fused ops (one GEMM for the
+ * similarities, one pass per row for the loss and its gradient); the rest is composed from tape
+ * ops, and tests/test_loss_embedding_fused.c checks each fused op against the composed form. Fatal, naming the loss and the index, on a wrong label count, a non-finite
  * feature, a wrong shape or an out-of-range option. Formulas, defaults and the differences from
  * the authors' code are in losses/README.md. */
 
@@ -311,7 +313,7 @@ ct_tensor *ct_circle_class_loss(ct_tape *tape, ct_tensor *features, ct_tensor *p
  * label, n another label):
  *   CT_MINING_BATCH_ALL: every valid triplet; mean = Σ ℓ_apn / #(ℓ_apn > 0) (0 when none), the
  *     "batch all" average of Hermans et al. 2017; sum = Σ ℓ_apn; none: (N), each anchor's Σ.
- *     Builds (N, N, N) tensors: meant for batches of a few hundred.
+ *     Fused: no (N, N, N) tensor is built.
  *   CT_MINING_BATCH_HARD (Hermans et al. 2017): per anchor the farthest positive and the nearest
  *     negative, ℓ_a = [max_p d_ap − min_n d_an + margin]₊; mean over anchors with a positive and
  *     a negative; none: (N), 0 for the others. */
