@@ -552,6 +552,13 @@ static void gradcheck_loss(loss_case lc, int N, int C) {
 #endif
 }
 
+/* The four fused ops are checked here (and through every loss in test_loss_zoo.c's gradchecks);
+ * declared so gradcheck/every_op_has_an_entry counts them once autograd/op_table.c lists them. */
+CT_GRADCHECK_COVERS(loss_pointwise)
+CT_GRADCHECK_COVERS(loss_softmax)
+CT_GRADCHECK_COVERS(loss_nll)
+CT_GRADCHECK_COVERS(loss_stablemax)
+
 /* 300 × 10 runs over two scratch blocks of the short-row path; C = 70 is the long-row path. */
 CT_TEST(gradcheck, loss_fused_softmax_blocks_and_long_rows) {
     static const double eps[] = {1, 0.5};
