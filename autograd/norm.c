@@ -15,8 +15,8 @@
  *          = (r/M)·(M·g_i − Σ g − x̂_i·Σ g·x̂).
  * The parameters get dγ = Σ dy·x̂ and dβ = Σ dy, summed over everything that shares them.
  *
- * Statistics are accumulated in double (a batch-norm channel can hold 10⁵ values), the element
- * loops run in ct_real. What the forward saves for the backward: μ and r per group (in the
+ * Statistics are accumulated in double (a batch-norm channel can hold 10⁵ values; on images only
+ * pieces of at most 1024 values are summed in ct_real first), the element loops run in ct_real. What the forward saves for the backward: μ and r per group (in the
  * arena); x̂ is recomputed from x, so nothing of the input's size is kept. */
 #define CT_BUILDING_LIBRARY
 #include "internal.h"
