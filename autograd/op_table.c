@@ -18,6 +18,7 @@ extern const ct_op ct_op_sum, ct_op_mean, ct_op_max, ct_op_logsumexp;
 extern const ct_op ct_op_reshape, ct_op_permute, ct_op_slice, ct_op_concat, ct_op_index_select,
     ct_op_gather_rows;
 extern const ct_op ct_op_softmax, ct_op_log_softmax, ct_op_l2_normalize;
+extern const ct_op ct_op_loss_pointwise, ct_op_loss_softmax, ct_op_loss_nll, ct_op_loss_stablemax;
 extern const ct_op ct_op_supcon, ct_op_circle, ct_op_circle_class, ct_op_pairwise_l2, ct_op_triplet_batch_all;
 extern const ct_op ct_op_layer_norm, ct_op_batch_norm, ct_op_batch_norm_eval, ct_op_dropout, ct_op_embedding;
 extern const ct_op ct_op_conv2d, ct_op_max_pool2d, ct_op_avg_pool2d, ct_op_global_avg_pool2d;
@@ -53,6 +54,8 @@ const ct_op *const ct_op_table[] = {
     &ct_op_attention,
     /* losses/cross_entropy.c */
     &ct_op_cross_entropy,
+    /* losses/classification.c */
+    &ct_op_loss_pointwise, &ct_op_loss_softmax, &ct_op_loss_nll, &ct_op_loss_stablemax,
     /* losses/embedding.c */
     &ct_op_supcon, &ct_op_circle, &ct_op_circle_class, &ct_op_pairwise_l2, &ct_op_triplet_batch_all,
 };
