@@ -132,8 +132,9 @@ typedef struct {
 } pointwise_saved;
 
 /* always_inline: these are called from every kind's loop, which vectorises only when they are
- * inlined. Value and slope are separate functions (the forward needs one, the backward the
- * other): a struct or pointer result turns into a per-lane array under omp simd. */
+ * inlined. Value and slope are separate functions because the forward of most kinds needs only
+ * the one and the backward only the other (bce and the sigmoid focal loss compute both at once,
+ * value_and_slope, and keep the slope). */
 #define CT_ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* (1 − p_t)^γ (slope = 0) or its derivative with respect to 1 − p_t (slope = 1), as
