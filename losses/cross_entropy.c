@@ -7,6 +7,7 @@
 #define CT_BUILDING_LIBRARY
 #include "losses.h"
 #include "../autograd/internal.h"
+#include "../autograd/vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -33,6 +34,42 @@
  * Saved for the backward (in the arena): m and log s (N each) — p_ic is recomputed as
  * exp(z_ic − m_i − log s_i), so nothing of size N·C is kept — and copies of the labels and
  * weights, because the caller's arrays may change before ct_backward runs. */
+/* Rows shorter than SHORT_ROW classes go through a scratch block of BLOCK elements, so the
+ * exponentials of many rows are one flat vectorised loop and the row reductions run class by
+ * class across the block's rows; a loop over one row of C = 10 would run almost entirely in the
+ * scalar remainder of a 16-wide vector loop. Long rows are vectorised within the row. */
+#define SHORT_ROW 64
+#define BLOCK 2048
+
+/* m_i = max_c z_ic and log s_i = log Σ_c exp(z_ic − m_i) of rows [0, N) with C < SHORT_ROW;
+ * returns 0 if a value is not finite (the caller finds and names it). */
+static int short_row_stats(const ct_real *z, int N, int C, double *max, double *log_sum) {
+    ct_real buf[BLOCK], m[BLOCK], sum[BLOCK];
+    const int rows = BLOCK / C;
+    for (int b0 = 0; b0 < N; b0 += rows) {
+        const int nb = b0 + rows < N ? rows : N - b0, n = nb * C;
+        const ct_real *zb = z + (size_t)b0 * C;
+        ct_real probe = 0; /* z·0 is 0 unless z is ±inf or NaN */
+#pragma omp simd reduction(+ : probe)
+        for (int k = 0; k < n; k++) probe += zb[k] * 0;
+        if (probe != 0) return 0;
+        for (int i = 0; i < nb; i++) m[i] = zb[(size_t)i * C];
+        for (int c = 1; c < C; c++)
+            for (int i = 0; i < nb; i++) m[i] = zb[(size_t)i * C + c] > m[i] ? zb[(size_t)i * C + c] : m[i];
+        for (int i = 0; i < nb; i++)
+            for (int c = 0; c < C; c++) buf[i * C + c] = zb[(size_t)i * C + c] - m[i];
+#pragma omp simd
+        for (int k = 0; k < n; k++) buf[k] = ct_exp_nonpositive(buf[k]);
+        for (int i = 0; i < nb; i++) sum[i] = buf[i * C];
+        for (int c = 1; c < C; c++)
+            for (int i = 0; i < nb; i++) sum[i] += buf[i * C + c];
+#pragma omp simd
+        for (int i = 0; i < nb; i++) sum[i] = ct_vlog(sum[i]); /* s_i in [1, C] */
+        for (int i = 0; i < nb; i++) max[b0 + i] = m[i], log_sum[b0 + i] = sum[i];
+    }
+    return 1;
+}
+
 typedef struct {
     int *labels;        /* N labels, copied */
     ct_real *weight;    /* C class weights, copied, or NULL for w ≡ 1 */
@@ -55,6 +92,36 @@ static void cross_entropy_backward(ct_tape *tape, ct_node *nd) {
     if (s->weight) {
         w_total = 0;
         for (int c = 0; c < C; c++) w_total += s->weight[c];
+    }
+    if (C < SHORT_ROW) { /* p of a block of rows in one flat exp, then the rows' coefficients */
+        ct_real p[BLOCK];
+        const int rows = BLOCK / C;
+        for (int b0 = 0; b0 < N; b0 += rows) {
+            const int nb = b0 + rows < N ? rows : N - b0, n = nb * C;
+            const ct_real *zb = logits->data + (size_t)b0 * C;
+            for (int i = 0; i < nb; i++) {
+                const ct_real shift = (ct_real)s->max[b0 + i], log_sum = (ct_real)s->log_sum[b0 + i];
+                for (int c = 0; c < C; c++) p[i * C + c] = (zb[(size_t)i * C + c] - shift) - log_sum;
+            }
+#pragma omp simd
+            for (int k = 0; k < n; k++) p[k] = ct_exp_nonpositive(p[k]);
+            for (int i = 0; i < nb; i++) {
+                const int y = s->labels[b0 + i];
+                if (y == s->ignore_index) continue;
+                const double scale = s->reduction == CT_REDUCTION_NONE ? (double)dout[b0 + i]
+                                     : s->reduction == CT_REDUCTION_SUM ? (double)dout[0]
+                                                                        : (double)dout[0] / s->denom;
+                const double w_y = s->weight ? s->weight[y] : 1.0;
+                const ct_real scale_A = (ct_real)(scale * ((1 - eps) * w_y + spread * w_total));
+                const ct_real scale_spread = (ct_real)(scale * spread);
+                ct_real *d = dz + (size_t)(b0 + i) * C;
+                const ct_real *pr = p + i * C;
+                for (int c = 0; c < C; c++)
+                    d[c] += scale_A * pr[c] - scale_spread * (s->weight ? s->weight[c] : (ct_real)1);
+                d[y] -= (ct_real)(scale * (1 - eps) * w_y);
+            }
+        }
+        return;
     }
     for (int i = 0; i < N; i++) {
         const int y = s->labels[i];
@@ -121,35 +188,37 @@ ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, 
     const ct_real *w = opts.weight;
     const double eps = opts.label_smoothing, spread = eps / C;
     double total = 0, denom = 0;
+    const int short_rows = C < SHORT_ROW && short_row_stats(logits->data, N, C, max, log_sum);
     for (int i = 0; i < N; i++) {
         const ct_real *z = logits->data + (size_t)i * C;
-        /* max and a finiteness probe in one vectorised pass: z·0 is 0 unless z is ±inf or NaN */
-        ct_real m_row = -INFINITY, probe = 0;
+        if (!short_rows) { /* long rows (or a non-finite value to find): one row at a time */
+            /* max and a finiteness probe in one vectorised pass: z·0 is 0 unless z is ±inf or NaN */
+            ct_real m_row = -INFINITY, probe = 0;
 #pragma omp simd reduction(max : m_row) reduction(+ : probe)
-        for (int c = 0; c < C; c++) {
-            m_row = z[c] > m_row ? z[c] : m_row;
-            probe += z[c] * 0;
-        }
-        if (probe != 0)
-            for (int c = 0; c < C; c++)
-                CT_CHECK(isfinite(z[c]), op, "logits row %d has a non-finite value %g at class %d",
-                         i, (double)z[c], c);
-        const double m = m_row;
-        double sum_exp = 0; /* Σ_c exp(z_ic − m_i), each term ≤ 1, summed in double */
+            for (int c = 0; c < C; c++) {
+                m_row = z[c] > m_row ? z[c] : m_row;
+                probe += z[c] * 0;
+            }
+            if (probe != 0)
+                for (int c = 0; c < C; c++)
+                    CT_CHECK(isfinite(z[c]), op, "logits row %d has a non-finite value %g at class %d",
+                             i, (double)z[c], c);
+            double sum_exp = 0; /* Σ_c exp(z_ic − m_i), each term ≤ 1, summed in double */
 #pragma omp simd reduction(+ : sum_exp)
-        for (int c = 0; c < C; c++) sum_exp += (double)ct_exp_nonpositive(z[c] - m_row);
-        max[i] = m;
-        log_sum[i] = log(sum_exp);
-
+            for (int c = 0; c < C; c++) sum_exp += (double)ct_exp_nonpositive(z[c] - m_row);
+            max[i] = m_row;
+            log_sum[i] = log(sum_exp);
+        }
+        const double m_i = max[i];
         const int y = labels.data[i];
         double loss_i = 0;
         if (y != opts.ignore_index) {
             const double w_y = w ? w[y] : 1.0;
             /* −log p_ic = (m_i − z_ic) + log s_i, both terms >= 0: no cancellation */
-            loss_i = (1 - eps) * w_y * ((m - z[y]) + log_sum[i]);
+            loss_i = (1 - eps) * w_y * ((m_i - z[y]) + log_sum[i]);
             if (eps > 0) {
                 double smooth = 0; /* Σ_c w_c·(−log p_ic) */
-                for (int c = 0; c < C; c++) smooth += (w ? w[c] : 1.0) * ((m - z[c]) + log_sum[i]);
+                for (int c = 0; c < C; c++) smooth += (w ? w[c] : 1.0) * ((m_i - z[c]) + log_sum[i]);
                 loss_i += spread * smooth;
             }
             denom += w_y;

@@ -1,0 +1,121 @@
+/* tests/test_ce_rows.c — ct_cross_entropy's two row paths (short rows, C < 64, through blocks of
+ * 2048 elements; long rows one at a time) against the definition computed here in double:
+ *     α_ic = (1−ε)·w_{y_i}·[c = y_i] + (ε/C)·w_c,  ℓ_i = −Σ_c α_ic·log p_ic,
+ *     ∂ℓ_i/∂z_ic = (Σ_c α_ic)·p_ic − α_ic,
+ * for class counts on both sides of the switch, batches spanning several blocks, every
+ * reduction, weights, smoothing and ignored samples. */
+#include "test.h"
+
+#include <stdlib.h>
+
+/* Loss (mean/sum: one value; none: out[i]) and dz for upstream gradient g (one value, or N). */
+static void reference_ce(const ct_real *z, const int *y, int N, int C, ct_ce_opts o, const double *g,
+                         double *loss, double *dz) {
+    double total = 0, denom = 0;
+    for (int i = 0; i < N; i++) {
+        const ct_real *zr = z + (size_t)i * C;
+        double m = zr[0], s = 0;
+        for (int c = 1; c < C; c++) m = zr[c] > m ? zr[c] : m;
+        for (int c = 0; c < C; c++) s += exp(zr[c] - m);
+        double li = 0;
+        for (int c = 0; c < C; c++) dz[(size_t)i * C + c] = 0;
+        if (y[i] != o.ignore_index) {
+            const double wy = o.weight ? o.weight[y[i]] : 1;
+            double A = 0;
+            for (int c = 0; c < C; c++) {
+                const double alpha = (1 - o.label_smoothing) * wy * (c == y[i]) +
+                                     o.label_smoothing / C * (o.weight ? o.weight[c] : 1);
+                li -= alpha * ((zr[c] - m) - log(s));
+                A += alpha;
+            }
+            for (int c = 0; c < C; c++) {
+                const double alpha = (1 - o.label_smoothing) * wy * (c == y[i]) +
+                                     o.label_smoothing / C * (o.weight ? o.weight[c] : 1);
+                dz[(size_t)i * C + c] = A * exp((zr[c] - m) - log(s)) - alpha;
+            }
+            denom += wy;
+        }
+        if (o.reduction == CT_REDUCTION_NONE) loss[i] = li;
+        total += li;
+    }
+    if (o.reduction == CT_REDUCTION_SUM) loss[0] = total;
+    if (o.reduction == CT_REDUCTION_MEAN) loss[0] = total / denom;
+    for (int i = 0; i < N; i++) {
+        const double gi = o.reduction == CT_REDUCTION_NONE ? g[i] : o.reduction == CT_REDUCTION_SUM ? g[0] : g[0] / denom;
+        for (int c = 0; c < C; c++) dz[(size_t)i * C + c] *= gi;
+    }
+}
+
+CT_TEST(losses, cross_entropy_short_and_long_rows_match_definition) {
+    const int classes[] = {1, 3, 10, 63, 64, 100};
+    const int N = 450; /* 450 x 10 = 4,500 elements: three blocks, the last one partial */
+    ct_rng rng;
+    ct_rng_seed(&rng, 5);
+    ct_real weight[100];
+    for (int c = 0; c < 100; c++) weight[c] = (ct_real)ct_rng_uniform_range(&rng, 0.2, 2.0);
+    double worst_loss = 0, worst_grad = 0;
+    int cases = 0;
+    for (size_t k = 0; k < sizeof classes / sizeof classes[0]; k++) {
+        const int C = classes[k];
+        for (int variant = 0; variant < 6; variant++) {
+            ct_ce_opts o = CT_CE();
+            if (variant == 1) o.reduction = CT_REDUCTION_SUM;
+            if (variant == 2) o.reduction = CT_REDUCTION_NONE;
+            if (variant == 3) o.label_smoothing = 0.1;
+            if (variant == 4) o.weight = weight;
+            if (variant == 5) o.reduction = CT_REDUCTION_NONE, o.label_smoothing = 0.2, o.weight = weight;
+            ct_tape *tape = ct_tape_new();
+            ct_tensor *z = ct_tensor_new_grad(CT_SHAPE(N, C));
+            /* mostly N(0, 3), every 7th row with one logit 1e4 above the rest */
+            ct_tensor_fill_normal(z, &rng, 0, 3);
+            for (int i = 0; i < N; i += 7) z->data[(size_t)i * C + i % C] += (ct_real)1e4;
+            int *y = malloc((size_t)N * sizeof *y);
+            for (int i = 0; i < N; i++) y[i] = i % 11 == 3 ? o.ignore_index : (int)ct_rng_int(&rng, 0, C);
+            double *g = malloc((size_t)N * sizeof *g), *ref_loss = malloc((size_t)N * sizeof *ref_loss);
+            double *ref_dz = malloc((size_t)N * C * sizeof *ref_dz);
+            ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(y, N), o);
+            ct_tensor *seed = ct_tensor_new(loss->ndim ? CT_SHAPE(N) : (ct_shape){.ndim = 0});
+            ct_tensor_fill_uniform(seed, &rng, 0.5, 1.5);
+            for (size_t i = 0; i < seed->size; i++) g[i] = seed->data[i];
+            ct_backward_with(tape, loss, seed->data);
+            reference_ce(z->data, y, N, C, o, g, ref_loss, ref_dz);
+            double max_grad = 1; /* an absolute floor: with C = 1 every gradient is 0 up to rounding */
+            for (size_t j = 0; j < (size_t)N * C; j++) max_grad = fmax(max_grad, fabs(ref_dz[j]));
+            for (size_t i = 0; i < loss->size; i++) {
+                const double err = fabs(loss->data[i] - ref_loss[i]) / fmax(1, fabs(ref_loss[i]));
+                worst_loss = fmax(worst_loss, err);
+            }
+            for (size_t j = 0; j < (size_t)N * C; j++)
+                worst_grad = fmax(worst_grad, fabs(z->grad[j] - ref_dz[j]) / max_grad);
+            free(y), free(g), free(ref_loss), free(ref_dz);
+            ct_tensor_free(seed);
+            ct_tensor_free(z);
+            ct_tape_free(tape);
+            cases++;
+#ifdef CT_PRECISION_64
+            const double tol = 1e-12;
+#else
+            const double tol = 2e-6;
+#endif
+            CHECK(worst_loss <= tol && worst_grad <= tol, "C = %d, variant %d: loss rel err %.2e, grad err %.2e of the largest",
+                  C, variant, worst_loss, worst_grad);
+        }
+    }
+    ct_test_note("%d cases, worst loss rel err %.1e, gradient err %.1e of the largest", cases, worst_loss, worst_grad);
+}
+
+static void ce_with_nan(void *arg) {
+    (void)arg;
+    ct_tape *tape = ct_tape_new();
+    ct_tensor *z = ct_tensor_new_grad(CT_SHAPE(300, 10));
+    int y[300] = {0};
+    z->data[257 * 10 + 4] = NAN;
+    ct_cross_entropy(tape, z, CT_LABELS(y, 300), CT_CE());
+}
+
+/* A non-finite logit in a short-row batch past the first block is found and named. */
+CT_TEST(losses, cross_entropy_short_rows_name_a_nan) {
+    char got[512];
+    CHECK(ct_test_expect_fatal(ce_with_nan, NULL, "logits row 257 has a non-finite value nan at class 4", got, sizeof got),
+          "got: %s", got);
+}
