@@ -29,11 +29,11 @@
  * OpenBLAS runs the per-sample products at 75-88 GFLOP/s already (its small-matrix kernels and
  * packing included), within the noise of the best chunk, so chunking would buy at most a few
  * percent on the third layer for a permute of y and dy and a bigger column buffer: per sample it
- * stays, at every shape. im2col and col2im are not where the time goes either: about 2 ms each for
- * the batch on the second and third layers, 0.5 ms on the first; a copy of each whole plane where
- * Wo = W (3x3, padding 1) instead of row by row measured no faster than the masked row copies.
- * Nor did handing blocks of samples to threads dynamically (against a descheduled thread on the
- * busy machine) measure faster than the static split below.
+ * stays, at every shape. Nor did handing blocks of samples to threads dynamically (against a
+ * thread descheduled on the busy machine) measure faster than the static split below. What did
+ * pay is im2col for "same width" layers (same_width below): in W3 at one thread im2col and its
+ * copies went from about 10% of the CPU samples to 6%, and the epoch from 10.5-12.4 s of CPU to
+ * 10.2-10.5 s (five interleaved pairs of runs, samples/s median 967 -> 1008).
  *
  * The backward rebuilds the columns rather than keeping them from the forward: keeping them
  * (N·C·kh·kw·Ho·Wo values per layer on the tape) measured no faster — an im2col is a cheap
@@ -131,16 +131,55 @@ static inline void row_add(ct_real *restrict dst, const ct_real *restrict src, i
 #endif
 }
 
+/* The rows oh whose input row oh·sh − ph + i·dh lies inside [0, H), as [*lo, *hi). */
+static void valid_rows(const conv_geom *g, int i, int *lo, int *hi) {
+    valid_range(i * g->dh - g->ph, g->sh, g->H, g->Ho, lo, hi);
+}
+
+/* "Same width, stride 1" (3x3 with padding 1, the CIFAR and ResNet layers): Wo = W and sh = sw = 1,
+ * so output position q = oh·Wo + ow reads input position q + shift of the same plane, with
+ * shift = (i·dh − ph)·W + j·dw − pw, for every q of the valid rows. A column row (c, i, j) is then
+ * one contiguous copy of its valid rows, plus zeros in the padding: the rows above and below, and
+ * the lo and Wo − hi columns at each end of a row that the shift would wrap into the neighbouring
+ * row. One copy of up to Ho·Wo elements instead of Ho copies of Wo (rows of 8 to 32 values in
+ * the CIFAR network, where a call and a mask per row cost as much as the copy). */
+static int same_width(const conv_geom *g) { return g->sh == 1 && g->sw == 1 && g->Wo == g->W; }
+
 /* im2col of one sample: x (C, H, W) -> cols (C·kh·kw, Ho·Wo), where row (c, i, j) holds
  *     cols[(c·kh + i)·kw + j][oh·Wo + ow] = x[c][oh·sh − ph + i·dh][ow·sw − pw + j·dw]
  * and 0 where that position falls in the padding. Rows are written in address order, so
  * cols needs ROW_SLACK spare elements at its end (see row_copy_spill). */
 static void im2col(const conv_geom *g, const ct_real *restrict x, ct_real *restrict cols) {
-    const int H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw;
+    const int H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw, P = g->P;
+    const size_t plane = (size_t)H * W;
+    if (same_width(g)) {
+        for (int c = 0; c < g->C; c++)
+            for (int i = 0; i < g->kh; i++) {
+                int r0, r1;
+                valid_rows(g, i, &r0, &r1);
+                for (int j = 0; j < g->kw; j++) {
+                    const int off = j * g->dw - g->pw, shift = (i * g->dh - g->ph) * W + off;
+                    int lo, hi;
+                    valid_range(off, 1, W, Wo, &lo, &hi);
+                    const int empty = r1 <= r0 || hi <= lo;
+                    const int q0 = empty ? 0 : r0 * Wo + lo, q1 = empty ? 0 : (r1 - 1) * Wo + hi;
+                    ct_real *restrict row = cols + ((size_t)(c * g->kh + i) * g->kw + j) * P;
+                    const ct_real *restrict in = x + c * plane;
+                    memset(row, 0, (size_t)q0 * sizeof *row);
+                    if (q1 > q0) memcpy(row + q0, in + q0 + shift, (size_t)(q1 - q0) * sizeof *row);
+                    memset(row + q1, 0, (size_t)(P - q1) * sizeof *row);
+                    for (int oh = r0; oh < r1 && !empty; oh++) { /* the wrapped columns */
+                        for (int ow = 0; ow < lo; ow++) row[oh * Wo + ow] = 0;
+                        for (int ow = hi; ow < Wo; ow++) row[oh * Wo + ow] = 0;
+                    }
+                }
+            }
+        return;
+    }
     for (int c = 0; c < g->C; c++)
         for (int i = 0; i < g->kh; i++)
             for (int j = 0; j < g->kw; j++) {
-                ct_real *restrict row = cols + ((size_t)(c * g->kh + i) * g->kw + j) * g->P;
+                ct_real *restrict row = cols + ((size_t)(c * g->kh + i) * g->kw + j) * P;
                 const int off = j * g->dw - g->pw;
                 int lo, hi;
                 valid_range(off, sw, W, Wo, &lo, &hi);
@@ -168,10 +207,38 @@ static void im2col(const conv_geom *g, const ct_real *restrict x, ct_real *restr
  * The channel loop is innermost: consecutive row updates then land in different planes. With
  * (c, i, j) outermost, as im2col runs, the next update re-reads the dx row just written, shifted
  * by one column, and waits for that store to complete (a failed store-to-load forward), which
- * made col2im several times slower. */
-static void col2im_add(const conv_geom *g, const ct_real *restrict dcols, ct_real *restrict dx) {
+ * made col2im several times slower. dcols is scratch: the same-width path zeroes its wrapped
+ * columns (entries that belong to the padding) so that each row goes back in one contiguous add. */
+static void col2im_add(const conv_geom *g, ct_real *restrict dcols, ct_real *restrict dx) {
     const int H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw, C = g->C;
     const size_t plane = (size_t)H * W, row_stride = (size_t)g->kh * g->kw * g->P; /* next channel */
+    if (same_width(g)) {
+        for (int i = 0; i < g->kh; i++) {
+            int r0, r1;
+            valid_rows(g, i, &r0, &r1);
+            for (int j = 0; j < g->kw; j++) {
+                const int off = j * g->dw - g->pw, shift = (i * g->dh - g->ph) * W + off;
+                int lo, hi;
+                valid_range(off, 1, W, Wo, &lo, &hi);
+                if (r1 <= r0 || hi <= lo) continue;
+                const int q0 = r0 * Wo + lo, q1 = (r1 - 1) * Wo + hi;
+                ct_real *rows = dcols + ((size_t)i * g->kw + j) * g->P;
+                for (int c = 0; c < C; c++) {
+                    ct_real *restrict d = rows + c * row_stride;
+                    for (int oh = r0; oh < r1; oh++) {
+                        for (int ow = 0; ow < lo; ow++) d[oh * Wo + ow] = 0;
+                        for (int ow = hi; ow < Wo; ow++) d[oh * Wo + ow] = 0;
+                    }
+                    ct_real *restrict out = dx + c * plane + q0 + shift;
+                    const ct_real *restrict src = d + q0;
+                    const int n = q1 - q0;
+#pragma omp simd
+                    for (int q = 0; q < n; q++) out[q] += src[q];
+                }
+            }
+        }
+        return;
+    }
     for (int i = 0; i < g->kh; i++)
         for (int j = 0; j < g->kw; j++) {
             const int off = j * g->dw - g->pw;
