@@ -105,6 +105,19 @@ int ct_test_example_path(const char *name, char *out, size_t len) {
     return access(out, X_OK) == 0;
 }
 
+int ct_test_run_for_accuracy(const char *cmd, double *accuracy, char *last, size_t last_len) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    char line[512];
+    *accuracy = -1;
+    if (last_len) last[0] = 0;
+    while (fgets(line, sizeof line, p)) {
+        snprintf(last, last_len, "%s", line);
+        sscanf(line, "test accuracy: %lf", accuracy);
+    }
+    return pclose(p);
+}
+
 const char *ct_test_tmpdir(void) {
     static int counter;
     snprintf(tmp_dir, sizeof tmp_dir, "%s/%d", tmp_root, ++counter);

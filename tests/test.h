@@ -25,6 +25,10 @@ const char *ct_test_shared_data(void);
 /* The built example program `name` next to this test binary (build/.../examples/<name>);
  * returns 1 when it exists and is executable. */
 int ct_test_example_path(const char *name, char *out, size_t len);
+/* Runs the shell command `cmd` (an example, stderr joined), reads the "test accuracy: X" line it
+ * prints into *accuracy (−1 when there is none) and its last line into `last`; returns pclose's
+ * status (0: exited 0) or −1 when it could not start. */
+int ct_test_run_for_accuracy(const char *cmd, double *accuracy, char *last, size_t last_len);
 /* A fresh empty directory for this test's files (removed when the run ends). */
 const char *ct_test_tmpdir(void);
 

@@ -16,20 +16,14 @@
 CT_TEST(e2e, mnist_mlp_train10k_two_epochs) {
     const char *shared = ct_test_shared_data();
     if (!shared) CT_SKIP("../shared/data absent: real-data test skipped");
-    char exe[1100], cmd[2400], line[512];
+    char exe[1100], cmd[2400];
     if (!ct_test_example_path("mnist_mlp", exe, sizeof exe))
         CT_SKIP("examples not built next to the tests (make builds them)");
     snprintf(cmd, sizeof cmd, "'%s' --data '%s/mnist' --train train10k --test t10k --epochs 2 --batch 32 --cosine --seed 1 --threads 2 2>&1",
              exe, shared);
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    double acc = -1;
-    char last[512] = "";
-    while (fgets(line, sizeof line, p)) {
-        snprintf(last, sizeof last, "%s", line);
-        sscanf(line, "test accuracy: %lf", &acc);
-    }
-    int status = pclose(p);
+    double acc;
+    char last[512];
+    int status = ct_test_run_for_accuracy(cmd, &acc, last, sizeof last);
     CHECK(status == 0, "mnist_mlp exited with %d; last line: %s", status, last);
     CHECK(acc >= 0.93, "test accuracy %.4f below 0.93", acc);
     ct_test_note("test accuracy %.2f%%", 100 * acc);

@@ -16,22 +16,16 @@
 CT_TEST(e2e, cifar10_cnn_subset_two_epochs) {
     const char *shared = ct_test_shared_data();
     if (!shared) CT_SKIP("../shared/data absent: real-data test skipped");
-    char exe[1100], cmd[2600], line[512];
+    char exe[1100], cmd[2600];
     if (!ct_test_example_path("cifar10_cnn", exe, sizeof exe))
         CT_SKIP("examples not built next to the tests (make builds them)");
     snprintf(cmd, sizeof cmd,
              "'%s' --data '%s/cifar10' --train data_batch_sub.bin --test test_batch_sub.bin --epochs 2 --width 16 "
              "--cosine --prefetch --seed 1 --threads 2 2>&1",
              exe, shared);
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    double acc = -1;
-    char last[512] = "";
-    while (fgets(line, sizeof line, p)) {
-        snprintf(last, sizeof last, "%s", line);
-        sscanf(line, "test accuracy: %lf", &acc);
-    }
-    int status = pclose(p);
+    double acc;
+    char last[512];
+    int status = ct_test_run_for_accuracy(cmd, &acc, last, sizeof last);
     CHECK(status == 0, "cifar10_cnn exited with %d; last line: %s", status, last);
     CHECK(acc >= 0.42, "test accuracy %.4f below 0.42", acc);
     ct_test_note("test accuracy %.2f%%", 100 * acc);
