@@ -36,9 +36,13 @@ int ct_tape_grad_enabled(ct_tape *tape, int enabled) {
 
 int ct_tape_node_count(const ct_tape *tape) { return tape->n_nodes; }
 const ct_node *ct_tape_node(const ct_tape *tape, int i) { return &tape->nodes[i]; }
-ct_arena *ct_tape_arena(ct_tape *tape) { return tape->arena; }
+ct_arena *ct_tape_arena(ct_tape *tape) {
+    CT_CHECK(tape != NULL, "ct_tape_arena", "the tape is NULL (make one with ct_tape_new)");
+    return tape->arena;
+}
 
 static ct_tensor *arena_tensor(ct_tape *tape, ct_shape shape, const char *op) {
+    CT_CHECK(tape != NULL, op, "the tape is NULL (make one with ct_tape_new)");
     CT_CHECK(shape.ndim >= 0 && shape.ndim <= CT_MAX_DIMS, op, "%d dimensions (at most %d)",
              shape.ndim, CT_MAX_DIMS);
     ct_tensor *t = ct_arena_alloc(tape->arena, sizeof *t);

@@ -258,3 +258,24 @@ CT_TEST(tape, reset_drops_nodes_and_the_next_step_reuses_the_arena) {
     ct_tensor_free(w);
     ct_tape_free(tape);
 }
+
+static void relu_without_tape(void *arg) {
+    ct_relu(NULL, (ct_tensor *)arg);
+}
+static void cross_entropy_without_tape(void *arg) {
+    int y[2] = {0, 1};
+    ct_cross_entropy(NULL, (ct_tensor *)arg, CT_LABELS(y, 2), CT_CE());
+}
+
+/* A NULL tape is a programmer error with a message naming the op, not a crash. */
+CT_TEST(tape, null_tape_is_a_clear_error) {
+    ct_tensor *x = ct_tensor_new(CT_SHAPE(2, 3));
+    char got[512];
+    int relu_ok = ct_test_expect_fatal(relu_without_tape, x, "the tape is NULL", got, sizeof got) && strstr(got, "relu");
+    char got_ce[512];
+    int ce_ok = ct_test_expect_fatal(cross_entropy_without_tape, x, "the tape is NULL", got_ce, sizeof got_ce) &&
+                strstr(got_ce, "cross_entropy");
+    ct_tensor_free(x);
+    CHECK(relu_ok, "got: %s", got);
+    CHECK(ce_ok, "got: %s", got_ce);
+}
