@@ -39,12 +39,12 @@ static int all_finite(const ct_real *x, size_t n) {
     return probe == 0;
 }
 
-/* Elements below which a fused loss stays on one thread. One vectorised thread does W5's
- * (1024, 1000) in 0.5–3.5 ms; two OpenMP threads on the shared 2-core machine (load 5–9, other
- * builds running) took 2–6x longer in wall time than one (measured: focal 1.3 -> 4.2–8.3 ms of
- * CPU, bce 3.4 -> 8.7–10.4 ms), because a barrier waits for whichever thread was descheduled.
- * Only much larger tensors, where a pass takes tens of milliseconds, are split. */
-#define PARALLEL_WORK (1u << 22)
+/* Elements below which a fused loss stays on one thread. On the quiet 2-core machine two threads
+ * take W5's (1024, 1000) softmax losses from about 1.18 ms to 0.65–0.74 ms (focal, comp_sum, gce,
+ * poly1_focal); (1024, 10) stays on one thread, where a fork/join costs more than the work. On a
+ * busy machine (load 5–9) a barrier waits for whichever thread was descheduled and two threads
+ * took 2–6x longer than one: run with CTAPE_THREADS=1 or OMP_WAIT_POLICY=passive there. */
+#define PARALLEL_WORK (1u << 17)
 /* logits (N, C) with N labels in [0, C): fatal naming the loss and the index otherwise; every
  * value finite (a NaN would otherwise become a wrong number). */
 static void check_logits(const char *op, const ct_tensor *z, ct_labels y) {
