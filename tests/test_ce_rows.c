@@ -3,7 +3,7 @@
  *     α_ic = (1−ε)·w_{y_i}·[c = y_i] + (ε/C)·w_c,  ℓ_i = −Σ_c α_ic·log p_ic,
  *     ∂ℓ_i/∂z_ic = (Σ_c α_ic)·p_ic − α_ic,
  * for class counts on both sides of the switch, batches spanning several blocks, every
- * reduction, weights, smoothing and ignored samples. */
+ * reduction, weights, smoothing, with and without ignored samples. */
 #include "test.h"
 
 #include <stdlib.h>
@@ -57,20 +57,22 @@ CT_TEST(losses, cross_entropy_short_and_long_rows_match_definition) {
     int cases = 0;
     for (size_t k = 0; k < sizeof classes / sizeof classes[0]; k++) {
         const int C = classes[k];
-        for (int variant = 0; variant < 6; variant++) {
+        for (int variant = 0; variant < 8; variant++) {
             ct_ce_opts o = CT_CE();
             if (variant == 1) o.reduction = CT_REDUCTION_SUM;
             if (variant == 2) o.reduction = CT_REDUCTION_NONE;
             if (variant == 3) o.label_smoothing = 0.1;
             if (variant == 4) o.weight = weight;
             if (variant == 5) o.reduction = CT_REDUCTION_NONE, o.label_smoothing = 0.2, o.weight = weight;
+            if (variant == 7) o.reduction = CT_REDUCTION_SUM, o.label_smoothing = 0.3;
+            const int ignore_some = variant < 6; /* 6, 7: every row counts (one scale for all rows) */
             ct_tape *tape = ct_tape_new();
             ct_tensor *z = ct_tensor_new_grad(CT_SHAPE(N, C));
             /* mostly N(0, 3), every 7th row with one logit 1e4 above the rest */
             ct_tensor_fill_normal(z, &rng, 0, 3);
             for (int i = 0; i < N; i += 7) z->data[(size_t)i * C + i % C] += (ct_real)1e4;
             int *y = malloc((size_t)N * sizeof *y);
-            for (int i = 0; i < N; i++) y[i] = i % 11 == 3 ? o.ignore_index : (int)ct_rng_int(&rng, 0, C);
+            for (int i = 0; i < N; i++) y[i] = ignore_some && i % 11 == 3 ? o.ignore_index : (int)ct_rng_int(&rng, 0, C);
             double *g = malloc((size_t)N * sizeof *g), *ref_loss = malloc((size_t)N * sizeof *ref_loss);
             double *ref_dz = malloc((size_t)N * C * sizeof *ref_dz);
             ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(y, N), o);
