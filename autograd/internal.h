@@ -32,6 +32,27 @@ void ct_axis_split(const ct_tensor *x, int axis, size_t *outer, size_t *n, size_
 #include <stdint.h>
 #include <string.h>
 
+/* 1 when every x[k] is finite. An integer test of the exponent bits (all ones for ±inf and NaN),
+ * OR-reduced: it vectorises with no float rounding to keep in order, where the probe Σ x·0 that
+ * it replaces was summed one lane at a time (W5 bce_with_logits on (1024, 10): 26 -> 24 µs). */
+static inline int ct_all_finite(const ct_real *x, size_t n) {
+#ifdef CT_PRECISION_64
+    typedef uint64_t bits_t;
+    const bits_t exponent = 0x7ff0000000000000u;
+#else
+    typedef uint32_t bits_t;
+    const bits_t exponent = 0x7f800000u;
+#endif
+    unsigned bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (size_t k = 0; k < n; k++) {
+        bits_t b;
+        memcpy(&b, &x[k], sizeof b);
+        bad |= (b & exponent) == exponent;
+    }
+    return !bad;
+}
+
 /* e^x for x ≤ 0 (softmax's z − max), in a form the compiler vectorises (glibc's vector
  * expf is only declared under -ffast-math, and a scalar expf call per score costs as much as both
  * GEMMs of a pair). float64 builds, which are for checking, keep libm's exp.

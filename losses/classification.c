@@ -30,15 +30,6 @@
 #include <string.h>
 
 /* ---- shared checks and helpers ------------------------------------------------------------- */
-/* One vectorised probe: x·0 is 0 unless x is ±inf or NaN, so the sum is 0 exactly when every
- * value is finite. The element-by-element search for the message runs only when it is not. */
-static int all_finite(const ct_real *x, size_t n) {
-    ct_real probe = 0;
-#pragma omp simd reduction(+ : probe)
-    for (size_t k = 0; k < n; k++) probe += x[k] * 0;
-    return probe == 0;
-}
-
 /* Elements below which a fused loss stays on one thread. On the quiet 2-core machine two threads
  * take W5's (1024, 1000) softmax losses from about 1.18 ms to 0.65–0.74 ms (focal, comp_sum, gce,
  * poly1_focal); (1024, 10) stays on one thread, where a fork/join costs more than the work. On a
@@ -56,14 +47,14 @@ static void check_logits(const char *op, const ct_tensor *z, ct_labels y) {
     for (int i = 0; i < N; i++)
         CT_CHECK(y.data[i] >= 0 && y.data[i] < C, op, "label %d of sample %d is out of range for C = %d classes",
                  y.data[i], i, C);
-    if (!all_finite(z->data, z->size))
+    if (!ct_all_finite(z->data, z->size))
         for (size_t k = 0; k < z->size; k++)
             CT_CHECK(isfinite(z->data[k]), op, "logits row %zu has a non-finite value %g at class %zu",
                      k / (size_t)C, (double)z->data[k], k % (size_t)C);
 }
 
 static void check_finite(const char *op, const char *what, const ct_tensor *x) {
-    if (all_finite(x->data, x->size)) return;
+    if (ct_all_finite(x->data, x->size)) return;
     for (size_t k = 0; k < x->size; k++)
         CT_CHECK(isfinite(x->data[k]), op, "%s %s has a non-finite value %g at flat index %zu", what, ct_shp(x),
                  (double)x->data[k], k);

@@ -53,10 +53,7 @@ static int short_row_stats(const ct_real *z, int N, int C, double *max, double *
         const int nb = b0 + rows < N ? rows : N - b0, n = nb * C;
         const ct_real *zb = z + (size_t)b0 * C;
         ct_real *buf = prob ? prob + (size_t)b0 * C : scratch; /* e^(z − m), then p when kept */
-        ct_real probe = 0; /* z·0 is 0 unless z is ±inf or NaN */
-#pragma omp simd reduction(+ : probe)
-        for (int k = 0; k < n; k++) probe += zb[k] * 0;
-        if (probe != 0) return 0;
+        if (!ct_all_finite(zb, (size_t)n)) return 0;
         for (int i = 0; i < nb; i++) m[i] = zb[(size_t)i * C];
         for (int c = 1; c < C; c++)
             for (int i = 0; i < nb; i++) m[i] = zb[(size_t)i * C + c] > m[i] ? zb[(size_t)i * C + c] : m[i];

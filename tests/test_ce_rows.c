@@ -106,18 +106,21 @@ CT_TEST(losses, cross_entropy_short_and_long_rows_match_definition) {
     ct_test_note("%d cases, worst loss rel err %.1e, gradient err %.1e of the largest", cases, worst_loss, worst_grad);
 }
 
-static void ce_with_nan(void *arg) {
-    (void)arg;
+static void ce_with_value(void *arg) {
     ct_tape *tape = ct_tape_new();
     ct_tensor *z = ct_tensor_new_grad(CT_SHAPE(300, 10));
     int y[300] = {0};
-    z->data[257 * 10 + 4] = NAN;
+    z->data[257 * 10 + 4] = *(const ct_real *)arg;
     ct_cross_entropy(tape, z, CT_LABELS(y, 300), CT_CE());
 }
 
-/* A non-finite logit in a short-row batch past the first block is found and named. */
+/* A non-finite logit (NaN, +inf, −inf) in a short-row batch past the first block is found and named. */
 CT_TEST(losses, cross_entropy_short_rows_name_a_nan) {
-    char got[512];
-    CHECK(ct_test_expect_fatal(ce_with_nan, NULL, "logits row 257 has a non-finite value nan at class 4", got, sizeof got),
-          "got: %s", got);
+    const ct_real values[3] = {NAN, INFINITY, -INFINITY};
+    const char *names[3] = {"nan", "inf", "-inf"};
+    for (int v = 0; v < 3; v++) {
+        char got[512], want[96];
+        snprintf(want, sizeof want, "logits row 257 has a non-finite value %s at class 4", names[v]);
+        CHECK(ct_test_expect_fatal(ce_with_value, (void *)&values[v], want, got, sizeof got), "want %s; got: %s", want, got);
+    }
 }
