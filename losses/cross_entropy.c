@@ -100,63 +100,54 @@ static void cross_entropy_backward(ct_tape *tape, ct_node *nd) {
         w_total = 0;
         for (int c = 0; c < C; c++) w_total += s->weight[c];
     }
-    if (s->prob) { /* short rows: p from the forward */
-        const ct_real *p = s->prob;
-        int uniform = !s->weight && s->reduction != CT_REDUCTION_NONE; /* one scale for every row */
-        for (int i = 0; i < N && uniform; i++) uniform = s->labels[i] != s->ignore_index;
-        if (uniform) { /* dz += g·(p − ε/C) in one flat loop, then the labels' −g·(1−ε) */
-            const double g = s->reduction == CT_REDUCTION_SUM ? (double)dout[0] : (double)dout[0] / s->denom;
+    /* g_i: dℓ_i for none, dℓ for sum, dℓ/Σ_i w_{y_i} for mean */
+#define ROW_SCALE(i)                                                                                         \
+    (s->reduction == CT_REDUCTION_NONE ? (double)dout[i]                                                     \
+     : s->reduction == CT_REDUCTION_SUM ? (double)dout[0] : (double)dout[0] / s->denom)
+    const ct_real *prob = s->prob; /* short rows: p from the forward; long rows recompute it */
+    if (prob && !s->weight && s->reduction != CT_REDUCTION_NONE) {
+        int every_row_counts = 1;
+        for (int i = 0; i < N && every_row_counts; i++) every_row_counts = s->labels[i] != s->ignore_index;
+        if (every_row_counts) { /* one g for all rows: dz += g·(p − ε/C) flat, then the labels' −g·(1−ε) */
+            const double g = ROW_SCALE(0);
             const ct_real gr = (ct_real)g, g_spread = (ct_real)(g * spread);
             const size_t n = (size_t)N * C;
 #pragma omp simd
-            for (size_t k = 0; k < n; k++) dz[k] += gr * p[k] - g_spread;
+            for (size_t k = 0; k < n; k++) dz[k] += gr * prob[k] - g_spread;
             for (int i = 0; i < N; i++) dz[(size_t)i * C + s->labels[i]] -= (ct_real)(g * (1 - eps));
             return;
         }
-        for (int i = 0; i < N; i++) {
-            const int y = s->labels[i];
-            if (y == s->ignore_index) continue;
-            const double scale = s->reduction == CT_REDUCTION_NONE ? (double)dout[i]
-                                 : s->reduction == CT_REDUCTION_SUM ? (double)dout[0]
-                                                                    : (double)dout[0] / s->denom;
-            const double w_y = s->weight ? s->weight[y] : 1.0;
-            const ct_real scale_A = (ct_real)(scale * ((1 - eps) * w_y + spread * w_total));
-            const ct_real scale_spread = (ct_real)(scale * spread);
-            ct_real *d = dz + (size_t)i * C;
-            const ct_real *pr = p + (size_t)i * C;
-            for (int c = 0; c < C; c++)
-                d[c] += scale_A * pr[c] - scale_spread * (s->weight ? s->weight[c] : (ct_real)1);
-            d[y] -= (ct_real)(scale * (1 - eps) * w_y);
-        }
-        return;
     }
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const int y = s->labels[i];
         if (y == s->ignore_index) continue;
-        const double scale = s->reduction == CT_REDUCTION_NONE ? (double)dout[i]
-                             : s->reduction == CT_REDUCTION_SUM ? (double)dout[0]
-                                                                : (double)dout[0] / s->denom;
+        const double scale = ROW_SCALE(i);
         const double w_y = s->weight ? s->weight[y] : 1.0;
         const double A = (1 - eps) * w_y + spread * w_total;
-        const ct_real *z = logits->data + (size_t)i * C;
-        ct_real *d = dz + (size_t)i * C;
-        /* p_ic = exp((z_ic − m_i) − log s_i), an exponent ≤ 0: the vectorised exp applies */
-        const ct_real m = (ct_real)s->max[i], log_sum = (ct_real)s->log_sum[i];
         const ct_real scale_A = (ct_real)(scale * A), scale_spread = (ct_real)(scale * spread);
-        ct_real *restrict dr = d;
-        const ct_real *restrict zr = z;
-        if (s->weight) {
-            const ct_real *restrict wc = s->weight;
-#pragma omp simd
-            for (int c = 0; c < C; c++)
-                dr[c] += scale_A * ct_exp_nonpositive((zr[c] - m) - log_sum) - scale_spread * wc[c];
+        ct_real *restrict d = dz + (size_t)i * C;
+        const ct_real *restrict wc = s->weight;
+        if (prob) {
+            const ct_real *restrict pr = prob + (size_t)i * C;
+            for (int c = 0; c < C; c++) d[c] += scale_A * pr[c] - scale_spread * (wc ? wc[c] : (ct_real)1);
         } else {
+            /* p_ic = exp((z_ic − m_i) − log s_i), an exponent ≤ 0: the vectorised exp applies */
+            const ct_real *restrict zr = logits->data + (size_t)i * C;
+            const ct_real m = (ct_real)s->max[i], log_sum = (ct_real)s->log_sum[i];
+            if (wc) {
 #pragma omp simd
-            for (int c = 0; c < C; c++)
-                dr[c] += scale_A * ct_exp_nonpositive((zr[c] - m) - log_sum) - scale_spread;
+                for (int c = 0; c < C; c++)
+                    d[c] += scale_A * ct_exp_nonpositive((zr[c] - m) - log_sum) - scale_spread * wc[c];
+            } else {
+#pragma omp simd
+                for (int c = 0; c < C; c++)
+                    d[c] += scale_A * ct_exp_nonpositive((zr[c] - m) - log_sum) - scale_spread;
+            }
         }
         d[y] -= (ct_real)(scale * (1 - eps) * w_y); /* the one-hot part of α_i */
     }
+#undef ROW_SCALE
 }
 const ct_op ct_op_cross_entropy = {
     "cross_entropy",
