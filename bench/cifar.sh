@@ -13,15 +13,7 @@ runs=${BENCH_RUNS:-3}
 train=$data/data_batch_sub.bin
 test=$data/test_batch_sub.bin
 
-field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
-best_of() {
-  local n=$1 best="" line; shift
-  for ((i = 0; i < n; i++)); do
-    line=$("$@" | tail -n 1)
-    if [ -z "$best" ] || [ "$(field samples_per_s "$line")" -gt "$(field samples_per_s "$best")" ]; then best=$line; fi
-  done
-  echo "$best"
-}
+. "$here/lib.sh"
 
 echo "== W3: CIFAR-10 CNN 3x[conv-bn-relu-pool] 32/64/128 + linear, crop+flip+normalise, SGD momentum, batch 128, one epoch of the 10k subset, 2 threads; best of $runs runs each =="
 c0=$(CTAPE_THREADS=2 best_of "$runs" "$build/bench/w3_cifar" "$train" "$test" 2 0)

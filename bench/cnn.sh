@@ -8,15 +8,7 @@ data=${2:-$(cd "$(dirname "$0")/.." && pwd)/../shared/data/mnist}
 here=$(cd "$(dirname "$0")" && pwd)
 runs=${BENCH_RUNS:-3}
 
-field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
-best_of() {
-  local n=$1 best="" line; shift
-  for ((i = 0; i < n; i++)); do
-    line=$("$@" | tail -n 1)
-    if [ -z "$best" ] || [ "$(field samples_per_s "$line")" -gt "$(field samples_per_s "$best")" ]; then best=$line; fi
-  done
-  echo "$best"
-}
+. "$here/lib.sh"
 
 echo "== W2: CNN conv32-pool-conv64-pool-fc128-fc10, SGD momentum, batch 64, one epoch of MNIST train10k, 2 threads; best of $runs runs each =="
 ct=$(CTAPE_THREADS=2 best_of "$runs" "$build/bench/w2_cnn" "$data" 2)

@@ -5,19 +5,7 @@ set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 fashion=/usr/share/datasets/fashion-mnist
-
-field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
-
-# best_of N command...: runs the command N times and prints the output line with the most
-# samples/s (a shared machine's noise only ever slows a run down).
-best_of() {
-  local n=$1 best="" line; shift
-  for ((i = 0; i < n; i++)); do
-    line=$("$@")
-    if [ -z "$best" ] || [ "$(field samples_per_s "$line")" -gt "$(field samples_per_s "$best")" ]; then best=$line; fi
-  done
-  echo "$best"
-}
+. "$here/lib.sh"
 runs=${BENCH_RUNS:-3}
 
 echo "== W1: MLP 784-512-256-10, SGD momentum, batch 128, one epoch of Fashion-MNIST (60k), 2 threads; best of $runs runs each =="
