@@ -65,6 +65,37 @@ static inline __attribute__((always_inline)) float ct_vlog1p(float u) {
 }
 #endif
 
+/* e^(a − b) for a ≤ b, as if a − b were not rounded: with d = a − b rounded and its rounding
+ * error r = (a − b) − d recovered exactly (Knuth's two-sum, six additions), e^(a − b) = e^d·(1 + r)
+ * to second order in r. A plain e^(a − b) is off by ulp(a − b)/2 relatively (2e-6 at a − b ≈ −40):
+ * what a softmax over a shared shift b, far above a row's own maximum, would lose. */
+static inline __attribute__((always_inline)) ct_real ct_exp_difference(ct_real a, ct_real b) {
+    const ct_real d = a - b, b_part = d - a, error = (a - (d - b_part)) + (-b - b_part);
+    const ct_real e = ct_exp_nonpositive(d);
+    return e + e * error;
+}
+
+/* log x in double for a positive normal float x, to about 3e-8 absolute for any x: x = 2^e·m with
+ * m in [√½, √2), e·ln2 added in double to the float log m (|log m| ≤ 0.35). ct_vlog(x) rounds to
+ * float, so its error grows with |log x| (4e-6 at log x ≈ −40); a softmax over a shared shift
+ * needs the small one. */
+#ifdef CT_PRECISION_64
+static inline __attribute__((always_inline)) double ct_vlog_wide(double x) { return log(x); }
+#else
+static inline __attribute__((always_inline)) double ct_vlog_wide(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int e = (int)((bits >> 23) & 0xffu) - 127;
+    const uint32_t mbits = (bits & 0x007fffffu) | 0x3f800000u; /* the mantissa as a float in [1, 2) */
+    float m;
+    memcpy(&m, &mbits, sizeof m);
+    const int above = m > 1.41421356f;
+    e = above ? e + 1 : e;
+    m = above ? m * 0.5f : m;
+    return e * 0.69314718055994530942 + (double)ct_vlog(m);
+}
+#endif
+
 /* σ(x) = 1/(1 + e^−x) from e = e^−|x| ≤ 1, so nothing overflows: 1/(1 + e) for x ≥ 0, e/(1 + e)
  * below. */
 static inline __attribute__((always_inline)) ct_real ct_vsigmoid(ct_real x) {

@@ -15,7 +15,7 @@
 /* ---- cross_entropy: logits z (N,C), labels y (N) -> () for mean/sum, (N) for none ---------
  *
  * Forward, row i, stable for any finite logits (no exp of a positive number):
- *     m_i      = max_c z_ic
+ *     m_i      = max_c z_ic  (short rows: their block's maximum, see short_row_stats)
  *     log p_ic = (z_ic − m_i) − log s_i,       s_i = Σ_c exp(z_ic − m_i)  ∈ [1, C]
  * (not z_ic − lse_i: for |z| ~ 1e30 the sum lse_i = m_i + log s_i rounds back to m_i).
  * Each sample spreads a target mass α_ic over the classes (w ≡ 1 without weights, ε the label
@@ -34,44 +34,64 @@
  * Saved for the backward (in the arena): m and log s (N each) — p_ic is recomputed as
  * exp(z_ic − m_i − log s_i), so nothing of size N·C is kept — and copies of the labels and
  * weights, because the caller's arrays may change before ct_backward runs. */
-/* Rows shorter than SHORT_ROW classes go through a scratch block of BLOCK elements, so the
- * exponentials of many rows are one flat vectorised loop and the row reductions run class by
- * class across the block's rows; a loop over one row of C = 10 would run almost entirely in the
- * scalar remainder of a 16-wide vector loop. Long rows are vectorised within the row. */
+/* Rows shorter than SHORT_ROW classes go through blocks of BLOCK elements, so that the
+ * exponentials of many rows are one flat vectorised loop: a loop over one row of C = 10 runs
+ * almost entirely in the scalar remainder of a 16-wide vector loop. Only the row sums and the
+ * normalisation go row by row. */
 #define SHORT_ROW 64
 #define BLOCK 2048
 /* Elements from which the rows are split over the threads (see losses/classification.c: on the
  * quiet 2-core machine two threads take W5's (1024, 1000) from 1.22 ms to about 0.7 ms). */
 #define PARALLEL_WORK (1u << 17)
 
-/* m_i = max_c z_ic and log s_i = log Σ_c exp(z_ic − m_i) of rows [0, N) with C < SHORT_ROW;
- * returns 0 if a value is not finite (the caller finds and names it). */
-static int short_row_stats(const ct_real *z, int N, int C, double *max, double *log_sum, ct_real *prob) {
-    ct_real scratch[BLOCK], m[BLOCK], sum[BLOCK];
+/* Short rows [0, N), C < SHORT_ROW: a shift m_i and log s_i = log Σ_c exp(z_ic − m_i), and with
+ * prob the softmax p. The shift is the block's maximum M, not the row's: that max is one flat
+ * vectorised pass where a per-row maximum is a strided one, and it serves as well as long as the
+ * row's own maximum is not far below M. Then s_i ≥ e^(max_i − M) is a normal float, every term
+ * that matters is one (e^(z − M) flushes to 0 only below e^−87, over e^−40 under the row's
+ * largest term), each e^(z − M) is taken as if z − M were exact (ct_exp_difference) and log s_i
+ * in double (ct_vlog_wide): no rounding grows with the distance to M, and −log p_ic =
+ * (m_i − z_ic) + log s_i in double is as accurate as with the row's own maximum. A row with
+ * s_i < 2^−60 (its maximum more than about 42 below M) is redone with its own maximum.
+ * Returns 0 if a value is not finite (the caller finds and names it). */
+static int short_row_stats(const ct_real *z, int N, int C, double *shift, double *log_sum, ct_real *prob) {
+    ct_real scratch[BLOCK], sum[BLOCK], inv[BLOCK];
     const int rows = BLOCK / C;
     for (int b0 = 0; b0 < N; b0 += rows) {
         const int nb = b0 + rows < N ? rows : N - b0, n = nb * C;
         const ct_real *zb = z + (size_t)b0 * C;
         ct_real *buf = prob ? prob + (size_t)b0 * C : scratch; /* e^(z − m), then p when kept */
         if (!ct_all_finite(zb, (size_t)n)) return 0;
-        for (int i = 0; i < nb; i++) m[i] = zb[(size_t)i * C];
-        for (int c = 1; c < C; c++)
-            for (int i = 0; i < nb; i++) m[i] = zb[(size_t)i * C + c] > m[i] ? zb[(size_t)i * C + c] : m[i];
-        for (int i = 0; i < nb; i++)
-            for (int c = 0; c < C; c++) buf[i * C + c] = zb[(size_t)i * C + c] - m[i];
+        ct_real M = zb[0];
+#pragma omp simd reduction(max : M)
+        for (int k = 0; k < n; k++) M = zb[k] > M ? zb[k] : M;
 #pragma omp simd
-        for (int k = 0; k < n; k++) buf[k] = ct_exp_nonpositive(buf[k]);
+        for (int k = 0; k < n; k++) buf[k] = ct_exp_difference(zb[k], M);
         for (int i = 0; i < nb; i++) sum[i] = buf[i * C];
         for (int c = 1; c < C; c++)
             for (int i = 0; i < nb; i++) sum[i] += buf[i * C + c];
-        if (prob) /* p_ic = e^(z_ic − m_i) / s_i, kept for the backward */
-            for (int i = 0; i < nb; i++) {
-                const ct_real inv = 1 / sum[i];
-                for (int c = 0; c < C; c++) buf[i * C + c] *= inv;
-            }
+        int far_rows = 0;
+#pragma omp simd reduction(+ : far_rows)
+        for (int i = 0; i < nb; i++) {
+            far_rows += sum[i] < (ct_real)0x1p-60;
+            shift[b0 + i] = M;
+        }
+        for (int i = 0; far_rows && i < nb; i++) { /* rare: the row's own maximum */
+            if (sum[i] >= (ct_real)0x1p-60) continue;
+            const ct_real *zr = zb + (size_t)i * C;
+            ct_real m = zr[0], s = 0;
+            for (int c = 1; c < C; c++) m = zr[c] > m ? zr[c] : m;
+            for (int c = 0; c < C; c++) s += buf[i * C + c] = ct_exp_nonpositive(zr[c] - m);
+            sum[i] = s, shift[b0 + i] = m;
+        }
+        if (prob) { /* p_ic = e^(z_ic − m_i) / s_i, kept for the backward */
 #pragma omp simd
-        for (int i = 0; i < nb; i++) sum[i] = ct_vlog(sum[i]); /* s_i in [1, C] */
-        for (int i = 0; i < nb; i++) max[b0 + i] = m[i], log_sum[b0 + i] = sum[i];
+            for (int i = 0; i < nb; i++) inv[i] = 1 / sum[i];
+            for (int i = 0; i < nb; i++)
+                for (int c = 0; c < C; c++) buf[i * C + c] *= inv[i];
+        }
+#pragma omp simd
+        for (int i = 0; i < nb; i++) log_sum[b0 + i] = ct_vlog_wide(sum[i]);
     }
     return 1;
 }
@@ -79,7 +99,7 @@ static int short_row_stats(const ct_real *z, int N, int C, double *max, double *
 typedef struct {
     int *labels;        /* N labels, copied */
     ct_real *weight;    /* C class weights, copied, or NULL for w ≡ 1 */
-    double *max;        /* N: m_i = max_c z_ic */
+    double *max;        /* N: the shift m_i, max_c z_ic (short rows: the block's maximum, see above) */
     double *log_sum;    /* N: log s_i = log Σ_c exp(z_ic − m_i) */
     ct_real *prob;      /* short rows: p (N, C), computed in the forward; NULL for long rows */
     double eps;         /* label smoothing ε */

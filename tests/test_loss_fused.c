@@ -58,6 +58,36 @@ CT_TEST(vmath, log1p_softplus_within_two_ulp_sigmoid_three) {
     ct_test_note("worst: log1p %.2f, sigmoid %.2f, softplus %.2f ulp", worst_log1p, worst_sig, worst_sp);
 }
 
+/* ct_vlog_wide: log x in double to an absolute 6e-8 for every positive normal float (ct_vlog
+ * rounds to float: 2e-6 at log x ≈ −40); ct_exp_difference: e^(a − b) as if a − b were exact,
+ * within 2 float ulps where e^(a − b) of the rounded difference is off by up to ulp(a − b)/2. */
+CT_TEST(vmath, wide_log_and_exact_difference_exp) {
+    double worst_log = 0, worst_exp = 0, worst_plain = 0;
+    for (uint32_t bits = 0x00800000u; bits < 0x7f800000u; bits += 251) {
+        float x;
+        memcpy(&x, &bits, sizeof x);
+        worst_log = fmax(worst_log, fabs(ct_vlog_wide((ct_real)x) - log((double)x)));
+    }
+    /* b the shift (a block maximum), a from b down to b − 80 in steps that are not round */
+    const float shifts[] = {0.0f, 3.3f, -17.25f, 1234.5f, -1e4f};
+    for (size_t j = 0; j < sizeof shifts / sizeof shifts[0]; j++)
+        for (int k = 0; k <= 80000; k++) {
+            const float b = shifts[j], a = b - (float)(k * 1.0007e-3);
+            const double exact = exp((double)a - (double)b);
+            if (exact < 1e-37) continue;
+            worst_exp = fmax(worst_exp, fabs(ct_exp_difference((ct_real)a, (ct_real)b) / exact - 1) / FLT_EPSILON);
+            worst_plain = fmax(worst_plain, fabs(ct_exp_nonpositive((ct_real)(a - b)) / exact - 1) / FLT_EPSILON);
+        }
+#ifdef CT_PRECISION_64
+    (void)worst_plain;
+    CHECK(worst_log <= 1e-12 && worst_exp <= 1e-6, "log %.2e, exp %.2e", worst_log, worst_exp);
+#else
+    CHECK(worst_log <= 6e-8, "log abs err %.2e", worst_log);
+    CHECK(worst_exp <= 2.0, "e^(a - b) worst %.2f ulp (of the rounded difference: %.2f)", worst_exp, worst_plain);
+#endif
+    ct_test_note("log abs err %.1e; e^(a - b) %.2f ulp (of the rounded difference: %.1f ulp)", worst_log, worst_exp, worst_plain);
+}
+
 /* ---- the composed versions (the code the fused ops replaced) -------------------------------- */
 static ct_tensor *reduce_composed(ct_tape *tape, ct_tensor *per, ct_reduction r) {
     if (r == CT_REDUCTION_NONE) return per;
