@@ -122,11 +122,10 @@ typedef struct {
                                             memory traffic), or NULL: the backward recomputes */
 } pointwise_saved;
 
-/* always_inline: these are called from every kind's loop, which vectorises only when they are
- * inlined. Value and slope are separate functions because the forward of most kinds needs only
- * the one and the backward only the other (bce and the sigmoid focal loss compute both at once,
- * value_and_slope, and keep the slope). */
-#define CT_ALWAYS_INLINE inline __attribute__((always_inline))
+/* Always inlined (CT_ALWAYS_INLINE): these are called from every kind's loop, which vectorises
+ * only when they are inlined. Value and slope are separate functions because the forward of most
+ * kinds needs only the one and the backward only the other (bce and the sigmoid focal loss compute
+ * both at once, value_and_slope, and keep the slope). */
 
 /* (1 − p_t)^γ (slope = 0) or its derivative with respect to 1 − p_t (slope = 1), as
  * focal_modulator composes them: for 0 < γ < 1 the base is clamped to [1e-30, 1] and the

@@ -44,6 +44,23 @@
  * quiet 2-core machine two threads take W5's (1024, 1000) from 1.22 ms to about 0.7 ms). */
 #define PARALLEL_WORK (1u << 17)
 
+/* The two per-row loops of short rows, row sums and scaling, with C a constant where C ≤ 16: GCC
+ * then turns each row into whole vectors (measured at C = 10 on 1024 rows: sums 6.8k -> 3.9k
+ * cycles, scaling 12.4k -> 3.6k). */
+static CT_ALWAYS_INLINE void sum_rows(ct_real *restrict sum, const ct_real *restrict e, int rows, int C) {
+    for (int i = 0; i < rows; i++) {
+        ct_real s = e[i * C];
+        for (int c = 1; c < C; c++) s += e[i * C + c];
+        sum[i] = s;
+    }
+}
+static CT_ALWAYS_INLINE void scale_rows(ct_real *restrict out, const ct_real *restrict e,
+                                        const ct_real *restrict scale, int rows, int C) {
+    for (int i = 0; i < rows; i++)
+        for (int c = 0; c < C; c++) out[i * C + c] = e[i * C + c] * scale[i];
+}
+#define SMALL_C(X) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
+
 /* Short rows [0, N), C < SHORT_ROW: a shift m_i and log s_i = log Σ_c exp(z_ic − m_i), and with
  * prob the softmax p. The shift is the block's maximum M, not the row's: that max is one flat
  * vectorised pass where a per-row maximum is a strided one, and it serves as well as long as the
@@ -53,42 +70,51 @@
  * in double (ct_vlog_wide): no rounding grows with the distance to M, and −log p_ic =
  * (m_i − z_ic) + log s_i in double is as accurate as with the row's own maximum. A row with
  * s_i < 2^−60 (its maximum more than about 42 below M) is redone with its own maximum.
- * Returns 0 if a value is not finite (the caller finds and names it). */
+ * A non-finite logit makes its row's s_i NaN (NaN: e^NaN; +inf: M = inf, inf − inf; −inf: the
+ * two-sum's inf − inf, 0·NaN), so the rows redone are also where non-finite values are looked
+ * for. Returns 0 if one is found (the caller finds and names it). */
 static int short_row_stats(const ct_real *z, int N, int C, double *shift, double *log_sum, ct_real *prob) {
-    ct_real scratch[BLOCK], sum[BLOCK], inv[BLOCK];
+    ct_real e[BLOCK], sum[BLOCK], inv[BLOCK];
     const int rows = BLOCK / C;
     for (int b0 = 0; b0 < N; b0 += rows) {
         const int nb = b0 + rows < N ? rows : N - b0, n = nb * C;
         const ct_real *zb = z + (size_t)b0 * C;
-        ct_real *buf = prob ? prob + (size_t)b0 * C : scratch; /* e^(z − m), then p when kept */
-        if (!ct_all_finite(zb, (size_t)n)) return 0;
         ct_real M = zb[0];
 #pragma omp simd reduction(max : M)
         for (int k = 0; k < n; k++) M = zb[k] > M ? zb[k] : M;
 #pragma omp simd
-        for (int k = 0; k < n; k++) buf[k] = ct_exp_difference(zb[k], M);
-        for (int i = 0; i < nb; i++) sum[i] = buf[i * C];
-        for (int c = 1; c < C; c++)
-            for (int i = 0; i < nb; i++) sum[i] += buf[i * C + c];
-        int far_rows = 0;
-#pragma omp simd reduction(+ : far_rows)
+        for (int k = 0; k < n; k++) e[k] = ct_exp_difference(zb[k], M);
+        switch (C) {
+#define SUM_ROWS(K) case K: sum_rows(sum, e, nb, K); break;
+            SMALL_C(SUM_ROWS)
+#undef SUM_ROWS
+        default: sum_rows(sum, e, nb, C);
+        }
+        int redo = 0;
+#pragma omp simd reduction(+ : redo)
         for (int i = 0; i < nb; i++) {
-            far_rows += sum[i] < (ct_real)0x1p-60;
+            redo += !(sum[i] >= (ct_real)0x1p-60); /* NaN too */
             shift[b0 + i] = M;
         }
-        for (int i = 0; far_rows && i < nb; i++) { /* rare: the row's own maximum */
+        for (int i = 0; redo && i < nb; i++) { /* rare: the row's own maximum */
             if (sum[i] >= (ct_real)0x1p-60) continue;
             const ct_real *zr = zb + (size_t)i * C;
+            if (!ct_all_finite(zr, (size_t)C)) return 0;
             ct_real m = zr[0], s = 0;
             for (int c = 1; c < C; c++) m = zr[c] > m ? zr[c] : m;
-            for (int c = 0; c < C; c++) s += buf[i * C + c] = ct_exp_nonpositive(zr[c] - m);
+            for (int c = 0; c < C; c++) s += e[i * C + c] = ct_exp_nonpositive(zr[c] - m);
             sum[i] = s, shift[b0 + i] = m;
         }
         if (prob) { /* p_ic = e^(z_ic − m_i) / s_i, kept for the backward */
 #pragma omp simd
             for (int i = 0; i < nb; i++) inv[i] = 1 / sum[i];
-            for (int i = 0; i < nb; i++)
-                for (int c = 0; c < C; c++) buf[i * C + c] *= inv[i];
+            ct_real *pb = prob + (size_t)b0 * C;
+            switch (C) {
+#define SCALE_ROWS(K) case K: scale_rows(pb, e, inv, nb, K); break;
+                SMALL_C(SCALE_ROWS)
+#undef SCALE_ROWS
+            default: scale_rows(pb, e, inv, nb, C);
+            }
         }
 #pragma omp simd
         for (int i = 0; i < nb; i++) log_sum[b0 + i] = ct_vlog_wide(sum[i]);
@@ -186,7 +212,11 @@ ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, 
              "label_smoothing %g is outside [0, 1]", opts.label_smoothing);
     CT_CHECK(opts.reduction == CT_REDUCTION_MEAN || opts.reduction == CT_REDUCTION_SUM ||
              opts.reduction == CT_REDUCTION_NONE, op, "unknown reduction %d", (int)opts.reduction);
-    for (int i = 0; i < N; i++) {
+    int bad_labels = 0; /* one vectorised pass; the second finds and names the first bad label */
+#pragma omp simd reduction(| : bad_labels)
+    for (int i = 0; i < N; i++)
+        bad_labels |= labels.data[i] != opts.ignore_index && (unsigned)labels.data[i] >= (unsigned)C;
+    for (int i = 0; bad_labels && i < N; i++) {
         const int y = labels.data[i];
         CT_CHECK(y == opts.ignore_index || (y >= 0 && y < C), op,
                  "label %d of sample %d is out of range for C = %d classes (ignore_index is %d)",
@@ -209,43 +239,56 @@ ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, 
     /* short rows keep p for the backward when a node is recorded (C < 64 reals a row) */
     ct_real *prob = nd && C < SHORT_ROW ? ct_arena_alloc(arena, (size_t)(N ? N : 1) * C * sizeof *prob) : NULL;
     const int short_rows = C < SHORT_ROW && short_row_stats(logits->data, N, C, max, log_sum, prob);
+    if (short_rows && !w && eps == 0) { /* the common case in one vectorised pass: ℓ_i = (m_i − z_iy) + log s_i */
+        const int none = opts.reduction == CT_REDUCTION_NONE;
+#pragma omp simd reduction(+ : total, denom)
+        for (int i = 0; i < N; i++) {
+            const int y = labels.data[i], kept = y != opts.ignore_index;
+            const double loss_i = kept ? (max[i] - logits->data[(size_t)i * C + (kept ? y : 0)]) + log_sum[i] : 0;
+            if (none) out->data[i] = (ct_real)loss_i;
+            total += loss_i;
+            denom += kept;
+        }
+    } else {
 #pragma omp parallel for schedule(static) reduction(+ : total, denom) if ((size_t)N * C >= PARALLEL_WORK)
-    for (int i = 0; i < N; i++) {
-        const ct_real *z = logits->data + (size_t)i * C;
-        if (!short_rows) { /* long rows (or a non-finite value to find): one row at a time */
-            /* max and a finiteness probe in one vectorised pass: z·0 is 0 unless z is ±inf or NaN */
-            ct_real m_row = -INFINITY, probe = 0;
+        for (int i = 0; i < N; i++) {
+            const ct_real *z = logits->data + (size_t)i * C;
+            if (!short_rows) { /* long rows (or a non-finite value to find): one row at a time */
+                /* max and a finiteness probe in one vectorised pass: z·0 is 0 unless z is ±inf or NaN */
+                ct_real m_row = -INFINITY, probe = 0;
 #pragma omp simd reduction(max : m_row) reduction(+ : probe)
-            for (int c = 0; c < C; c++) {
-                m_row = z[c] > m_row ? z[c] : m_row;
-                probe += z[c] * 0;
-            }
-            if (probe != 0)
-                for (int c = 0; c < C; c++)
-                    CT_CHECK(isfinite(z[c]), op, "logits row %d has a non-finite value %g at class %d",
-                             i, (double)z[c], c);
-            double sum_exp = 0; /* Σ_c exp(z_ic − m_i), each term ≤ 1, summed in double */
+                for (int c = 0; c < C; c++) {
+                    m_row = z[c] > m_row ? z[c] : m_row;
+                    probe += z[c] * 0;
+                }
+                if (probe != 0)
+                    for (int c = 0; c < C; c++)
+                        CT_CHECK(isfinite(z[c]), op, "logits row %d has a non-finite value %g at class %d",
+                                 i, (double)z[c], c);
+                double sum_exp = 0; /* Σ_c exp(z_ic − m_i), each term ≤ 1, summed in double */
 #pragma omp simd reduction(+ : sum_exp)
-            for (int c = 0; c < C; c++) sum_exp += (double)ct_exp_nonpositive(z[c] - m_row);
-            max[i] = m_row;
-            log_sum[i] = log(sum_exp);
-        }
-        const double m_i = max[i];
-        const int y = labels.data[i];
-        double loss_i = 0;
-        if (y != opts.ignore_index) {
-            const double w_y = w ? w[y] : 1.0;
-            /* −log p_ic = (m_i − z_ic) + log s_i, both terms >= 0: no cancellation */
-            loss_i = (1 - eps) * w_y * ((m_i - z[y]) + log_sum[i]);
-            if (eps > 0) {
-                double smooth = 0; /* Σ_c w_c·(−log p_ic) */
-                for (int c = 0; c < C; c++) smooth += (w ? w[c] : 1.0) * ((m_i - z[c]) + log_sum[i]);
-                loss_i += spread * smooth;
+                for (int c = 0; c < C; c++) sum_exp += (double)ct_exp_nonpositive(z[c] - m_row);
+                max[i] = m_row;
+                log_sum[i] = log(sum_exp);
             }
-            denom += w_y;
+            const double m_i = max[i];
+            const int y = labels.data[i];
+            double loss_i = 0;
+            if (y != opts.ignore_index) {
+                const double w_y = w ? w[y] : 1.0;
+                /* −log p_ic = (m_i − z_ic) + log s_i in double (log s_i < 0 with a block's shift:
+                 * see short_row_stats) */
+                loss_i = (1 - eps) * w_y * ((m_i - z[y]) + log_sum[i]);
+                if (eps > 0) {
+                    double smooth = 0; /* Σ_c w_c·(−log p_ic) */
+                    for (int c = 0; c < C; c++) smooth += (w ? w[c] : 1.0) * ((m_i - z[c]) + log_sum[i]);
+                    loss_i += spread * smooth;
+                }
+                denom += w_y;
+            }
+            if (opts.reduction == CT_REDUCTION_NONE) out->data[i] = (ct_real)loss_i;
+            total += loss_i;
         }
-        if (opts.reduction == CT_REDUCTION_NONE) out->data[i] = (ct_real)loss_i;
-        total += loss_i;
     }
     if (opts.reduction == CT_REDUCTION_SUM) out->data[0] = (ct_real)total;
     if (opts.reduction == CT_REDUCTION_MEAN) out->data[0] = (ct_real)(total / denom);
