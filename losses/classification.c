@@ -25,6 +25,7 @@
 #include "losses.h"
 #include "../autograd/internal.h"
 #include "../autograd/vmath.h"
+#include "rows.h"
 
 #include <math.h>
 #include <string.h>
@@ -448,7 +449,8 @@ typedef struct {
 
 typedef struct {
     int *labels;
-    ct_real *max, *log_sum; /* N each: m_i, log s_i */
+    ct_real *max, *log_sum; /* N each: m_i, log s_i (long rows recompute p from them) */
+    ct_real *q;     /* short rows: q_ic = A_i·p_ic + B_i (N, C) from the forward; long rows NULL */
     double *coef;   /* 3N: A_i, B_i, D_i */
     double square;  /* E */
     int reduction;
@@ -514,98 +516,20 @@ static double softmax_row_loss(const softmax_spec *sp, int C, int y, double u, d
     }
 }
 
-/* Rows shorter than SHORT_ROW go through a scratch block of BLOCK elements: the exponentials of a
- * whole block are one flat vectorised loop, where a per-row loop of C = 10 would run mostly in
- * the scalar remainder of a 16-wide vector loop (measured: 170 µs -> 25 µs for focal on (1024, 10)). */
-#define SHORT_ROW 64
-#define BLOCK 2048
-
-/* Row statistics of rows [i0, i1): m_i = max_c z_ic, e_i = e^(z_iy − m_i) and
- * o_i = Σ_{c≠y} e^(z_ic − m_i), so s_i = e_i + o_i, p_y = e_i/s_i and 1 − p_y = o_i/s_i without
- * cancellation. */
-static void softmax_row_stats(const ct_real *z, int C, const int *labels, int i0, int i1, ct_real *max,
-                              ct_real *e_label, ct_real *others) {
-    if (C >= SHORT_ROW) {
-        for (int i = i0; i < i1; i++) {
-            const ct_real *restrict zr = z + (size_t)i * C;
-            const int y = labels[i];
-            ct_real m = -INFINITY;
-#pragma omp simd reduction(max : m)
-            for (int c = 0; c < C; c++) m = zr[c] > m ? zr[c] : m;
-            ct_real o = 0;
-#pragma omp simd reduction(+ : o)
-            for (int c = 0; c < C; c++) o += c == y ? 0 : ct_exp_nonpositive(zr[c] - m);
-            max[i] = m, others[i] = o, e_label[i] = ct_exp_nonpositive(zr[y] - m);
-        }
-        return;
-    }
-    ct_real buf[BLOCK];
-    const int rows = BLOCK / C;
-    for (int b0 = i0; b0 < i1; b0 += rows) {
-        const int b1 = b0 + rows < i1 ? b0 + rows : i1, n = (b1 - b0) * C;
-        const ct_real *zb = z + (size_t)b0 * C;
-        /* the row reductions run class by class over the block's rows: a row at a time, each
-         * max or sum would be one chain of C dependent instructions */
-        for (int i = b0; i < b1; i++) max[i] = zb[(size_t)(i - b0) * C];
-        for (int c = 1; c < C; c++)
-            for (int i = b0; i < b1; i++) {
-                const ct_real v = zb[(size_t)(i - b0) * C + c];
-                max[i] = v > max[i] ? v : max[i];
-            }
-        for (int i = b0; i < b1; i++)
-            for (int c = 0; c < C; c++) buf[(i - b0) * C + c] = zb[(size_t)(i - b0) * C + c] - max[i];
-#pragma omp simd
-        for (int k = 0; k < n; k++) buf[k] = ct_exp_nonpositive(buf[k]);
-        for (int i = b0; i < b1; i++) others[i] = 0, e_label[i] = buf[(i - b0) * C + labels[i]];
-        for (int c = 0; c < C; c++)
-            for (int i = b0; i < b1; i++) others[i] += c == labels[i] ? 0 : buf[(i - b0) * C + c];
-    }
-}
-
-/* Forward rows [i0, i1): m_i, log s_i and the coefficients into s (when recording), ℓ_i into out
- * (none); returns Σ ℓ_i, and in *low the rounding error of that sum (compensated summation).
- * e, o: scratch of N each. */
-static double softmax_forward_rows(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
-                                   softmax_saved *s, ct_real *max, ct_real *log_sum, ct_real *e, ct_real *o,
-                                   ct_real *extra, ct_real *out, int i0, int i1, double *low) {
-    softmax_row_stats(z, C, labels, i0, i1, max, e, o);
-#pragma omp simd
-    for (int i = i0; i < i1; i++) log_sum[i] = ct_vlog(e[i] + o[i]); /* log s_i, s_i in [1, C] */
-    /* squentropy's Σ_{c≠y} z_c² (the label's logit masked out, not subtracted: it may dwarf the
-     * rest) or NCE's Σ_c (z_c − m) ≤ 0; short rows class by class, as in softmax_row_stats */
-    const int square = sp->kind == SM_SQUENTROPY;
-    if (sp->kind == SM_SQUENTROPY || sp->kind == SM_NCE_RCE) {
-        if (C < SHORT_ROW) {
-            for (int i = i0; i < i1; i++) extra[i] = 0;
-            for (int c = 0; c < C; c++)
-                for (int i = i0; i < i1; i++) {
-                    const ct_real v = z[(size_t)i * C + c];
-                    extra[i] += square ? (c == labels[i] ? 0 : v * v) : v - max[i];
-                }
-        } else {
-            for (int i = i0; i < i1; i++) {
-                const ct_real *restrict zr = z + (size_t)i * C, m = max[i];
-                const int y = labels[i];
-                ct_real sum = 0;
-                if (square) {
-#pragma omp simd reduction(+ : sum)
-                    for (int c = 0; c < C; c++) sum += c == y ? 0 : zr[c] * zr[c];
-                } else {
-#pragma omp simd reduction(+ : sum)
-                    for (int c = 0; c < C; c++) sum += zr[c] - m;
-                }
-                extra[i] = sum;
-            }
-        }
-    }
+/* ℓ_i of rows [i0, i1) into out (none), the coefficients into s (when recording); from each row's
+ * shift m_i, log s_i (double), e_i = e^(z_iy − m_i), o_i = Σ_{c≠y} e^(z_ic − m_i) and extra_i
+ * (squentropy: Σ_{c≠y} z_c²; NCE: Σ_c z_c − C·m_i). Returns Σ ℓ_i, with the rounding error of that
+ * sum added to *low (compensated summation). */
+static double softmax_row_losses(const softmax_spec *sp, const ct_real *z, int C, const int *labels, softmax_saved *s,
+                                 const ct_real *max, const double *log_sum, const ct_real *e, const ct_real *o,
+                                 const double *extra, ct_real *out, int i0, int i1, double *low) {
     double total = 0, lost = 0; /* Neumaier's compensated sum: the low-order bits the additions drop */
     for (int i = i0; i < i1; i++) {
-        const ct_real *restrict zr = z + (size_t)i * C;
         const int y = labels[i];
         const double sum = (double)e[i] + o[i];
-        const double u = ((double)max[i] - zr[y]) + log_sum[i], p = e[i] / sum, q = o[i] / sum;
-        const double squares = square ? (double)extra[i] : 0;
-        const double log_sum_all = sp->kind == SM_NCE_RCE ? (double)extra[i] - C * (double)log_sum[i] : 0;
+        const double u = ((double)max[i] - z[(size_t)i * C + y]) + log_sum[i], p = e[i] / sum, q = o[i] / sum;
+        const double squares = sp->kind == SM_SQUENTROPY ? extra[i] : 0;
+        const double log_sum_all = sp->kind == SM_NCE_RCE ? extra[i] - C * log_sum[i] : 0;
         double *coef = s ? s->coef + 3 * (size_t)i : (double[3]){0};
         const double v = softmax_row_loss(sp, C, y, u, p, q, squares, log_sum_all, &coef[0], &coef[1], &coef[2]);
         if (out) out[i] = (ct_real)v;
@@ -616,15 +540,162 @@ static double softmax_forward_rows(const softmax_spec *sp, const ct_real *z, int
         lost += fabs(total) >= fabs(v) ? (total - next) + v : (v - next) + total;
         total = next;
     }
-    *low = lost;
+    *low += lost;
     return total;
+}
+
+/* squentropy's Σ_{c≠y} z_c² (the label's logit masked out, not subtracted: it may dwarf the rest)
+ * or NCE's Σ_c z_c − C·m (the shift taken out in double), of rows [0, rows) */
+static CT_ALWAYS_INLINE void extra_sums(int kind, const ct_real *restrict z, const int *restrict labels,
+                                        const ct_real *restrict shift, double *restrict extra, int rows, int C) {
+    for (int i = 0; i < rows; i++) {
+        const ct_real *zr = z + (size_t)i * C;
+        const int y = labels[i];
+        double sum = 0;
+        if (kind == SM_SQUENTROPY) {
+            ct_real squares = 0;
+            for (int c = 0; c < C; c++) squares += c == y ? 0 : zr[c] * zr[c];
+            sum = squares;
+        } else {
+            for (int c = 0; c < C; c++) sum += zr[c];
+            sum -= (double)C * shift[i];
+        }
+        extra[i] = sum;
+    }
+}
+
+/* Short rows [i0, i1), C < SHORT_ROW, block by block (losses/rows.h): the block's maximum as every
+ * row's shift, as in losses/cross_entropy.c's short_row_stats (whose comment has the accuracy
+ * argument: e^(z − M) as if z − M were exact, log s in double, rows whose maximum lies more than
+ * about 42 below M redone with their own), then the rows' losses, and when recording the
+ * backward's q_ic = A_i·p_ic + B_i = e^(z_ic − m_i)·(A_i/s_i) + B_i, while e is in cache.
+ * max, e, o: N floats; log_sum, extra: N doubles. */
+static double softmax_forward_short(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
+                                    softmax_saved *s, ct_real *max, double *log_sum, ct_real *e, ct_real *o,
+                                    double *extra, ct_real *out, int i0, int i1, double *low) {
+    ct_real eb[BLOCK], scale[BLOCK], offset[BLOCK];
+    const int rows = BLOCK / C, needs_extra = sp->kind == SM_SQUENTROPY || sp->kind == SM_NCE_RCE;
+    double total = 0;
+    for (int b0 = i0; b0 < i1; b0 += rows) {
+        const int b1 = b0 + rows < i1 ? b0 + rows : i1, nb = b1 - b0, n = nb * C;
+        const ct_real *zb = z + (size_t)b0 * C;
+        const ct_real M = ct_block_max(zb, n);
+#pragma omp simd
+        for (int k = 0; k < n; k++) eb[k] = ct_exp_difference(zb[k], M);
+#define SPLIT(K) ct_rows_split_label(e + b0, o + b0, eb, labels + b0, nb, K)
+        CT_WITH_SMALL_C(C, SPLIT)
+#undef SPLIT
+        int redo = 0;
+#pragma omp simd reduction(+ : redo)
+        for (int i = b0; i < b1; i++) {
+            redo += !(e[i] + o[i] >= CT_SHARED_SHIFT_MIN_SUM); /* NaN too: an overflowing z − M */
+            max[i] = M;
+        }
+        for (int i = b0; redo && i < b1; i++) { /* rare: the row's own maximum */
+            if (e[i] + o[i] >= CT_SHARED_SHIFT_MIN_SUM) continue;
+            const ct_real *zr = zb + (size_t)(i - b0) * C;
+            ct_real *er = eb + (i - b0) * C, m = zr[0];
+            for (int c = 1; c < C; c++) m = zr[c] > m ? zr[c] : m;
+            ct_real others = 0;
+            for (int c = 0; c < C; c++) {
+                er[c] = ct_exp_nonpositive(zr[c] - m);
+                others += c == labels[i] ? 0 : er[c];
+            }
+            max[i] = m, e[i] = er[labels[i]], o[i] = others;
+        }
+#pragma omp simd
+        for (int i = b0; i < b1; i++) log_sum[i] = ct_vlog_wide(e[i] + o[i]);
+        if (needs_extra) {
+#define EXTRA(K) extra_sums(sp->kind, zb, labels + b0, max + b0, extra + b0, nb, K)
+            CT_WITH_SMALL_C(C, EXTRA)
+#undef EXTRA
+        }
+        total += softmax_row_losses(sp, z, C, labels, s, max, log_sum, e, o, extra, out, b0, b1, low);
+        if (s) {
+            for (int i = b0; i < b1; i++) {
+                scale[i - b0] = (ct_real)(s->coef[3 * (size_t)i] / ((double)e[i] + o[i]));
+                offset[i - b0] = (ct_real)s->coef[3 * (size_t)i + 1];
+            }
+            ct_real *qb = s->q + (size_t)b0 * C;
+#define Q_ROWS(K) ct_rows_scale(qb, eb, scale, offset, nb, K)
+            CT_WITH_SMALL_C(C, Q_ROWS)
+#undef Q_ROWS
+        }
+    }
+    return total;
+}
+
+/* Long rows [i0, i1) one at a time: m_i = max_c z_ic, e_i = e^(z_iy − m_i) and
+ * o_i = Σ_{c≠y} e^(z_ic − m_i), so s_i = e_i + o_i, p_y = e_i/s_i and 1 − p_y = o_i/s_i without
+ * cancellation; then the rows' losses. */
+static double softmax_forward_long(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
+                                   softmax_saved *s, ct_real *max, ct_real *log_sum_f, double *log_sum, ct_real *e,
+                                   ct_real *o, double *extra, ct_real *out, int i0, int i1, double *low) {
+    for (int i = i0; i < i1; i++) {
+        const ct_real *restrict zr = z + (size_t)i * C;
+        const int y = labels[i];
+        ct_real m = -INFINITY;
+#pragma omp simd reduction(max : m)
+        for (int c = 0; c < C; c++) m = zr[c] > m ? zr[c] : m;
+        /* the classes other than y as two plain ranges: GCC kept a masked sum's accumulator on
+         * the stack (squentropy (1024, 1000), one thread: 1.21 ms with it, 0.93–1.05 without) */
+        ct_real others = 0;
+#pragma omp simd reduction(+ : others)
+        for (int c = 0; c < y; c++) others += ct_exp_nonpositive(zr[c] - m);
+#pragma omp simd reduction(+ : others)
+        for (int c = y + 1; c < C; c++) others += ct_exp_nonpositive(zr[c] - m);
+        max[i] = m, o[i] = others, e[i] = ct_exp_nonpositive(zr[y] - m);
+        log_sum_f[i] = ct_vlog(e[i] + o[i]); /* s_i in [1, C]: float is enough, and the backward's */
+        log_sum[i] = log_sum_f[i];
+        if (sp->kind == SM_SQUENTROPY || sp->kind == SM_NCE_RCE) {
+            ct_real sum = 0;
+            if (sp->kind == SM_SQUENTROPY) {
+#pragma omp simd reduction(+ : sum)
+                for (int c = 0; c < y; c++) sum += zr[c] * zr[c];
+#pragma omp simd reduction(+ : sum)
+                for (int c = y + 1; c < C; c++) sum += zr[c] * zr[c];
+            } else {
+#pragma omp simd reduction(+ : sum)
+                for (int c = 0; c < C; c++) sum += zr[c] - m;
+            }
+            extra[i] = sum;
+        }
+    }
+    return softmax_row_losses(sp, z, C, labels, s, max, log_sum, e, o, extra, out, i0, i1, low);
+}
+
+/* Forward of rows [i0, i1): the loss values, and with s what the backward needs. */
+static double softmax_forward_rows(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
+                                   softmax_saved *s, ct_real *max, ct_real *log_sum_f, double *log_sum, ct_real *e,
+                                   ct_real *o, double *extra, ct_real *out, int i0, int i1, double *low) {
+    *low = 0;
+    return C < SHORT_ROW ? softmax_forward_short(sp, z, C, labels, s, max, log_sum, e, o, extra, out, i0, i1, low)
+                         : softmax_forward_long(sp, z, C, labels, s, max, log_sum_f, log_sum, e, o, extra, out, i0, i1,
+                                                low);
 }
 
 /* dz_ic += g_i·(A_i·p_ic + B_i + E·z_ic) over rows [i0, i1), then the label terms. */
 static void softmax_backward_rows(const softmax_saved *s, const ct_real *z, int C, const ct_real *dout,
                                   double g_all, ct_real *dz, int i0, int i1) {
     const ct_real square = (ct_real)s->square;
-    if (C >= SHORT_ROW) {
+    if (s->q) { /* short rows: q = A·p + B from the forward */
+        const size_t k0 = (size_t)i0 * C, k1 = (size_t)i1 * C;
+        if (!dout) { /* one g for all rows: one flat pass */
+            const ct_real g = (ct_real)g_all, g_square = (ct_real)g_all * square;
+#pragma omp simd
+            for (size_t k = k0; k < k1; k++) dz[k] += g * s->q[k] + g_square * z[k];
+        } else {
+            ct_real g[BLOCK];
+            for (int b0 = i0; b0 < i1; b0 += BLOCK) {
+                const int nb = b0 + BLOCK < i1 ? BLOCK : i1 - b0;
+                for (int i = 0; i < nb; i++) g[i] = dout[b0 + i];
+                const size_t k = (size_t)b0 * C;
+#define ACCUMULATE(K) ct_rows_accumulate(dz + k, s->q + k, z + k, square, g, nb, K)
+                CT_WITH_SMALL_C(C, ACCUMULATE)
+#undef ACCUMULATE
+            }
+        }
+    } else { /* long rows: p_ic = e^((z_ic − m_i) − log s_i) recomputed */
         for (int i = i0; i < i1; i++) {
             const double g = dout ? (double)dout[i] : g_all;
             const ct_real *restrict zr = z + (size_t)i * C;
@@ -633,26 +704,6 @@ static void softmax_backward_rows(const softmax_saved *s, const ct_real *z, int 
             const ct_real m = s->max[i], log_sum = s->log_sum[i], e = (ct_real)g * square;
 #pragma omp simd
             for (int c = 0; c < C; c++) dr[c] += a * ct_exp_nonpositive((zr[c] - m) - log_sum) + b + e * zr[c];
-        }
-    } else {
-        ct_real buf[BLOCK];
-        const int rows = BLOCK / C;
-        for (int b0 = i0; b0 < i1; b0 += rows) {
-            const int b1 = b0 + rows < i1 ? b0 + rows : i1, n = (b1 - b0) * C;
-            for (int i = b0; i < b1; i++) {
-                const ct_real *zr = z + (size_t)i * C, m = s->max[i], log_sum = s->log_sum[i];
-                for (int c = 0; c < C; c++) buf[(i - b0) * C + c] = (zr[c] - m) - log_sum;
-            }
-#pragma omp simd
-            for (int k = 0; k < n; k++) buf[k] = ct_exp_nonpositive(buf[k]);
-            for (int i = b0; i < b1; i++) {
-                const double g = dout ? (double)dout[i] : g_all;
-                const ct_real *zr = z + (size_t)i * C, *br = buf + (i - b0) * C;
-                ct_real *dr = dz + (size_t)i * C;
-                const ct_real a = (ct_real)(g * s->coef[3 * (size_t)i]), b = (ct_real)(g * s->coef[3 * (size_t)i + 1]);
-                const ct_real e = (ct_real)g * square;
-                for (int c = 0; c < C; c++) dr[c] += a * br[c] + b + e * zr[c];
-            }
         }
     }
     for (int i = i0; i < i1; i++) { /* the label's terms: D_i, and no square term for c = y */
@@ -697,14 +748,16 @@ static ct_tensor *softmax_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_redu
     softmax_saved *s = NULL;
     ct_arena *arena = ct_tape_arena(tape);
     const size_t n = (size_t)(N ? N : 1);
-    ct_real *scratch = ct_arena_alloc(arena, 5 * n * sizeof *scratch); /* m, log s, e, o, extra */
-    ct_real *max = scratch, *log_sum = scratch + n;
+    ct_real *scratch = ct_arena_alloc(arena, 4 * n * sizeof *scratch); /* m, log s (float), e, o */
+    ct_real *max = scratch, *log_sum_f = scratch + n, *e = scratch + 2 * n, *o = scratch + 3 * n;
+    double *log_sum = ct_arena_alloc(arena, 2 * n * sizeof *log_sum), *extra = log_sum + n;
     if (nd) {
         s = ct_arena_alloc(arena, sizeof *s);
         s->labels = ct_arena_alloc(arena, n * sizeof *s->labels);
         if (N) memcpy(s->labels, y.data, (size_t)N * sizeof *s->labels);
         s->max = max;
-        s->log_sum = log_sum;
+        s->log_sum = log_sum_f;
+        s->q = C < SHORT_ROW ? ct_arena_alloc(arena, n * C * sizeof *s->q) : NULL;
         s->coef = ct_arena_alloc(arena, 3 * n * sizeof *s->coef);
         s->square = sp->kind == SM_SQUENTROPY ? 2.0 / (C - 1) : 0;
         s->reduction = (int)reduction;
@@ -712,15 +765,15 @@ static ct_tensor *softmax_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_redu
     }
     double total = 0, low = 0;
     if (z->size < PARALLEL_WORK) {
-        total = softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum, scratch + 2 * n, scratch + 3 * n,
-                                     scratch + 4 * n, none ? out->data : NULL, 0, N, &low);
+        total = softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum_f, log_sum, e, o, extra,
+                                     none ? out->data : NULL, 0, N, &low);
     } else {
         const int blocks = ct_max_threads();
 #pragma omp parallel for schedule(static) reduction(+ : total, low)
         for (int b = 0; b < blocks; b++) {
             double block_low;
-            total += softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum, scratch + 2 * n, scratch + 3 * n,
-                                          scratch + 4 * n, none ? out->data : NULL, (int)((long)N * b / blocks),
+            total += softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum_f, log_sum, e, o, extra,
+                                          none ? out->data : NULL, (int)((long)N * b / blocks),
                                           (int)((long)N * (b + 1) / blocks), &block_low);
             low += block_low;
         }

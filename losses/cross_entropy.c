@@ -8,6 +8,7 @@
 #include "losses.h"
 #include "../autograd/internal.h"
 #include "../autograd/vmath.h"
+#include "rows.h"
 
 #include <math.h>
 #include <string.h>
@@ -31,35 +32,14 @@
  * — without weights A_i = 1 and α_i is the (smoothed) one-hot target: p − target. Then
  *     dz_ic += g_i·(A_i·p_ic − α_ic),  g_i = dℓ/Σ_i w_{y_i} (mean), dℓ (sum), dℓ_i (none).
  *
- * Saved for the backward (in the arena): m and log s (N each) — p_ic is recomputed as
- * exp(z_ic − m_i − log s_i), so nothing of size N·C is kept — and copies of the labels and
- * weights, because the caller's arrays may change before ct_backward runs. */
-/* Rows shorter than SHORT_ROW classes go through blocks of BLOCK elements, so that the
- * exponentials of many rows are one flat vectorised loop: a loop over one row of C = 10 runs
- * almost entirely in the scalar remainder of a 16-wide vector loop. Only the row sums and the
- * normalisation go row by row. */
-#define SHORT_ROW 64
-#define BLOCK 2048
+ * Saved for the backward (in the arena): m and log s (N each), from which long rows recompute
+ * p_ic = exp(z_ic − m_i − log s_i); short rows (C < SHORT_ROW, see losses/rows.h) keep p itself;
+ * and copies of the labels and weights, because the caller's arrays may change before
+ * ct_backward runs. */
+
 /* Elements from which the rows are split over the threads (see losses/classification.c: on the
  * quiet 2-core machine two threads take W5's (1024, 1000) from 1.22 ms to about 0.7 ms). */
 #define PARALLEL_WORK (1u << 17)
-
-/* The two per-row loops of short rows, row sums and scaling, with C a constant where C ≤ 16: GCC
- * then turns each row into whole vectors (measured at C = 10 on 1024 rows: sums 6.8k -> 3.9k
- * cycles, scaling 12.4k -> 3.6k). */
-static CT_ALWAYS_INLINE void sum_rows(ct_real *restrict sum, const ct_real *restrict e, int rows, int C) {
-    for (int i = 0; i < rows; i++) {
-        ct_real s = e[i * C];
-        for (int c = 1; c < C; c++) s += e[i * C + c];
-        sum[i] = s;
-    }
-}
-static CT_ALWAYS_INLINE void scale_rows(ct_real *restrict out, const ct_real *restrict e,
-                                        const ct_real *restrict scale, int rows, int C) {
-    for (int i = 0; i < rows; i++)
-        for (int c = 0; c < C; c++) out[i * C + c] = e[i * C + c] * scale[i];
-}
-#define SMALL_C(X) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
 
 /* Short rows [0, N), C < SHORT_ROW: a shift m_i and log s_i = log Σ_c exp(z_ic − m_i), and with
  * prob the softmax p. The shift is the block's maximum M, not the row's: that max is one flat
@@ -79,25 +59,20 @@ static int short_row_stats(const ct_real *z, int N, int C, double *shift, double
     for (int b0 = 0; b0 < N; b0 += rows) {
         const int nb = b0 + rows < N ? rows : N - b0, n = nb * C;
         const ct_real *zb = z + (size_t)b0 * C;
-        ct_real M = zb[0];
-#pragma omp simd reduction(max : M)
-        for (int k = 0; k < n; k++) M = zb[k] > M ? zb[k] : M;
+        const ct_real M = ct_block_max(zb, n);
 #pragma omp simd
         for (int k = 0; k < n; k++) e[k] = ct_exp_difference(zb[k], M);
-        switch (C) {
-#define SUM_ROWS(K) case K: sum_rows(sum, e, nb, K); break;
-            SMALL_C(SUM_ROWS)
+#define SUM_ROWS(K) ct_rows_sum(sum, e, nb, K)
+        CT_WITH_SMALL_C(C, SUM_ROWS)
 #undef SUM_ROWS
-        default: sum_rows(sum, e, nb, C);
-        }
         int redo = 0;
 #pragma omp simd reduction(+ : redo)
         for (int i = 0; i < nb; i++) {
-            redo += !(sum[i] >= (ct_real)0x1p-60); /* NaN too */
+            redo += !(sum[i] >= CT_SHARED_SHIFT_MIN_SUM); /* NaN too */
             shift[b0 + i] = M;
         }
         for (int i = 0; redo && i < nb; i++) { /* rare: the row's own maximum */
-            if (sum[i] >= (ct_real)0x1p-60) continue;
+            if (sum[i] >= CT_SHARED_SHIFT_MIN_SUM) continue;
             const ct_real *zr = zb + (size_t)i * C;
             if (!ct_all_finite(zr, (size_t)C)) return 0;
             ct_real m = zr[0], s = 0;
@@ -109,12 +84,9 @@ static int short_row_stats(const ct_real *z, int N, int C, double *shift, double
 #pragma omp simd
             for (int i = 0; i < nb; i++) inv[i] = 1 / sum[i];
             ct_real *pb = prob + (size_t)b0 * C;
-            switch (C) {
-#define SCALE_ROWS(K) case K: scale_rows(pb, e, inv, nb, K); break;
-                SMALL_C(SCALE_ROWS)
+#define SCALE_ROWS(K) ct_rows_scale(pb, e, inv, NULL, nb, K)
+            CT_WITH_SMALL_C(C, SCALE_ROWS)
 #undef SCALE_ROWS
-            default: scale_rows(pb, e, inv, nb, C);
-            }
         }
 #pragma omp simd
         for (int i = 0; i < nb; i++) log_sum[b0 + i] = ct_vlog_wide(sum[i]);

@@ -143,3 +143,62 @@ CT_TEST(losses, cross_entropy_short_rows_name_a_nan) {
         CHECK(ct_test_expect_fatal(ce_with_value, (void *)&values[v], want, got, sizeof got), "want %s; got: %s", want, got);
     }
 }
+
+/* The softmax losses of losses/classification.c take the same shared block shift on short rows.
+ * Focal with γ = 0 is cross-entropy, and Poly-1 adds ε·(1 − p_y): both against the definition in
+ * double on staircase rows (row i lowered by i mod 60, the label's logit 8 above the rest:
+ * losses ~1e-3), per sample, with the same absolute bound as cross_entropy above. */
+CT_TEST(losses, softmax_losses_short_rows_staircase_match_definition) {
+    const int classes[] = {3, 10, 63};
+    const int N = 450;
+    ct_rng rng;
+    ct_rng_seed(&rng, 8);
+    double worst_loss = 0, worst_grad = 0;
+    for (size_t k = 0; k < sizeof classes / sizeof classes[0]; k++) {
+        const int C = classes[k];
+        for (int poly = 0; poly < 2; poly++) {
+            ct_tape *tape = ct_tape_new();
+            ct_tensor *z = ct_tensor_new_grad(CT_SHAPE(N, C));
+            ct_tensor_fill_normal(z, &rng, 0, 1);
+            int *y = malloc((size_t)N * sizeof *y);
+            for (int i = 0; i < N; i++) {
+                y[i] = (int)ct_rng_int(&rng, 0, C);
+                for (int c = 0; c < C; c++) z->data[(size_t)i * C + c] -= (ct_real)(i % 60);
+                z->data[(size_t)i * C + y[i]] += 8;
+            }
+            ct_tensor *loss = poly ? ct_poly1_loss(tape, z, CT_LABELS(y, N), CT_POLY(.reduction = CT_REDUCTION_NONE))
+                                   : ct_focal_loss(tape, z, CT_LABELS(y, N), CT_FOCAL(.gamma = 0, .reduction = CT_REDUCTION_NONE));
+            ct_tensor *seed = ct_tensor_new(CT_SHAPE(N));
+            ct_tensor_fill_uniform(seed, &rng, 0.5, 1.5);
+            ct_backward_with(tape, loss, seed->data);
+            double *g = malloc((size_t)N * sizeof *g), *ref_loss = malloc((size_t)N * sizeof *ref_loss);
+            double *ref_dz = malloc((size_t)N * C * sizeof *ref_dz);
+            for (int i = 0; i < N; i++) g[i] = seed->data[i];
+            ct_ce_opts o = CT_CE(.reduction = CT_REDUCTION_NONE);
+            reference_ce(z->data, y, N, C, o, g, ref_loss, ref_dz);
+            double loss_err = 0, grad_err = 0, max_grad = 1;
+            for (int i = 0; i < N; i++) {
+                const ct_real *zr = z->data + (size_t)i * C;
+                double m = zr[0], s = 0;
+                for (int c = 1; c < C; c++) m = zr[c] > m ? zr[c] : m;
+                for (int c = 0; c < C; c++) s += exp(zr[c] - m);
+                const double p_y = exp((zr[y[i]] - m) - log(s));
+                if (poly) { /* ℓ = u + (1 − p_y); dℓ/dz_c = (p_c − [c = y])·(1 + p_y) */
+                    ref_loss[i] += 1 - p_y;
+                    for (int c = 0; c < C; c++) ref_dz[(size_t)i * C + c] *= 1 + p_y;
+                }
+                loss_err = fmax(loss_err, fabs(loss->data[i] - ref_loss[i]));
+            }
+            for (size_t j = 0; j < (size_t)N * C; j++) max_grad = fmax(max_grad, fabs(ref_dz[j]));
+            for (size_t j = 0; j < (size_t)N * C; j++) grad_err = fmax(grad_err, fabs(z->grad[j] - ref_dz[j]) / max_grad);
+            worst_loss = fmax(worst_loss, loss_err), worst_grad = fmax(worst_grad, grad_err);
+            CHECK(loss_err <= 8e-7 && grad_err <= 2e-6, "C = %d, %s: loss abs err %.2e, grad err %.2e of the largest", C,
+                  poly ? "poly1" : "focal gamma 0", loss_err, grad_err);
+            free(y), free(g), free(ref_loss), free(ref_dz);
+            ct_tensor_free(seed);
+            ct_tensor_free(z);
+            ct_tape_free(tape);
+        }
+    }
+    ct_test_note("worst loss abs err %.1e, gradient err %.1e of the largest", worst_loss, worst_grad);
+}

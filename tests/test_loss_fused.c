@@ -295,13 +295,17 @@ static ct_tensor *fused(ct_tape *tape, ct_tensor *z, const loss_case *lc) {
 }
 
 /* ---- inputs ------------------------------------------------------------------------------------ */
-enum { IN_RANDOM, IN_EXTREME };
+enum { IN_RANDOM, IN_STAIRCASE, IN_EXTREME };
 
-/* Logits (N, C): normal(0, 2), or extreme rows — ±1e4 mixed, all equal, one large (1e4) among
+/* Logits (N, C): normal(0, 2); a staircase, row i lowered by i mod 60 (short rows share their
+ * block's maximum as the shift down to about 42 below it and take their own below that: both
+ * sides, see losses/rows.h); or extreme rows — ±1e4 mixed, all equal, one large (1e4) among
  * zeros, the label's logit far below the rest, 30 and −30 — cycled over the rows. */
 static void fill_logits(ct_tensor *z, int how, ct_rng *rng) {
     const int N = z->shape[0], C = z->shape[1];
     ct_tensor_fill_normal(z, rng, 0, 2);
+    if (how == IN_STAIRCASE)
+        for (size_t k = 0; k < z->size; k++) z->data[k] -= (ct_real)((k / (size_t)C) % 60);
     if (how != IN_EXTREME) return;
     for (int i = 0; i < N; i++) {
         ct_real *row = z->data + (size_t)i * C;
@@ -421,7 +425,7 @@ static void compare_loss(loss_case lc, int extreme_ok) {
         for (int i = 0; i < N; i++) labels[i] = (int)ct_rng_int(&rng, 0, C);
         if (lc.kind == L_NLL) labels[N - 1] = -100; /* one ignored sample */
         lc.y = CT_LABELS(labels, N);
-        for (int how = IN_RANDOM; how <= (extreme_ok ? IN_EXTREME : IN_RANDOM); how++) {
+        for (int how = IN_RANDOM; how <= (extreme_ok ? IN_EXTREME : IN_STAIRCASE); how++) {
             ct_tensor *z = ct_tensor_new_grad(CT_SHAPE(N, C));
             fill_logits(z, how, &rng);
             if (lc.kind == L_NLL) /* log-probabilities */
