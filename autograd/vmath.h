@@ -16,7 +16,27 @@
 #ifdef CT_PRECISION_64
 static inline __attribute__((always_inline)) double ct_vlog(double x) { return log(x); }
 static inline __attribute__((always_inline)) double ct_vlog1p(double x) { return log1p(x); }
+static inline __attribute__((always_inline)) double ct_vlog1p_unit(double u, double inv_v) {
+    (void)inv_v;
+    return log1p(u);
+}
 #else
+/* e·ln2 + log(1 + f) for f in [√½ − 1, √2 − 1]: the polynomial of ct_vlog below. */
+static inline __attribute__((always_inline)) float ct_log_reduced(float f, float ef) {
+    const float z = f * f;
+    float p = 7.0376836292e-2f;
+    p = p * f - 1.1514610310e-1f;
+    p = p * f + 1.1676998740e-1f;
+    p = p * f - 1.2420140846e-1f;
+    p = p * f + 1.4249322787e-1f;
+    p = p * f - 1.6668057665e-1f;
+    p = p * f + 2.0000714765e-1f;
+    p = p * f - 2.4999993993e-1f;
+    p = p * f + 3.3333331174e-1f;
+    const float y = f * z * p + ef * -2.12194440e-4f - 0.5f * z;
+    return (f + y) + ef * 0.693359375f;
+}
+
 /* log x. Write x = 2^e·m with m in [√½, √2) (exponent and mantissa bits taken apart; subnormal x
  * are first scaled by 2²³), f = m − 1 in [−0.29, 0.41]; then
  *     log x = e·ln2 + f − f²/2 + f³·P(f)
@@ -37,19 +57,7 @@ static inline __attribute__((always_inline)) float ct_vlog(float x) {
     const int below = m < 0.707106781f;
     e = below ? e - 1 : e;
     const float f = below ? (m + m) - 1.0f : m - 1.0f;
-    const float z = f * f;
-    float p = 7.0376836292e-2f;
-    p = p * f - 1.1514610310e-1f;
-    p = p * f + 1.1676998740e-1f;
-    p = p * f - 1.2420140846e-1f;
-    p = p * f + 1.4249322787e-1f;
-    p = p * f - 1.6668057665e-1f;
-    p = p * f + 2.0000714765e-1f;
-    p = p * f - 2.4999993993e-1f;
-    p = p * f + 3.3333331174e-1f;
-    const float ef = (float)e;
-    const float y = f * z * p + ef * -2.12194440e-4f - 0.5f * z;
-    const float r = (f + y) + ef * 0.693359375f; /* finite for every input, special ones included */
+    const float r = ct_log_reduced(f, (float)e); /* finite for every input, special ones included */
     const int normal = (xi > 0) & (xi < 0x7f800000);
     const float special = (xi & 0x7fffffff) == 0 ? -INFINITY : (xi == 0x7f800000 ? INFINITY : NAN);
     /* r·0 (= 0) ties r to both arms, so GCC computes it unconditionally and selects */
@@ -62,6 +70,16 @@ static inline __attribute__((always_inline)) float ct_vlog1p(float u) {
     const float v = 1.0f + u;
     const float correction = v < INFINITY ? (u - (v - 1.0f)) / v : 0.0f;
     return ct_vlog(v) + correction;
+}
+
+/* log(1 + u) for u in [0, 1] (softplus's e^−|x|), given inv_v = 1/(1 + u), which the caller has
+ * for σ anyway: v = 1 + u in [1, 2] needs no exponent taken apart (e = [v > √2], m = v/2^e exact)
+ * and no special case, and the correction for v's rounding multiplies instead of dividing. */
+static inline __attribute__((always_inline)) float ct_vlog1p_unit(float u, float inv_v) {
+    const float v = 1.0f + u;
+    const int above = v > 1.41421356f;
+    const float f = (above ? v * 0.5f : v) - 1.0f; /* exact */
+    return ct_log_reduced(f, above ? 1.0f : 0.0f) + (u - (v - 1.0f)) * inv_v;
 }
 #endif
 

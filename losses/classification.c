@@ -145,11 +145,12 @@ static CT_ALWAYS_INLINE ct_real focal_power(ct_real q, ct_real gamma, int slope)
     return inside ? d : 0;
 }
 
-/* p = σ(x) and bce = (1 − t)·x + softplus(−x) from one e^−|x| (inlined, so the pointers vanish). */
+/* p = σ(x) and bce = (1 − t)·x + softplus(−x) from one e^−|x| and one 1/(1 + e^−|x|) (inlined, so
+ * the pointers vanish). */
 static CT_ALWAYS_INLINE void sigmoid_and_bce(ct_real x, ct_real t, ct_real *p, ct_real *ce) {
     const ct_real e = ct_exp_nonpositive(-fabs(x)), r = 1 / (1 + e);
     *p = (x >= 0 ? 1 : e) * r;
-    *ce = (1 - t) * x + ((x < 0 ? -x : 0) + ct_vlog1p(e));
+    *ce = (1 - t) * x + ((x < 0 ? -x : 0) + ct_vlog1p_unit(e, r));
 }
 
 /* ℓ of one element (c: its index along the last dimension). */

@@ -36,7 +36,7 @@ CT_TEST(vmath, log_within_one_ulp_of_libm) {
     ct_test_note("%zu values, worst %.2f ulp at %g", n, worst, at);
 }
 
-/* log1p and softplus within 2 ulp; σ within 3 (e^−|x|, then a division and a product) */
+/* log1p (both forms) and softplus within 2 ulp; σ within 3 (e^−|x|, then a division and a product) */
 CT_TEST(vmath, log1p_softplus_within_two_ulp_sigmoid_three) {
     double worst_log1p = 0, worst_sig = 0, worst_sp = 0;
     /* log1p on (−1, 1e6]: geometric steps through the small values, where log1p matters */
@@ -51,11 +51,21 @@ CT_TEST(vmath, log1p_softplus_within_two_ulp_sigmoid_three) {
         worst_sig = fmax(worst_sig, ulps((double)ct_vsigmoid(x), sig));
         worst_sp = fmax(worst_sp, ulps((double)ct_vsoftplus(x), sp));
     }
+    /* log1p on [0, 1] given 1/(1 + u) (softplus's e^−|x|): every 97th float */
+    double worst_unit = 0;
+    for (uint32_t bits = 0; bits <= 0x3f800000u; bits += 97) {
+        float u;
+        memcpy(&u, &bits, sizeof u);
+        const ct_real r = 1 / (1 + (ct_real)u);
+        worst_unit = fmax(worst_unit, ulps((double)ct_vlog1p_unit((ct_real)u, r), log1p((double)u)));
+    }
+    CHECK(worst_unit <= 2.0, "log1p on [0, 1] worst %.3f ulp", worst_unit);
     CHECK(worst_log1p <= 2.0, "log1p worst %.3f ulp", worst_log1p);
     CHECK(worst_sig <= 3.0, "sigmoid worst %.3f ulp", worst_sig);
     CHECK(worst_sp <= 2.0, "softplus worst %.3f ulp", worst_sp);
     CHECK(ct_vsoftplus(-1e4) == 0 && ct_vsoftplus(1e4) == (ct_real)1e4 && ct_vsigmoid(-1e4) == 0 && ct_vsigmoid(1e4) == 1);
-    ct_test_note("worst: log1p %.2f, sigmoid %.2f, softplus %.2f ulp", worst_log1p, worst_sig, worst_sp);
+    ct_test_note("worst: log1p %.2f (on [0, 1] with 1/(1 + u): %.2f), sigmoid %.2f, softplus %.2f ulp", worst_log1p,
+                 worst_unit, worst_sig, worst_sp);
 }
 
 /* ct_vlog_wide: log x in double to an absolute 6e-8 for every positive normal float (ct_vlog
