@@ -892,22 +892,33 @@ ct_tensor *ct_nll_loss(ct_tape *tape, ct_tensor *x, ct_labels y, ct_nll_opts opt
     ct_node *nd;
     ct_tensor *out = ct_op_output(tape, none ? CT_SHAPE(N) : (ct_shape){.ndim = 0}, &ct_op_loss_nll, &x, 1, &nd);
     double denom = 0, total = 0;
-    for (int i = 0; i < N; i++) { /* one pass: checks, weights and values */
+    int bad = 0; /* vectorised passes; when they find a bad label, weight or NaN, the loop below names it */
+    const ct_real *weight = opts.weight;
+#pragma omp simd reduction(| : bad)
+    for (int i = 0; i < N; i++) {
+        const int yi = y.data[i], kept = yi != opts.ignore_index, in_range = (unsigned)yi < (unsigned)C;
+        const int k = kept && in_range ? yi : 0; /* an ignored sample reads class 0 with weight 0 */
+        const ct_real wi = kept && in_range ? (weight ? weight[k] : 1) : 0;
+        bad |= (kept & !in_range) | (wi - wi != 0); /* w − w: NaN for ±inf */
+        index[i] = k, w[i] = wi;
+    }
+#pragma omp simd reduction(+ : denom, total)
+    for (int i = 0; i < N; i++) {
+        const ct_real xi = x->data[(size_t)i * C + index[i]], wi = w[i];
+        denom += wi;
+        const ct_real v = y.data[i] != opts.ignore_index ? -(xi * wi) : 0; /* ignored: exactly 0 */
+        if (none) out->data[i] = v;
+        total += v;
+    }
+    bad |= isnan(total); /* a NaN read (or +inf and −inf in the sum: no error, the sum is NaN) */
+    for (int i = 0; bad && i < N; i++) {
         const int yi = y.data[i];
         CT_CHECK(yi == opts.ignore_index || (yi >= 0 && yi < C), op,
                  "label %d of sample %d is out of range for C = %d classes (ignore_index is %d)", yi, i, C,
                  opts.ignore_index);
-        const int kept = yi != opts.ignore_index;
-        index[i] = kept ? yi : 0;
-        w[i] = kept ? (opts.weight ? opts.weight[yi] : 1) : 0;
         CT_CHECK(isfinite(w[i]), op, "weight[%d] = %g is not finite", yi, (double)w[i]);
         const ct_real xi = x->data[(size_t)i * C + index[i]];
         CT_CHECK(w[i] == 0 || !isnan(xi), op, "log_probs row %d has NaN at class %d", i, index[i]);
-        denom += w[i];
-        /* an ignored sample contributes 0 (its weight is 0 and nothing of its row is read) */
-        const ct_real v = kept ? -(xi * w[i]) : 0;
-        if (none) out->data[i] = v;
-        total += v;
     }
     if (!none) /* all ignored: the mean is 0/0 = NaN with a zero gradient, as in PyTorch */
         out->data[0] = (ct_real)(opts.reduction == CT_REDUCTION_SUM ? total : denom == 0 ? NAN : total / denom);

@@ -274,6 +274,28 @@ static void zoo_fatal_body(void *arg) {
     ct_loss_apply(tape, l, z, CT_LABELS(y, fc->n_labels));
 }
 
+/* nll reads one log-probability per row: a NaN there (row 2, label 1) is named, one elsewhere is
+ * not read; a non-finite class weight is named too. */
+static void nll_picked_nan_body(void *arg) {
+    const int weighted = *(const int *)arg;
+    ct_tape *tape = ct_tape_new();
+    ct_tensor *x = ct_tape_zeros(tape, CT_SHAPE(300, 3));
+    x->data[2 * 3 + 1] = weighted ? 0 : NAN;
+    int y[300] = {0};
+    y[2] = 1;
+    ct_real w[3] = {1, INFINITY, 1};
+    ct_nll_loss(tape, x, CT_LABELS(y, 300), CT_NLL(.weight = weighted ? w : NULL));
+}
+
+CT_TEST(loss_zoo, nll_names_a_nan_it_reads_and_a_bad_weight) {
+    char got[1024];
+    const int plain = 0, weighted = 1;
+    CHECK(ct_test_expect_fatal(nll_picked_nan_body, (void *)&plain, "log_probs row 2 has NaN at class 1", got,
+                               sizeof got), "got %s", got);
+    CHECK(ct_test_expect_fatal(nll_picked_nan_body, (void *)&weighted, "weight[1] = inf is not finite", got,
+                               sizeof got), "got %s", got);
+}
+
 CT_TEST(loss_zoo, errors_name_the_loss_and_the_index) {
     const char *label_losses[] = {"focal", "poly1", "poly_n", "poly1_focal", "squentropy", "comp_sum", "gce",
                                   "nce_rce", "stablemax", "nll", "cross_entropy"};
