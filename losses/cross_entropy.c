@@ -49,7 +49,8 @@
  * largest term), each e^(z − M) is taken as if z − M were exact (ct_exp_difference) and log s_i
  * in double (ct_vlog_wide): no rounding grows with the distance to M, and −log p_ic =
  * (m_i − z_ic) + log s_i in double is as accurate as with the row's own maximum. A row with
- * s_i < 2^−60 (its maximum more than about 42 below M) is redone with its own maximum.
+ * s_i < 2^−60 (its maximum more than about 42 below M) is redone with its own maximum, and so is
+ * every row in the float64 build (CT_SHARED_SHIFT_MIN_SUM in losses/rows.h says why).
  * A non-finite logit makes its row's s_i NaN (NaN: e^NaN; +inf: M = inf, inf − inf; −inf: the
  * two-sum's inf − inf, 0·NaN), so the rows redone are also where non-finite values are looked
  * for. Returns 0 if one is found (the caller finds and names it). */
