@@ -131,8 +131,13 @@ static void cross_entropy_backward(ct_tape *tape, ct_node *nd) {
             const double g = ROW_SCALE(0);
             const ct_real gr = (ct_real)g, g_spread = (ct_real)(g * spread);
             const size_t n = (size_t)N * C;
+            if (n < PARALLEL_WORK) { /* an if clause on the parallel loop measured 15.9 µs a W5 step, this 10.5 */
 #pragma omp simd
-            for (size_t k = 0; k < n; k++) dz[k] += gr * prob[k] - g_spread;
+                for (size_t k = 0; k < n; k++) dz[k] += gr * prob[k] - g_spread;
+            } else {
+#pragma omp parallel for simd schedule(static)
+                for (size_t k = 0; k < n; k++) dz[k] += gr * prob[k] - g_spread;
+            }
             for (int i = 0; i < N; i++) dz[(size_t)i * C + s->labels[i]] -= (ct_real)(g * (1 - eps));
             return;
         }
@@ -211,7 +216,19 @@ ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, 
     double total = 0, denom = 0;
     /* short rows keep p for the backward when a node is recorded (C < 64 reals a row) */
     ct_real *prob = nd && C < SHORT_ROW ? ct_arena_alloc(arena, (size_t)(N ? N : 1) * C * sizeof *prob) : NULL;
-    const int short_rows = C < SHORT_ROW && short_row_stats(logits->data, N, C, max, log_sum, prob);
+    int short_rows = C < SHORT_ROW;
+    if (short_rows && (size_t)N * C < PARALLEL_WORK) {
+        short_rows = short_row_stats(logits->data, N, C, max, log_sum, prob);
+    } else if (short_rows) { /* rows split over the threads; 0 from any part: a value to find */
+        const int parts = ct_max_threads();
+#pragma omp parallel for schedule(static) reduction(&& : short_rows)
+        for (int b = 0; b < parts; b++) {
+            const int i0 = (int)((long)N * b / parts), i1 = (int)((long)N * (b + 1) / parts);
+            const size_t k0 = (size_t)i0 * C;
+            short_rows = short_row_stats(logits->data + k0, i1 - i0, C, max + i0, log_sum + i0,
+                                         prob ? prob + k0 : NULL) && short_rows;
+        }
+    }
     if (short_rows && !w && eps == 0) { /* the common case in one vectorised pass: ℓ_i = (m_i − z_iy) + log s_i */
         const int none = opts.reduction == CT_REDUCTION_NONE;
 #pragma omp simd reduction(+ : total, denom)

@@ -202,3 +202,55 @@ CT_TEST(losses, softmax_losses_short_rows_staircase_match_definition) {
     }
     ct_test_note("worst loss abs err %.1e, gradient err %.1e of the largest", worst_loss, worst_grad);
 }
+
+/* Short rows past PARALLEL_WORK (16,000 x 10 = 160,000 elements) are split over the threads:
+ * the same values as the definition on 1 and 2 threads; and a NaN in a batch that size named
+ * with its row (on one thread: ct_test_expect_fatal's child runs on one). */
+static void ce_large_with_nan(void *arg) {
+    (void)arg;
+    ct_tape *tape = ct_tape_new();
+    ct_tensor *z = ct_tensor_new_grad(CT_SHAPE(16000, 10));
+    int *y = calloc(16000, sizeof *y);
+    z->data[12345 * 10 + 6] = NAN;
+    ct_cross_entropy(tape, z, CT_LABELS(y, 16000), CT_CE());
+}
+
+CT_TEST(losses, cross_entropy_short_rows_split_over_threads) {
+    const int N = 16000, C = 10;
+    const int saved_threads = ct_get_threads();
+    ct_rng rng;
+    ct_rng_seed(&rng, 9);
+    double worst = 0;
+    for (int threads = 1; threads <= 2; threads++)
+        for (int none = 0; none < 2; none++) {
+            ct_set_threads(threads);
+            ct_tape *tape = ct_tape_new();
+            ct_tensor *z = ct_tensor_new_grad(CT_SHAPE(N, C));
+            ct_tensor_fill_normal(z, &rng, 0, 3);
+            int *y = malloc((size_t)N * sizeof *y);
+            for (int i = 0; i < N; i++) y[i] = (int)ct_rng_int(&rng, 0, C);
+            ct_ce_opts o = CT_CE(.reduction = none ? CT_REDUCTION_NONE : CT_REDUCTION_MEAN);
+            ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(y, N), o);
+            ct_tensor *seed = ct_tensor_new(loss->ndim ? CT_SHAPE(N) : (ct_shape){.ndim = 0});
+            ct_tensor_fill_uniform(seed, &rng, 0.5, 1.5);
+            ct_backward_with(tape, loss, seed->data);
+            double *g = malloc((size_t)N * sizeof *g), *ref_loss = malloc((size_t)N * sizeof *ref_loss);
+            double *ref_dz = malloc((size_t)N * C * sizeof *ref_dz);
+            for (size_t i = 0; i < seed->size; i++) g[i] = seed->data[i];
+            reference_ce(z->data, y, N, C, o, g, ref_loss, ref_dz);
+            double err = 0;
+            for (size_t i = 0; i < loss->size; i++) err = fmax(err, fabs(loss->data[i] - ref_loss[i]) / fmax(1, fabs(ref_loss[i])));
+            for (size_t j = 0; j < (size_t)N * C; j++) err = fmax(err, fabs(z->grad[j] - ref_dz[j]));
+            worst = fmax(worst, err);
+            CHECK(err <= 2e-6, "%d thread(s), %s: worst error %.2e", threads, none ? "none" : "mean", err);
+            free(y), free(g), free(ref_loss), free(ref_dz);
+            ct_tensor_free(seed);
+            ct_tensor_free(z);
+            ct_tape_free(tape);
+        }
+    char got[512];
+    CHECK(ct_test_expect_fatal(ce_large_with_nan, NULL, "logits row 12345 has a non-finite value nan at class 6", got,
+                               sizeof got), "got %s", got);
+    ct_set_threads(saved_threads);
+    ct_test_note("1 and 2 threads, mean and none: worst error %.1e", worst);
+}
