@@ -170,10 +170,12 @@ static void adam_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
+static double *adam_beta1(ct_optim *base) { return &((adam *)base)->o.beta1; }
+
 static const ct_optim_class adam_classes[] = {
-    [ADAM] = {"adam", adam_step, NULL},     [ADAMW] = {"adamw", adam_step, NULL},
-    [ADAMAX] = {"adamax", adam_step, NULL}, [NADAM] = {"nadam", adam_step, NULL},
-    [RADAM] = {"radam", adam_step, NULL},
+    [ADAM] = {"adam", adam_step, NULL, adam_beta1},     [ADAMW] = {"adamw", adam_step, NULL, adam_beta1},
+    [ADAMAX] = {"adamax", adam_step, NULL, adam_beta1}, [NADAM] = {"nadam", adam_step, NULL, adam_beta1},
+    [RADAM] = {"radam", adam_step, NULL, adam_beta1},
 };
 
 static ct_optim *make(ct_model *m, ct_adam_opts o, adam_kind kind, const char *op) {

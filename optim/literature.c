@@ -74,7 +74,9 @@ static void adabelief_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class adabelief_class = {"adabelief", adabelief_step, NULL};
+static double *adabelief_beta1(ct_optim *base) { return &((adabelief *)base)->o.beta1; }
+
+static const ct_optim_class adabelief_class = {"adabelief", adabelief_step, NULL, adabelief_beta1};
 
 ct_optim *ct_adabelief_new(ct_model *m, ct_adabelief_opts o) {
     static const char *op = "ct_adabelief_new";
@@ -122,7 +124,9 @@ static void lion_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class lion_class = {"lion", lion_step, NULL};
+static double *lion_beta1(ct_optim *base) { return &((lion *)base)->o.beta1; }
+
+static const ct_optim_class lion_class = {"lion", lion_step, NULL, lion_beta1};
 
 ct_optim *ct_lion_new(ct_model *m, ct_lion_opts o) {
     static const char *op = "ct_lion_new";
@@ -181,7 +185,9 @@ static void lamb_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class lamb_class = {"lamb", lamb_step, NULL};
+static double *lamb_beta1(ct_optim *base) { return &((lamb *)base)->o.beta1; }
+
+static const ct_optim_class lamb_class = {"lamb", lamb_step, NULL, lamb_beta1};
 
 ct_optim *ct_lamb_new(ct_model *m, ct_lamb_opts o) {
     static const char *op = "ct_lamb_new";
@@ -237,7 +243,12 @@ static void lars_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class lars_class = {"lars", lars_step, NULL};
+static double *lars_momentum(ct_optim *base) {
+    lars *s = (lars *)base;
+    return s->momentum >= 0 ? &s->o.momentum : NULL;
+}
+
+static const ct_optim_class lars_class = {"lars", lars_step, NULL, lars_momentum};
 
 ct_optim *ct_lars_new(ct_model *m, ct_lars_opts o) {
     static const char *op = "ct_lars_new";
@@ -366,7 +377,7 @@ static void adafactor_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class adafactor_class = {"adafactor", adafactor_step, NULL};
+static const ct_optim_class adafactor_class = {"adafactor", adafactor_step, NULL, NULL};
 
 ct_optim *ct_adafactor_new(ct_model *m, ct_adafactor_opts o) {
     static const char *op = "ct_adafactor_new";
@@ -440,7 +451,9 @@ static void adopt_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class adopt_class = {"adopt", adopt_step, NULL};
+static double *adopt_beta1(ct_optim *base) { return &((adopt *)base)->o.beta1; }
+
+static const ct_optim_class adopt_class = {"adopt", adopt_step, NULL, adopt_beta1};
 
 ct_optim *ct_adopt_new(ct_model *m, ct_adopt_opts o) {
     static const char *op = "ct_adopt_new";

@@ -200,6 +200,28 @@ void ct_optim_set_lr(ct_optim *opt, double lr) {
     opt->lr = lr;
 }
 
+/* The class's momentum hook: where μ or β₁ lives, or NULL. */
+static double *momentum_of(const ct_optim *opt) {
+    return opt->cls->momentum ? opt->cls->momentum((ct_optim *)opt) : NULL;
+}
+
+int ct_optim_has_momentum(const ct_optim *opt) { return momentum_of(opt) != NULL; }
+
+double ct_optim_momentum(const ct_optim *opt) {
+    const double *m = momentum_of(opt);
+    CT_CHECK(m, "ct_optim_momentum", "%s has no momentum or beta1 (built with momentum 0, or none in its kind)",
+             opt->cls->name);
+    return *m;
+}
+
+void ct_optim_set_momentum(ct_optim *opt, double momentum) {
+    static const char *op = "ct_optim_set_momentum";
+    double *m = momentum_of(opt);
+    CT_CHECK(m, op, "%s has no momentum or beta1 to set (built with momentum 0, or none in its kind)", opt->cls->name);
+    CT_CHECK(momentum >= 0 && momentum < 1, op, "momentum %g must be in [0, 1)", momentum);
+    *m = momentum;
+}
+
 long ct_optim_steps(const ct_optim *opt) { return opt->steps; }
 const char *ct_optim_kind(const ct_optim *opt) { return opt->cls->name; }
 

@@ -128,6 +128,14 @@ void ct_optim_zero_grad(ct_optim *opt);
 /* The base learning rate (what schedules set); each group's lr is this times its scale. */
 double ct_optim_lr(const ct_optim *opt);
 void ct_optim_set_lr(ct_optim *opt, double lr);
+/* The momentum coefficient a schedule may move (PyTorch's OneCycleLR cycles the same one): μ of
+ * SGD, RMSprop and LARS, β₁ of the Adam family, AdaBelief, Lion, LAMB and ADOPT; a wrapper's is
+ * its base optimizer's. Fatal for an optimizer without one (Adagrad, Adadelta, Adafactor, and
+ * SGD, RMSprop or LARS built with momentum 0, which keep no momentum buffer), and for a value
+ * outside [0, 1). */
+int ct_optim_has_momentum(const ct_optim *opt);
+double ct_optim_momentum(const ct_optim *opt);
+void ct_optim_set_momentum(ct_optim *opt, double momentum);
 /* Number of steps applied so far (t of the last update). */
 long ct_optim_steps(const ct_optim *opt);
 const char *ct_optim_kind(const ct_optim *opt); /* "sgd", "adam", ... */
@@ -223,7 +231,8 @@ int ct_checkpoint_load(ct_optim *opt, const char *path);
  *         }
  *         base->zeroed = 1;
  *     }
- *     static const ct_optim_class lion_class = {"lion", lion_step, NULL};
+ *     static double *lion_beta1(ct_optim *base) { return &((lion *)base)->o.beta1; }
+ *     static const ct_optim_class lion_class = {"lion", lion_step, NULL, lion_beta1};
  *     ct_optim *ct_lion_new(ct_model *m, ct_lion_opts o) {
  *         ...check options, fatal with "ct_lion_new: beta1 1.5 must be in [0, 1)"...
  *         lion *s = ct_optim_create(sizeof *s, &lion_class, m, o.lr, o.weight_decay);
@@ -236,14 +245,17 @@ int ct_checkpoint_load(ct_optim *opt, const char *path);
  * `init`, one per parameter, same shape; freed by ct_optim_free), the step count (incremented
  * after class->step), the guards and save/load. ct_optim_step zeroes the grads after the step
  * unless the step set `zeroed`. A class's `free` (may be NULL) releases only what the
- * optimizer allocated itself; the core frees the rest and the struct. Per-step scalars that
- * are not a function of the step (e.g. a running product) are registered with
- * ct_optim_add_scalar so they are saved with the state. A wrapper (Lookahead, SAM) can keep an
+ * optimizer allocated itself; the core frees the rest and the struct. A class's `momentum` (may
+ * be NULL) points at the coefficient ct_optim_set_momentum and one-cycle schedules move.
+ * Per-step scalars that are not a function of the step (e.g. a running product) are registered
+ * with ct_optim_add_scalar so they are saved with the state. A wrapper (Lookahead, SAM) can keep an
  * inner ct_optim and call ct_optim_step on it from its own step. */
 typedef struct ct_optim_class {
     const char *name;                  /* "sgd": the kind, in messages and checkpoints */
     void (*step)(ct_optim *opt);       /* one update from the grads; opt->steps is t − 1 */
     void (*free)(ct_optim *opt);       /* optional: frees the optimizer's own allocations */
+    double *(*momentum)(ct_optim *opt); /* optional: where μ or β₁ lives (ct_optim_set_momentum),
+                                           or NULL when this optimizer has none */
 } ct_optim_class;
 
 typedef struct {
@@ -362,6 +374,8 @@ typedef struct {
     double pct_start, div_factor, final_div_factor; /* one-cycle */
     ct_anneal anneal;           /* one-cycle */
     int three_phase;            /* one-cycle */
+    int cycle_momentum;         /* one-cycle: ct_schedule_momentum moves between these two */
+    double base_momentum, max_momentum;
     long decay_steps;           /* WSD */
     ct_wsd_decay decay;         /* WSD */
 } ct_schedule;
@@ -385,14 +399,23 @@ ct_schedule ct_schedule_sgdr(double lr, long t_0, long t_mult, double min_lr);
  * max_lr/div_factor up to max_lr over the first pct_start of total_steps, then down to
  * max_lr/(div_factor·final_div_factor) at step total_steps − 1; three_phase goes back down to
  * max_lr/div_factor first (symmetric) and anneals to the minimum in a third phase. Steps past
- * total_steps − 1 stay at the minimum (PyTorch raises). */
+ * total_steps − 1 stay at the minimum (PyTorch raises).
+ * With cycle_momentum (the default, as in PyTorch), the momentum moves against the lr with the
+ * same annealing: max_momentum → base_momentum while the lr rises, back to max_momentum while it
+ * falls (three_phase: and stays there in the third phase). ct_optim_schedule sets it with
+ * ct_optim_set_momentum: SGD's μ, Adam's β₁ (see there; an optimizer without one is a fatal
+ * error naming it, where PyTorch raises too, except that PyTorch also turns on the momentum of
+ * an SGD built without: build it with momentum > 0, or set cycle_momentum = 0). */
 typedef struct {
     double pct_start, div_factor, final_div_factor;
     ct_anneal anneal;
     int three_phase;
+    int cycle_momentum;
+    double base_momentum, max_momentum;
 } ct_one_cycle_opts;
 #define CT_ONE_CYCLE(...) CT_WITH_DEFAULTS(ct_one_cycle_opts, (.pct_start = 0.3, .div_factor = 25, \
-    .final_div_factor = 1e4, .anneal = CT_ANNEAL_COS, .three_phase = 0), __VA_ARGS__)
+    .final_div_factor = 1e4, .anneal = CT_ANNEAL_COS, .three_phase = 0, .cycle_momentum = 1, \
+    .base_momentum = 0.85, .max_momentum = 0.95), __VA_ARGS__)
 ct_schedule ct_schedule_one_cycle(double max_lr, long total_steps, ct_one_cycle_opts opts);
 
 /* Warmup-stable-decay (MiniCPM, Hu et al. 2024; Hägele et al. 2024, "Scaling Laws and
@@ -414,7 +437,12 @@ ct_schedule ct_schedule_wsd(double lr, long total_steps, ct_wsd_opts opts);
 ct_schedule ct_schedule_with_warmup(ct_schedule s, long steps, double start_factor);
 /* The lr for optimizer step `step` >= 0. */
 double ct_schedule_lr(const ct_schedule *s, long step);
-/* ct_optim_set_lr(opt, ct_schedule_lr(s, ct_optim_steps(opt))): call before each step. */
+/* The momentum for optimizer step `step` >= 0, or NAN for a schedule that leaves the momentum
+ * alone (every one but a one-cycle with cycle_momentum; during a warmup in front of one, its
+ * first value). */
+double ct_schedule_momentum(const ct_schedule *s, long step);
+/* ct_optim_set_lr(opt, ct_schedule_lr(s, ct_optim_steps(opt))), and the same for the momentum
+ * when the schedule sets one: call before each step. */
 void ct_optim_schedule(ct_optim *opt, const ct_schedule *s);
 
 /* Reduce-on-plateau (torch.optim.lr_scheduler.ReduceLROnPlateau): stateful, driven by a metric

@@ -55,7 +55,12 @@ static void rmsprop_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class rmsprop_class = {"rmsprop", rmsprop_step, NULL};
+static double *rmsprop_momentum(ct_optim *base) {
+    rmsprop *s = (rmsprop *)base;
+    return s->momentum_buffer >= 0 ? &s->o.momentum : NULL;
+}
+
+static const ct_optim_class rmsprop_class = {"rmsprop", rmsprop_step, NULL, rmsprop_momentum};
 
 ct_optim *ct_rmsprop_new(ct_model *m, ct_rmsprop_opts o) {
     static const char *op = "ct_rmsprop_new";
@@ -104,7 +109,7 @@ static void adagrad_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class adagrad_class = {"adagrad", adagrad_step, NULL};
+static const ct_optim_class adagrad_class = {"adagrad", adagrad_step, NULL, NULL};
 
 ct_optim *ct_adagrad_new(ct_model *m, ct_adagrad_opts o) {
     static const char *op = "ct_adagrad_new";
@@ -154,7 +159,7 @@ static void adadelta_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class adadelta_class = {"adadelta", adadelta_step, NULL};
+static const ct_optim_class adadelta_class = {"adadelta", adadelta_step, NULL, NULL};
 
 ct_optim *ct_adadelta_new(ct_model *m, ct_adadelta_opts o) {
     static const char *op = "ct_adadelta_new";

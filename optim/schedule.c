@@ -155,6 +155,14 @@ ct_schedule ct_schedule_one_cycle(double max_lr, long total_steps, ct_one_cycle_
     s.final_div_factor = o.final_div_factor;
     s.anneal = o.anneal;
     s.three_phase = o.three_phase != 0;
+    s.cycle_momentum = o.cycle_momentum != 0;
+    if (s.cycle_momentum) {
+        CT_CHECK(o.base_momentum >= 0 && o.base_momentum < 1, op, "base_momentum %g must be in [0, 1)",
+                 o.base_momentum);
+        CT_CHECK(o.max_momentum >= 0 && o.max_momentum < 1, op, "max_momentum %g must be in [0, 1)", o.max_momentum);
+        s.base_momentum = o.base_momentum;
+        s.max_momentum = o.max_momentum;
+    }
     double end[3];
     int n = one_cycle_phases(&s, end);
     for (int i = 0; i < n; i++)
@@ -217,6 +225,23 @@ static double one_cycle_lr(const ct_schedule *s, long step) {
     return min_lr; /* not reached */
 }
 
+/* OneCycleLR's momentum: the same phases and annealing, max → base → max (three-phase: then
+ * max → max). */
+static double one_cycle_momentum(const ct_schedule *s, long step) {
+    const double lo = s->base_momentum, hi = s->max_momentum;
+    double end[3];
+    int n = one_cycle_phases(s, end);
+    const double from3[3] = {hi, lo, hi}, to3[3] = {lo, hi, hi};
+    const double from2[2] = {hi, lo}, to2[2] = {lo, hi};
+    const double *from = n == 3 ? from3 : from2, *to = n == 3 ? to3 : to2;
+    double t = (double)(step < s->period - 1 ? step : s->period - 1), start = 0;
+    for (int i = 0; i < n; i++) {
+        if (t <= end[i] || i == n - 1) return anneal(s->anneal, from[i], to[i], (t - start) / (end[i] - start));
+        start = end[i];
+    }
+    return hi; /* not reached */
+}
+
 static double wsd_lr(const ct_schedule *s, long t) {
     long total = s->period, stable_end = total - s->decay_steps;
     if (t < stable_end) return s->lr;
@@ -266,9 +291,25 @@ double ct_schedule_lr(const ct_schedule *s, long step) {
     ct_fatal("ct_schedule_lr", "unknown schedule kind %d", (int)s->kind);
 }
 
+double ct_schedule_momentum(const ct_schedule *s, long step) {
+    CT_CHECK(s, "ct_schedule_momentum", "schedule is NULL");
+    CT_CHECK(step >= 0, "ct_schedule_momentum", "step %ld must be >= 0", step);
+    if (s->kind != CT_SCHEDULE_ONE_CYCLE || !s->cycle_momentum) return NAN;
+    return one_cycle_momentum(s, step < s->warmup_steps ? 0 : step - s->warmup_steps);
+}
+
 void ct_optim_schedule(ct_optim *opt, const ct_schedule *s) {
-    CT_CHECK(opt, "ct_optim_schedule", "optimizer is NULL");
-    ct_optim_set_lr(opt, ct_schedule_lr(s, ct_optim_steps(opt)));
+    static const char *op = "ct_optim_schedule";
+    CT_CHECK(opt, op, "optimizer is NULL");
+    const long t = ct_optim_steps(opt);
+    ct_optim_set_lr(opt, ct_schedule_lr(s, t));
+    const double momentum = ct_schedule_momentum(s, t);
+    if (isnan(momentum)) return;
+    CT_CHECK(ct_optim_has_momentum(opt), op,
+             "the one-cycle schedule cycles the momentum (cycle_momentum, on by default as in PyTorch's "
+             "OneCycleLR) but this %s optimizer has none: build it with momentum > 0, or set "
+             ".cycle_momentum = 0", ct_optim_kind(opt));
+    ct_optim_set_momentum(opt, momentum);
 }
 
 /* ---- reduce-on-plateau ---------------------------------------------------------------------

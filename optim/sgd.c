@@ -71,7 +71,12 @@ static void sgd_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class sgd_class = {"sgd", sgd_step, NULL};
+static double *sgd_momentum(ct_optim *base) {
+    sgd *s = (sgd *)base;
+    return s->momentum >= 0 ? &s->opts.momentum : NULL; /* no buffer: no momentum to move */
+}
+
+static const ct_optim_class sgd_class = {"sgd", sgd_step, NULL, sgd_momentum};
 
 ct_optim *ct_sgd_new(ct_model *m, ct_sgd_opts o) {
     static const char *op = "ct_sgd_new";

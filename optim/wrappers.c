@@ -22,6 +22,12 @@ typedef struct {
 
 static void wrapper_free(ct_optim *base) { ct_optim_free(((wrapper *)base)->inner); }
 
+/* The base optimizer's momentum, which a schedule set on the wrapper moves (as it does the lr). */
+static double *wrapper_momentum(ct_optim *base) {
+    ct_optim *inner = ((wrapper *)base)->inner;
+    return inner->cls->momentum ? inner->cls->momentum(inner) : NULL;
+}
+
 static void check_base(const char *op, ct_optim *inner) {
     CT_CHECK(inner, op, "base optimizer is NULL");
     CT_CHECK(ct_model_param_count(inner->model) == inner->n_params, op,
@@ -62,7 +68,7 @@ static void lookahead_step(ct_optim *base) {
     }
 }
 
-static const ct_optim_class lookahead_class = {"lookahead", lookahead_step, wrapper_free};
+static const ct_optim_class lookahead_class = {"lookahead", lookahead_step, wrapper_free, wrapper_momentum};
 
 ct_optim *ct_lookahead_new(ct_optim *inner, ct_lookahead_opts o) {
     static const char *op = "ct_lookahead_new";
@@ -146,7 +152,7 @@ static void sam_step(ct_optim *base) {
     base->zeroed = 1;
 }
 
-static const ct_optim_class sam_class = {"sam", sam_step, wrapper_free};
+static const ct_optim_class sam_class = {"sam", sam_step, wrapper_free, wrapper_momentum};
 
 ct_optim *ct_sam_new(ct_optim *inner, ct_sam_opts o) {
     static const char *op = "ct_sam_new";

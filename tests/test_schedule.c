@@ -172,6 +172,55 @@ CT_TEST(schedule, drives_an_optimizer) {
     ct_model_free(m);
 }
 
+/* OneCycleLR's momentum: ct_schedule_momentum against PyTorch's group momentum (SGD) and
+ * betas[0] (Adam) for 64 steps, and ct_optim_schedule setting it on the optimizer before each
+ * step, as OneCycleLR does; the other schedules and cycle_momentum = 0 leave it alone. */
+CT_TEST(schedule, one_cycle_momentum_matches_pytorch) {
+    double worst = 0;
+    for (int c = 0; c < MOMENTUM_REF_COUNT; c++) {
+        const momentum_ref_case *rc = &momentum_ref_cases[c];
+        const int adam = !strcmp(rc->optimizer, "adam");
+        ct_schedule s = adam ? ct_schedule_one_cycle(0.2, 80, CT_ONE_CYCLE(.pct_start = 0.25, .anneal = CT_ANNEAL_LINEAR,
+                                                                           .div_factor = 10, .final_div_factor = 100,
+                                                                           .base_momentum = 0.8, .max_momentum = 0.9))
+                             : schedule_for(rc->name);
+        ct_model *m = ct_model_new();
+        ct_tensor *w = ct_model_add_param(m, "w", CT_SHAPE(1));
+        ct_optim *opt = adam ? ct_adam_new(m, CT_ADAM(.lr = 0.1)) : ct_sgd_new(m, CT_SGD(.lr = 0.1, .momentum = 0.9));
+        for (int t = 0; t < SCHEDULE_REF_STEPS; t++) {
+            const double want = rc->momentum[t], got = ct_schedule_momentum(&s, t);
+            CHECK(fabs(got - want) <= SCHED_ATOL + SCHED_RTOL * want, "%s step %d: momentum %.17g, PyTorch %.17g",
+                  rc->name, t, got, want);
+            ct_optim_schedule(opt, &s);
+            CHECK(ct_optim_momentum(opt) == got, "%s step %d: the optimizer's momentum %.17g, the schedule's %.17g",
+                  rc->name, t, ct_optim_momentum(opt), got);
+            w->grad[0] = 1;
+            ct_optim_step(opt);
+            worst = fmax(worst, fabs(got - want) / want);
+        }
+        ct_optim_free(opt);
+        ct_model_free(m);
+    }
+    ct_schedule plain = ct_schedule_one_cycle(0.5, 64, CT_ONE_CYCLE(.cycle_momentum = 0)), cosine = ct_schedule_cosine(0.1, 10, 0);
+    CHECK(isnan(ct_schedule_momentum(&plain, 3)) && isnan(ct_schedule_momentum(&cosine, 3)));
+    ct_model *m = ct_model_new();
+    ct_model_add_param(m, "w", CT_SHAPE(1));
+    ct_optim *opt = ct_sgd_new(m, CT_SGD(.lr = 0.1, .momentum = 0.7));
+    ct_optim_schedule(opt, &plain);
+    ct_optim_schedule(opt, &cosine);
+    CHECK(ct_optim_momentum(opt) == 0.7, "momentum %g after schedules that leave it alone", ct_optim_momentum(opt));
+    ct_optim *look = ct_lookahead_new(opt, CT_LOOKAHEAD()); /* a wrapper's is its base optimizer's */
+    ct_optim_set_momentum(look, 0.5);
+    CHECK(ct_optim_momentum(opt) == 0.5 && ct_optim_momentum(look) == 0.5);
+    ct_optim_free(look);
+    ct_model_free(m);
+    /* a one-cycle with a warmup in front keeps its first momentum through the warmup */
+    ct_schedule one = ct_schedule_one_cycle(0.5, 64, CT_ONE_CYCLE()), warm = ct_schedule_with_warmup(one, 5, 0.1);
+    CHECK(ct_schedule_momentum(&warm, 0) == 0.95 && ct_schedule_momentum(&warm, 4) == 0.95);
+    CHECK(ct_schedule_momentum(&warm, 5 + 7) == ct_schedule_momentum(&one, 7) && ct_schedule_momentum(&one, 7) < 0.95);
+    ct_test_note("%d cases x %d steps, worst rel err %.1e", MOMENTUM_REF_COUNT, SCHEDULE_REF_STEPS, worst);
+}
+
 /* ---- errors ------------------------------------------------------------------------------- */
 static void bad_step_size(void *arg) { (void)arg; ct_schedule_step(0.1, 0, 0.1); }
 static void bad_lr(void *arg) { (void)arg; ct_schedule_cosine(-1, 10, 0); }
@@ -182,6 +231,21 @@ static void bad_milestones(void *arg) {
 }
 static void bad_one_cycle(void *arg) { (void)arg; ct_schedule_one_cycle(0.1, 3, CT_ONE_CYCLE(.pct_start = 0.1)); }
 static void bad_wsd(void *arg) { (void)arg; ct_schedule_wsd(0.1, 10, CT_WSD(.warmup_steps = 5, .decay_steps = 6)); }
+static void bad_max_momentum(void *arg) { (void)arg; ct_schedule_one_cycle(0.1, 100, CT_ONE_CYCLE(.max_momentum = 1)); }
+/* a one-cycle that cycles momentum on an optimizer without one: Adagrad, or SGD built with 0 */
+static void cycle_momentum_on(void *arg) {
+    ct_model *m = ct_model_new();
+    ct_model_add_param(m, "w", CT_SHAPE(1));
+    ct_optim *opt = arg ? ct_adagrad_new(m, CT_ADAGRAD()) : ct_sgd_new(m, CT_SGD(.lr = 0.1));
+    ct_schedule s = ct_schedule_one_cycle(0.1, 100, CT_ONE_CYCLE());
+    ct_optim_schedule(opt, &s);
+}
+static void bad_set_momentum(void *arg) {
+    (void)arg;
+    ct_model *m = ct_model_new();
+    ct_model_add_param(m, "w", CT_SHAPE(1));
+    ct_optim_set_momentum(ct_adam_new(m, CT_ADAM()), 1.0);
+}
 static void double_warmup(void *arg) {
     (void)arg;
     ct_schedule_with_warmup(ct_schedule_wsd(0.1, 100, CT_WSD(.warmup_steps = 5)), 3, 0);
@@ -204,6 +268,8 @@ CT_TEST(schedule, errors_name_the_value) {
         {bad_milestones, "ct_schedule_multistep: milestones must not decrease: milestones[1] = 5 after 10"},
         {bad_one_cycle, "ct_schedule_one_cycle: phase 1 of 2 is empty with total_steps 3 and pct_start 0.1"},
         {bad_wsd, "ct_schedule_wsd: warmup_steps 5 + decay_steps 6 exceed total_steps 10"},
+        {bad_max_momentum, "ct_schedule_one_cycle: max_momentum 1 must be in [0, 1)"},
+        {bad_set_momentum, "ct_optim_set_momentum: momentum 1 must be in [0, 1)"},
         {double_warmup, "ct_schedule_with_warmup: the schedule already has a warmup of 5 steps"},
         {negative_step, "ct_schedule_lr: step -1 must be >= 0"},
         {bad_plateau, "ct_plateau_new: factor 1 must be in [0, 1)"},
@@ -213,4 +279,9 @@ CT_TEST(schedule, errors_name_the_value) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         CHECK(ct_test_expect_fatal(cases[i].body, NULL, cases[i].want, got, sizeof got), "want \"%s\", got: %s",
               cases[i].want, got);
+    static int adagrad = 1;
+    CHECK(ct_test_expect_fatal(cycle_momentum_on, &adagrad, "ct_optim_schedule: the one-cycle schedule cycles the "
+                               "momentum", got, sizeof got) && strstr(got, "this adagrad optimizer has none"), "got: %s", got);
+    CHECK(ct_test_expect_fatal(cycle_momentum_on, NULL, "this sgd optimizer has none: build it with momentum > 0, or "
+                               "set .cycle_momentum = 0", got, sizeof got), "got: %s", got);
 }

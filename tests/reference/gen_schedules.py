@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Reference learning rates for ctape's schedules, from torch.optim.lr_scheduler.
+"""Reference learning rates (and OneCycleLR's momentum) for ctape's schedules, from
+torch.optim.lr_scheduler.
 
 Each case drives a real torch scheduler the way a training loop does (optimizer.step(), then
 scheduler.step()) and records the learning rate used by each of the first STEPS optimizer
@@ -138,6 +139,33 @@ def run_plateau(kw, sign):
     return out
 
 
+# OneCycleLR's momentum (cycle_momentum=True, its default): the momentum of SGD's group, or
+# beta1 of Adam's, used by each of the first STEPS optimizer steps.
+MOMENTUM_CASES = [
+    ("one_cycle", "OneCycleLR(max_lr=0.5, total_steps=64) on SGD(momentum=0.9)", "sgd",
+     dict(max_lr=0.5, total_steps=64)),
+    ("one_cycle_three_phase", "OneCycleLR(max_lr=0.5, total_steps=64, three_phase=True) on SGD(momentum=0.9)", "sgd",
+     dict(max_lr=0.5, total_steps=64, three_phase=True)),
+    ("one_cycle_linear_adam", "OneCycleLR(max_lr=0.2, total_steps=80, pct_start=0.25, anneal_strategy='linear', "
+     "div_factor=10, final_div_factor=100, base_momentum=0.8, max_momentum=0.9) on Adam (betas[0])", "adam",
+     dict(max_lr=0.2, total_steps=80, pct_start=0.25, anneal_strategy="linear", div_factor=10.0,
+          final_div_factor=100.0, base_momentum=0.8, max_momentum=0.9)),
+]
+
+
+def run_momentum(kind, kw):
+    p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = torch.optim.SGD([p], lr=LR, momentum=0.9) if kind == "sgd" else torch.optim.Adam([p], lr=LR)
+    sched = S.OneCycleLR(opt, **kw)
+    out = []
+    for _ in range(STEPS):
+        group = opt.param_groups[0]
+        out.append(group["momentum"] if kind == "sgd" else group["betas"][0])
+        opt.step()
+        sched.step()
+    return out
+
+
 def reals(xs, indent="        "):
     vals = [repr(float(x)) for x in xs]
     rows = [", ".join(vals[i:i + 4]) for i in range(0, len(vals), 4)]
@@ -169,4 +197,17 @@ for name, desc, kw, sign in PLATEAU_CASES:
     print('    {"%s", "%s", %s},' % (name, desc.replace('"', "'"), reals(run_plateau(kw, sign))))
 print("};")
 print("#define PLATEAU_REF_COUNT %d\n" % len(PLATEAU_CASES))
+print("/* OneCycleLR's momentum (cycle_momentum=True): the group's momentum (SGD) or betas[0] (Adam) used")
+print(" * by each of the first %d optimizer steps. */" % STEPS)
+print("typedef struct {")
+print("    const char *name;")
+print("    const char *torch;")
+print("    const char *optimizer; /* \"sgd\" or \"adam\" */")
+print("    double momentum[SCHEDULE_REF_STEPS];")
+print("} momentum_ref_case;\n")
+print("static const momentum_ref_case momentum_ref_cases[] = {")
+for name, desc, kind, kw in MOMENTUM_CASES:
+    print('    {"%s", "%s", "%s", %s},' % (name, desc.replace('"', "'"), kind, reals(run_momentum(kind, kw))))
+print("};")
+print("#define MOMENTUM_REF_COUNT %d\n" % len(MOMENTUM_CASES))
 print("#endif")
