@@ -95,12 +95,24 @@ int ct_optim_find_state(const ct_optim *opt, const char *name) {
     return -1;
 }
 
-void ct_optim_add_scalar(ct_optim *opt, const char *name, double *value) {
-    CT_CHECK(name && name[0] && value, "ct_optim_add_scalar", "needs a name and a value");
-    opt->scalars = xrealloc(opt->scalars, (size_t)(opt->n_scalars + 1) * sizeof *opt->scalars, "ct_optim_add_scalar");
+static void add_scalar(ct_optim *opt, const char *op, const char *name, double *value, long *count) {
+    CT_CHECK(opt && name && name[0] && (value || count), op, "needs an optimizer, a name and a value");
+    for (int i = 0; i < opt->n_scalars; i++)
+        CT_CHECK(strcmp(opt->scalars[i].name, name) != 0, op, "%s already has a scalar named \"%s\"", opt->cls->name,
+                 name);
+    opt->scalars = xrealloc(opt->scalars, (size_t)(opt->n_scalars + 1) * sizeof *opt->scalars, op);
     opt->scalars[opt->n_scalars].name = name;
     opt->scalars[opt->n_scalars].value = value;
+    opt->scalars[opt->n_scalars].count = count;
     opt->n_scalars++;
+}
+
+void ct_optim_add_scalar(ct_optim *opt, const char *name, double *value) {
+    add_scalar(opt, "ct_optim_add_scalar", name, value, NULL);
+}
+
+void ct_optim_add_count(ct_optim *opt, const char *name, long *count) {
+    add_scalar(opt, "ct_optim_add_count", name, NULL, count);
 }
 
 /* ---- groups ----------------------------------------------------------------------------- */
@@ -318,7 +330,8 @@ static void collect(const ct_optim *opt, int with_model, entries *e) {
     }
     for (int i = 0; i < opt->n_scalars; i++)
         add_meta(e, xstrdup_printf("ctape.scalar.%s", opt->scalars[i].name),
-                 xstrdup_printf("%.17g", *opt->scalars[i].value));
+                 opt->scalars[i].count ? xstrdup_printf("%ld", *opt->scalars[i].count)
+                                       : xstrdup_printf("%.17g", *opt->scalars[i].value));
     if (with_model) {
         add_meta(e, xstrdup_printf("format"), xstrdup_printf("pt"));
         add_meta(e, xstrdup_printf("framework"), xstrdup_printf("ctape"));
@@ -394,7 +407,17 @@ static int load(ct_optim *opt, const char *path, int with_model) {
     for (int i = 0; i < opt->n_scalars; i++) {
         char key[128];
         snprintf(key, sizeof key, "ctape.scalar.%s", opt->scalars[i].name);
+        if (!ct_safetensors_metadata(f, key)) {
+            rc = ct_set_error(CT_ERR_FORMAT, "%s: no metadata \"%s\": saved without that state (a plateau tracker "
+                              "attached now but not then?)", path, key);
+            goto done;
+        }
         if ((rc = meta_number(f, path, key, &scalar_vals[i]))) goto done;
+        const double v = scalar_vals[i];
+        if (opt->scalars[i].count && !(v == floor(v) && fabs(v) < 9e15)) {
+            rc = ct_set_error(CT_ERR_FORMAT, "%s: metadata \"%s\" = %g is not a count", path, key, v);
+            goto done;
+        }
     }
     collect(opt, with_model, &e);
     if ((rc = ct_safetensors_load(f, e.n, (const char *const *)e.names, e.tensors))) goto done;
@@ -405,7 +428,10 @@ static int load(ct_optim *opt, const char *path, int with_model) {
         opt->groups[g].lr_scale = group_vals[2 * g];
         opt->groups[g].weight_decay = group_vals[2 * g + 1];
     }
-    for (int i = 0; i < opt->n_scalars; i++) *opt->scalars[i].value = scalar_vals[i];
+    for (int i = 0; i < opt->n_scalars; i++) {
+        if (opt->scalars[i].count) *opt->scalars[i].count = (long)scalar_vals[i];
+        else *opt->scalars[i].value = scalar_vals[i];
+    }
 done:
     entries_free(&e);
     free(group_vals);

@@ -283,7 +283,7 @@ struct ct_optim {
     /* state */
     ct_optim_state_slot *slots;
     int n_slots;
-    struct { const char *name; double *value; } *scalars;
+    struct { const char *name; double *value; long *count; } *scalars; /* value or count */
     int n_scalars;
     /* guards */
     ct_guard_opts guards;
@@ -319,8 +319,10 @@ static inline ct_real *ct_optim_state(const ct_optim *opt, int slot, int k) {
 }
 ct_tensor *ct_optim_state_tensor(const ct_optim *opt, int slot, int k);
 int ct_optim_find_state(const ct_optim *opt, const char *name); /* slot index or -1 */
-/* Registers a double of the optimizer that is saved and loaded with the state. */
+/* Registers a double of the optimizer (or a count: a long) that is saved and loaded with the
+ * state; fatal on a name already registered. */
 void ct_optim_add_scalar(ct_optim *opt, const char *name, double *value);
+void ct_optim_add_count(ct_optim *opt, const char *name, long *count);
 /* Parameter k's lr (base × group scale) and weight decay. */
 static inline double ct_optim_param_lr(const ct_optim *opt, int k) {
     return opt->lr * opt->groups[opt->group_of[k]].lr_scale;
@@ -468,8 +470,8 @@ typedef struct {
     ct_plateau_opts opts;
     double lr;          /* the current learning rate */
     double best;        /* best metric so far (±inf before the first) */
-    int bad_reports;    /* reports since the last improvement */
-    int cooldown_left;
+    long bad_reports;   /* reports since the last improvement */
+    long cooldown_left;
     long reports;
 } ct_plateau;
 /* A plateau tracker starting at lr; fatal on factor outside [0, 1), negative patience,
@@ -478,6 +480,11 @@ ct_plateau ct_plateau_new(double lr, ct_plateau_opts opts);
 /* Reports a metric; returns the lr to use from now on. A NaN metric counts as no improvement
  * (as in PyTorch). */
 double ct_plateau_step(ct_plateau *p, double metric);
+/* Saves p's state (lr, best, the counters) with opt's, in ct_optim_save and ct_checkpoint_save
+ * ("ctape.scalar.plateau.*"), and restores it in the loads, so a run resumes with the tracker
+ * where it was (PyTorch keeps it in the scheduler's state_dict). p must stay at this address
+ * while opt lives; make it with the same options before loading. Once per optimizer. */
+void ct_plateau_attach(ct_plateau *p, ct_optim *opt);
 
 /* ---- optimizers from the literature (optim/literature.c) ---- */
 /* PyTorch 1.13 has none of these: each follows its paper's algorithm box (tests compare them

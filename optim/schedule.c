@@ -337,6 +337,15 @@ ct_plateau ct_plateau_new(double lr, ct_plateau_opts o) {
     return p;
 }
 
+void ct_plateau_attach(ct_plateau *p, ct_optim *opt) {
+    CT_CHECK(p && opt, "ct_plateau_attach", "plateau or optimizer is NULL");
+    ct_optim_add_scalar(opt, "plateau.lr", &p->lr);
+    ct_optim_add_scalar(opt, "plateau.best", &p->best);
+    ct_optim_add_count(opt, "plateau.bad_reports", &p->bad_reports);
+    ct_optim_add_count(opt, "plateau.cooldown_left", &p->cooldown_left);
+    ct_optim_add_count(opt, "plateau.reports", &p->reports);
+}
+
 static int plateau_better(const ct_plateau_opts *o, double m, double best) {
     if (o->mode == CT_PLATEAU_MIN)
         return o->threshold_mode == CT_PLATEAU_REL ? m < best * (1 - o->threshold) : m < best - o->threshold;

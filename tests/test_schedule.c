@@ -221,6 +221,73 @@ CT_TEST(schedule, one_cycle_momentum_matches_pytorch) {
     ct_test_note("%d cases x %d steps, worst rel err %.1e", MOMENTUM_REF_COUNT, SCHEDULE_REF_STEPS, worst);
 }
 
+/* ct_plateau_attach: the tracker's state goes into the optimizer's file and comes back, so a run
+ * resumed from a checkpoint after report 24 (mid-patience, after a cooldown) reduces the lr at
+ * the same reports as one that ran through; a file saved without that state is refused and
+ * changes nothing. */
+static void attach_twice(void *arg) {
+    (void)arg;
+    ct_model *m = ct_model_new();
+    ct_model_add_param(m, "w", CT_SHAPE(1));
+    ct_optim *opt = ct_sgd_new(m, CT_SGD(.lr = 0.1));
+    static ct_plateau p, q;
+    p = ct_plateau_new(0.1, CT_PLATEAU()), q = p;
+    ct_plateau_attach(&p, opt);
+    ct_plateau_attach(&q, opt);
+}
+
+CT_TEST(schedule, plateau_state_resumes_from_a_checkpoint) {
+    char path[512], plain_path[512];
+    const char *dir = ct_test_tmpdir();
+    snprintf(path, sizeof path, "%s/run.safetensors", dir);
+    snprintf(plain_path, sizeof plain_path, "%s/plain.safetensors", dir);
+    const ct_plateau_opts o = CT_PLATEAU(.factor = 0.5, .patience = 2, .cooldown = 1);
+    double through[SCHEDULE_REF_STEPS];
+    ct_model *m = ct_model_new();
+    ct_model_add_param(m, "w", CT_SHAPE(1));
+    ct_optim *opt = ct_sgd_new(m, CT_SGD(.lr = 0.1));
+    ct_plateau p = ct_plateau_new(0.1, o);
+    ct_plateau_attach(&p, opt);
+    for (int s = 0; s < SCHEDULE_REF_STEPS; s++) {
+        through[s] = ct_plateau_step(&p, plateau_ref_metric[s]);
+        if (s == 24) CHECK(ct_checkpoint_save(opt, path) == CT_OK, "%s", ct_last_error());
+    }
+    int reductions = 0, after = 0;
+    for (int s = 1; s < SCHEDULE_REF_STEPS; s++) reductions += through[s] < through[s - 1];
+    for (int s = 26; s < SCHEDULE_REF_STEPS; s++) after += through[s] < through[s - 1];
+    CHECK(after > 0, "no reduction after the checkpoint: the resumed part would show nothing");
+
+    ct_model *m2 = ct_model_new();
+    ct_model_add_param(m2, "w", CT_SHAPE(1));
+    ct_optim *opt2 = ct_sgd_new(m2, CT_SGD(.lr = 0.1));
+    ct_plateau q = ct_plateau_new(0.1, o);
+    ct_plateau_attach(&q, opt2);
+    CHECK(ct_checkpoint_load(opt2, path) == CT_OK, "%s", ct_last_error());
+    CHECK(q.reports == 25, "reports %ld after loading", q.reports);
+    for (int s = 25; s < SCHEDULE_REF_STEPS; s++) {
+        const double lr = ct_plateau_step(&q, plateau_ref_metric[s]);
+        CHECK(lr == through[s], "report %d: resumed lr %.17g, uninterrupted %.17g", s, lr, through[s]);
+    }
+    CHECK(q.best == p.best && q.bad_reports == p.bad_reports && q.cooldown_left == p.cooldown_left);
+
+    /* saved without a tracker, loaded with one: refused, the tracker and the optimizer as they were */
+    ct_model *m3 = ct_model_new();
+    ct_model_add_param(m3, "w", CT_SHAPE(1));
+    ct_optim *plain = ct_sgd_new(m3, CT_SGD(.lr = 0.3));
+    CHECK(ct_checkpoint_save(plain, plain_path) == CT_OK, "%s", ct_last_error());
+    const ct_plateau before = q;
+    CHECK(ct_checkpoint_load(opt2, plain_path) == CT_ERR_FORMAT && strstr(ct_last_error(), "plateau.lr"), "got %s",
+          ct_last_error());
+    CHECK(q.lr == before.lr && q.reports == before.reports && ct_optim_lr(opt2) != 0.3);
+    char got[512];
+    CHECK(ct_test_expect_fatal(attach_twice, NULL, "ct_optim_add_scalar: sgd already has a scalar named \"plateau.lr\"",
+                               got, sizeof got), "got %s", got);
+    ct_optim_free(opt), ct_optim_free(opt2), ct_optim_free(plain);
+    ct_model_free(m), ct_model_free(m2), ct_model_free(m3);
+    ct_test_note("%d lr reductions over %d reports (%d after report 25), the same after resuming there", reductions,
+                 SCHEDULE_REF_STEPS, after);
+}
+
 /* ---- errors ------------------------------------------------------------------------------- */
 static void bad_step_size(void *arg) { (void)arg; ct_schedule_step(0.1, 0, 0.1); }
 static void bad_lr(void *arg) { (void)arg; ct_schedule_cosine(-1, 10, 0); }
