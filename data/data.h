@@ -14,6 +14,8 @@ typedef struct {
     int classes;         /* the number of classes: fixed by the format (CIFAR, folders), else 1 + largest label */
     char **class_names;  /* `classes` names when the format gives them (CIFAR meta files, folder names), else NULL */
     int skipped;         /* image folders with .skip_unreadable: files left out because they did not decode */
+    char **file_names;   /* image folders: the path of each sample's file (n of them), else NULL */
+    char **skipped_files; /* image folders: the paths of the `skipped` files, else NULL */
     char source[512];
 } ct_dataset;
 
@@ -46,7 +48,7 @@ typedef struct {
     int channels;         /* 1 (grayscale) or 3 (RGB); default 3 */
     int height, width;    /* > 0: every image resized to height×width (stb_image_resize);
                              0: all images must already share one size (else an error naming the file) */
-    int skip_unreadable;  /* 1: leave out files that do not decode and count them in d->skipped */
+    int skip_unreadable;  /* 1: leave out files that do not decode: d->skipped counts them, d->skipped_files names them */
 } ct_image_folder_opts;
 #define CT_IMAGE_FOLDER(...) \
     CT_WITH_DEFAULTS(ct_image_folder_opts, (.channels = 3, .height = 0, .width = 0, .skip_unreadable = 0), __VA_ARGS__)

@@ -6,14 +6,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void free_strings(char **strings, int n) {
+    if (!strings) return;
+    for (int i = 0; i < n; i++) free(strings[i]);
+    free(strings);
+}
+
 void ct_dataset_free(ct_dataset *d) {
     if (!d) return;
-    if (d->class_names)
-        for (int c = 0; c < d->classes; c++) free(d->class_names[c]);
-    free(d->class_names);
+    free_strings(d->class_names, d->classes);
+    free_strings(d->file_names, d->n);
+    free_strings(d->skipped_files, d->skipped);
     free(d->images);
     free(d->labels);
     free(d);
+}
+
+/* A copy of n strings, picked by index (NULL: 0..n−1); NULL when src is NULL or out of memory
+ * (*ok = 0 then). */
+static char **copy_strings(char *const *src, const int *index, int n, int *ok) {
+    if (!src) return NULL;
+    char **out = calloc(n > 0 ? (size_t)n : 1, sizeof *out);
+    for (int i = 0; out && i < n; i++) {
+        const char *str = src[index ? index[i] : i] ? src[index ? index[i] : i] : "";
+        const size_t len = strlen(str) + 1;
+        if (!(out[i] = malloc(len))) {
+            free_strings(out, i);
+            out = NULL;
+            break;
+        }
+        memcpy(out[i], str, len);
+    }
+    if (!out) *ok = 0;
+    return out;
 }
 
 /* Copies n class names (NULL stays NULL). 0 on out of memory, with the copies freed. */
@@ -53,6 +78,10 @@ ct_dataset *ct_dataset_subset(const ct_dataset *d, const int *indices, int n) {
     s->images = malloc(n > 0 ? (size_t)n * sample : 1);
     s->labels = malloc(n > 0 ? (size_t)n * sizeof *s->labels : 1);
     if (!s->images || !s->labels || !copy_class_names(s, d)) goto oom;
+    int ok = 1;
+    s->file_names = copy_strings(d->file_names, indices, n, &ok);
+    s->skipped_files = copy_strings(d->skipped_files, NULL, d->skipped, &ok);
+    if (!ok) goto oom;
     for (int i = 0; i < n; i++) {
         memcpy(s->images + (size_t)i * sample, d->images + (size_t)indices[i] * sample, sample);
         s->labels[i] = d->labels[indices[i]];

@@ -237,8 +237,8 @@ ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
     const int channels = opts.channels, resize = opts.height > 0;
 
     ct_dataset *d = NULL;
-    char **classes = NULL, **files = NULL;
-    int nclasses = 0, nfiles = 0, *file_labels = NULL;
+    char **classes = NULL, **files = NULL, **skipped_files = NULL;
+    int nclasses = 0, nfiles = 0, kept = 0, *file_labels = NULL;
     file_result *results = NULL;
     uint8_t *images = NULL;
 
@@ -347,14 +347,26 @@ ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
         goto fail;
     }
 
-    /* Close ranks over skipped files. */
-    int kept = 0;
-    for (int i = 0; i < nfiles; i++) {
-        if (results[i].status != FILE_OK) continue;
-        if (kept != i) memcpy(images + (size_t)kept * image_bytes, images + (size_t)i * image_bytes, image_bytes);
+    for (int i = 0; i < nfiles; i++) kept += results[i].status == FILE_OK;
+    if (kept == 0) goto all_skipped;
+    skipped_files = kept < nfiles ? malloc((size_t)(nfiles - kept) * sizeof *skipped_files) : NULL;
+    if (kept < nfiles && !skipped_files) goto oom;
+
+    /* Close ranks over skipped files; their paths go to skipped_files, in order. */
+    kept = 0;
+    for (int i = 0, n_skipped = 0; i < nfiles; i++) {
+        if (results[i].status != FILE_OK) {
+            skipped_files[n_skipped++] = files[i];
+            files[i] = NULL;
+            continue;
+        }
+        if (kept != i) {
+            memcpy(images + (size_t)kept * image_bytes, images + (size_t)i * image_bytes, image_bytes);
+            files[kept] = files[i];
+            files[i] = NULL;
+        }
         file_labels[kept++] = file_labels[i];
     }
-    if (kept == 0) goto all_skipped;
 
     d = calloc(1, sizeof *d);
     if (!d) goto oom;
@@ -369,9 +381,11 @@ ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
     d->classes = nclasses;
     d->class_names = classes;
     d->skipped = nfiles - kept;
+    char **kept_files = kept < nfiles ? realloc(files, (size_t)kept * sizeof *files) : NULL;
+    d->file_names = kept_files ? kept_files : files;
+    d->skipped_files = skipped_files;
     size_t dir_len = strnlen(dir, sizeof d->source - 1);
     memcpy(d->source, dir, dir_len);
-    free_names(files, nfiles);
     free(results);
     return d;
 
@@ -395,6 +409,7 @@ fail:
     free(results);
     free(file_labels);
     free_names(files, nfiles);
+    free_names(skipped_files, nfiles - kept);
     free_names(classes, nclasses);
     return NULL;
 }

@@ -419,7 +419,8 @@ CT_TEST(data, image_folder_lossless_formats_rgb) {
     int shape_ok = d->n == 8 && d->channels == 3 && d->height == 6 && d->width == 5 && d->classes == 3 &&
                    d->skipped == 0;
     int names_ok = d->class_names && !strcmp(d->class_names[0], "Zebra") && !strcmp(d->class_names[1], "apple") &&
-                   !strcmp(d->class_names[2], "b");
+                   !strcmp(d->class_names[2], "b") && d->file_names && !d->skipped_files &&
+                   !strcmp(d->file_names[7], path_in(dir, "b/z.gif"));
     int pixels_ok = shape_ok, labels_ok = shape_ok, gif_ok = shape_ok;
     for (int s = 0; shape_ok && s < 8; s++) {
         labels_ok &= d->labels[s] == want_label[s];
@@ -619,16 +620,27 @@ CT_TEST(data, image_folder_skip_unreadable) {
         ct_dataset *d = ct_image_folder_load(dir, CT_IMAGE_FOLDER(.skip_unreadable = 1));
         ct_set_threads(saved);
         CHECK(d != NULL, "%s", ct_last_error());
-        int ok = d->n == 37 && d->skipped == 3 && d->classes == 2;
-        /* The survivors close ranks in order. */
+        int ok = d->n == 37 && d->skipped == 3 && d->classes == 2 && d->file_names && d->skipped_files;
+        /* The survivors close ranks in order, each with its file's path; the skipped ones are named. */
         int s = 0;
         for (int i = 0; ok && i < 40; i++) {
             if (i == 3 || i == 20 || i == 39) continue;
-            ok &= sample_is(d, s, i) && d->labels[s] == i / 20;
+            char want[1024];
+            snprintf(want, sizeof want, "%s/class%02d/%03d.png", dir, i / 20, i % 20);
+            ok &= sample_is(d, s, i) && d->labels[s] == i / 20 && !strcmp(d->file_names[s], want);
             s++;
         }
+        ok = ok && !strcmp(d->skipped_files[0], path_in(dir, "class00/003.png")) &&
+             !strcmp(d->skipped_files[1], path_in(dir, "class01/000.png")) &&
+             !strcmp(d->skipped_files[2], path_in(dir, "class01/019.png"));
+        /* a subset keeps the paths of its samples and the list of skipped files */
+        const int pick[2] = {36, 0};
+        ct_dataset *sub = ok ? ct_dataset_subset(d, pick, 2) : NULL;
+        ok = ok && sub && !strcmp(sub->file_names[0], d->file_names[36]) && !strcmp(sub->file_names[1], d->file_names[0]) &&
+             sub->skipped == 3 && !strcmp(sub->skipped_files[2], d->skipped_files[2]);
+        ct_dataset_free(sub);
         ct_dataset_free(d);
-        CHECK(ok, "%d threads: 37 images kept in order, 3 skipped", threads);
+        CHECK(ok, "%d threads: 37 images kept in order with their paths, 3 skipped and named", threads);
     }
     /* Skipped files before the first good one: the size comes from the first good one. */
     const char *dir2 = fresh_dir();
