@@ -128,6 +128,9 @@ int ct_loader_batches_per_epoch(const ct_loader *l);
 /* Seconds the caller spent inside ct_loader_next since the loader was made: the time a
  * training loop waited for data. */
 double ct_loader_wait_seconds(const ct_loader *l);
+/* 1 when batches are prepared by the background thread: .prefetch was asked for and the system
+ * gave a thread (without one the loader works synchronously, with the same batches). */
+int ct_loader_prefetching(const ct_loader *l);
 void ct_loader_free(ct_loader *l);
 
 #endif

@@ -402,6 +402,8 @@ int ct_loader_batches_per_epoch(const ct_loader *l) {
 
 double ct_loader_wait_seconds(const ct_loader *l) { return l->wait_seconds; }
 
+int ct_loader_prefetching(const ct_loader *l) { return l->prefetching; }
+
 int ct_loader_next(ct_loader *l, ct_batch *b) {
     double t0 = ct_time_now();
     slot *s;

@@ -11,6 +11,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -590,6 +593,45 @@ CT_TEST(data, loader_prefetch_same_stream_tails_and_drop_last) {
     ct_loader_free(l);
     ct_dataset_free(d);
     CHECK(ok, "4 + 4 + 2, then 0, three times");
+}
+
+/* When the system refuses the prefetch thread, the loader works synchronously and gives the same
+ * batches. The refusal is real, in a child process: an address-space limit 1 MB above what the
+ * child uses leaves no room for a thread's 8 MB stack. Exit status 0: no thread and the same
+ * batches; 2: a thread was made anyway (the limit did not bite); 3: different batches. */
+CT_TEST(data, loader_prefetch_without_a_thread_gives_the_same_batches) {
+#if defined(__SANITIZE_ADDRESS__)
+    CT_SKIP("AddressSanitizer reserves far more address space than the limit this test sets");
+#endif
+    ct_dataset *d = random_dataset(10, 1, 3, 4, 3, 6);
+    ct_loader_opts o = CT_LOADER(.batch = 4, .seed = 3, .crop_padding = 1, .hflip = 1);
+    stream sync = record_with(d, o, 3);
+    fflush(stdout);
+    fflush(stderr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        ct_set_threads(1); /* libgomp's workers do not survive fork */
+        long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (!f || fscanf(f, "%ld", &pages) != 1) _exit(4);
+        fclose(f);
+        const rlim_t used = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE);
+        const struct rlimit limit = {used + (1 << 20), used + (1 << 20)};
+        if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(4);
+        o.prefetch = 1;
+        ct_loader *l = ct_loader_new(d, o);
+        if (ct_loader_prefetching(l)) _exit(2);
+        stream got = record(l, 3);
+        _exit(same_stream(&sync, &got) ? 0 : 3);
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    stream_free(&sync);
+    ct_dataset_free(d);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 2, "the address-space limit did not keep the thread from "
+          "starting: nothing tested");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d (3: other batches than without prefetch)",
+          status);
 }
 
 CT_TEST(data, loader_prefetch_batch_stays_valid_until_next_call) {
