@@ -431,10 +431,11 @@ static ct_tensor *pointwise_loss(ct_tape *tape, ct_tensor *x, ct_tensor *t, poin
  *   NCE + RCE, with L = log p_y = −u, S = Σ_k log p_k, ∂L/∂z_c = [c = y] − p_c, ∂S/∂z_c = 1 − C·p_c:
  *       NCE = L/S:        A = −1/S + C·L/S², B = −L/S², D = 1/S       (times α)
  *       RCE = −A₀·q:      A = −A₀·p_y, D = A₀·p_y                    (times β; A₀ = log_zero)
- * The forward keeps per row m_i and log s_i (p_ic = e^((z_ic − m_i) − log s_i) in the backward:
- * not e^(z_ic − (m_i + log s_i)), whose sum rounds log s_i away when |m_i| ~ 1e4) and A, B, D;
- * the labels are copied. Per-row math is in double; the (N, C) passes are
- * float, vectorised (ct_exp_nonpositive), and split over threads above PARALLEL_WORK. */
+ * The forward keeps A, B, D per row and copies the labels. Long rows keep m_i and log s_i, and
+ * the backward recomputes p_ic = e^((z_ic − m_i) − log s_i) (not e^(z_ic − (m_i + log s_i)),
+ * whose sum rounds log s_i away when |m_i| ~ 1e4); short rows (C < SHORT_ROW, losses/rows.h)
+ * keep q_ic = A_i·p_ic + B_i, made while the forward has e^(z − m) in cache. Per-row math is in
+ * double; the (N, C) passes are float, vectorised, and split over threads above PARALLEL_WORK. */
 enum { SM_FOCAL_POLY, SM_COMP_SUM, SM_SQUENTROPY, SM_NCE_RCE };
 
 typedef struct {
