@@ -360,8 +360,9 @@ static void blocks_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, con
 
 /* dx += k·(dy − m1 − x̂·m2) (training), or dx += k·dy (eval: x is not read), block by block in
  * memory order with channel c's constants. */
+/* overwrite: dx has just been allocated without a zero fill (ct_grad_for_write): assign. */
 static void blocks_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d, const norm_saved *st,
-                      const ct_real *k, const ct_real *m1, const ct_real *m2, int training) {
+                      const ct_real *k, const ct_real *m1, const ct_real *m2, int training, int overwrite) {
     const size_t N = d.N, C = d.C, S = d.S;
 #pragma omp parallel for if (N * C * S > PAR_MIN)
     for (size_t q = 0; q < N * C; q++) {
@@ -369,9 +370,15 @@ static void blocks_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims 
         const ct_real *restrict xb = x + q * S, *restrict g = dy + q * S;
         ct_real *restrict out = dx + q * S;
         const ct_real kc = k[c], a = m1[c], b = m2[c], mu = st->mean[c], r = st->rstd[c];
-        if (training) {
+        if (training && overwrite) {
+#pragma omp simd
+            for (size_t s = 0; s < S; s++) out[s] = kc * (g[s] - a - (xb[s] - mu) * r * b);
+        } else if (training) {
 #pragma omp simd
             for (size_t s = 0; s < S; s++) out[s] += kc * (g[s] - a - (xb[s] - mu) * r * b);
+        } else if (overwrite) {
+#pragma omp simd
+            for (size_t s = 0; s < S; s++) out[s] = kc * g[s];
         } else {
 #pragma omp simd
             for (size_t s = 0; s < S; s++) out[s] += kc * g[s];
@@ -427,13 +434,15 @@ static void rows_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, const
 
 static void rows_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d, const norm_saved *st,
                     const ct_real *restrict k, const ct_real *restrict m1, const ct_real *restrict m2,
-                    int training) {
+                    int training, int overwrite) {
     const size_t N = d.N, C = d.C;
     const ct_real *restrict mu = st->mean, *restrict r = st->rstd;
 #pragma omp parallel for if (N * C > PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const ct_real *restrict xr = x + n * C, *restrict g = dy + n * C;
         ct_real *restrict out = dx + n * C;
+        if (overwrite) /* a fresh buffer (ct_grad_for_write): start it at 0 */
+            for (size_t c = 0; c < C; c++) out[c] = 0;
         if (training) {
 #pragma omp simd
             for (size_t c = 0; c < C; c++) out[c] += k[c] * (g[c] - m1[c] - (xr[c] - mu[c]) * r[c] * m2[c]);
@@ -468,7 +477,8 @@ static void batch_norm_backward_common(ct_tape *tape, ct_node *n, int training) 
     const size_t C = d.C;
     const double M = (double)(d.N * d.S);
     const ct_real *dy = n->out->grad;
-    ct_real *dx = ct_grad_of(tape, x);
+    int overwrite;
+    ct_real *dx = ct_grad_for_write(tape, x, &overwrite); /* every element written below */
     ct_real *dgamma = gamma ? ct_grad_of(tape, gamma) : NULL;
     ct_real *dbeta = beta ? ct_grad_of(tape, beta) : NULL;
     /* Σ dy and Σ dy·x̂ per channel: for dγ, dβ, and for dx in training */
@@ -490,8 +500,8 @@ static void batch_norm_backward_common(ct_tape *tape, ct_node *n, int training) 
             const bn_coef f = coef_of(gamma, st, sum_dy, sum_dyx, M, c);
             k[c] = f.k, m1[c] = f.m1, m2[c] = f.m2;
         }
-        if (d.S > 1) blocks_dx(x->data, dy, dx, d, st, k, m1, m2, training);
-        else rows_dx(x->data, dy, dx, d, st, k, m1, m2, training);
+        if (d.S > 1) blocks_dx(x->data, dy, dx, d, st, k, m1, m2, training, overwrite);
+        else rows_dx(x->data, dy, dx, d, st, k, m1, m2, training, overwrite);
     }
     for (size_t c = 0; c < C; c++) {
         if (dgamma) dgamma[c] += (ct_real)sum_dyx[c];

@@ -75,6 +75,10 @@ void ct_backward_with(ct_tape *tape, ct_tensor *out, const ct_real *cotangent);
 /* The gradient buffer of t, allocated (zeroed, in the arena) if t requires grad and has none
  * yet; NULL when t does not require grad. Backward functions accumulate into it. */
 ct_real *ct_grad_of(ct_tape *tape, ct_tensor *t);
+/* For a backward that writes every element of t's gradient: when t has no buffer yet, one is
+ * allocated without the zero fill and *overwrite = 1 (assign, do not add); otherwise the buffer
+ * already holds gradient and *overwrite = 0 (add). NULL when t does not require grad. */
+ct_real *ct_grad_for_write(ct_tape *tape, ct_tensor *t, int *overwrite);
 
 /* Learners: one line per node ("  3 relu        (128, 512) -> (128, 512)"), and Graphviz. */
 void ct_tape_print(const ct_tape *tape, FILE *out);

@@ -121,6 +121,18 @@ ct_real *ct_grad_of(ct_tape *tape, ct_tensor *t) {
     return t->grad;
 }
 
+ct_real *ct_grad_for_write(ct_tape *tape, ct_tensor *t, int *overwrite) {
+    *overwrite = 0;
+    if (!ct_requires_grad(t)) return NULL;
+    if (!t->grad) {
+        CT_CHECK(t->flags & CT_TENSOR_ARENA, "backward",
+                 "heap tensor %s requires grad but has no grad buffer", ct_shp(t));
+        t->grad = ct_arena_alloc(tape->arena, t->size * sizeof(ct_real));
+        *overwrite = 1;
+    }
+    return t->grad;
+}
+
 static void run_backward(ct_tape *tape) {
     for (int i = tape->n_nodes - 1; i >= 0; i--) {
         ct_node *nd = &tape->nodes[i];
