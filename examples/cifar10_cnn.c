@@ -1,6 +1,9 @@
 /* examples/cifar10_cnn.c — a small VGG-style network on CIFAR-10 with data augmentation.
  *
  *   make data DATASETS=cifar10 && build/examples/cifar10_cnn --epochs 10 --cosine
+ *   build/examples/cifar10_cnn --epochs 10 --one-cycle --lr 0.1     (lr is then the peak: the
+ *   warmup keeps 0.1 from diverging; width 16, 2 epochs of the 10k subset: 48.5% test accuracy
+ *   against 46.6% at a constant 0.01, measured)
  *   build/examples/cifar10_cnn --data ../shared/data/cifar10 --train data_batch_sub.bin --test test_batch_sub.bin
  *
  *   x (B, 3, 32, 32) -> [conv 3x3 pad 1 -> batch norm -> ReLU -> maxpool 2] x 3   (B, 4w, 4, 4)
@@ -22,7 +25,7 @@
 
 typedef struct {
     const char *data_dir, *train_name, *test_name, *save_path;
-    int epochs, batch, threads, cosine, augment, prefetch, cutout, width;
+    int epochs, batch, threads, cosine, one_cycle, augment, prefetch, cutout, width;
     double lr;
     uint64_t seed;
 } options;
@@ -39,6 +42,8 @@ static void usage(const char *prog) {
            "  --batch N       mini-batch size (default 128)\n"
            "  --lr X          learning rate (default 0.01)\n"
            "  --cosine        anneal the learning rate to 0 over the run (cosine schedule)\n"
+           "  --one-cycle     one-cycle (Smith & Topin): the lr from lr/25 up to lr over 30%% of the run\n"
+           "                  and down to lr/250000, the momentum 0.95 -> 0.85 -> 0.95 against it\n"
            "  --no-augment    train on the plain (normalised) images\n"
            "  --cutout N      also zero an NxN square at a random place (DeVries & Taylor use 16)\n"
            "  --prefetch      prepare batches in a background thread\n"
@@ -59,8 +64,10 @@ static int parse_options(int argc, char **argv, options *o) {
             usage(argv[0]);
             exit(0);
         }
-        if (!strcmp(a, "--cosine") || !strcmp(a, "--no-augment") || !strcmp(a, "--prefetch")) {
+        if (!strcmp(a, "--cosine") || !strcmp(a, "--one-cycle") || !strcmp(a, "--no-augment") ||
+            !strcmp(a, "--prefetch")) {
             if (!strcmp(a, "--cosine")) o->cosine = 1;
+            else if (!strcmp(a, "--one-cycle")) o->one_cycle = 1;
             else if (!strcmp(a, "--no-augment")) o->augment = 0;
             else o->prefetch = 1;
             continue;
@@ -93,6 +100,10 @@ static int parse_options(int argc, char **argv, options *o) {
     }
     if (o->epochs < 1 || o->batch < 1 || o->width < 1 || o->cutout < 0 || !(o->lr > 0)) {
         fprintf(stderr, "%s: epochs, batch and width must be >= 1, cutout >= 0 and lr > 0\n", argv[0]);
+        return 0;
+    }
+    if (o->cosine && o->one_cycle) {
+        fprintf(stderr, "%s: --cosine and --one-cycle are two schedules: pick one\n", argv[0]);
         return 0;
     }
     return 1;
@@ -178,8 +189,9 @@ int main(int argc, char **argv) {
     if (o.augment) lo.crop_padding = 4, lo.hflip = 1;
     ct_loader *batches = ct_loader_new(train, lo);
     long steps_per_epoch = ct_loader_batches_per_epoch(batches);
-    ct_schedule schedule = o.cosine ? ct_schedule_cosine(o.lr, o.epochs * steps_per_epoch, 0)
-                                    : ct_schedule_constant(o.lr);
+    ct_schedule schedule = o.cosine      ? ct_schedule_cosine(o.lr, o.epochs * steps_per_epoch, 0)
+                           : o.one_cycle ? ct_schedule_one_cycle(o.lr, o.epochs * steps_per_epoch, CT_ONE_CYCLE())
+                                         : ct_schedule_constant(o.lr);
 
     double acc = 0;
     long step = 0;
