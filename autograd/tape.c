@@ -111,16 +111,6 @@ ct_tensor *ct_op_view(ct_tape *tape, ct_tensor *of, ct_shape shape) {
     return t;
 }
 
-ct_real *ct_grad_of(ct_tape *tape, ct_tensor *t) {
-    if (!ct_requires_grad(t)) return NULL;
-    if (!t->grad) {
-        CT_CHECK(t->flags & CT_TENSOR_ARENA, "backward",
-                 "heap tensor %s requires grad but has no grad buffer", ct_shp(t));
-        t->grad = ct_arena_calloc(tape->arena, t->size * sizeof(ct_real));
-    }
-    return t->grad;
-}
-
 ct_real *ct_grad_for_write(ct_tape *tape, ct_tensor *t, int *overwrite) {
     *overwrite = 0;
     if (!ct_requires_grad(t)) return NULL;
@@ -131,6 +121,13 @@ ct_real *ct_grad_for_write(ct_tape *tape, ct_tensor *t, int *overwrite) {
         *overwrite = 1;
     }
     return t->grad;
+}
+
+ct_real *ct_grad_of(ct_tape *tape, ct_tensor *t) {
+    int fresh;
+    ct_real *g = ct_grad_for_write(tape, t, &fresh);
+    if (fresh) memset(g, 0, t->size * sizeof *g);
+    return g;
 }
 
 static void run_backward(ct_tape *tape) {

@@ -209,37 +209,33 @@ static double anneal(ct_anneal how, double a, double b, double pct) {
     return b + (a - b) / 2 * (cos(M_PI * pct) + 1);
 }
 
-static double one_cycle_lr(const ct_schedule *s, long step) {
-    double max_lr = s->lr, initial = max_lr / s->div_factor, min_lr = initial / s->final_div_factor;
+/* A one-cycle quantity at `step`: it anneals from[i] → to[i] over phase i (two phases, or three
+ * with three_phase), and stays at its last value after total_steps − 1. */
+static double one_cycle_value(const ct_schedule *s, long step, const double from[3], const double to[3]) {
     double end[3];
     int n = one_cycle_phases(s, end);
-    /* (start lr, end lr) of each phase */
-    const double from3[3] = {initial, max_lr, initial}, to3[3] = {max_lr, initial, min_lr};
-    const double from2[2] = {initial, max_lr}, to2[2] = {max_lr, min_lr};
-    const double *from = n == 3 ? from3 : from2, *to = n == 3 ? to3 : to2;
     double t = (double)(step < s->period - 1 ? step : s->period - 1), start = 0;
     for (int i = 0; i < n; i++) {
         if (t <= end[i] || i == n - 1) return anneal(s->anneal, from[i], to[i], (t - start) / (end[i] - start));
         start = end[i];
     }
-    return min_lr; /* not reached */
+    return to[n - 1]; /* not reached */
 }
 
-/* OneCycleLR's momentum: the same phases and annealing, max → base → max (three-phase: then
- * max → max). */
+/* lr: initial → max (→ initial) → min */
+static double one_cycle_lr(const ct_schedule *s, long step) {
+    const double max_lr = s->lr, initial = max_lr / s->div_factor, min_lr = initial / s->final_div_factor;
+    const double from3[3] = {initial, max_lr, initial}, to3[3] = {max_lr, initial, min_lr};
+    const double from2[3] = {initial, max_lr, 0}, to2[3] = {max_lr, min_lr, 0};
+    return s->three_phase ? one_cycle_value(s, step, from3, to3) : one_cycle_value(s, step, from2, to2);
+}
+
+/* OneCycleLR's momentum, against the lr: max → base → max (three-phase: then max → max). */
 static double one_cycle_momentum(const ct_schedule *s, long step) {
     const double lo = s->base_momentum, hi = s->max_momentum;
-    double end[3];
-    int n = one_cycle_phases(s, end);
     const double from3[3] = {hi, lo, hi}, to3[3] = {lo, hi, hi};
-    const double from2[2] = {hi, lo}, to2[2] = {lo, hi};
-    const double *from = n == 3 ? from3 : from2, *to = n == 3 ? to3 : to2;
-    double t = (double)(step < s->period - 1 ? step : s->period - 1), start = 0;
-    for (int i = 0; i < n; i++) {
-        if (t <= end[i] || i == n - 1) return anneal(s->anneal, from[i], to[i], (t - start) / (end[i] - start));
-        start = end[i];
-    }
-    return hi; /* not reached */
+    const double from2[3] = {hi, lo, 0}, to2[3] = {lo, hi, 0};
+    return s->three_phase ? one_cycle_value(s, step, from3, to3) : one_cycle_value(s, step, from2, to2);
 }
 
 static double wsd_lr(const ct_schedule *s, long t) {
