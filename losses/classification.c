@@ -75,6 +75,15 @@ static void check_reduction(const char *op, ct_reduction r, int allow_batchmean)
 }
 
 /* mean / sum over every element, or the tensor itself for none. */
+/* The backward's g for every sample of a sum (dℓ) or a mean over `divisor` (dℓ/divisor; none
+ * when the divisor is 0: a mean over nothing passes no gradient, as in PyTorch); 0 for none,
+ * whose g_i is dout[i]. */
+static double uniform_g(int reduction, const ct_real *dout, double divisor) {
+    if (reduction == CT_REDUCTION_NONE) return 0;
+    if (reduction == CT_REDUCTION_SUM) return (double)dout[0];
+    return divisor == 0 ? 0 : (double)dout[0] / divisor;
+}
+
 static ct_tensor *reduce(ct_tape *tape, ct_tensor *per, ct_reduction r) {
     if (r == CT_REDUCTION_NONE) return per;
     if (r == CT_REDUCTION_SUM) return ct_sum_all(tape, per);
@@ -434,7 +443,7 @@ static ct_tensor *pointwise_loss(ct_tape *tape, ct_tensor *x, ct_tensor *t, poin
  * The forward keeps A, B, D per row and copies the labels. Long rows keep m_i and log s_i, and
  * the backward recomputes p_ic = e^((z_ic − m_i) − log s_i) (not e^(z_ic − (m_i + log s_i)),
  * whose sum rounds log s_i away when |m_i| ~ 1e4); short rows (C < SHORT_ROW, losses/rows.h)
- * keep q_ic = A_i·p_ic + B_i, made while the forward has e^(z − m) in cache. Per-row math is in
+ * keep row_grad_ic = A_i·p_ic + B_i, made while the forward has e^(z − m) in cache. Per-row math is in
  * double; the (N, C) passes are float, vectorised, and split over threads above PARALLEL_WORK. */
 enum { SM_FOCAL_POLY, SM_COMP_SUM, SM_SQUENTROPY, SM_NCE_RCE };
 
@@ -451,8 +460,9 @@ typedef struct {
 
 typedef struct {
     int *labels;
-    ct_real *max, *log_sum; /* N each: m_i, log s_i (long rows recompute p from them) */
-    ct_real *q;     /* short rows: q_ic = A_i·p_ic + B_i (N, C) from the forward; long rows NULL */
+    ct_real *max;   /* N: m_i */
+    double *log_sum; /* N: log s_i (long rows recompute p from m and log s) */
+    ct_real *row_grad; /* short rows: A_i·p_ic + B_i (N, C) from the forward; long rows NULL */
     double *coef;   /* 3N: A_i, B_i, D_i */
     double square;  /* E */
     int reduction;
@@ -570,7 +580,7 @@ static CT_ALWAYS_INLINE void extra_sums(int kind, const ct_real *restrict z, con
  * row's shift, as in losses/cross_entropy.c's short_row_stats (whose comment has the accuracy
  * argument: e^(z − M) as if z − M were exact, log s in double, rows whose maximum lies more than
  * about 42 below M redone with their own), then the rows' losses, and when recording the
- * backward's q_ic = A_i·p_ic + B_i = e^(z_ic − m_i)·(A_i/s_i) + B_i, while e is in cache.
+ * backward's row_grad_ic = A_i·p_ic + B_i = e^(z_ic − m_i)·(A_i/s_i) + B_i, while e is in cache.
  * max, e, o: N floats; log_sum, extra: N doubles. */
 static double softmax_forward_short(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
                                     softmax_saved *s, ct_real *max, double *log_sum, ct_real *e, ct_real *o,
@@ -618,10 +628,10 @@ static double softmax_forward_short(const softmax_spec *sp, const ct_real *z, in
                 scale[i - b0] = (ct_real)(s->coef[3 * (size_t)i] / ((double)e[i] + o[i]));
                 offset[i - b0] = (ct_real)s->coef[3 * (size_t)i + 1];
             }
-            ct_real *qb = s->q + (size_t)b0 * C;
-#define Q_ROWS(K) ct_rows_scale(qb, eb, scale, offset, nb, K)
-            CT_WITH_SMALL_C(C, Q_ROWS)
-#undef Q_ROWS
+            ct_real *gb = s->row_grad + (size_t)b0 * C;
+#define ROW_GRAD(K) ct_rows_scale(gb, eb, scale, offset, nb, K)
+            CT_WITH_SMALL_C(C, ROW_GRAD)
+#undef ROW_GRAD
         }
     }
     return total;
@@ -631,8 +641,8 @@ static double softmax_forward_short(const softmax_spec *sp, const ct_real *z, in
  * o_i = Σ_{c≠y} e^(z_ic − m_i), so s_i = e_i + o_i, p_y = e_i/s_i and 1 − p_y = o_i/s_i without
  * cancellation; then the rows' losses. */
 static double softmax_forward_long(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
-                                   softmax_saved *s, ct_real *max, ct_real *log_sum_f, double *log_sum, ct_real *e,
-                                   ct_real *o, double *extra, ct_real *out, int i0, int i1, double *low) {
+                                   softmax_saved *s, ct_real *max, double *log_sum, ct_real *e, ct_real *o,
+                                   double *extra, ct_real *out, int i0, int i1, double *low) {
     for (int i = i0; i < i1; i++) {
         const ct_real *restrict zr = z + (size_t)i * C;
         const int y = labels[i];
@@ -647,8 +657,7 @@ static double softmax_forward_long(const softmax_spec *sp, const ct_real *z, int
 #pragma omp simd reduction(+ : others)
         for (int c = y + 1; c < C; c++) others += ct_exp_nonpositive(zr[c] - m);
         max[i] = m, o[i] = others, e[i] = ct_exp_nonpositive(zr[y] - m);
-        log_sum_f[i] = ct_vlog(e[i] + o[i]); /* s_i in [1, C]: float is enough, and the backward's */
-        log_sum[i] = log_sum_f[i];
+        log_sum[i] = ct_vlog(e[i] + o[i]); /* s_i in [1, C]: the float log is enough */
         if (sp->kind == SM_SQUENTROPY || sp->kind == SM_NCE_RCE) {
             ct_real sum = 0;
             if (sp->kind == SM_SQUENTROPY) {
@@ -668,34 +677,27 @@ static double softmax_forward_long(const softmax_spec *sp, const ct_real *z, int
 
 /* Forward of rows [i0, i1): the loss values, and with s what the backward needs. */
 static double softmax_forward_rows(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
-                                   softmax_saved *s, ct_real *max, ct_real *log_sum_f, double *log_sum, ct_real *e,
-                                   ct_real *o, double *extra, ct_real *out, int i0, int i1, double *low) {
+                                   softmax_saved *s, ct_real *max, double *log_sum, ct_real *e, ct_real *o,
+                                   double *extra, ct_real *out, int i0, int i1, double *low) {
     *low = 0;
     return C < SHORT_ROW ? softmax_forward_short(sp, z, C, labels, s, max, log_sum, e, o, extra, out, i0, i1, low)
-                         : softmax_forward_long(sp, z, C, labels, s, max, log_sum_f, log_sum, e, o, extra, out, i0, i1,
-                                                low);
+                         : softmax_forward_long(sp, z, C, labels, s, max, log_sum, e, o, extra, out, i0, i1, low);
 }
 
 /* dz_ic += g_i·(A_i·p_ic + B_i + E·z_ic) over rows [i0, i1), then the label terms. */
 static void softmax_backward_rows(const softmax_saved *s, const ct_real *z, int C, const ct_real *dout,
                                   double g_all, ct_real *dz, int i0, int i1) {
     const ct_real square = (ct_real)s->square;
-    if (s->q) { /* short rows: q = A·p + B from the forward */
+    if (s->row_grad) { /* short rows: A·p + B from the forward */
         const size_t k0 = (size_t)i0 * C, k1 = (size_t)i1 * C;
         if (!dout) { /* one g for all rows: one flat pass */
             const ct_real g = (ct_real)g_all, g_square = (ct_real)g_all * square;
 #pragma omp simd
-            for (size_t k = k0; k < k1; k++) dz[k] += g * s->q[k] + g_square * z[k];
+            for (size_t k = k0; k < k1; k++) dz[k] += g * s->row_grad[k] + g_square * z[k];
         } else {
-            ct_real g[BLOCK];
-            for (int b0 = i0; b0 < i1; b0 += BLOCK) {
-                const int nb = b0 + BLOCK < i1 ? BLOCK : i1 - b0;
-                for (int i = 0; i < nb; i++) g[i] = dout[b0 + i];
-                const size_t k = (size_t)b0 * C;
-#define ACCUMULATE(K) ct_rows_accumulate(dz + k, s->q + k, z + k, square, g, nb, K)
-                CT_WITH_SMALL_C(C, ACCUMULATE)
+#define ACCUMULATE(K) ct_rows_accumulate(dz + k0, s->row_grad + k0, z + k0, square, dout + i0, i1 - i0, K)
+            CT_WITH_SMALL_C(C, ACCUMULATE)
 #undef ACCUMULATE
-            }
         }
     } else { /* long rows: p_ic = e^((z_ic − m_i) − log s_i) recomputed */
         for (int i = i0; i < i1; i++) {
@@ -703,7 +705,7 @@ static void softmax_backward_rows(const softmax_saved *s, const ct_real *z, int 
             const ct_real *restrict zr = z + (size_t)i * C;
             ct_real *restrict dr = dz + (size_t)i * C;
             const ct_real a = (ct_real)(g * s->coef[3 * (size_t)i]), b = (ct_real)(g * s->coef[3 * (size_t)i + 1]);
-            const ct_real m = s->max[i], log_sum = s->log_sum[i], e = (ct_real)g * square;
+            const ct_real m = s->max[i], log_sum = (ct_real)s->log_sum[i], e = (ct_real)g * square;
 #pragma omp simd
             for (int c = 0; c < C; c++) dr[c] += a * ct_exp_nonpositive((zr[c] - m) - log_sum) + b + e * zr[c];
         }
@@ -723,7 +725,7 @@ static void softmax_loss_backward(ct_tape *tape, ct_node *nd) {
     const ct_real *dout = nd->out->grad;
     const int N = z->shape[0], C = z->shape[1];
     const int none = s->reduction == CT_REDUCTION_NONE;
-    const double g_all = none ? 0 : s->reduction == CT_REDUCTION_SUM ? (double)dout[0] : (double)dout[0] / N;
+    const double g_all = uniform_g(s->reduction, dout, N);
     if (z->size < PARALLEL_WORK) {
         softmax_backward_rows(s, z->data, C, none ? dout : NULL, g_all, dz, 0, N);
         return;
@@ -750,16 +752,16 @@ static ct_tensor *softmax_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_redu
     softmax_saved *s = NULL;
     ct_arena *arena = ct_tape_arena(tape);
     const size_t n = (size_t)(N ? N : 1);
-    ct_real *scratch = ct_arena_alloc(arena, 4 * n * sizeof *scratch); /* m, log s (float), e, o */
-    ct_real *max = scratch, *log_sum_f = scratch + n, *e = scratch + 2 * n, *o = scratch + 3 * n;
+    ct_real *scratch = ct_arena_alloc(arena, 3 * n * sizeof *scratch); /* m, e, o */
+    ct_real *max = scratch, *e = scratch + n, *o = scratch + 2 * n;
     double *log_sum = ct_arena_alloc(arena, 2 * n * sizeof *log_sum), *extra = log_sum + n;
     if (nd) {
         s = ct_arena_alloc(arena, sizeof *s);
         s->labels = ct_arena_alloc(arena, n * sizeof *s->labels);
         if (N) memcpy(s->labels, y.data, (size_t)N * sizeof *s->labels);
         s->max = max;
-        s->log_sum = log_sum_f;
-        s->q = C < SHORT_ROW ? ct_arena_alloc(arena, n * C * sizeof *s->q) : NULL;
+        s->log_sum = log_sum;
+        s->row_grad = C < SHORT_ROW ? ct_arena_alloc(arena, n * C * sizeof *s->row_grad) : NULL;
         s->coef = ct_arena_alloc(arena, 3 * n * sizeof *s->coef);
         s->square = sp->kind == SM_SQUENTROPY ? 2.0 / (C - 1) : 0;
         s->reduction = (int)reduction;
@@ -767,14 +769,14 @@ static ct_tensor *softmax_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_redu
     }
     double total = 0, low = 0;
     if (z->size < PARALLEL_WORK) {
-        total = softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum_f, log_sum, e, o, extra,
+        total = softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum, e, o, extra,
                                      none ? out->data : NULL, 0, N, &low);
     } else {
         const int blocks = ct_max_threads();
 #pragma omp parallel for schedule(static) reduction(+ : total, low)
         for (int b = 0; b < blocks; b++) {
             double block_low;
-            total += softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum_f, log_sum, e, o, extra,
+            total += softmax_forward_rows(sp, z->data, C, y.data, s, max, log_sum, e, o, extra,
                                           none ? out->data : NULL, (int)((long)N * b / blocks),
                                           (int)((long)N * (b + 1) / blocks), &block_low);
             low += block_low;
@@ -804,9 +806,7 @@ static void nll_backward(ct_tape *tape, ct_node *nd) {
     const ct_real *dout = nd->out->grad;
     const int N = x->shape[0], C = x->shape[1];
     const int none = s->reduction == CT_REDUCTION_NONE;
-    /* all ignored (Σw = 0): the mean is NaN and its gradient zero, as in PyTorch */
-    const double g_all = none ? 0 : s->reduction == CT_REDUCTION_SUM ? (double)dout[0]
-                                    : s->denom == 0 ? 0 : (double)dout[0] / s->denom;
+    const double g_all = uniform_g(s->reduction, dout, s->denom); /* all ignored: mean NaN, gradient 0 */
     for (int i = 0; i < N; i++) {
         const double g = none ? (double)dout[i] : g_all;
         dx[(size_t)i * C + s->index[i]] -= (ct_real)(g * s->w[i]);
@@ -839,7 +839,7 @@ static void stablemax_backward(ct_tape *tape, ct_node *nd) {
     const ct_real *dout = nd->out->grad;
     const int N = z->shape[0], C = z->shape[1];
     const int none = s->reduction == CT_REDUCTION_NONE;
-    const double g_all = none ? 0 : s->reduction == CT_REDUCTION_SUM ? (double)dout[0] : (double)dout[0] / N;
+    const double g_all = uniform_g(s->reduction, dout, N);
     if (C < SHORT_ROW) { /* short rows: s'(z) of a block in one flat vectorised loop */
         ct_real buf[BLOCK];
         const int rows = BLOCK / C;
