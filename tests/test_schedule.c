@@ -307,6 +307,13 @@ static void cycle_momentum_on(void *arg) {
     ct_schedule s = ct_schedule_one_cycle(0.1, 100, CT_ONE_CYCLE());
     ct_optim_schedule(opt, &s);
 }
+static void momentum_of_adagrad(void *arg) {
+    ct_model *m = ct_model_new();
+    ct_model_add_param(m, "w", CT_SHAPE(1));
+    ct_optim *opt = ct_adagrad_new(m, CT_ADAGRAD());
+    if (arg) ct_optim_set_momentum(opt, 0.9);
+    else ct_optim_momentum(opt);
+}
 static void bad_set_momentum(void *arg) {
     (void)arg;
     ct_model *m = ct_model_new();
@@ -346,6 +353,11 @@ CT_TEST(schedule, errors_name_the_value) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         CHECK(ct_test_expect_fatal(cases[i].body, NULL, cases[i].want, got, sizeof got), "want \"%s\", got: %s",
               cases[i].want, got);
+    static int set = 1;
+    CHECK(ct_test_expect_fatal(momentum_of_adagrad, &set, "ct_optim_set_momentum: adagrad has no momentum or beta1 to set",
+                               got, sizeof got), "got: %s", got);
+    CHECK(ct_test_expect_fatal(momentum_of_adagrad, NULL, "ct_optim_momentum: adagrad has no momentum or beta1", got,
+                               sizeof got), "got: %s", got);
     static int adagrad = 1;
     CHECK(ct_test_expect_fatal(cycle_momentum_on, &adagrad, "ct_optim_schedule: the one-cycle schedule cycles the "
                                "momentum", got, sizeof got) && strstr(got, "this adagrad optimizer has none"), "got: %s", got);
