@@ -17,6 +17,39 @@ static double inner(const ct_tensor *out, const double *c) {
     return s;
 }
 
+/* A second backward on the same tape must add the same gradient again (ct_backward's contract,
+ * PyTorch's retain_graph): every input's gradient doubles. It fails for a backward that changes
+ * what its forward saved or reads a gradient buffer it does not own. The inputs' gradients are
+ * left as after the first pass. Returns 1 when they doubled; *err is the worst deviation,
+ * relative to the largest gradient of that input. */
+static int backward_again_doubles(ct_tape *tape, ct_tensor *out, const ct_real *cotangent,
+                                  ct_tensor *const *inputs, int n_inputs, double *err) {
+    ct_real *first[CT_NODE_MAX_INPUTS * 4] = {0};
+    CT_CHECK(n_inputs <= (int)(sizeof first / sizeof first[0]), "ct_gradcheck", "%d inputs (at most %d)",
+             n_inputs, (int)(sizeof first / sizeof first[0]));
+    for (int k = 0; k < n_inputs; k++) {
+        if (!ct_requires_grad(inputs[k])) continue;
+        first[k] = malloc((inputs[k]->size ? inputs[k]->size : 1) * sizeof(ct_real));
+        if (!first[k]) ct_fatal("ct_gradcheck", "out of memory");
+        memcpy(first[k], inputs[k]->grad, inputs[k]->size * sizeof(ct_real));
+    }
+    ct_backward_with(tape, out, cotangent);
+    *err = 0;
+    for (int k = 0; k < n_inputs; k++) {
+        if (!first[k]) continue;
+        ct_tensor *x = inputs[k];
+        double scale = 0;
+        for (size_t i = 0; i < x->size; i++) scale = fmax(scale, fabs((double)first[k][i]));
+        for (size_t i = 0; i < x->size; i++) {
+            double d = fabs((double)x->grad[i] - 2.0 * (double)first[k][i]) / (scale > 0 ? scale : 1);
+            *err = isnan(d) ? INFINITY : fmax(*err, d);
+        }
+        memcpy(x->grad, first[k], x->size * sizeof(ct_real));
+        free(first[k]);
+    }
+    return *err <= 64 * CT_REAL_EPS;
+}
+
 ct_gradcheck_result ct_gradcheck(ct_gradcheck_fn fn, void *ctx, ct_tensor *const *inputs,
                                  int n_inputs, ct_gradcheck_opts opts) {
     ct_gradcheck_result r = {.passed = 1, .worst_input = -1};
@@ -42,6 +75,8 @@ ct_gradcheck_result ct_gradcheck(ct_gradcheck_fn fn, void *ctx, ct_tensor *const
         c[i] = (double)c_real[i];
     }
     ct_backward_with(tape, out, c_real);
+    r.repeat_ok = backward_again_doubles(tape, out, c_real, inputs, n_inputs, &r.repeat_err);
+    r.passed = r.repeat_ok;
 
     double worst_score = -1;
     for (int k = 0; k < n_inputs; k++) {
@@ -76,7 +111,7 @@ ct_gradcheck_result ct_gradcheck(ct_gradcheck_fn fn, void *ctx, ct_tensor *const
             }
         }
     }
-    r.passed = worst_score <= 1.0;
+    r.passed = r.passed && worst_score <= 1.0;
     free(c);
     free(c_real);
     ct_tape_free(tape);
@@ -84,7 +119,10 @@ ct_gradcheck_result ct_gradcheck(ct_gradcheck_fn fn, void *ctx, ct_tensor *const
 }
 
 void ct_gradcheck_describe(const ct_gradcheck_result *r, char *buf, size_t len) {
-    if (r->checked == 0)
+    if (!r->repeat_ok)
+        snprintf(buf, len, "FAIL: a second backward on the same tape did not double the gradients "
+                 "(off by %.2e of the largest): the backward changes what its forward saved", r->repeat_err);
+    else if (r->checked == 0)
         snprintf(buf, len, "nothing checked (no input requires grad)");
     else if (r->passed)
         snprintf(buf, len, "ok, %zu elements (worst: abs %.2e, rel %.2e at input %d [%zu])",

@@ -41,6 +41,7 @@ struct ct_node {
     double arg[4];
     int iarg[2 * CT_MAX_DIMS];
     void *extra;
+    ct_site site;  /* the user's call that recorded it ({NULL, 0} when untracked) */
 };
 
 /* Every op, for the data-driven gradient check and the printers. */
@@ -49,9 +50,25 @@ extern const int ct_op_count;
 const ct_op *ct_op_find(const char *name);
 
 /* ---- the tape ---------------------------------------------------------------------------- */
+/* The life of a tape, one training step at a time:
+ *     forward (ops record nodes) -> ct_backward -> optimizer step -> ct_tape_reset
+ * Rules the tape enforces (each breach stops with a message naming it and the fix):
+ *  - A tape tensor lives until the next ct_tape_reset of its tape. Passing one to an op or to
+ *    ct_backward after that (or to another tape) is refused. Its memory is reused by the next step:
+ *    reading x->data after the reset reads another tensor (the SANITIZE=1 build reports it). Copy
+ *    what must outlive the step first (a loss value into a double, a tensor with ct_tensor_new +
+ *    ct_tensor_copy_from).
+ *  - ct_backward can run more than once on one tape (PyTorch's retain_graph=True): each pass starts
+ *    from fresh gradients on the intermediate tensors and adds into the leaves (parameters and
+ *    ct_tape_requires_grad tensors), so a second backward of the same loss doubles the parameters'
+ *    gradients, and a backward of a second loss adds its gradient alone. A forward, backward,
+ *    forward, backward without a reset in between (SAM's closure, gradient accumulation) therefore
+ *    gives the same gradients as with one; the reset only frees the memory. A tape that is never
+ *    reset grows every step: ct_backward says so on stderr after many passes.
+ *  - A freed tape (ct_tape_free) is refused where it can be recognised. */
 ct_tape *ct_tape_new(void);
 void ct_tape_free(ct_tape *tape);
-/* Drops every node and every arena tensor in O(1); parameters keep their data and grads. */
+/* Drops every node and every tape tensor in O(1); parameters keep their data and grads. */
 void ct_tape_reset(ct_tape *tape);
 /* Evaluation mode: while `enabled` is 0, ops compute but record nothing and their outputs do
  * not require grad. Returns the previous setting, so regions nest:
@@ -60,6 +77,14 @@ int ct_tape_grad_enabled(ct_tape *tape, int enabled);
 int ct_tape_node_count(const ct_tape *tape);
 const ct_node *ct_tape_node(const ct_tape *tape, int i);
 ct_arena *ct_tape_arena(ct_tape *tape);
+
+/* Anomaly mode (torch.autograd.detect_anomaly): every op's output is checked for NaN/Inf when the
+ * next op starts (and at ct_backward and ct_tape_reset), every op's inputs that no op produced
+ * (parameters, data) when it starts, and every gradient right after the backward that wrote it.
+ * The first non-finite value stops the program with the op, its call site, the shapes and the
+ * index of the value. Off by default (one untaken branch per op); CTAPE_ANOMALY=1 in the
+ * environment turns it on at start-up. Returns the previous setting. Process-wide. */
+int ct_set_anomaly(int enabled);
 
 /* Arena tensors: zero-filled, or copied from `data` (shape-size elements). No grad. */
 ct_tensor *ct_tape_zeros(ct_tape *tape, ct_shape shape);
@@ -301,10 +326,13 @@ typedef struct {
     size_t worst_index;              /* flat index inside that input */
     double analytic, numeric;        /* the two values there */
     size_t checked;                  /* elements compared */
+    int repeat_ok;                   /* a second backward doubled every gradient */
+    double repeat_err;               /* its worst deviation, relative to the largest gradient */
 } ct_gradcheck_result;
 
 /* Checks d<c, f(inputs)>/d inputs for a random cotangent c against central differences over
- * every element of every input that requires grad. Inputs are heap tensors (ct_tensor_new_grad)
+ * every element of every input that requires grad, and that a second backward on the same tape
+ * adds the same gradient again. Inputs are heap tensors (ct_tensor_new_grad)
  * or tape tensors; the function is re-run on a private tape, so `fn` must be deterministic. */
 ct_gradcheck_result ct_gradcheck(ct_gradcheck_fn fn, void *ctx, ct_tensor *const *inputs,
                                  int n_inputs, ct_gradcheck_opts opts);

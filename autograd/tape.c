@@ -2,13 +2,59 @@
 #define CT_BUILDING_LIBRARY
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define TAPE_MAGIC 0x74617065u /* "tape" */
+#define TAPE_FREED 0x64656164u /* "dead" */
+/* Backward passes on one tape without a reset before ct_backward warns that it keeps growing. */
+#define BACKWARDS_BEFORE_WARNING 1000
+
+static int anomaly_mode = 0;
+
+int ct_set_anomaly(int enabled) {
+    int was = anomaly_mode;
+    anomaly_mode = enabled != 0;
+    return was;
+}
+
+__attribute__((constructor)) static void anomaly_from_environment(void) {
+    const char *env = getenv("CTAPE_ANOMALY");
+    if (env && *env && strcmp(env, "0") != 0) anomaly_mode = 1;
+}
+
+/* A step number no tape has used: tensors of one tape step carry it. */
+static uint64_t new_step(void) {
+    static uint64_t last = 0;
+    return __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+}
+
+static void check_tape(const ct_tape *tape, const char *op) {
+    CT_CHECK(tape != NULL, op, "the tape is NULL (make one with ct_tape_new)");
+    CT_CHECK(tape->magic == TAPE_MAGIC, op, "the tape %s (use it before ct_tape_free, free it once)",
+             tape->magic == TAPE_FREED ? "was freed with ct_tape_free" : "is not a live tape");
+}
+
+/* A tensor an op may read on this tape: a heap tensor not yet freed, or a tape tensor of this
+ * tape's current step. */
+static void check_live(const ct_tape *tape, const ct_tensor *t, const char *op, int input) {
+    CT_CHECK(t != NULL, op, "input %d is NULL", input);
+    CT_CHECK(!(t->flags & CT_TENSOR_FREED), op, "input %d was freed with ct_tensor_free", input);
+    if ((t->flags & CT_TENSOR_ARENA) && t->step != tape->step)
+        ct_fatal(op, "input %d %s is a tape tensor of an earlier step (ct_tape_reset has freed it) "
+                 "or of another tape: recompute it in this step, or keep a copy made with "
+                 "ct_tensor_new and ct_tensor_copy_from", input, ct_shp(t));
+}
 
 ct_tape *ct_tape_new(void) {
     ct_tape *tape = calloc(1, sizeof *tape);
     if (!tape) ct_fatal("ct_tape_new", "out of memory");
+    tape->magic = TAPE_MAGIC;
     tape->arena = ct_arena_new((size_t)16 << 20);
+    tape->headers[0] = ct_arena_new((size_t)64 << 10);
+    tape->headers[1] = ct_arena_new((size_t)64 << 10);
+    tape->step = new_step();
     tape->cap_nodes = 256;
     tape->nodes = malloc((size_t)tape->cap_nodes * sizeof *tape->nodes);
     if (!tape->nodes) ct_fatal("ct_tape_new", "out of memory");
@@ -16,36 +62,115 @@ ct_tape *ct_tape_new(void) {
     return tape;
 }
 
+/* ---- anomaly mode ------------------------------------------------------------------------ */
+
+static size_t first_nonfinite(const ct_real *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return n;
+}
+
+static _Noreturn void anomaly(const char *what, const char *op, ct_site site, const char *detail,
+                              ct_real value, size_t index) {
+    char where[300] = "";
+    if (site.file) snprintf(where, sizeof where, " (recorded at %s:%d)", site.file, site.line);
+    ct_fatal("anomaly", "%s of op '%s'%s: %s holds %s at flat index %zu", what, op, where, detail,
+             isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf", index);
+}
+
+/* The last op's output, now that it has been computed. */
+static void check_unchecked(ct_tape *tape) {
+    const ct_tensor *out = tape->unchecked.out;
+    if (!out) return;
+    tape->unchecked.out = NULL;
+    size_t i = first_nonfinite(out->data, out->size);
+    if (i < out->size) anomaly("forward", tape->unchecked.op, tape->unchecked.site, ct_shp(out),
+                               out->data[i], i);
+}
+
+/* Inputs that no op of this step produced (parameters, data, fresh tape tensors). */
+static void check_leaf_inputs(ct_tape *tape, const ct_op *op, ct_tensor *const *inputs, int n) {
+    for (int k = 0; k < n; k++) {
+        const ct_tensor *x = inputs[k];
+        if (!x || (x->flags & CT_TENSOR_CHECKED)) continue;
+        size_t i = first_nonfinite(x->data, x->size);
+        if (i < x->size) {
+            char detail[200];
+            snprintf(detail, sizeof detail, "its input %d (%s %s)", k, x->name ? x->name : "leaf",
+                     ct_shp(x));
+            anomaly("input", op->name, ct_site_current(), detail, x->data[i], i);
+        }
+    }
+    (void)tape;
+}
+
+static void check_gradients(const ct_node *nd) {
+    for (int k = 0; k < nd->n_in; k++) {
+        const ct_tensor *x = nd->in[k];
+        if (!x || !x->grad) continue;
+        size_t i = first_nonfinite(x->grad, x->size);
+        if (i < x->size) {
+            char detail[200];
+            snprintf(detail, sizeof detail, "the gradient of its input %d (%s %s)", k,
+                     x->name ? x->name : "tensor", ct_shp(x));
+            anomaly("backward", nd->op->name, nd->site, detail, x->grad[i], i);
+        }
+    }
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
 void ct_tape_free(ct_tape *tape) {
     if (!tape) return;
+    check_tape(tape, "ct_tape_free");
+    *(volatile unsigned *)&tape->magic = TAPE_FREED; /* volatile: a store before free is otherwise dropped */
     ct_arena_free(tape->arena);
+    ct_arena_free(tape->headers[0]);
+    ct_arena_free(tape->headers[1]);
     free(tape->nodes);
     free(tape);
 }
 
 void ct_tape_reset(ct_tape *tape) {
+    check_tape(tape, "ct_tape_reset");
+    if (anomaly_mode) check_unchecked(tape);
+    tape->unchecked.out = NULL;
     tape->n_nodes = 0;
+    tape->backward_passes = 0;
+    tape->step = new_step();
+    tape->side ^= 1;
+    ct_arena_reset(tape->headers[tape->side]);
     ct_arena_reset(tape->arena);
 }
 
 int ct_tape_grad_enabled(ct_tape *tape, int enabled) {
+    check_tape(tape, "ct_tape_grad_enabled");
     int was = tape->grad_enabled;
     tape->grad_enabled = enabled != 0;
     return was;
 }
 
-int ct_tape_node_count(const ct_tape *tape) { return tape->n_nodes; }
-const ct_node *ct_tape_node(const ct_tape *tape, int i) { return &tape->nodes[i]; }
+int ct_tape_node_count(const ct_tape *tape) {
+    check_tape(tape, "ct_tape_node_count");
+    return tape->n_nodes;
+}
+
+const ct_node *ct_tape_node(const ct_tape *tape, int i) {
+    check_tape(tape, "ct_tape_node");
+    CT_CHECK(i >= 0 && i < tape->n_nodes, "ct_tape_node", "node %d of a tape of %d", i, tape->n_nodes);
+    return &tape->nodes[i];
+}
+
 ct_arena *ct_tape_arena(ct_tape *tape) {
-    CT_CHECK(tape != NULL, "ct_tape_arena", "the tape is NULL (make one with ct_tape_new)");
+    check_tape(tape, "ct_tape_arena");
     return tape->arena;
 }
 
 static ct_tensor *arena_tensor(ct_tape *tape, ct_shape shape, const char *op) {
-    CT_CHECK(tape != NULL, op, "the tape is NULL (make one with ct_tape_new)");
+    check_tape(tape, op);
     CT_CHECK(shape.ndim >= 0 && shape.ndim <= CT_MAX_DIMS, op, "%d dimensions (at most %d)",
              shape.ndim, CT_MAX_DIMS);
-    ct_tensor *t = ct_arena_alloc(tape->arena, sizeof *t);
+    ct_tensor *t = ct_arena_alloc(tape->headers[tape->side], sizeof *t);
     memset(t, 0, sizeof *t);
     t->ndim = shape.ndim;
     for (int i = 0; i < shape.ndim; i++) {
@@ -54,6 +179,7 @@ static ct_tensor *arena_tensor(ct_tape *tape, ct_shape shape, const char *op) {
     }
     t->size = ct_shape_size(shape);
     t->flags = CT_TENSOR_ARENA;
+    t->step = tape->step;
     return t;
 }
 
@@ -71,7 +197,8 @@ ct_tensor *ct_tape_tensor_from(ct_tape *tape, ct_shape shape, const ct_real *dat
 }
 
 void ct_tape_requires_grad(ct_tape *tape, ct_tensor *t) {
-    (void)tape;
+    check_tape(tape, "ct_tape_requires_grad");
+    check_live(tape, t, "ct_tape_requires_grad", 0);
     CT_CHECK(t->flags & CT_TENSOR_ARENA, "ct_tape_requires_grad",
              "tensor %s is not a tape tensor; use ct_tensor_new_grad for heap tensors",
              ct_shp(t));
@@ -80,8 +207,21 @@ void ct_tape_requires_grad(ct_tape *tape, ct_tensor *t) {
 
 ct_tensor *ct_op_output(ct_tape *tape, ct_shape shape, const ct_op *op, ct_tensor *const *inputs,
                         int n, ct_node **node) {
+    check_tape(tape, op->name);
+    for (int i = 0; i < n; i++)
+        if (inputs[i]) check_live(tape, inputs[i], op->name, i);
+    if (anomaly_mode) {
+        check_unchecked(tape);
+        check_leaf_inputs(tape, op, inputs, n);
+    }
     ct_tensor *out = arena_tensor(tape, shape, op->name);
     out->data = ct_arena_alloc(tape->arena, out->size * sizeof(ct_real));
+    if (anomaly_mode) {
+        out->flags |= CT_TENSOR_CHECKED;
+        tape->unchecked.out = out;
+        tape->unchecked.op = op->name;
+        tape->unchecked.site = ct_site_current();
+    }
     *node = NULL;
     if (!tape->grad_enabled) return out;
     int any = 0;
@@ -99,15 +239,17 @@ ct_tensor *ct_op_output(ct_tape *tape, ct_shape shape, const ct_op *op, ct_tenso
     nd->out = out;
     nd->n_in = n;
     for (int i = 0; i < n; i++) nd->in[i] = inputs[i];
+    nd->site = ct_site_current();
     out->flags |= CT_TENSOR_REQUIRES_GRAD;
     *node = nd;
     return out;
 }
 
 ct_tensor *ct_op_view(ct_tape *tape, ct_tensor *of, ct_shape shape) {
+    check_live(tape, of, "view", 0);
     ct_tensor *t = arena_tensor(tape, shape, "view");
     t->data = of->data;
-    t->flags |= CT_TENSOR_VIEW;
+    t->flags |= CT_TENSOR_VIEW | (of->flags & CT_TENSOR_CHECKED);
     return t;
 }
 
@@ -133,20 +275,37 @@ ct_real *ct_grad_of(ct_tape *tape, ct_tensor *t) {
 static void run_backward(ct_tape *tape) {
     for (int i = tape->n_nodes - 1; i >= 0; i--) {
         ct_node *nd = &tape->nodes[i];
-        if (nd->out->grad) nd->op->backward(tape, nd); /* skip nodes no gradient reached */
+        if (!nd->out->grad) continue; /* no gradient reached this node */
+        nd->op->backward(tape, nd);
+        if (anomaly_mode) check_gradients(nd);
     }
 }
 
 void ct_backward_with(ct_tape *tape, ct_tensor *out, const ct_real *cotangent) {
+    check_tape(tape, "ct_backward");
+    check_live(tape, out, "ct_backward", 0);
     CT_CHECK(ct_requires_grad(out), "ct_backward",
              "output %s does not require grad (no parameter or grad-enabled input reaches it)",
              ct_shp(out));
+    CT_CHECK(cotangent != NULL, "ct_backward_with", "the cotangent is NULL");
+    if (anomaly_mode) check_unchecked(tape);
+    /* A pass after the first starts from fresh intermediate gradients (every node's output is an
+     * intermediate); the leaves keep theirs and accumulate, as in PyTorch. */
+    if (tape->backward_passes++ > 0)
+        for (int i = 0; i < tape->n_nodes; i++) tape->nodes[i].out->grad = NULL;
+    if (tape->backward_passes == BACKWARDS_BEFORE_WARNING)
+        fprintf(stderr, "ctape: ct_backward: %d backward passes on one tape without ct_tape_reset; "
+                "it now holds %d nodes and %zu bytes and grows every step: call ct_tape_reset "
+                "after each optimizer step\n", tape->backward_passes, tape->n_nodes,
+                ct_arena_used(tape->arena));
     ct_real *g = ct_grad_of(tape, out);
     for (size_t i = 0; i < out->size; i++) g[i] += cotangent[i];
     run_backward(tape);
 }
 
 void ct_backward(ct_tape *tape, ct_tensor *out) {
+    check_tape(tape, "ct_backward");
+    check_live(tape, out, "ct_backward", 0);
     CT_CHECK(out->size == 1, "ct_backward", "needs a one-element loss, got shape %s; "
              "use ct_backward_with for a cotangent", ct_shp(out));
     ct_real one = 1;

@@ -67,10 +67,12 @@ ct_tensor *ct_tensor_new_grad(ct_shape shape) {
 
 void ct_tensor_free(ct_tensor *t) {
     if (!t) return;
+    CT_CHECK(!(t->flags & CT_TENSOR_FREED), "ct_tensor_free", "the tensor was already freed");
     CT_CHECK(!(t->flags & CT_TENSOR_ARENA), "ct_tensor_free",
              "tensor belongs to a tape; it is freed by ct_tape_reset");
     if (!(t->flags & CT_TENSOR_VIEW)) free(t->data);
     free(t->grad);
+    *(volatile unsigned *)&t->flags = CT_TENSOR_FREED; /* volatile: a store before free is otherwise dropped */
     free(t);
 }
 

@@ -20,6 +20,19 @@ typedef float ct_real;
 #define CT_REAL_EPS 1.1920929e-07
 #endif
 
+/* A program compiled for one precision and linked with the library built for the other would
+ * run on garbage (ct_real is float on one side, double on the other). Every file that includes
+ * this header refers to the symbol of its precision and the library defines only its own, so the
+ * mismatch stops at link time with "undefined reference to ct_library_built_for_float64" (rebuild
+ * ctape with `make PRECISION=64`, or drop -DCT_PRECISION_64 from the program). */
+#ifdef CT_PRECISION_64
+extern const char ct_library_built_for_float64;
+__attribute__((used)) static const char *const ct__precision_of_this_file = &ct_library_built_for_float64;
+#else
+extern const char ct_library_built_for_float32;
+__attribute__((used)) static const char *const ct__precision_of_this_file = &ct_library_built_for_float32;
+#endif
+
 /* ---- errors ------------------------------------------------------------------------------ */
 /* Two kinds of error:
  *  - programmer errors (shape mismatch, NULL, bad axis) stop the program with one message
@@ -34,11 +47,26 @@ typedef enum {
     CT_ERR_VALUE = -4,   /* an argument or a value in the data is out of range */
 } ct_status;
 
+/* The message of the last failed call in this thread, or "no error". The calls that read or write
+ * files, parse specs, or step an optimizer (those that return a status or NULL for a handle they
+ * could not make, in nn/, optim/, data/ and losses/) clear it on entry when called from user
+ * code, so after such a call succeeds it never shows an older failure; other calls (settings,
+ * accessors, frees) leave it alone, so it can still be read after cleaning up. */
 const char *ct_last_error(void);
 /* Sets the message returned by ct_last_error() (printf-style) and returns `code`. */
 int ct_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ct_clear_error(void);
 /* Prints "ctape: <op>: <message> (called at file:line)" to stderr and aborts. */
 _Noreturn void ct_fatal(const char *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A host that must survive a programmer error (a server, a notebook kernel, a test runner)
+ * installs a handler: ct_fatal calls it with the whole message ("ctape: <op>: ... (called at
+ * file:line)") in place of printing it. The handler must not return: it longjmps back to the
+ * host (which then drops the tapes it was using: ct_tape_reset, or ct_tape_free) or exits; if it
+ * returns, ct_fatal prints the message and aborts as without a handler. Do not longjmp out of a
+ * handler called inside an OpenMP region (ct_fatal there is an internal bug, not a user error).
+ * NULL restores the default. Returns the previous handler. Process-wide. */
+typedef void (*ct_fatal_handler)(const char *message, void *user);
+ct_fatal_handler ct_set_fatal_handler(ct_fatal_handler handler, void *user);
 
 /* Call-site tracking: public ops are wrapped by macros (see autograd/ops.h) that record the
  * user's __FILE__/__LINE__ for the duration of the call, so a fatal error points at the user's
@@ -50,6 +78,7 @@ typedef struct {
 } ct_site;
 ct_site ct_site_push(const char *file, int line); /* returns the site it replaces */
 void ct_site_pop(ct_site previous);
+ct_site ct_site_current(void); /* {NULL, 0} outside any tracked call */
 #define CT_SITE_CALL(fn, ...)                                                   \
     (__extension__({                                                            \
         ct_site ct__outer_site_ = ct_site_push(__FILE__, __LINE__);             \
@@ -58,11 +87,13 @@ void ct_site_pop(ct_site previous);
         ct__result_;                                                            \
     }))
 #define CT_SITE_CALL_VOID(fn, ...)                                              \
-    do {                                                                        \
+    (__extension__({                                                            \
         ct_site ct__outer_site_ = ct_site_push(__FILE__, __LINE__);             \
         fn(__VA_ARGS__);                                                        \
         ct_site_pop(ct__outer_site_);                                           \
-    } while (0)
+    }))
+
+#define CT_SITE_CALL_CLEARING(fn, ...) (__extension__({ ct_clear_error(); CT_SITE_CALL(fn, __VA_ARGS__); }))
 
 #define CT_CHECK(cond, op, ...) \
     do { if (!(cond)) ct_fatal(op, __VA_ARGS__); } while (0)
@@ -105,6 +136,8 @@ enum {
     CT_TENSOR_PARAM = 1 << 1,         /* a model parameter: persistent data and grad */
     CT_TENSOR_ARENA = 1 << 2,         /* lives in a tape's arena; gone at ct_tape_reset */
     CT_TENSOR_VIEW = 1 << 3,          /* data borrowed from another tensor */
+    CT_TENSOR_CHECKED = 1 << 4,       /* anomaly mode: an op's output, checked after that op */
+    CT_TENSOR_FREED = 1u << 31,       /* set by ct_tensor_free, so a second free is recognised */
 };
 
 /* A dense, contiguous, row-major tensor. `grad` has the same shape, or is NULL. */
@@ -116,6 +149,7 @@ typedef struct ct_tensor {
     int shape[CT_MAX_DIMS];
     unsigned flags;
     const char *name;           /* parameter name ("fc1.weight") or NULL */
+    uint64_t step;              /* tape tensors: the tape step that made it (see ct_tape_reset) */
 } ct_tensor;
 
 /* Heap tensors (outside any tape), zero-filled. Free with ct_tensor_free. */
@@ -170,9 +204,12 @@ void ct_tensor_fill_uniform(ct_tensor *t, ct_rng *r, double lo, double hi);
 void ct_tensor_fill_normal(ct_tensor *t, ct_rng *r, double mean, double std);
 
 /* ---- threads ----------------------------------------------------------------------------- */
-/* One setting for OpenBLAS and OpenMP together. At start-up ctape reads CTAPE_THREADS (if set);
- * ct_set_threads overrides it. n <= 0 means "all cores". */
-void ct_set_threads(int n);
+/* One setting for OpenBLAS and OpenMP together. At start-up ctape reads CTAPE_THREADS (if set;
+ * a value that is not a count in range is reported on stderr and ignored); ct_set_threads
+ * overrides it. n <= 0 means "all cores"; more than CT_MAX_THREADS_PER_CORE threads per core is
+ * refused with CT_ERR_VALUE and the setting left as it was. Returns CT_OK or CT_ERR_VALUE. */
+#define CT_MAX_THREADS_PER_CORE 4
+int ct_set_threads(int n);
 int ct_get_threads(void);
 
 /* ---- BLAS -------------------------------------------------------------------------------- */

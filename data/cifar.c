@@ -26,6 +26,7 @@
  * (memmove, in place, front to back): no allocation and no copy per record beyond that.
  *
  * Not CIFAR, but a sibling trap: EMNIST's IDX files hold transposed images; ct_idx_load keeps them as stored. */
+#define CT_BUILDING_LIBRARY
 #include "data.h"
 
 #include <errno.h>

@@ -133,4 +133,26 @@ double ct_loader_wait_seconds(const ct_loader *l);
 int ct_loader_prefetching(const ct_loader *l);
 void ct_loader_free(ct_loader *l);
 
+/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+ * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
+#ifndef CT_BUILDING_LIBRARY
+#define ct_idx_load(...) CT_SITE_CALL_CLEARING(ct_idx_load, __VA_ARGS__)
+#define ct_idx_load_files(...) CT_SITE_CALL_CLEARING(ct_idx_load_files, __VA_ARGS__)
+#define ct_dataset_free(...) CT_SITE_CALL_VOID(ct_dataset_free, __VA_ARGS__)
+#define ct_cifar10_load(...) CT_SITE_CALL_CLEARING(ct_cifar10_load, __VA_ARGS__)
+#define ct_cifar100_load(...) CT_SITE_CALL_CLEARING(ct_cifar100_load, __VA_ARGS__)
+#define ct_image_folder_load(...) CT_SITE_CALL_CLEARING(ct_image_folder_load, __VA_ARGS__)
+#define ct_dataset_subset(...) CT_SITE_CALL_CLEARING(ct_dataset_subset, __VA_ARGS__)
+#define ct_dataset_split(...) CT_SITE_CALL_CLEARING(ct_dataset_split, __VA_ARGS__)
+#define ct_dataset_channel_stats(...) CT_SITE_CALL_VOID(ct_dataset_channel_stats, __VA_ARGS__)
+#define ct_read_file_maybe_gz(...) CT_SITE_CALL_CLEARING(ct_read_file_maybe_gz, __VA_ARGS__)
+#define ct_crc32(...) CT_SITE_CALL(ct_crc32, __VA_ARGS__)
+#define ct_loader_new(...) CT_SITE_CALL(ct_loader_new, __VA_ARGS__)
+#define ct_loader_next(...) CT_SITE_CALL(ct_loader_next, __VA_ARGS__)
+#define ct_loader_batches_per_epoch(...) CT_SITE_CALL(ct_loader_batches_per_epoch, __VA_ARGS__)
+#define ct_loader_wait_seconds(...) CT_SITE_CALL(ct_loader_wait_seconds, __VA_ARGS__)
+#define ct_loader_prefetching(...) CT_SITE_CALL(ct_loader_prefetching, __VA_ARGS__)
+#define ct_loader_free(...) CT_SITE_CALL_VOID(ct_loader_free, __VA_ARGS__)
+#endif
+
 #endif

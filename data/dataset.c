@@ -1,5 +1,6 @@
 /* data/dataset.c — what every format shares: freeing a dataset, subsets, a train/validation
  * split, and per-channel statistics for normalisation. */
+#define CT_BUILDING_LIBRARY
 #include "data.h"
 
 #include <math.h>

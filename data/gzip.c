@@ -15,6 +15,7 @@
  * for its trailer: the first place after the header holding the CRC32 and size of what stb
  * produced that is followed by the end of the file or by another member's magic. A wrong match
  * would need 64 bits to agree by chance. */
+#define CT_BUILDING_LIBRARY
 #include "data.h"
 
 #include <errno.h>

@@ -8,6 +8,7 @@
  * Images are magic 0x00000803 (N, H, W); labels are magic 0x00000801 (N). The file size must
  * be exactly header + product of dims: a short file is truncated, a long one is not what its
  * header says, and both are errors rather than guesses. */
+#define CT_BUILDING_LIBRARY
 #include "data.h"
 
 #include <errno.h>

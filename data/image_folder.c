@@ -31,6 +31,7 @@
  * is reported for the first failing file in sorted order whatever the thread timing. With
  * .skip_unreadable, files that cannot be opened or decoded are left out (counted in d->skipped)
  * and the others close ranks; a size mismatch is never skipped. */
+#define CT_BUILDING_LIBRARY
 #include "data.h"
 
 #include <dirent.h>

@@ -11,6 +11,7 @@
  * A sample is made in one pass over its output (see fill_sample): each output row is the
  * converted bytes of one source row (or padding), cut at the crop offset and stored reversed
  * when flipped; normalisation is fused into the conversion as x·scale[c] + shift[c]. */
+#define CT_BUILDING_LIBRARY
 #include "data.h"
 
 #include <math.h>

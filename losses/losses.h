@@ -383,4 +383,19 @@ int ct_count_correct(const ct_tensor *logits, ct_labels labels);
 #define ct_loss_apply(...) CT_SITE_CALL(ct_loss_apply, __VA_ARGS__)
 #endif
 
+/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+ * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
+#ifndef CT_BUILDING_LIBRARY
+#define ct_loss_parse(...) CT_SITE_CALL_CLEARING(ct_loss_parse, __VA_ARGS__)
+#define ct_loss_free(...) CT_SITE_CALL_VOID(ct_loss_free, __VA_ARGS__)
+#define ct_loss_bind(...) CT_SITE_CALL_CLEARING(ct_loss_bind, __VA_ARGS__)
+#define ct_loss_name(...) CT_SITE_CALL(ct_loss_name, __VA_ARGS__)
+#define ct_loss_describe(...) CT_SITE_CALL_VOID(ct_loss_describe, __VA_ARGS__)
+#define ct_loss_list(...) CT_SITE_CALL_VOID(ct_loss_list, __VA_ARGS__)
+#define ct_loss_count(...) CT_SITE_CALL(ct_loss_count, __VA_ARGS__)
+#define ct_loss_name_at(...) CT_SITE_CALL(ct_loss_name_at, __VA_ARGS__)
+#define ct_loss_register(...) CT_SITE_CALL_CLEARING(ct_loss_register, __VA_ARGS__)
+#define ct_count_correct(...) CT_SITE_CALL(ct_count_correct, __VA_ARGS__)
+#endif
+
 #endif

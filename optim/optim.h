@@ -607,6 +607,10 @@ ct_optim *ct_lookahead_base(ct_optim *lookahead);
  * adaptive (ASAM, Kwon et al. 2021): ε = ρ·T²g/‖Tg‖ with T = |θ| elementwise (use ρ ≈ 0.5-2).
  * The two gradients come from a closure that runs the forward and backward pass (grads are zero
  * when it is called) and returns the loss: ct_sam_step returns the loss at θ (the first call).
+ * The closure must build its forward from the current parameters each time (no tape tensor kept
+ * from an earlier call) and copy the loss value out before returning. It may call
+ * ct_tape_reset first, which frees the previous call's activations; without it both passes stay
+ * on the tape until the caller resets it, with the same gradients (autograd/ops.h).
  * ct_optim_step on a SAM optimizer is fatal (it needs the closure). */
 typedef struct {
     double rho;
@@ -641,5 +645,92 @@ ct_tensor *ct_ema_average(const ct_ema *ema, int k);   /* the average of paramet
 int ct_ema_save(const ct_ema *ema, const char *path);
 int ct_ema_load(ct_ema *ema, const char *path);
 void ct_ema_free(ct_ema *ema);
+
+/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+ * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
+#ifndef CT_BUILDING_LIBRARY
+#define ct_sgd_new(...) CT_SITE_CALL(ct_sgd_new, __VA_ARGS__)
+#define ct_adam_new(...) CT_SITE_CALL(ct_adam_new, __VA_ARGS__)
+#define ct_adamw_new(...) CT_SITE_CALL(ct_adamw_new, __VA_ARGS__)
+#define ct_adamax_new(...) CT_SITE_CALL(ct_adamax_new, __VA_ARGS__)
+#define ct_nadam_new(...) CT_SITE_CALL(ct_nadam_new, __VA_ARGS__)
+#define ct_radam_new(...) CT_SITE_CALL(ct_radam_new, __VA_ARGS__)
+#define ct_rmsprop_new(...) CT_SITE_CALL(ct_rmsprop_new, __VA_ARGS__)
+#define ct_adagrad_new(...) CT_SITE_CALL(ct_adagrad_new, __VA_ARGS__)
+#define ct_adadelta_new(...) CT_SITE_CALL(ct_adadelta_new, __VA_ARGS__)
+#define ct_optim_step(...) CT_SITE_CALL_CLEARING(ct_optim_step, __VA_ARGS__)
+#define ct_optim_zero_grad(...) CT_SITE_CALL_VOID(ct_optim_zero_grad, __VA_ARGS__)
+#define ct_optim_lr(...) CT_SITE_CALL(ct_optim_lr, __VA_ARGS__)
+#define ct_optim_set_lr(...) CT_SITE_CALL_VOID(ct_optim_set_lr, __VA_ARGS__)
+#define ct_optim_has_momentum(...) CT_SITE_CALL(ct_optim_has_momentum, __VA_ARGS__)
+#define ct_optim_momentum(...) CT_SITE_CALL(ct_optim_momentum, __VA_ARGS__)
+#define ct_optim_set_momentum(...) CT_SITE_CALL_VOID(ct_optim_set_momentum, __VA_ARGS__)
+#define ct_optim_steps(...) CT_SITE_CALL(ct_optim_steps, __VA_ARGS__)
+#define ct_optim_kind(...) CT_SITE_CALL(ct_optim_kind, __VA_ARGS__)
+#define ct_optim_free(...) CT_SITE_CALL_VOID(ct_optim_free, __VA_ARGS__)
+#define ct_optim_add_group(...) CT_SITE_CALL_CLEARING(ct_optim_add_group, __VA_ARGS__)
+#define ct_param_is_vector(...) CT_SITE_CALL(ct_param_is_vector, __VA_ARGS__)
+#define ct_param_name_contains(...) CT_SITE_CALL(ct_param_name_contains, __VA_ARGS__)
+#define ct_optim_group_count(...) CT_SITE_CALL(ct_optim_group_count, __VA_ARGS__)
+#define ct_optim_param_group(...) CT_SITE_CALL(ct_optim_param_group, __VA_ARGS__)
+#define ct_optim_group_lr(...) CT_SITE_CALL(ct_optim_group_lr, __VA_ARGS__)
+#define ct_optim_group_weight_decay(...) CT_SITE_CALL(ct_optim_group_weight_decay, __VA_ARGS__)
+#define ct_optim_group_size(...) CT_SITE_CALL(ct_optim_group_size, __VA_ARGS__)
+#define ct_optim_set_guards(...) CT_SITE_CALL_VOID(ct_optim_set_guards, __VA_ARGS__)
+#define ct_optim_last_grad_norm(...) CT_SITE_CALL(ct_optim_last_grad_norm, __VA_ARGS__)
+#define ct_optim_skipped_steps(...) CT_SITE_CALL(ct_optim_skipped_steps, __VA_ARGS__)
+#define ct_clip_grad_norm(...) CT_SITE_CALL(ct_clip_grad_norm, __VA_ARGS__)
+#define ct_clip_grad_value(...) CT_SITE_CALL_VOID(ct_clip_grad_value, __VA_ARGS__)
+#define ct_grad_norm(...) CT_SITE_CALL(ct_grad_norm, __VA_ARGS__)
+#define ct_grads_check_finite(...) CT_SITE_CALL_CLEARING(ct_grads_check_finite, __VA_ARGS__)
+#define ct_ortho_grad(...) CT_SITE_CALL_VOID(ct_ortho_grad, __VA_ARGS__)
+#define ct_optim_save(...) CT_SITE_CALL_CLEARING(ct_optim_save, __VA_ARGS__)
+#define ct_optim_load(...) CT_SITE_CALL_CLEARING(ct_optim_load, __VA_ARGS__)
+#define ct_checkpoint_save(...) CT_SITE_CALL_CLEARING(ct_checkpoint_save, __VA_ARGS__)
+#define ct_checkpoint_load(...) CT_SITE_CALL_CLEARING(ct_checkpoint_load, __VA_ARGS__)
+#define ct_optim_create(...) CT_SITE_CALL(ct_optim_create, __VA_ARGS__)
+#define ct_optim_add_state(...) CT_SITE_CALL_CLEARING(ct_optim_add_state, __VA_ARGS__)
+#define ct_optim_add_state_shaped(...) CT_SITE_CALL_CLEARING(ct_optim_add_state_shaped, __VA_ARGS__)
+#define ct_optim_state_tensor(...) CT_SITE_CALL(ct_optim_state_tensor, __VA_ARGS__)
+#define ct_optim_find_state(...) CT_SITE_CALL(ct_optim_find_state, __VA_ARGS__)
+#define ct_optim_add_scalar(...) CT_SITE_CALL_VOID(ct_optim_add_scalar, __VA_ARGS__)
+#define ct_optim_add_count(...) CT_SITE_CALL_VOID(ct_optim_add_count, __VA_ARGS__)
+#define ct_schedule_constant(...) CT_SITE_CALL(ct_schedule_constant, __VA_ARGS__)
+#define ct_schedule_step(...) CT_SITE_CALL(ct_schedule_step, __VA_ARGS__)
+#define ct_schedule_multistep(...) CT_SITE_CALL(ct_schedule_multistep, __VA_ARGS__)
+#define ct_schedule_exponential(...) CT_SITE_CALL(ct_schedule_exponential, __VA_ARGS__)
+#define ct_schedule_polynomial(...) CT_SITE_CALL(ct_schedule_polynomial, __VA_ARGS__)
+#define ct_schedule_cosine(...) CT_SITE_CALL(ct_schedule_cosine, __VA_ARGS__)
+#define ct_schedule_sgdr(...) CT_SITE_CALL(ct_schedule_sgdr, __VA_ARGS__)
+#define ct_schedule_one_cycle(...) CT_SITE_CALL(ct_schedule_one_cycle, __VA_ARGS__)
+#define ct_schedule_wsd(...) CT_SITE_CALL(ct_schedule_wsd, __VA_ARGS__)
+#define ct_schedule_with_warmup(...) CT_SITE_CALL(ct_schedule_with_warmup, __VA_ARGS__)
+#define ct_schedule_lr(...) CT_SITE_CALL(ct_schedule_lr, __VA_ARGS__)
+#define ct_schedule_momentum(...) CT_SITE_CALL(ct_schedule_momentum, __VA_ARGS__)
+#define ct_optim_schedule(...) CT_SITE_CALL_VOID(ct_optim_schedule, __VA_ARGS__)
+#define ct_plateau_new(...) CT_SITE_CALL(ct_plateau_new, __VA_ARGS__)
+#define ct_plateau_step(...) CT_SITE_CALL(ct_plateau_step, __VA_ARGS__)
+#define ct_plateau_attach(...) CT_SITE_CALL_VOID(ct_plateau_attach, __VA_ARGS__)
+#define ct_adabelief_new(...) CT_SITE_CALL(ct_adabelief_new, __VA_ARGS__)
+#define ct_lion_new(...) CT_SITE_CALL(ct_lion_new, __VA_ARGS__)
+#define ct_lamb_new(...) CT_SITE_CALL(ct_lamb_new, __VA_ARGS__)
+#define ct_lars_new(...) CT_SITE_CALL(ct_lars_new, __VA_ARGS__)
+#define ct_adafactor_new(...) CT_SITE_CALL(ct_adafactor_new, __VA_ARGS__)
+#define ct_adopt_new(...) CT_SITE_CALL(ct_adopt_new, __VA_ARGS__)
+#define ct_lookahead_new(...) CT_SITE_CALL(ct_lookahead_new, __VA_ARGS__)
+#define ct_lookahead_base(...) CT_SITE_CALL(ct_lookahead_base, __VA_ARGS__)
+#define ct_sam_new(...) CT_SITE_CALL(ct_sam_new, __VA_ARGS__)
+#define ct_sam_step(...) CT_SITE_CALL_CLEARING(ct_sam_step, __VA_ARGS__)
+#define ct_sam_base(...) CT_SITE_CALL(ct_sam_base, __VA_ARGS__)
+#define ct_ema_new(...) CT_SITE_CALL(ct_ema_new, __VA_ARGS__)
+#define ct_ema_update(...) CT_SITE_CALL_VOID(ct_ema_update, __VA_ARGS__)
+#define ct_ema_swap(...) CT_SITE_CALL_VOID(ct_ema_swap, __VA_ARGS__)
+#define ct_ema_swapped(...) CT_SITE_CALL(ct_ema_swapped, __VA_ARGS__)
+#define ct_ema_updates(...) CT_SITE_CALL(ct_ema_updates, __VA_ARGS__)
+#define ct_ema_average(...) CT_SITE_CALL(ct_ema_average, __VA_ARGS__)
+#define ct_ema_save(...) CT_SITE_CALL_CLEARING(ct_ema_save, __VA_ARGS__)
+#define ct_ema_load(...) CT_SITE_CALL_CLEARING(ct_ema_load, __VA_ARGS__)
+#define ct_ema_free(...) CT_SITE_CALL_VOID(ct_ema_free, __VA_ARGS__)
+#endif
 
 #endif
