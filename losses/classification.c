@@ -443,8 +443,8 @@ static ct_tensor *pointwise_loss(ct_tape *tape, ct_tensor *x, ct_tensor *t, poin
  * The forward keeps A, B, D per row and copies the labels. Long rows keep m_i and log s_i, and
  * the backward recomputes p_ic = e^((z_ic − m_i) − log s_i) (not e^(z_ic − (m_i + log s_i)),
  * whose sum rounds log s_i away when |m_i| ~ 1e4); short rows (C < SHORT_ROW, losses/rows.h)
- * keep row_grad_ic = A_i·p_ic + B_i, made while the forward has e^(z − m) in cache. Per-row math is in
- * double; the (N, C) passes are float, vectorised, and split over threads above PARALLEL_WORK. */
+ * keep the whole row_grad_ic = ∂ℓ_i/∂z_ic, made while the forward has e^(z − m) in cache. Per-row math
+ * is in double; the (N, C) passes are float, vectorised, and split over threads above PARALLEL_WORK. */
 enum { SM_FOCAL_POLY, SM_COMP_SUM, SM_SQUENTROPY, SM_NCE_RCE };
 
 typedef struct {
@@ -462,7 +462,7 @@ typedef struct {
     int *labels;
     ct_real *max;   /* N: m_i */
     double *log_sum; /* N: log s_i (long rows recompute p from m and log s) */
-    ct_real *row_grad; /* short rows: A_i·p_ic + B_i (N, C) from the forward; long rows NULL */
+    ct_real *row_grad; /* short rows: ∂ℓ_i/∂z_ic (N, C) from the forward; long rows NULL */
     double *coef;   /* 3N: A_i, B_i, D_i */
     double square;  /* E */
     int reduction;
@@ -549,7 +549,8 @@ static double softmax_row_losses(const softmax_spec *sp, const ct_real *z, int C
          * the total by a few ulps between two nearby inputs, which a float64 gradient check's
          * central difference (h = 1e-6) turns into 1e-7 of error */
         const double next = total + v;
-        lost += fabs(total) >= fabs(v) ? (total - next) + v : (v - next) + total;
+        const double dropped = fabs(total) >= fabs(v) ? (total - next) + v : (v - next) + total;
+        lost += isfinite(next) ? dropped : 0; /* an infinite total has no low-order bits (inf − inf) */
         total = next;
     }
     *low += lost;
@@ -568,6 +569,10 @@ static CT_ALWAYS_INLINE void extra_sums(int kind, const ct_real *restrict z, con
             ct_real squares = 0;
             for (int c = 0; c < C; c++) squares += c == y ? 0 : zr[c] * zr[c];
             sum = squares;
+            if (!isfinite(squares)) { /* z² overflows float from |z| ≈ 1.8e19: that row again in double */
+                sum = 0;
+                for (int c = 0; c < C; c++) sum += c == y ? 0 : (double)zr[c] * zr[c];
+            }
         } else {
             for (int c = 0; c < C; c++) sum += zr[c];
             sum -= (double)C * shift[i];
@@ -580,7 +585,8 @@ static CT_ALWAYS_INLINE void extra_sums(int kind, const ct_real *restrict z, con
  * row's shift, as in losses/cross_entropy.c's short_row_stats (whose comment has the accuracy
  * argument: e^(z − M) as if z − M were exact, log s in double, rows whose maximum lies more than
  * about 42 below M redone with their own), then the rows' losses, and when recording the
- * backward's row_grad_ic = A_i·p_ic + B_i = e^(z_ic − m_i)·(A_i/s_i) + B_i, while e is in cache.
+ * backward's row_grad_ic = e^(z_ic − m_i)·(A_i/s_i) + B_i + D_i·[c = y_i] + E·z_ic·[c ≠ y_i], while e is
+ * in cache.
  * max, e, o: N floats; log_sum, extra: N doubles. */
 static double softmax_forward_short(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
                                     softmax_saved *s, ct_real *max, double *log_sum, ct_real *e, ct_real *o,
@@ -632,6 +638,15 @@ static double softmax_forward_short(const softmax_spec *sp, const ct_real *z, in
 #define ROW_GRAD(K) ct_rows_scale(gb, eb, scale, offset, nb, K)
             CT_WITH_SMALL_C(C, ROW_GRAD)
 #undef ROW_GRAD
+            if (s->square != 0) { /* + E·z, which the label's element drops again just below */
+                const ct_real E = (ct_real)s->square;
+#pragma omp simd
+                for (int k = 0; k < n; k++) gb[k] += E * zb[k];
+            }
+            for (int i = b0; i < b1; i++) { /* the label's element, written whole: A·p_y + B + D */
+                const size_t k = (size_t)(i - b0) * C + labels[i];
+                gb[k] = eb[k] * scale[i - b0] + offset[i - b0] + (ct_real)s->coef[3 * (size_t)i + 2];
+            }
         }
     }
     return total;
@@ -658,17 +673,22 @@ static double softmax_forward_long(const softmax_spec *sp, const ct_real *z, int
         for (int c = y + 1; c < C; c++) others += ct_exp_nonpositive(zr[c] - m);
         max[i] = m, o[i] = others, e[i] = ct_exp_nonpositive(zr[y] - m);
         log_sum[i] = ct_vlog(e[i] + o[i]); /* s_i in [1, C]: the float log is enough */
-        if (sp->kind == SM_SQUENTROPY || sp->kind == SM_NCE_RCE) {
+        if (sp->kind == SM_SQUENTROPY) {
             ct_real sum = 0;
-            if (sp->kind == SM_SQUENTROPY) {
 #pragma omp simd reduction(+ : sum)
-                for (int c = 0; c < y; c++) sum += zr[c] * zr[c];
+            for (int c = 0; c < y; c++) sum += zr[c] * zr[c];
 #pragma omp simd reduction(+ : sum)
-                for (int c = y + 1; c < C; c++) sum += zr[c] * zr[c];
-            } else {
-#pragma omp simd reduction(+ : sum)
-                for (int c = 0; c < C; c++) sum += zr[c] - m;
+            for (int c = y + 1; c < C; c++) sum += zr[c] * zr[c];
+            extra[i] = sum;
+            if (!isfinite(sum)) { /* z² overflows float from |z| ≈ 1.8e19: that row again in double */
+                double wide = 0;
+                for (int c = 0; c < C; c++) wide += c == y ? 0 : (double)zr[c] * zr[c];
+                extra[i] = wide;
             }
+        } else if (sp->kind == SM_NCE_RCE) {
+            ct_real sum = 0;
+#pragma omp simd reduction(+ : sum)
+            for (int c = 0; c < C; c++) sum += zr[c] - m;
             extra[i] = sum;
         }
     }
@@ -684,37 +704,38 @@ static double softmax_forward_rows(const softmax_spec *sp, const ct_real *z, int
                          : softmax_forward_long(sp, z, C, labels, s, max, log_sum, e, o, extra, out, i0, i1, low);
 }
 
-/* dz_ic += g_i·(A_i·p_ic + B_i + E·z_ic) over rows [i0, i1), then the label terms. */
+/* dz_ic += g_i·∂ℓ_i/∂z_ic over rows [i0, i1). Short rows have it whole from the forward (row_grad);
+ * long rows recompute p and write the label's element whole (A·p_y + B + D on top of its gradient
+ * before): adding E·z_iy with every class and subtracting it again would lose the rest of that
+ * element when |z_iy| is large (z_iy = −1e30 left 0 where the gradient is −g). */
 static void softmax_backward_rows(const softmax_saved *s, const ct_real *z, int C, const ct_real *dout,
                                   double g_all, ct_real *dz, int i0, int i1) {
-    const ct_real square = (ct_real)s->square;
-    if (s->row_grad) { /* short rows: A·p + B from the forward */
+    if (s->row_grad) { /* short rows */
         const size_t k0 = (size_t)i0 * C, k1 = (size_t)i1 * C;
         if (!dout) { /* one g for all rows: one flat pass */
-            const ct_real g = (ct_real)g_all, g_square = (ct_real)g_all * square;
+            const ct_real g = (ct_real)g_all;
 #pragma omp simd
-            for (size_t k = k0; k < k1; k++) dz[k] += g * s->row_grad[k] + g_square * z[k];
+            for (size_t k = k0; k < k1; k++) dz[k] += g * s->row_grad[k];
         } else {
-#define ACCUMULATE(K) ct_rows_accumulate(dz + k0, s->row_grad + k0, z + k0, square, dout + i0, i1 - i0, K)
+#define ACCUMULATE(K) ct_rows_accumulate(dz + k0, s->row_grad + k0, dout + i0, i1 - i0, K)
             CT_WITH_SMALL_C(C, ACCUMULATE)
 #undef ACCUMULATE
         }
-    } else { /* long rows: p_ic = e^((z_ic − m_i) − log s_i) recomputed */
-        for (int i = i0; i < i1; i++) {
-            const double g = dout ? (double)dout[i] : g_all;
-            const ct_real *restrict zr = z + (size_t)i * C;
-            ct_real *restrict dr = dz + (size_t)i * C;
-            const ct_real a = (ct_real)(g * s->coef[3 * (size_t)i]), b = (ct_real)(g * s->coef[3 * (size_t)i + 1]);
-            const ct_real m = s->max[i], log_sum = (ct_real)s->log_sum[i], e = (ct_real)g * square;
-#pragma omp simd
-            for (int c = 0; c < C; c++) dr[c] += a * ct_exp_nonpositive((zr[c] - m) - log_sum) + b + e * zr[c];
-        }
+        return;
     }
-    for (int i = i0; i < i1; i++) { /* the label's terms: D_i, and no square term for c = y */
+    const ct_real square = (ct_real)s->square;
+    for (int i = i0; i < i1; i++) { /* long rows: p_ic = e^((z_ic − m_i) − log s_i) recomputed */
         const double g = dout ? (double)dout[i] : g_all;
         const int y = s->labels[i];
-        const size_t k = (size_t)i * C + y;
-        dz[k] += (ct_real)(g * s->coef[3 * (size_t)i + 2]) - (ct_real)g * square * z[k];
+        const ct_real *restrict zr = z + (size_t)i * C;
+        ct_real *restrict dr = dz + (size_t)i * C;
+        const ct_real a = (ct_real)(g * s->coef[3 * (size_t)i]), b = (ct_real)(g * s->coef[3 * (size_t)i + 1]);
+        const ct_real d = (ct_real)(g * s->coef[3 * (size_t)i + 2]);
+        const ct_real m = s->max[i], log_sum = (ct_real)s->log_sum[i], e = (ct_real)g * square;
+        const ct_real before = dr[y];
+#pragma omp simd
+        for (int c = 0; c < C; c++) dr[c] += a * ct_exp_nonpositive((zr[c] - m) - log_sum) + b + e * zr[c];
+        dr[y] = before + ((a * ct_exp_nonpositive((zr[y] - m) - log_sum) + b) + d);
     }
 }
 
