@@ -37,8 +37,9 @@
  * busy machine (load 5–9) a barrier waits for whichever thread was descheduled and two threads
  * took 2–6x longer than one: run with CTAPE_THREADS=1 or OMP_WAIT_POLICY=passive there. */
 #define PARALLEL_WORK (1u << 17)
-/* logits (N, C) with N labels in [0, C): fatal naming the loss and the index otherwise; every
- * value finite (a NaN would otherwise become a wrong number). */
+/* logits (N, C) with N labels in [0, C): fatal naming the loss and the index otherwise. Non-finite
+ * logits are data: the loss computes on (NaN or +inf in a row: a NaN loss and gradient for it,
+ * −inf: a class with probability 0, as in PyTorch), so an optimizer's non-finite guard sees it. */
 static void check_logits(const char *op, const ct_tensor *z, ct_labels y) {
     CT_CHECK(z && z->ndim == 2, op, "logits must be 2-D (N, C), got %s", z ? ct_shp(z) : "NULL");
     const int N = z->shape[0], C = z->shape[1];
@@ -48,17 +49,6 @@ static void check_logits(const char *op, const ct_tensor *z, ct_labels y) {
     for (int i = 0; i < N; i++)
         CT_CHECK(y.data[i] >= 0 && y.data[i] < C, op, "label %d of sample %d is out of range for C = %d classes",
                  y.data[i], i, C);
-    if (!ct_all_finite(z->data, z->size))
-        for (size_t k = 0; k < z->size; k++)
-            CT_CHECK(isfinite(z->data[k]), op, "logits row %zu has a non-finite value %g at class %zu",
-                     k / (size_t)C, (double)z->data[k], k % (size_t)C);
-}
-
-static void check_finite(const char *op, const char *what, const ct_tensor *x) {
-    if (ct_all_finite(x->data, x->size)) return;
-    for (size_t k = 0; k < x->size; k++)
-        CT_CHECK(isfinite(x->data[k]), op, "%s %s has a non-finite value %g at flat index %zu", what, ct_shp(x),
-                 (double)x->data[k], k);
 }
 
 static void check_same_shape(const char *op, const ct_tensor *a, const ct_tensor *b, const char *an, const char *bn) {
@@ -194,7 +184,7 @@ static CT_ALWAYS_INLINE ct_real pointwise_value(int kind, const pointwise_saved 
 
 /* ∂ℓ/∂x of one element. */
 static CT_ALWAYS_INLINE ct_real pointwise_slope(int kind, const pointwise_saved *s, ct_real x, ct_real t, int c) {
-    const ct_real d = x - t, a = fabs(d), sign = d > 0 ? 1 : (d < 0 ? -1 : 0);
+    const ct_real d = x - t, a = fabs(d), sign = d > 0 ? 1 : (d < 0 ? -1 : d); /* sign(NaN) = NaN */
     switch (kind) {
     case PW_MSE: return 2 * d;
     case PW_L1: return sign;
@@ -623,6 +613,8 @@ static double softmax_forward_short(const softmax_spec *sp, const ct_real *z, in
         }
 #pragma omp simd
         for (int i = b0; i < b1; i++) log_sum[i] = ct_vlog_wide(e[i] + o[i]);
+        for (int i = b0; redo && i < b1; i++) /* a NaN or +inf logit: ct_vlog_wide reads a NaN's bits as a number */
+            if (e[i] + o[i] != e[i] + o[i]) log_sum[i] = NAN;
         if (needs_extra) {
 #define EXTRA(K) extra_sums(sp->kind, zb, labels + b0, max + b0, extra + b0, nb, K)
             CT_WITH_SMALL_C(C, EXTRA)
@@ -844,12 +836,14 @@ typedef struct {
     int reduction;
 } stablemax_saved;
 
+/* Both arms are evaluated: neg is x below 0 (and NaN, which then stays NaN), 0 above, so the
+ * unused arm never divides by zero. */
 static inline ct_real stablemax_s(ct_real x) {
-    const ct_real neg = x < 0 ? x : 0; /* both arms evaluated: no division by zero */
+    const ct_real neg = x >= 0 ? 0 : x;
     return x >= 0 ? x + 1 : 1 / (1 - neg);
 }
 static inline ct_real stablemax_slope(ct_real x) {
-    const ct_real neg = x < 0 ? x : 0, r = 1 / (1 - neg);
+    const ct_real neg = x >= 0 ? 0 : x, r = 1 / (1 - neg);
     return x >= 0 ? 1 : r * r;
 }
 
@@ -932,16 +926,14 @@ ct_tensor *ct_nll_loss(ct_tape *tape, ct_tensor *x, ct_labels y, ct_nll_opts opt
         if (none) out->data[i] = v;
         total += v;
     }
-    bad |= isnan(total); /* a NaN read (or +inf and −inf in the sum: no error, the sum is NaN) */
+    bad |= isnan(total); /* or a NaN read, which the loop lets through */
     for (int i = 0; bad && i < N; i++) {
         const int yi = y.data[i];
         CT_CHECK(yi == opts.ignore_index || (yi >= 0 && yi < C), op,
                  "label %d of sample %d is out of range for C = %d classes (ignore_index is %d)", yi, i, C,
                  opts.ignore_index);
         CT_CHECK(isfinite(w[i]), op, "weight[%d] = %g is not finite", yi, (double)w[i]);
-        const ct_real xi = x->data[(size_t)i * C + index[i]];
-        CT_CHECK(w[i] == 0 || !isnan(xi), op, "log_probs row %d has NaN at class %d", i, index[i]);
-    }
+    } /* a NaN log-probability at a label is data: the loss is NaN (its gradient, −w, is not) */
     if (!none) /* all ignored: the mean is 0/0 = NaN with a zero gradient, as in PyTorch */
         out->data[0] = (ct_real)(opts.reduction == CT_REDUCTION_SUM ? total : denom == 0 ? NAN : total / denom);
     if (nd) {
@@ -962,9 +954,7 @@ ct_tensor *ct_bce_with_logits(ct_tape *tape, ct_tensor *x, ct_tensor *t, ct_bce_
     check_same_shape(op, x, t, "logits", "targets");
     check_reduction(op, opts.reduction, 0);
     CT_CHECK(x->ndim >= 1, op, "logits must have at least one dimension, got %s", ct_shp(x));
-    check_finite(op, "logits", x);
-    check_finite(op, "targets", t);
-    const int C = x->shape[x->ndim - 1];
+    const int C = x->shape[x->ndim - 1]; /* NaN or ±inf logits or targets give a non-finite loss */
     if (!ct_requires_grad(t)) { /* fused */
         pointwise_saved ps = {.kind = opts.pos_weight || opts.weight ? PW_BCE_WEIGHTED : PW_BCE,
                               .reduction = (int)opts.reduction};
@@ -1003,7 +993,9 @@ ct_tensor *ct_bce_with_logits(ct_tape *tape, ct_tensor *x, ct_tensor *t, ct_bce_
     per = ct_add(tape, per, sp);
     if (opts.weight) {
         ct_tensor *w = ct_tape_tensor_from(tape, CT_SHAPE(C), opts.weight);
-        check_finite(op, "weight", w);
+        for (int c = 0; c < C; c++)
+            CT_CHECK(isfinite(w->data[c]), op, "weight (%d) has a non-finite value %g at flat index %d", C,
+                     (double)w->data[c], c);
         per = ct_mul(tape, per, w);
     }
     return reduce(tape, per, opts.reduction);
@@ -1013,9 +1005,7 @@ ct_tensor *ct_bce_with_logits(ct_tape *tape, ct_tensor *x, ct_tensor *t, ct_bce_
  * Fused (loss_pointwise) unless the target requires grad; then composed from primitive ops. */
 static void regression_checks(const char *op, ct_tensor *input, ct_tensor *target, ct_regression_opts opts) {
     check_same_shape(op, input, target, "input", "target");
-    check_reduction(op, opts.reduction, 0);
-    check_finite(op, "input", input);
-    check_finite(op, "target", target);
+    check_reduction(op, opts.reduction, 0); /* NaN or ±inf in input or target: a non-finite loss */
 }
 
 static ct_tensor *regression_fused(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_regression_opts opts,
@@ -1088,20 +1078,15 @@ ct_tensor *ct_kl_div(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_kl_d
     check_same_shape(op, input, target, "input", "target");
     check_reduction(op, opts.reduction, 1);
     CT_CHECK(input->ndim >= 1, op, "input must have at least one dimension, got %s", ct_shp(input));
-    check_finite(op, "input", input);
-    ct_tensor *per;
+    ct_tensor *per; /* NaN and ±inf in input or target are data: they give a non-finite loss */
     if (opts.log_target) {
-        for (size_t k = 0; k < target->size; k++)
-            CT_CHECK(!isnan(target->data[k]) && target->data[k] != INFINITY, op,
-                     "log-target %s has %g at flat index %zu", ct_shp(target), (double)target->data[k], k);
         if (!ct_requires_grad(target))
             return pointwise_loss(tape, input, target, (pointwise_saved){.kind = PW_KL_LOG, .reduction = (int)opts.reduction});
         per = ct_mul(tape, ct_exp(tape, target), ct_sub(tape, target, input));
     } else {
         for (size_t k = 0; k < target->size; k++)
-            CT_CHECK(target->data[k] >= 0 && isfinite(target->data[k]), op,
-                     "target %s has %g at flat index %zu (probabilities must be finite and >= 0)", ct_shp(target),
-                     (double)target->data[k], k);
+            CT_CHECK(!(target->data[k] < 0), op, "target %s has %g at flat index %zu (probabilities must be >= 0)",
+                     ct_shp(target), (double)target->data[k], k);
         if (!ct_requires_grad(target))
             return pointwise_loss(tape, input, target, (pointwise_saved){.kind = PW_KL, .reduction = (int)opts.reduction});
         ct_tensor *positive = ct_tape_zeros(tape, ct_tensor_shape(target));
@@ -1124,8 +1109,6 @@ ct_tensor *ct_distillation_loss(ct_tape *tape, ct_tensor *s, ct_tensor *t, ct_kd
     check_reduction(op, opts.reduction, 1);
     CT_CHECK(opts.temperature > 0 && isfinite(opts.temperature), op, "temperature %g must be > 0",
              opts.temperature);
-    check_finite(op, "student_logits", s);
-    check_finite(op, "teacher_logits", t);
     const double inv_T = 1.0 / opts.temperature;
     ct_tensor *tt = ct_mul_scalar(tape, ct_detach(tape, t), inv_T);
     ct_tensor *log_q = ct_log_softmax(tape, tt, 1);
@@ -1170,8 +1153,6 @@ ct_tensor *ct_sigmoid_focal_loss(ct_tape *tape, ct_tensor *x, ct_tensor *t, ct_s
     CT_CHECK(isfinite(opts.alpha), op, "alpha %g is not finite", opts.alpha);
     CT_CHECK(x->ndim >= 1, op, "logits must have at least one dimension, got %s", ct_shp(x));
     if (!ct_requires_grad(t)) {
-        check_finite(op, "logits", x);
-        check_finite(op, "targets", t);
         ct_real lo = 0, hi = 1;
         const ct_real *td = t->data;
 #pragma omp simd reduction(min : lo) reduction(max : hi)
