@@ -257,3 +257,41 @@ CT_TEST(loss_spec, numbers_do_not_follow_a_decimal_comma_locale) {
     CHECK(bad_refused, "focal:gamma=1,5 in a decimal-comma locale: %s", bad ? "parsed" : bad_msg);
     CHECK(kept, "ct_loss_parse/describe changed the program's locale");
 }
+
+/* ---- losses/README.md, "Adding a loss", at run time: the snippet as printed there ------------ */
+/* soft_margin: cross-entropy after subtracting a margin m from the true logit (m = 0: CE) */
+static ct_tensor *soft_margin(ct_tape *tape, ct_tensor *z, ct_labels y, const double *params) {
+    ct_tensor *margin = ct_mul_scalar(tape, ct_one_hot(tape, y.data, y.n, z->shape[1]), params[0]);
+    return ct_cross_entropy(tape, ct_sub(tape, z, margin), y, CT_CE());
+}
+static const ct_loss_def soft_margin_def = {
+    .name = "soft_margin",
+    .formula = "CE of z − m·one_hot(y)",
+    .input = "logits (N, C)",
+    .params = {{"m", "1", "[0, inf)", "margin subtracted from the true logit"}},
+    .fn = soft_margin,
+};
+
+CT_TEST(loss_spec, readme_run_time_example_registers_and_computes) {
+    if (ct_loss_register(&soft_margin_def) != CT_OK)   /* a taken name, a bad range or default */
+        fprintf(stderr, "%s\n", ct_last_error());
+    ct_loss *loss = ct_loss_parse("soft_margin:m=0.5");
+    CHECK(loss, "%s", ct_last_error());
+    char text[256];
+    ct_loss_describe(loss, text, sizeof text);
+    CHECK(!strcmp(text, "soft_margin:m=0.5"), "described as %s", text);
+    /* the value: cross-entropy of z with 0.5 taken off each row's true logit */
+    ct_tape *tape = ct_tape_new();
+    ct_tensor *z = ct_tape_zeros(tape, CT_SHAPE(2, 3)), *shifted = ct_tape_zeros(tape, CT_SHAPE(2, 3));
+    const ct_real v[6] = {1, 2, 0.5f, -1, 0, 3};
+    int y[2] = {1, 2};
+    for (int k = 0; k < 6; k++) z->data[k] = shifted->data[k] = v[k];
+    shifted->data[1] -= 0.5f, shifted->data[5] -= 0.5f;
+    ct_tensor *got = ct_loss_apply(tape, loss, z, CT_LABELS(y, 2));
+    ct_tensor *want = ct_cross_entropy(tape, shifted, CT_LABELS(y, 2), CT_CE());
+    CHECK_NEAR(got->data[0], want->data[0], 1e-6, 1e-6);
+    ct_tape_free(tape);
+    ct_loss_free(loss);
+    CHECK(ct_loss_parse("soft_margin:m=-1") == NULL && strstr(ct_last_error(), "out of range [0, inf)"), "%s",
+          ct_last_error());
+}
