@@ -12,7 +12,10 @@
  *     P = softmax_rows(Z)      (L,S)   P_ij = e^(Z_ij − m_i) / Σ_j' e^(Z_ij' − m_i)
  *     O = P·V                  (L,dv)
  * Key j is masked for query i when causal and j > i (PyTorch's torch.triu(·, diagonal=1)), or
- * when key_padding[b·S + j] ≠ 0. A row with every key masked is 0/0: NaN, as in PyTorch.
+ * when key_padding[b·S + j] ≠ 0. A row with every key masked is 0/0: its output is NaN, as the
+ * PyTorch this project tests against (1.13) gives it; its probabilities are kept as 0, which is
+ * what PyTorch's scaled_dot_product_attention uses from 2.5 on (_safe_softmax, output 0), so the
+ * row contributes nothing to the backward and no NaN reaches dQ, dK, dV from it.
  *
  * Backward, from dO (L,dv):
  *     dV += Pᵀ·dO                                 (S,dv)
@@ -21,7 +24,8 @@
  *     dQ += dZ·K/√d                               (L,d)
  *     dK += dZᵀ·Q/√d                              (S,d)
  * Masked entries have P = 0, so dZ = 0 there and no gradient reaches a masked key: the mask
- * needs no bookkeeping in the backward.
+ * needs no bookkeeping in the backward. A row with every key masked has P = 0 throughout: dZ = 0
+ * and nothing of dO's row reaches dV.
  *
  * Causal rows only see keys j ≤ i, so rows are processed in blocks of CAUSAL_BLOCK and the GEMMs
  * of block [i0, i1) stop at key min(i1, S): about half the work of the full L×S products. P is
@@ -96,8 +100,9 @@ static int parallel_pairs(const attn_dims *a) {
 #define exp_nonpositive ct_exp_nonpositive
 
 /* Softmax of one row of scores in place: keys j < n are visible unless pad[j] ≠ 0; every other
- * entry up to S becomes 0. A row with no visible key becomes NaN (0/0, as PyTorch). */
-static void softmax_row(ct_real *restrict z, int n, int S, const uint8_t *restrict pad) {
+ * entry up to S becomes 0. A row with no visible key gets probabilities 0 and returns 1 (the
+ * caller writes NaN into its output); the others return 0. */
+static int softmax_row(ct_real *restrict z, int n, int S, const uint8_t *restrict pad) {
     ct_real m = -INFINITY;
     if (pad) {
 #pragma omp simd reduction(max : m)
@@ -110,8 +115,8 @@ static void softmax_row(ct_real *restrict z, int n, int S, const uint8_t *restri
         for (int j = 0; j < n; j++) m = z[j] > m ? z[j] : m;
     }
     if (m == -INFINITY) { /* every key masked */
-        for (int j = 0; j < S; j++) z[j] = NAN;
-        return;
+        for (int j = 0; j < S; j++) z[j] = 0;
+        return 1;
     }
     ct_real sum = 0;
     if (pad) {
@@ -133,6 +138,7 @@ static void softmax_row(ct_real *restrict z, int n, int S, const uint8_t *restri
 #pragma omp simd
     for (int j = 0; j < n; j++) z[j] *= inv;
     for (int j = n; j < S; j++) z[j] = 0;
+    return 0;
 }
 
 /* One (b, h) pair: Q (L,d), K (S,d), V (S,dv), pad (S) or NULL -> P (L,S), O (L,dv); the rows of
@@ -146,10 +152,18 @@ static void pair_forward(const attn_dims *a, const ct_real *Q, const ct_real *K,
         ct_real *Pb = P + (size_t)i0 * S;
         /* Z[i0:i1, :seen] = Q[i0:i1]·K[:seen]ᵀ/√d */
         ct_gemm(0, 1, rows, seen, d, a->scale, Q + (size_t)i0 * lq, lq, K, lk, 0, Pb, S);
+        int dead = 0;
         for (int i = i0; i < i1; i++)
-            softmax_row(P + (size_t)i * S, a->causal && i + 1 < S ? i + 1 : S, S, pad);
+            dead |= softmax_row(P + (size_t)i * S, a->causal && i + 1 < S ? i + 1 : S, S, pad);
         /* O[i0:i1] = P[i0:i1, :seen]·V[:seen] */
         ct_gemm(0, 0, rows, dv, seen, 1, Pb, S, V, lv, 0, O + (size_t)i0 * lo, lo);
+        for (int i = i0; dead && i < i1; i++) { /* rows with no key left: probabilities 0, output NaN */
+            const ct_real *p = P + (size_t)i * S;
+            int j = 0;
+            while (j < S && p[j] == 0) j++;
+            if (j == S)
+                for (int c = 0; c < dv; c++) O[(size_t)i * lo + c] = NAN;
+        }
     }
 }
 

@@ -163,11 +163,22 @@ binary_forward(int kind, const bcast *p, const ct_real *a, const ct_real *b, ct_
     }
 }
 
-/* dx += dy · ∂y/∂x for operand `which` (0 = a, 1 = b), summing over its stretched dims. Rows
- * run in parallel only when x is not stretched (then no two rows write the same element). */
+/* Gradient sums over broadcast dimensions run in double and in an order that does not depend on
+ * the thread count: a float sum of 10⁶ values drifts by 1% (x − s with one s: −100958 for
+ * −100000), and an OpenMP reduction adds its partial sums in whatever order the threads give. */
+#define CHUNK (1 << 14) /* values per partial sum of a one-value operand's gradient */
+
+/* dx += dy · ∂y/∂x for operand `which` (0 = a, 1 = b), summing over its stretched dims.
+ *  - x not stretched: each element once; rows in parallel.
+ *  - x one value: Σ over everything, in chunks of CHUNK summed in double (in parallel), then the
+ *    chunks in order.
+ *  - x stretched along some dims: sums into a double copy of dx (arena), then added to dx. When x
+ *    varies along the inner dim, threads take ranges of inner columns and walk every row in order
+ *    (each x element belongs to one thread); when x is stretched along the inner dim, each row is
+ *    one sum (rows in parallel), added into its element in row order. */
 static inline __attribute__((always_inline)) void
-binary_grad(int kind, int which, const bcast *p, const ct_real *a, const ct_real *b,
-            const ct_real *y, const ct_real *dy, ct_real *dx) {
+binary_grad(int kind, int which, const bcast *p, const ct_real *a, const ct_real *b, const ct_real *y,
+            const ct_real *dy, ct_real *dx, size_t x_size, ct_arena *arena) {
     size_t inner = p->n[p->nd - 1], rows = p->total / (inner ? inner : 1), total = p->total;
     size_t sa = p->s[0][p->nd - 1], sb = p->s[1][p->nd - 1], sx = which ? sb : sa;
 #define PARTIAL(ia, ib, iy) \
@@ -177,21 +188,59 @@ binary_grad(int kind, int which, const bcast *p, const ct_real *a, const ct_real
 #pragma omp parallel for if (total > PAR_MIN)
             for (size_t i = 0; i < total; i++) dx[i] += dy[i] * PARTIAL(i * sa, i * sb, i);
         } else { /* x is one value: the sum of everything */
-            ct_real acc = 0;
-#pragma omp parallel for reduction(+ : acc) if (total > PAR_MIN)
-            for (size_t i = 0; i < total; i++) acc += dy[i] * PARTIAL(i * sa, i * sb, i);
-            dx[0] += acc;
+            const size_t chunks = (total + CHUNK - 1) / CHUNK;
+            double *part = ct_arena_alloc(arena, (chunks ? chunks : 1) * sizeof *part);
+#pragma omp parallel for if (total > PAR_MIN)
+            for (size_t c = 0; c < chunks; c++) {
+                const size_t i1 = (c + 1) * CHUNK < total ? (c + 1) * CHUNK : total;
+                double acc = 0;
+#pragma omp simd reduction(+ : acc)
+                for (size_t i = c * CHUNK; i < i1; i++) acc += (double)(dy[i] * PARTIAL(i * sa, i * sb, i));
+                part[c] = acc;
+            }
+            double acc = 0;
+            for (size_t c = 0; c < chunks; c++) acc += part[c];
+            dx[0] += (ct_real)acc;
         }
         return;
     }
     int full = 1;
     for (int d = 0; d < p->nd; d++) full &= p->s[which][d] != 0;
-#pragma omp parallel for if (full && total > PAR_MIN)
-    for (size_t r = 0; r < rows; r++) {
-        size_t oa = row_offset(p, 0, r), ob = row_offset(p, 1, r), ox = which ? ob : oa;
-        for (size_t j = 0; j < inner; j++)
-            dx[ox + j * sx] += dy[r * inner + j] * PARTIAL(oa + j * sa, ob + j * sb, r * inner + j);
+    if (full) {
+#pragma omp parallel for if (total > PAR_MIN)
+        for (size_t r = 0; r < rows; r++) {
+            size_t oa = row_offset(p, 0, r), ob = row_offset(p, 1, r), ox = which ? ob : oa;
+            for (size_t j = 0; j < inner; j++)
+                dx[ox + j * sx] += dy[r * inner + j] * PARTIAL(oa + j * sa, ob + j * sb, r * inner + j);
+        }
+        return;
     }
+    double *acc = ct_arena_calloc(arena, (x_size ? x_size : 1) * sizeof *acc);
+    if (sx) { /* x varies along the inner dim: threads own column ranges */
+        const int parts = total > PAR_MIN && inner >= 256 ? ct_max_threads() : 1;
+#pragma omp parallel for num_threads(parts) if (parts > 1)
+        for (int t = 0; t < parts; t++) {
+            const size_t j0 = inner * (size_t)t / (size_t)parts, j1 = inner * (size_t)(t + 1) / (size_t)parts;
+            for (size_t r = 0; r < rows; r++) {
+                size_t oa = row_offset(p, 0, r), ob = row_offset(p, 1, r), ox = which ? ob : oa;
+                for (size_t j = j0; j < j1; j++)
+                    acc[ox + j * sx] += (double)(dy[r * inner + j] * PARTIAL(oa + j * sa, ob + j * sb, r * inner + j));
+            }
+        }
+    } else { /* x stretched along the inner dim: one sum per row */
+        double *row_sum = ct_arena_alloc(arena, (rows ? rows : 1) * sizeof *row_sum);
+#pragma omp parallel for if (total > PAR_MIN)
+        for (size_t r = 0; r < rows; r++) {
+            size_t oa = row_offset(p, 0, r), ob = row_offset(p, 1, r);
+            double sum = 0;
+            for (size_t j = 0; j < inner; j++)
+                sum += (double)(dy[r * inner + j] * PARTIAL(oa + j * sa, ob + j * sb, r * inner + j));
+            row_sum[r] = sum;
+        }
+        for (size_t r = 0; r < rows; r++) acc[row_offset(p, which, r)] += row_sum[r];
+    }
+#pragma omp parallel for if (x_size > PAR_MIN)
+    for (size_t i = 0; i < x_size; i++) dx[i] += (ct_real)acc[i];
 #undef PARTIAL
 }
 
@@ -201,8 +250,9 @@ static inline __attribute__((always_inline)) void binary_backward(int kind, ct_t
     ct_tensor *in[2] = {a, b};
     bcast p = broadcast_plan(ct_tensor_shape(n->out), in, 2);
     ct_real *da = ct_grad_of(tape, a), *db = ct_grad_of(tape, b);
-    if (da) binary_grad(kind, 0, &p, a->data, b->data, n->out->data, n->out->grad, da);
-    if (db) binary_grad(kind, 1, &p, a->data, b->data, n->out->data, n->out->grad, db);
+    ct_arena *arena = ct_tape_arena(tape);
+    if (da) binary_grad(kind, 0, &p, a->data, b->data, n->out->data, n->out->grad, da, a->size, arena);
+    if (db) binary_grad(kind, 1, &p, a->data, b->data, n->out->data, n->out->grad, db, b->size, arena);
 }
 
 static inline __attribute__((always_inline)) ct_tensor *
@@ -270,8 +320,12 @@ ct_tensor *ct_minimum(ct_tape *tape, ct_tensor *a, ct_tensor *b) {
 }
 
 /* ---- where: y = cond ≠ 0 ? a : b;  da += dy·[cond], db += dy·[!cond]; cond gets nothing -----
- * Three broadcast operands; not a hot op, so one generic loop. in = {a, b}; saved = cond. */
-static void where_grad(const bcast *p, const ct_real *c, const ct_real *dy, ct_real *dx, int which) {
+ * Three broadcast operands; not a hot op, so one generic loop. in = {a, b}; saved = cond. A
+ * stretched operand's sums run in double (a copy of dx in the arena), as binary_grad's. */
+static void where_grad(const bcast *p, const ct_real *c, const ct_real *dy, ct_real *dx, size_t x_size, int which,
+                       ct_arena *arena) {
+    const int stretched = x_size < p->total;
+    double *acc = stretched ? ct_arena_calloc(arena, (x_size ? x_size : 1) * sizeof *acc) : NULL;
     for (size_t i = 0; i < p->total; i++) {
         size_t oc = 0, ox = 0, r = i;
         for (int d = p->nd - 1; d >= 0; d--) {
@@ -280,16 +334,20 @@ static void where_grad(const bcast *p, const ct_real *c, const ct_real *dy, ct_r
             oc += idx * p->s[0][d];
             ox += idx * p->s[1 + which][d];
         }
-        if ((c[oc] != 0) == (which == 0)) dx[ox] += dy[i];
+        if ((c[oc] != 0) != (which == 0)) continue;
+        if (acc) acc[ox] += dy[i];
+        else dx[ox] += dy[i];
     }
+    for (size_t i = 0; acc && i < x_size; i++) dx[i] += (ct_real)acc[i];
 }
 
 static void where_backward(ct_tape *tape, ct_node *n) {
     ct_tensor *in[3] = {n->saved, n->in[0], n->in[1]};
     bcast p = broadcast_plan(ct_tensor_shape(n->out), in, 3);
     ct_real *da = ct_grad_of(tape, n->in[0]), *db = ct_grad_of(tape, n->in[1]);
-    if (da) where_grad(&p, n->saved->data, n->out->grad, da, 0);
-    if (db) where_grad(&p, n->saved->data, n->out->grad, db, 1);
+    ct_arena *arena = ct_tape_arena(tape);
+    if (da) where_grad(&p, n->saved->data, n->out->grad, da, n->in[0]->size, 0, arena);
+    if (db) where_grad(&p, n->saved->data, n->out->grad, db, n->in[1]->size, 1, arena);
 }
 const ct_op ct_op_where = {"where", "y = cond ? a : b; da = dy·[cond], db = dy·[!cond]",
                            where_backward};

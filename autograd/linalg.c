@@ -57,7 +57,9 @@ ct_tensor *ct_matmul_t(ct_tape *tape, ct_tensor *a, int trans_a, ct_tensor *b, i
 ct_tensor *ct_matmul(ct_tape *tape, ct_tensor *a, ct_tensor *b) { return ct_matmul_t(tape, a, 0, b, 0); }
 
 /* ---- bmm: C[i] = op(A[i]) · op(B[i]) over flattened leading batch dims --------------------
- * A batch of 1 on either side broadcasts. saved: iarg = ta, tb, M, N, K, batch_a, batch_b */
+ * A batch of 1 on either side (a 2-D operand, or batch dims all 1) broadcasts: that operand's
+ * gradient is the sum over the batch, dA += Σ_i dC[i]·op(B[i])ᵀ (each GEMM adds into it).
+ * saved: iarg = ta, tb, M, N, K, batch_a, batch_b */
 static size_t batch_of(const ct_tensor *t) {
     size_t n = 1;
     for (int i = 0; i < t->ndim - 2; i++) n *= (size_t)t->shape[i];
@@ -89,15 +91,18 @@ ct_tensor *ct_bmm_t(ct_tape *tape, ct_tensor *a, int trans_a, ct_tensor *b, int 
     size_t ba = batch_of(a), bb = batch_of(b);
     CT_CHECK(ba == bb || ba == 1 || bb == 1, "ct_bmm", "batch sizes differ: %s and %s",
              ct_shp(a), ct_shp(b));
-    const ct_tensor *lead = ba >= bb ? a : b;
-    if (ba == bb && ra != rb) /* same batch count, different layout: require identical dims */
-        CT_CHECK(0, "ct_bmm", "batch dimensions differ: %s and %s", ct_shp(a), ct_shp(b));
-    if (ba == bb && ra == rb)
-        for (int i = 0; i < ra; i++)
-            CT_CHECK(a->shape[i] == b->shape[i], "ct_bmm", "batch dimensions differ: %s and %s",
-                     ct_shp(a), ct_shp(b));
-    ct_shape s = {.ndim = lead->ndim};
-    for (int i = 0; i < lead->ndim - 2; i++) s.d[i] = lead->shape[i];
+    if (ba == bb && ba > 1) { /* the same batch on both sides: the same batch dims */
+        int same = ra == rb;
+        for (int i = 0; same && i < ra; i++) same = a->shape[i] == b->shape[i];
+        CT_CHECK(same, "ct_bmm", "batch dimensions differ: %s and %s", ct_shp(a), ct_shp(b));
+    }
+    /* Output batch dims: those of the side with the batch (either when both match or both are 1),
+     * padded on the left with 1s to the longer operand, as NumPy's matmul broadcasts:
+     * (1, M, K)·(K, N) -> (1, M, N), (M, K)·(3, K, N) -> (3, M, N). */
+    const ct_tensor *lead = bb > ba ? b : a;
+    const int nd = a->ndim > b->ndim ? a->ndim : b->ndim, pad = nd - lead->ndim;
+    ct_shape s = {.ndim = nd};
+    for (int i = 0; i < nd - 2; i++) s.d[i] = i < pad ? 1 : lead->shape[i - pad];
     s.d[s.ndim - 2] = M;
     s.d[s.ndim - 1] = N;
     ct_node *n;

@@ -232,7 +232,10 @@ ct_tensor *ct_embedding(ct_tape *tape, ct_tensor *weight, const int *indices, ct
 /* Scaled dot-product attention: q (B, H, L, d), k (B, H, S, d), v (B, H, S, dv) -> (B, H, L, dv),
  *   softmax(q·kᵀ/√d + mask)·v
  * where the mask is −∞ at j > i when causal, and at keys with key_padding[b·S + j] ≠ 0 (a B×S
- * byte array, or NULL). A query whose keys are all masked gets NaN, as in PyTorch. */
+ * byte array, or NULL). A query whose keys are all masked gets an output of NaN, as PyTorch 1.13
+ * (Debian's; MultiheadAttention and the composed softmax) gives it, and gradients as PyTorch ≥ 2.5's
+ * scaled_dot_product_attention (whose output there is 0): the row's probabilities count as 0, so it
+ * adds nothing to the gradients of q, k and v, which stay finite. */
 ct_tensor *ct_attention(ct_tape *tape, ct_tensor *q, ct_tensor *k, ct_tensor *v, int causal,
                         const uint8_t *key_padding);
 

@@ -49,21 +49,25 @@ static void spread(ct_real *dx, const ct_real *dy, split3 s, ct_real scale) {
         }
 }
 
-static void sum_into(ct_real *y, const ct_real *x, split3 s, ct_real scale) {
+/* Sums in double: a run of contiguous values into one accumulator, or, along a non-last axis, a
+ * row of `inner` accumulators (acc, from the arena) that each row of x adds into. */
+static void sum_into(ct_real *y, const ct_real *x, split3 s, double scale, ct_arena *arena) {
+    double *restrict acc = s.inner > 1 ? ct_arena_alloc(arena, s.inner * sizeof *acc) : NULL;
     for (size_t o = 0; o < s.outer; o++) {
-        if (s.inner == 1) { /* one contiguous run: accumulate in double */
-            double acc = 0;
-            for (size_t k = 0; k < s.len; k++) acc += x[o * s.len + k];
-            y[o] = (ct_real)(acc * scale);
+        if (s.inner == 1) { /* one contiguous run */
+            double sum = 0;
+            for (size_t k = 0; k < s.len; k++) sum += x[o * s.len + k];
+            y[o] = (ct_real)(sum * scale);
             continue;
         }
-        ct_real *yo = y + o * s.inner;
-        for (size_t j = 0; j < s.inner; j++) yo[j] = 0;
+        for (size_t j = 0; j < s.inner; j++) acc[j] = 0;
         for (size_t k = 0; k < s.len; k++) {
-            const ct_real *row = x + (o * s.len + k) * s.inner;
-            for (size_t j = 0; j < s.inner; j++) yo[j] += row[j];
+            const ct_real *restrict row = x + (o * s.len + k) * s.inner;
+#pragma omp simd
+            for (size_t j = 0; j < s.inner; j++) acc[j] += row[j];
         }
-        for (size_t j = 0; j < s.inner; j++) yo[j] *= scale;
+        ct_real *yo = y + o * s.inner;
+        for (size_t j = 0; j < s.inner; j++) yo[j] = (ct_real)(acc[j] * scale);
     }
 }
 
@@ -77,7 +81,7 @@ static ct_tensor *sum_impl(ct_tape *tape, ct_tensor *x, int axis, int keepdim, i
     ct_node *n;
     split3 s;
     ct_tensor *y = reduce_output(tape, x, axis, keepdim, all, &ct_op_sum, "ct_sum", &n, &s);
-    sum_into(y->data, x->data, s, 1);
+    sum_into(y->data, x->data, s, 1, ct_tape_arena(tape));
     return y;
 }
 ct_tensor *ct_sum(ct_tape *tape, ct_tensor *x, int axis, int keepdim) { return sum_impl(tape, x, axis, keepdim, 0); }
@@ -94,7 +98,7 @@ static ct_tensor *mean_impl(ct_tape *tape, ct_tensor *x, int axis, int keepdim, 
     ct_node *n;
     split3 s;
     ct_tensor *y = reduce_output(tape, x, axis, keepdim, all, &ct_op_mean, "ct_mean", &n, &s);
-    sum_into(y->data, x->data, s, (ct_real)1 / (ct_real)s.len);
+    sum_into(y->data, x->data, s, 1 / (double)s.len, ct_tape_arena(tape));
     return y;
 }
 ct_tensor *ct_mean(ct_tape *tape, ct_tensor *x, int axis, int keepdim) { return mean_impl(tape, x, axis, keepdim, 0); }

@@ -15,7 +15,8 @@
 
 /* ---- cross_entropy: logits z (N,C), labels y (N) -> () for mean/sum, (N) for none ---------
  *
- * Forward, row i, stable for any finite logits (no exp of a positive number):
+ * Forward, row i, stable for any finite logits (no exp of a positive number); a NaN or +inf logit
+ * makes the row's loss and gradient NaN and a −inf one is a masked class, as in PyTorch:
  *     m_i      = max_c z_ic  (short rows: their block's maximum, see short_row_stats)
  *     log p_ic = (z_ic − m_i) − log s_i,       s_i = Σ_c exp(z_ic − m_i)  ∈ [1, C]
  * (not z_ic − lse_i: for |z| ~ 1e30 the sum lse_i = m_i + log s_i rounds back to m_i).
@@ -51,10 +52,12 @@
  * (m_i − z_ic) + log s_i in double is as accurate as with the row's own maximum. A row with
  * s_i < 2^−60 (its maximum more than about 42 below M) is redone with its own maximum, and so is
  * every row in the float64 build (CT_SHARED_SHIFT_MIN_SUM in losses/rows.h says why).
- * A non-finite logit makes its row's s_i NaN (NaN: e^NaN; +inf: M = inf, inf − inf; −inf: the
- * two-sum's inf − inf, 0·NaN), so the rows redone are also where non-finite values are looked
- * for. Returns 0 if one is found (the caller finds and names it). */
-static int short_row_stats(const ct_real *z, int N, int C, double *shift, double *log_sum, ct_real *prob) {
+ * A non-finite logit makes its row's s_i NaN under the shared shift (NaN: e^NaN; +inf: M = inf,
+ * inf − inf; −inf: the two-sum's inf − inf, 0·NaN), so such a row is redone with its own maximum,
+ * where the arithmetic gives what PyTorch gives: NaN or +inf in the row makes s_i NaN (the row's
+ * loss and gradient are NaN); −inf is a class with probability 0 (a mask), and an infinite loss
+ * when it is the label's. */
+static void short_row_stats(const ct_real *z, int N, int C, double *shift, double *log_sum, ct_real *prob) {
     ct_real e[BLOCK], sum[BLOCK], inv[BLOCK];
     const int rows = BLOCK / C;
     for (int b0 = 0; b0 < N; b0 += rows) {
@@ -75,7 +78,6 @@ static int short_row_stats(const ct_real *z, int N, int C, double *shift, double
         for (int i = 0; redo && i < nb; i++) { /* rare: the row's own maximum */
             if (sum[i] >= CT_SHARED_SHIFT_MIN_SUM) continue;
             const ct_real *zr = zb + (size_t)i * C;
-            if (!ct_all_finite(zr, (size_t)C)) return 0;
             ct_real m = zr[0], s = 0;
             for (int c = 1; c < C; c++) m = zr[c] > m ? zr[c] : m;
             for (int c = 0; c < C; c++) s += e[i * C + c] = ct_exp_nonpositive(zr[c] - m);
@@ -91,8 +93,9 @@ static int short_row_stats(const ct_real *z, int N, int C, double *shift, double
         }
 #pragma omp simd
         for (int i = 0; i < nb; i++) log_sum[b0 + i] = ct_vlog_wide(sum[i]);
+        for (int i = 0; redo && i < nb; i++) /* ct_vlog_wide reads a NaN's bits as a number */
+            if (sum[i] != sum[i]) log_sum[b0 + i] = NAN;
     }
-    return 1;
 }
 
 typedef struct {
@@ -216,17 +219,16 @@ ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, 
     double total = 0, denom = 0;
     /* short rows keep p for the backward when a node is recorded (C < 64 reals a row) */
     ct_real *prob = nd && C < SHORT_ROW ? ct_arena_alloc(arena, (size_t)(N ? N : 1) * C * sizeof *prob) : NULL;
-    int short_rows = C < SHORT_ROW;
+    const int short_rows = C < SHORT_ROW;
     if (short_rows && (size_t)N * C < PARALLEL_WORK) {
-        short_rows = short_row_stats(logits->data, N, C, max, log_sum, prob);
-    } else if (short_rows) { /* rows split over the threads; 0 from any part: a value to find */
+        short_row_stats(logits->data, N, C, max, log_sum, prob);
+    } else if (short_rows) { /* rows split over the threads */
         const int parts = ct_max_threads();
-#pragma omp parallel for schedule(static) reduction(&& : short_rows)
+#pragma omp parallel for schedule(static)
         for (int b = 0; b < parts; b++) {
             const int i0 = (int)((long)N * b / parts), i1 = (int)((long)N * (b + 1) / parts);
             const size_t k0 = (size_t)i0 * C;
-            short_rows = short_row_stats(logits->data + k0, i1 - i0, C, max + i0, log_sum + i0,
-                                         prob ? prob + k0 : NULL) && short_rows;
+            short_row_stats(logits->data + k0, i1 - i0, C, max + i0, log_sum + i0, prob ? prob + k0 : NULL);
         }
     }
     if (short_rows && !w && eps == 0) { /* the common case in one vectorised pass: ℓ_i = (m_i − z_iy) + log s_i */
@@ -243,18 +245,11 @@ ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, 
 #pragma omp parallel for schedule(static) reduction(+ : total, denom) if ((size_t)N * C >= PARALLEL_WORK)
         for (int i = 0; i < N; i++) {
             const ct_real *z = logits->data + (size_t)i * C;
-            if (!short_rows) { /* long rows (or a non-finite value to find): one row at a time */
-                /* max and a finiteness probe in one vectorised pass: z·0 is 0 unless z is ±inf or NaN */
-                ct_real m_row = -INFINITY, probe = 0;
-#pragma omp simd reduction(max : m_row) reduction(+ : probe)
-                for (int c = 0; c < C; c++) {
-                    m_row = z[c] > m_row ? z[c] : m_row;
-                    probe += z[c] * 0;
-                }
-                if (probe != 0)
-                    for (int c = 0; c < C; c++)
-                        CT_CHECK(isfinite(z[c]), op, "logits row %d has a non-finite value %g at class %d",
-                                 i, (double)z[c], c);
+            if (!short_rows) { /* long rows: one row at a time */
+                /* NaN or +inf in the row: Σ is NaN (e^NaN, inf − inf), so are the loss and gradient */
+                ct_real m_row = -INFINITY;
+#pragma omp simd reduction(max : m_row)
+                for (int c = 0; c < C; c++) m_row = z[c] > m_row ? z[c] : m_row;
                 double sum_exp = 0; /* Σ_c exp(z_ic − m_i), each term ≤ 1, summed in double */
 #pragma omp simd reduction(+ : sum_exp)
                 for (int c = 0; c < C; c++) sum_exp += (double)ct_exp_nonpositive(z[c] - m_row);

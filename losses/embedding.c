@@ -30,15 +30,26 @@ static void check_reduction(const char *op, ct_reduction r) {
              "unknown reduction %d", (int)r);
 }
 
-/* Every element finite; names the row and column of the first that is not. */
-static void check_finite(const char *op, const char *what, const ct_tensor *t) {
-    const size_t cols = t->ndim ? (size_t)t->shape[t->ndim - 1] : 1;
-    const ct_real *restrict x = t->data;
-    const size_t n = t->size;
-    if (ct_all_finite(x, n)) return; /* one vectorised pass when all is well */
-    for (size_t i = 0; i < t->size; i++)
-        CT_CHECK(isfinite(t->data[i]), op, "%s %s has a non-finite value %g at row %zu, column %zu",
-                 what, ct_shp(t), (double)t->data[i], i / cols, i % cols);
+/* 1 when every element of every given tensor (NULLs skipped) is finite. */
+static int all_finite(const ct_tensor *a, const ct_tensor *b, const ct_tensor *c) {
+    const ct_tensor *t[3] = {a, b, c};
+    for (int k = 0; k < 3; k++)
+        if (t[k] && !ct_all_finite(t[k]->data, t[k]->size)) return 0;
+    return 1;
+}
+
+/* The loss of inputs with a NaN or ±inf: NaN (every element for none, of the shape the loss gives:
+ * the features' leading dims), with a NaN gradient for every input. A non-finite feature is data,
+ * not a programmer error, and an optimizer's guard needs a loss and gradients to look at; in the
+ * fused losses it would meet masks and maxima that may drop it, so it is not passed through them.
+ * As in PyTorch, where one such row reaches every anchor through the similarities or distances.
+ * Composed as NaN·Σ x (+ NaN·Σ of the other inputs): no op of its own. */
+static ct_tensor *nonfinite_loss(ct_tape *tape, ct_tensor *features, ct_tensor *b, ct_tensor *c, ct_reduction r) {
+    ct_tensor *t = r == CT_REDUCTION_NONE ? ct_sum(tape, features, -1, 0) : ct_sum_all(tape, features);
+    if (b) t = ct_add(tape, t, ct_reshape(tape, ct_sum_all(tape, b), CT_SHAPE(1)));
+    if (c) t = ct_add(tape, t, ct_reshape(tape, ct_sum_all(tape, c), CT_SHAPE(1)));
+    if (r != CT_REDUCTION_NONE && t->ndim) t = ct_reshape(tape, t, (ct_shape){.ndim = 0});
+    return ct_mul_scalar(tape, t, NAN);
 }
 
 /* labels.n == n and, when classes > 0, every label in [0, classes). */
@@ -395,7 +406,7 @@ ct_tensor *ct_supcon_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, 
     check_reduction(op, opts.reduction);
     if (labels.data) check_labels(op, labels, N, 0);
     else CT_CHECK(labels.n == 0 || labels.n == N, op, "labels are NULL but labels.n = %d", labels.n);
-    check_finite(op, "features", features);
+    if (!all_finite(features, NULL, NULL)) return nonfinite_loss(tape, features, NULL, NULL, opts.reduction);
 
     ct_shape shape = opts.reduction != CT_REDUCTION_NONE ? (ct_shape){.ndim = 0}
                      : three_d                           ? CT_SHAPE(N, V)
@@ -507,7 +518,7 @@ ct_tensor *ct_circle_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, 
     CT_CHECK(N > 0 && D > 0, op, "features %s are empty", ct_shp(features));
     check_circle_opts(op, opts);
     check_labels(op, labels, N, 0);
-    check_finite(op, "features", features);
+    if (!all_finite(features, NULL, NULL)) return nonfinite_loss(tape, features, NULL, NULL, opts.reduction);
 
     ct_node *nd;
     ct_shape shape = opts.reduction == CT_REDUCTION_NONE ? CT_SHAPE(N) : (ct_shape){.ndim = 0};
@@ -545,8 +556,7 @@ ct_tensor *ct_circle_class_loss(ct_tape *tape, ct_tensor *features, ct_tensor *p
     CT_CHECK(C >= 2, op, "needs at least 2 class proxies (a positive and a negative), got %s", ct_shp(proxies));
     check_circle_opts(op, opts);
     check_labels(op, labels, N, C);
-    check_finite(op, "features", features);
-    check_finite(op, "proxies", proxies);
+    if (!all_finite(features, proxies, NULL)) return nonfinite_loss(tape, features, proxies, NULL, opts.reduction);
 
     ct_node *nd;
     ct_shape shape = opts.reduction == CT_REDUCTION_NONE ? CT_SHAPE(N) : (ct_shape){.ndim = 0};
@@ -609,9 +619,7 @@ ct_tensor *ct_triplet_margin_loss(ct_tape *tape, ct_tensor *anchor, ct_tensor *p
              negative->shape[1] == anchor->shape[1], op, "negative %s does not match anchor %s",
              ct_shp(negative), ct_shp(anchor));
     check_triplet_opts(op, opts);
-    check_finite(op, "anchor", anchor);
-    check_finite(op, "positive", positive);
-    check_finite(op, "negative", negative);
+    if (!all_finite(anchor, positive, negative)) return nonfinite_loss(tape, anchor, positive, negative, opts.reduction);
     const int N = anchor->shape[0];
 
     ct_tensor *d_ap = distance(tape, anchor, positive, opts);
@@ -766,7 +774,7 @@ ct_tensor *ct_triplet_mined_loss(ct_tape *tape, ct_tensor *features, ct_labels l
     check_triplet_opts(op, opts);
     CT_CHECK(!opts.swap, op, "swap applies to the explicit form (ct_triplet_margin_loss) only");
     check_labels(op, labels, N, 0);
-    check_finite(op, "features", features);
+    if (!all_finite(features, NULL, NULL)) return nonfinite_loss(tape, features, NULL, NULL, opts.reduction);
     const int *y = labels.data;
 
     ct_tensor *dist; /* (N, N) */
@@ -823,9 +831,7 @@ ct_tensor *ct_center_loss(ct_tape *tape, ct_tensor *features, ct_tensor *centers
              ct_shp(features), ct_shp(centers));
     check_reduction(op, opts.reduction);
     CT_CHECK(opts.lambda >= 0 && isfinite(opts.lambda), op, "lambda %g must be >= 0", opts.lambda);
-    check_labels(op, labels, N, C);
-    check_finite(op, "features", features);
-    check_finite(op, "centers", centers);
+    check_labels(op, labels, N, C); /* a NaN or ±inf passes through these ops as in PyTorch: row by row */
 
     ct_tensor *c = ct_index_select(tape, centers, 0, labels.data, N);
     ct_tensor *diff = ct_sub(tape, features, c);

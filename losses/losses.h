@@ -6,8 +6,11 @@
  *   - or pick one by name:   ct_loss *l = ct_loss_parse("focal:gamma=1");
  *                            ct_tensor *loss = ct_loss_apply(tape, l, logits, labels);
  * losses/README.md has the table of every loss: formula, defaults, paper, differences from
- * PyTorch. Bad input (a label out of range, a wrong label count, a NaN in the input) stops with a
- * message naming the loss and the index, like every programmer error in ctape. */
+ * PyTorch. A programmer error (a label out of range, a wrong label count or shape, a bad option)
+ * stops with a message naming the loss and the index, like every programmer error in ctape. NaN or
+ * ±inf in the input is data: the loss returns a non-finite value (and gradient) as PyTorch does,
+ * so a training loop or an optimizer's non-finite guard can act on it; for the softmax losses −inf
+ * is a masked class, as in PyTorch. */
 #ifndef CTAPE_LOSSES_LOSSES_H
 #define CTAPE_LOSSES_LOSSES_H
 
@@ -95,7 +98,8 @@ typedef struct {
                                                 .ignore_index = -100, .weight = NULL), __VA_ARGS__)
 
 /* logits (N, C), labels N values in [0, C) (or ignore_index). Fatal, naming the index, on a
- * label out of range, a wrong label count or a non-finite logit. */
+ * label out of range or a wrong label count. A row with a NaN or +inf logit has a NaN loss and
+ * gradient; a −inf logit is a class of probability 0 (an infinite loss when it is the label's). */
 ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_ce_opts opts);
 
 /* ======================================================================================== */
@@ -257,9 +261,11 @@ ct_tensor *ct_stablemax_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_label
  * of Circle loss, center loss: labels in [0, C)). SupCon/NT-Xent, both Circle forms and the
  * mined triplet loss's batch-all form and L2 distances are fused ops (one GEMM for the
  * similarities, one pass per row for the loss and its gradient); the rest is composed from tape
- * ops, and tests/test_loss_embedding_fused.c checks each fused op against the composed form. Fatal, naming the loss and the index, on a wrong label count, a non-finite
- * feature, a wrong shape or an out-of-range option. Formulas, defaults and the differences from
- * the authors' code are in losses/README.md. */
+ * ops, and tests/test_loss_embedding_fused.c checks each fused op against the composed form. Fatal,
+ * naming the loss and the index, on a wrong label count, a wrong shape or an out-of-range option.
+ * A NaN or ±inf feature (or proxy, centre) gives a NaN loss and NaN gradients (center loss: in
+ * that sample's row). Formulas, defaults and the differences from the authors' code are in
+ * losses/README.md. */
 
 /* SupCon (Khosla et al. 2020, L_out; the authors' "contrast_mode all"). features (N, V, D) — N
  * samples, V views each — or (N, D) for V = 1; every one of the N·V views is an anchor a:

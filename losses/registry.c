@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -26,7 +27,8 @@ typedef enum {
     LP_REAL,   /* a finite number in `range` */
     LP_INT,    /* an integer in `range` */
     LP_CHOICE, /* one word of `range`, "mean|sum|none"; stored as its index */
-    LP_REALS,  /* a number or a bracketed vector of numbers, each in `range`; default may be "" */
+    LP_REALS,  /* a number or a bracketed vector of numbers, each in `range`; a default of "" (not
+                  given) lets a spec give "[]", a default with values needs at least one */
 } lp_kind;
 
 typedef struct {
@@ -396,6 +398,27 @@ static int in_range(double v, range r) {
     return 1;
 }
 
+/* ---- numbers in the C locale ------------------------------------------------------------------
+ * A spec's numbers are written "0.25" whatever the program's locale: strtod and printf follow
+ * LC_NUMERIC, and after setlocale(LC_ALL, "") in a decimal-comma locale (de_DE) "0.25" would stop
+ * at the '.' and describe would write "0,25". The public entry points that read or write numbers
+ * (parse, describe, register) run in the C locale on this thread and restore the caller's after. */
+typedef struct {
+    locale_t c, previous;
+} c_numbers;
+
+static c_numbers c_numbers_begin(void) {
+    c_numbers s = {newlocale(LC_ALL_MASK, "C", (locale_t)0), (locale_t)0};
+    if (s.c) s.previous = uselocale(s.c);
+    return s;
+}
+
+static void c_numbers_end(c_numbers s) {
+    if (!s.c) return;
+    uselocale(s.previous);
+    freelocale(s.c);
+}
+
 /* ---- values --------------------------------------------------------------------------------- */
 /* Parses one number of the whole string [s, s+len): strtod, nothing left over, finite. */
 static int parse_number(const char *s, size_t len, double *out) {
@@ -448,7 +471,13 @@ static int set_value(const loss_entry *e, const loss_param *p, loss_value *v, co
             body = s + 1;
             stop = s + len - 1;
             while (body < stop && isspace((unsigned char)*body)) body++;
-            if (body == stop) return CT_OK; /* "[]": not given */
+            if (body == stop) { /* "[]": not given, which only a parameter whose default is "" allows */
+                if (*p->def)
+                    return ct_set_error(CT_ERR_VALUE,
+                                        "ct_loss_parse: %s: %s=%.*s is empty: it needs at least 1 value (%s)",
+                                        e->name, p->key, shown, s, p->help);
+                return CT_OK;
+            }
         }
         int count = 1;
         for (const char *q = body; q < stop; q++) count += *q == ',';
@@ -511,7 +540,7 @@ void ct_loss_free(ct_loss *loss) {
     free(loss);
 }
 
-ct_loss *ct_loss_parse(const char *spec) {
+static ct_loss *parse_spec(const char *spec) {
     if (!spec) {
         ct_set_error(CT_ERR_VALUE, "ct_loss_parse: spec is NULL");
         return NULL;
@@ -598,6 +627,13 @@ fail:
     return NULL;
 }
 
+ct_loss *ct_loss_parse(const char *spec) {
+    const c_numbers numbers = c_numbers_begin();
+    ct_loss *l = parse_spec(spec);
+    c_numbers_end(numbers);
+    return l;
+}
+
 const char *ct_loss_name(const ct_loss *loss) { return loss ? loss->entry->name : "(null)"; }
 
 /* Shortest of %.15g / %.17g that reads back as the same double. */
@@ -608,7 +644,7 @@ static int format_number(char *buf, size_t len, double x) {
     return snprintf(buf, len, "%s", tmp);
 }
 
-void ct_loss_describe(const ct_loss *loss, char *buf, size_t len) {
+static void describe_loss(const ct_loss *loss, char *buf, size_t len) {
     if (!len) return;
     buf[0] = 0;
     if (!loss) return;
@@ -635,6 +671,12 @@ void ct_loss_describe(const ct_loss *loss, char *buf, size_t len) {
             used += (size_t)format_number(buf + used, len - used, v->num);
         }
     }
+}
+
+void ct_loss_describe(const ct_loss *loss, char *buf, size_t len) {
+    const c_numbers numbers = c_numbers_begin();
+    describe_loss(loss, buf, len);
+    c_numbers_end(numbers);
 }
 
 void ct_loss_list(FILE *out) {
@@ -689,7 +731,7 @@ static int range_ok(const char *s) {
     return (*p == ']' || *p == ')') && !p[1] && !(lo > hi);
 }
 
-int ct_loss_register(const ct_loss_def *def) {
+static int register_loss(const ct_loss_def *def) {
     if (!def || !def->name || !*def->name || !def->fn)
         return ct_set_error(CT_ERR_VALUE, "ct_loss_register: the definition, its name or its fn is NULL");
     for (const char *c = def->name; *c; c++)
@@ -715,8 +757,14 @@ int ct_loss_register(const ct_loss_def *def) {
                                     p->key);
         e.params[k] = (loss_param){p->key, LP_REAL, p->def ? p->def : "", p->range, p->help ? p->help : ""};
         loss_value v = {0};
-        if (set_value(&e, &e.params[k], &v, e.params[k].def, strlen(e.params[k].def)) != CT_OK)
-            return ct_set_error(CT_ERR_VALUE, "ct_loss_register: default: %s", ct_last_error());
+        if (set_value(&e, &e.params[k], &v, e.params[k].def, strlen(e.params[k].def)) != CT_OK) {
+            /* the message is in ct_last_error()'s buffer: copy it before formatting the new one */
+            char why[512];
+            const char *msg = ct_last_error(), *prefix = "ct_loss_parse: ";
+            if (!strncmp(msg, prefix, strlen(prefix))) msg += strlen(prefix);
+            snprintf(why, sizeof why, "%s", msg);
+            return ct_set_error(CT_ERR_VALUE, "ct_loss_register: default of %s: %s", p->key, why);
+        }
     }
     if (def->params[LOSS_MAX_PARAMS - 1].key)
         return ct_set_error(CT_ERR_VALUE, "ct_loss_register: %s: at most %d parameters", def->name,
@@ -725,4 +773,11 @@ int ct_loss_register(const ct_loss_def *def) {
     added_fn[added_count] = def->fn;
     added_count++;
     return CT_OK;
+}
+
+int ct_loss_register(const ct_loss_def *def) {
+    const c_numbers numbers = c_numbers_begin();
+    const int rc = register_loss(def);
+    c_numbers_end(numbers);
+    return rc;
 }

@@ -58,13 +58,12 @@ static CT_ALWAYS_INLINE void ct_rows_scale(ct_real *restrict out, const ct_real 
     }
 }
 
-/* dz_ic += g_i·(q_ic + E·z_ic) */
+/* dz_ic += g_i·q_ic */
 static CT_ALWAYS_INLINE void ct_rows_accumulate(ct_real *restrict dz, const ct_real *restrict q,
-                                                const ct_real *restrict z, ct_real E,
                                                 const ct_real *restrict g, int rows, int C) {
     for (int i = 0; i < rows; i++) {
-        const ct_real gi = g[i], gE = gi * E;
-        for (int c = 0; c < C; c++) dz[i * C + c] += gi * q[i * C + c] + gE * z[i * C + c];
+        const ct_real gi = g[i];
+        for (int c = 0; c < C; c++) dz[i * C + c] += gi * q[i * C + c];
     }
 }
 
