@@ -68,7 +68,10 @@ int ct_dataset_split(const ct_dataset *d, double val_fraction, uint64_t seed, ct
 void ct_dataset_channel_stats(const ct_dataset *d, float *mean, float *std);
 
 /* Reads a whole file, inflating it when it is gzip (by magic, not by name). The caller frees
- * *out. Returns CT_OK or an error code with ct_last_error() set. */
+ * *out. Returns CT_OK or an error code with ct_last_error() set. A .gz file may inflate to at
+ * most CT_GZIP_MAX_BYTES (1 GiB; the IDX loader reads raw files of any size, so gunzip larger
+ * ones first), and to at most 1032 times its own size (deflate's limit: more is corruption). */
+#define CT_GZIP_MAX_BYTES ((uint64_t)1 << 30)
 int ct_read_file_maybe_gz(const char *path, uint8_t **out, size_t *len);
 
 /* CRC-32 as gzip and PNG use it: ct_crc32(0, buf, n), or chain calls passing the last result. */
