@@ -19,6 +19,12 @@ int ct_image_info(const uint8_t *buf, size_t len, int *width, int *height, int *
 uint8_t *ct_image_decode(const uint8_t *buf, size_t len, int channels, int *width, int *height);
 const char *ct_image_failure(void);
 
+/* Checks an image file held in memory before stb decodes it (data/image_check.c): the content
+ * is the format the extension names, its size is not zero and at most max_pixels, it is long
+ * enough for its pixels where cheap to know, JPEG Huffman tables are valid. 0 when it passes,
+ * else 1 and *why is a malloc'd message naming the file (NULL when out of memory). */
+int ct_image_check(const char *path, const uint8_t *buf, size_t len, int64_t max_pixels, char **why);
+
 /* The whole of a regular file, at most `max` bytes (a larger file is an error naming it). */
 int ct_read_whole_file(const char *path, uint64_t max, uint8_t **out, size_t *len);
 

@@ -15,7 +15,7 @@
 /* ---- helpers ----------------------------------------------------------------------------- */
 
 static char *path_in(const char *dir, const char *name) {
-    static char buf[4][1024];
+    static char buf[4][2048];
     static int k;
     k = (k + 1) % 4;
     snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
@@ -323,4 +323,225 @@ CT_TEST(data, idx_gz_header_split_over_members) {
                d->labels[0] == 1 && d->labels[1] == 0;
     ct_dataset_free(d);
     CHECK(same);
+}
+
+/* ---- images ------------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *name;     /* file name; the extension picks the format expected */
+    uint8_t bytes[160];
+    size_t len;
+    const char *word;     /* what the error must say */
+} hostile_image;
+
+static void put_le16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+
+/* An 18-byte TGA header (no colour map) for w×h pixels of `bits`, image type `type`. */
+static size_t tga_header(uint8_t *b, int type, int w, int h, int bits) {
+    memset(b, 0, 18);
+    b[2] = (uint8_t)type;
+    put_le16(b + 12, (uint32_t)w), put_le16(b + 14, (uint32_t)h);
+    b[16] = (uint8_t)bits;
+    return 18;
+}
+
+/* A BMP with the 40-byte header: w×h (h < 0: top down), 24 bits, pixel data right after; `rows`
+ * rows of pixel data present. */
+static size_t bmp_file(uint8_t *b, int32_t w, int32_t h, int rows) {
+    size_t row = ((size_t)(w > 0 ? w : 0) * 3 + 3) / 4 * 4, len = 54 + row * (size_t)rows;
+    memset(b, 0, len);
+    b[0] = 'B', b[1] = 'M';
+    put_le32(b + 2, (uint32_t)len), put_le32(b + 10, 54), put_le32(b + 14, 40);
+    put_le32(b + 18, (uint32_t)w), put_le32(b + 22, (uint32_t)h);
+    put_le16(b + 26, 1), put_le16(b + 28, 24);
+    for (size_t i = 54; i < len; i++) b[i] = (uint8_t)(i * 13);
+    return len;
+}
+
+/* A PNG signature and IHDR for w×h, 8 bits, colour type 2 (RGB), then an IDAT of `idat` zero
+ * bytes and IEND (CRCs left zero: stb does not check them). */
+static size_t png_file(uint8_t *b, uint32_t w, uint32_t h, uint32_t idat) {
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    memcpy(b, sig, 8);
+    size_t n = 8;
+    put_be32(b + n, 13), memcpy(b + n + 4, "IHDR", 4), n += 8;
+    put_be32(b + n, w), put_be32(b + n + 4, h), n += 8;
+    b[n++] = 8, b[n++] = 2, b[n++] = 0, b[n++] = 0, b[n++] = 0;
+    put_be32(b + n, 0), n += 4;
+    put_be32(b + n, idat), memcpy(b + n + 4, "IDAT", 4), n += 8;
+    memset(b + n, 0, idat), n += idat;
+    put_be32(b + n, 0), n += 4;
+    put_be32(b + n, 0), memcpy(b + n + 4, "IEND", 4), put_be32(b + n + 8, 0xae426082u), n += 12;
+    return n;
+}
+
+/* A valid 2×2 RGB Photoshop file (raw channel data): stb would decode it whatever its name. */
+static size_t psd_file(uint8_t *b) {
+    memset(b, 0, 26 + 12 + 2 + 12);
+    memcpy(b, "8BPS", 4), b[5] = 1;             /* version 1 */
+    b[13] = 3;                                  /* channels */
+    put_be32(b + 14, 2), put_be32(b + 18, 2);   /* height, width */
+    b[23] = 8, b[25] = 3;                       /* depth 8, RGB */
+    /* colour mode data, image resources, layers: three empty sections; compression 0 (raw) */
+    for (int i = 0; i < 12; i++) b[40 + i] = (uint8_t)(40 * i);
+    return 52;
+}
+
+static int hostile_images(hostile_image *h) {
+    int n = 0;
+    /* a BMP of width 0: stb decodes it; resizing it aborted in stb_image_resize */
+    h[n] = (hostile_image){"zero-width.bmp", {0}, 0, "image is 0x5 (width x height): empty"};
+    h[n].len = bmp_file(h[n].bytes, 0, 5, 5), n++;
+    h[n] = (hostile_image){"zero-height.bmp", {0}, 0, "empty"};
+    h[n].len = bmp_file(h[n].bytes, 3, 0, 0), n++;
+    /* 39 bytes declaring 17408×18436 pixels (963 MB of RGB) */
+    h[n] = (hostile_image){"huge.tga", {0}, 39, "image is 17408x18436 = 320933888 pixels, more than the 89478485 allowed"};
+    tga_header(h[n].bytes, 2, 17408, 18436, 24), n++;
+    /* uncompressed 4×4 RGB needs 48 pixel bytes; 10 are there (stb gave the rest as zeros) */
+    h[n] = (hostile_image){"cut.tga", {0}, 18 + 10, "file is truncated: 28 bytes, but a 4x4 uncompressed TGA needs 66"};
+    tga_header(h[n].bytes, 2, 4, 4, 24), n++;
+    /* run-length 1000×1000: at least 7813 packets of 1 + 3 bytes; two are there */
+    h[n] = (hostile_image){"cut-rle.tga", {0xff, 1, 2, 3, 0xff, 4, 5, 6}, 0, "run-length TGA needs 31270"};
+    memmove(h[n].bytes + 18, h[n].bytes, 8), tga_header(h[n].bytes, 10, 1000, 1000, 24), h[n].len = 26, n++;
+    /* a BMP with half its rows */
+    h[n] = (hostile_image){"cut.bmp", {0}, 0, "file is truncated: 78 bytes, but a 4x4 BMP needs 102"};
+    h[n].len = bmp_file(h[n].bytes, 4, 4, 2), n++;
+    /* a top-down BMP of height -2^31 (stb negates it: undefined behaviour) */
+    h[n] = (hostile_image){"min-height.bmp", {0}, 0, "BMP height is -2147483648"};
+    h[n].len = bmp_file(h[n].bytes, 4, INT32_MIN, 1), n++;
+    /* PNG headers: 300 MB of pixels (stb allocated it up front), and 75 MB from 10 bytes of IDAT */
+    h[n] = (hostile_image){"huge.png", {0}, 0, "image is 10000x10000 = 100000000 pixels, more than the 89478485"};
+    h[n].len = png_file(h[n].bytes, 10000, 10000, 10), n++;
+    h[n] = (hostile_image){"thin.png", {0}, 0, "10 bytes of image data (IDAT) cannot hold 5000x5000 pixels"};
+    h[n].len = png_file(h[n].bytes, 5000, 5000, 10), n++;
+    /* content that is not what the extension says */
+    h[n] = (hostile_image){"photoshop.png", {0}, 0, "the content is a PSD image, not PNG as the extension says"};
+    h[n].len = psd_file(h[n].bytes), n++;
+    h[n] = (hostile_image){"png.jpg", {0}, 0, "the content is a PNG image, not JPEG as the extension says"};
+    h[n].len = png_file(h[n].bytes, 2, 2, 20), n++;
+    h[n] = (hostile_image){"bmp.tga", {0}, 0, "the content is a BMP image, not TGA as the extension says"};
+    h[n].len = bmp_file(h[n].bytes, 2, 2, 2), n++;
+    /* PNM: a width that overflows stb's int, and samples cut short */
+    h[n] = (hostile_image){"overflow.pgm", "P5 99999999999 1 255\n", 21, "PNM header number 1 (width) does not fit an int"};
+    n++;
+    h[n] = (hostile_image){"cut.pgm", "P5 4 4 255\nabc", 14, "file is truncated: 14 bytes, but a 4x4 PNM needs 27"};
+    n++;
+    h[n] = (hostile_image){"empty.png", {0}, 0, "not a PNG file (0 bytes)"};
+    n++;
+    return n;
+}
+
+/* The good image beside them: 2×2 RGB, uncompressed TGA. */
+static size_t good_tga(uint8_t *b) {
+    size_t n = tga_header(b, 2, 2, 2, 24);
+    for (int i = 0; i < 12; i++) b[n + i] = (uint8_t)(20 * i + 1);
+    return n + 12;
+}
+
+typedef struct {
+    const char *dir;
+    ct_image_folder_opts opts;
+} folder_load;
+
+static int load_folder(void *arg) {
+    const folder_load *f = arg;
+    ct_dataset *d = ct_image_folder_load(f->dir, f->opts);
+    ct_dataset_free(d);
+    return d ? CT_OK : CT_ERR_FORMAT;
+}
+
+static int make_folder(const char *path) {
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+    return system(cmd) == 0;
+}
+
+/* Each hostile file alone beside a good one: an error naming it and its problem, in a child
+ * process (several of them crashed, aborted or allocated a gigabyte before), fast and small; with
+ * a resize too (a zero-sized image aborted in stb_image_resize). */
+CT_TEST(data, image_folder_hostile_files_are_named_errors) {
+    static hostile_image h[32];
+    const int n = hostile_images(h);
+    uint8_t good[64];
+    const size_t good_len = good_tga(good);
+    for (int i = 0; i < n; i++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/one-%d", ct_test_tmpdir(), i);
+        CHECK(make_folder(path_in(dir, "c")));
+        CHECK(write_bytes(path_in(dir, "c/0-good.tga"), good, good_len));
+        char name[256];
+        snprintf(name, sizeof name, "c/%s", h[i].name);
+        CHECK(write_bytes(path_in(dir, name), h[i].bytes, h[i].len));
+        for (int resize = 0; resize <= 1; resize++) {
+            folder_load f = {dir, resize ? CT_IMAGE_FOLDER(.height = 4, .width = 4) : CT_IMAGE_FOLDER()};
+            child_result r;
+            in_child(load_folder, &f, &r);
+            CHECK(!r.crashed, "%s%s: the load crashed", h[i].name, resize ? " (resized)" : "");
+            CHECK(r.rc != CT_OK && strstr(r.error, name) && strstr(r.error, h[i].word),
+                  "%s%s: want an error naming it and saying \"%s\"; got rc %d, \"%s\"", h[i].name,
+                  resize ? " (resized)" : "", h[i].word, r.rc, r.rc == CT_OK ? "" : r.error);
+            CHECK(r.seconds < 1 && r.grew_kb < 64 * 1024, "%s: %.2f s, peak memory +%ld kB", h[i].name, r.seconds,
+                  r.grew_kb);
+        }
+    }
+    ct_test_note("%d hostile files", n);
+}
+
+/* All of them in one folder with .skip_unreadable: the good image is kept, each hostile file is
+ * skipped and named, on one thread and on two. */
+CT_TEST(data, image_folder_hostile_files_are_skipped) {
+    static hostile_image h[32];
+    const int n = hostile_images(h);
+    const char *dir = ct_test_tmpdir();
+    CHECK(make_folder(path_in(dir, "all/c")));
+    uint8_t good[64];
+    const size_t good_len = good_tga(good);
+    CHECK(write_bytes(path_in(dir, "all/c/0-good.tga"), good, good_len));
+    for (int i = 0; i < n; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "all/c/%s", h[i].name);
+        CHECK(write_bytes(path_in(dir, name), h[i].bytes, h[i].len));
+    }
+    const int saved = ct_get_threads();
+    for (int threads = 1; threads <= 2; threads++) {
+        for (int resize = 0; resize <= 1; resize++) {
+            folder_load f = {path_in(dir, "all"), resize ? CT_IMAGE_FOLDER(.skip_unreadable = 1, .height = 3, .width = 3)
+                                                         : CT_IMAGE_FOLDER(.skip_unreadable = 1)};
+            ct_set_threads(threads);
+            ct_dataset *d = ct_image_folder_load(f.dir, f.opts);
+            ct_set_threads(saved);
+            CHECK(d, "%s", ct_last_error());
+            int ok = d->n == 1 && d->skipped == n && strstr(d->file_names[0], "0-good.tga") &&
+                     d->height == (resize ? 3 : 2);
+            for (int i = 0; ok && i < n; i++) {
+                int named = 0;
+                for (int k = 0; k < d->skipped; k++) named |= strstr(d->skipped_files[k], h[i].name) != NULL;
+                ok &= named;
+            }
+            const int skipped = d->skipped, kept = d->n;
+            ct_dataset_free(d);
+            CHECK(ok, "%d threads%s: kept %d, skipped %d of %d", threads, resize ? ", resized" : "", kept, skipped, n);
+        }
+    }
+}
+
+/* .max_pixels: a 10×10 image passes at 100 and is refused at 99; 0 is the default. */
+CT_TEST(data, image_folder_max_pixels_option) {
+    const char *dir = ct_test_tmpdir();
+    CHECK(make_folder(path_in(dir, "c")));
+    uint8_t b[18 + 300];
+    tga_header(b, 2, 10, 10, 24);
+    for (int i = 0; i < 300; i++) b[18 + i] = (uint8_t)i;
+    CHECK(write_bytes(path_in(dir, "c/ten.tga"), b, sizeof b));
+    ct_dataset *d = ct_image_folder_load(dir, CT_IMAGE_FOLDER(.max_pixels = 100));
+    CHECK(d && d->height == 10 && d->width == 10, "%s", ct_last_error());
+    ct_dataset_free(d);
+    d = ct_image_folder_load(dir, CT_IMAGE_FOLDER(.max_pixels = 99));
+    ct_dataset_free(d);
+    CHECK(!d && strstr(ct_last_error(), "c/ten.tga: image is 10x10 = 100 pixels, more than the 99 allowed (.max_pixels)"),
+          "%s", ct_last_error());
+    ct_image_folder_opts zeroed = {.channels = 3};
+    d = ct_image_folder_load(dir, zeroed);
+    CHECK(d, "max_pixels 0 is the default: %s", ct_last_error());
+    ct_dataset_free(d);
 }
