@@ -5,8 +5,11 @@
  *
  *   1. the content is the format its extension names (by magic bytes; TGA, which has none, by a
  *      valid header), so a PSD or PNG named .tga never reaches another decoder;
- *   2. the size the header declares (stbi_info) is not zero and at most max_pixels;
- *   3. the file is long enough for the pixels it declares, where that is cheap to know:
+ *   2. JPEG: every marker segment fits in the file and every Huffman table (DHT) declares at most
+ *      256 codes that fit in its segment (stb 2.27 writes past a 257-byte array otherwise), and the
+ *      file has its end-of-image marker (a cut JPEG has none);
+ *   3. the size the header declares (stbi_info) is not zero and at most max_pixels;
+ *   4. the file is long enough for the pixels it declares, where that is cheap to know:
  *      uncompressed TGA, BMP and PNM hold exactly width·height pixels of known bytes, RLE TGA at
  *      least one packet per 128 pixels, and PNG at least 1/1032 of its pixel bytes in IDAT
  *      chunks (deflate's best ratio). PNM header numbers must not overflow an int (stb 2.27
@@ -103,6 +106,71 @@ static const char *other_format(const uint8_t *b, size_t len) {
     return NULL;
 }
 
+/* ---- JPEG: the marker segments --------------------------------------------------------------- */
+
+/* Walks the segments as stb reads them: between segments stb skips bytes up to an 0xFF, fill
+ * bytes (0xFF) before a marker are skipped, and after a scan's header the entropy-coded data runs
+ * to the next 0xFF that is followed by something other than 0 (a stuffed 0xFF) or a restart
+ * marker. Every DHT segment stb could read is checked; the walk ends at end-of-image. */
+static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why) {
+    size_t pos = 2;
+    int in_scan = 0;
+    for (;;) {
+        if (in_scan) {
+            for (;;) {
+                const uint8_t *ff = pos < len ? memchr(b + pos, 0xff, len - pos) : NULL;
+                if (!ff) {
+                    pos = len;
+                    break;
+                }
+                pos = (size_t)(ff - b);
+                size_t next = pos + 1;
+                while (next < len && b[next] == 0xff) next++;
+                if (next < len && b[next] != 0 && !(b[next] >= 0xd0 && b[next] <= 0xd7)) break;
+                pos = next + 1;
+            }
+        } else {
+            while (pos < len && b[pos] != 0xff) pos++;
+        }
+        while (pos < len && b[pos] == 0xff) pos++;
+        if (pos >= len) return fail(why, "%s: JPEG is truncated (no end-of-image marker)", path);
+        const int marker = b[pos++];
+        const size_t at = pos - 2;
+        if (marker == 0xd9) return 0; /* end of image */
+        if (marker == 0x00 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) continue; /* no length */
+        if (len - pos < 2) return fail(why, "%s: JPEG is truncated (in the segment at byte %zu)", path, at);
+        const size_t seg_len = be16(b + pos);
+        if (seg_len < 2) return fail(why, "%s: JPEG segment at byte %zu has length %zu (less than 2)", path, at, seg_len);
+        if (seg_len > len - pos)
+            return fail(why, "%s: JPEG is truncated (the segment at byte %zu needs %zu bytes, %zu are left)", path, at,
+                        seg_len, len - pos);
+        if (marker == 0xc4) {
+            const uint8_t *t = b + pos + 2;
+            size_t left = seg_len - 2;
+            while (left > 0) {
+                if (left < 17)
+                    return fail(why, "%s: JPEG Huffman table (DHT segment at byte %zu) is cut short: %zu bytes left for "
+                                "a 17-byte table header", path, at, left);
+                if ((t[0] >> 4) > 1 || (t[0] & 15) > 3)
+                    return fail(why, "%s: JPEG Huffman table (DHT segment at byte %zu) has class %d, id %d (want 0..1, "
+                                "0..3)", path, at, t[0] >> 4, t[0] & 15);
+                size_t codes = 0;
+                for (int i = 1; i <= 16; i++) codes += t[i];
+                if (codes > 256)
+                    return fail(why, "%s: JPEG Huffman table (DHT segment at byte %zu) declares %zu codes (at most "
+                                "256)", path, at, codes);
+                if (codes > left - 17)
+                    return fail(why, "%s: JPEG Huffman table (DHT segment at byte %zu) declares %zu codes, more than "
+                                "the %zu bytes left in its segment", path, at, codes, left - 17);
+                t += 17 + codes;
+                left -= 17 + codes;
+            }
+        }
+        pos += seg_len;
+        in_scan = marker == 0xda;
+    }
+}
+
 /* ---- PNM: "P5"/"P6", width, height, maxval in ASCII, then the samples ------------------------- */
 
 /* stb's PNM header reader, step for step (it reads 0 past the end), with the overflow it lacks
@@ -155,6 +223,7 @@ int ct_image_check(const char *path, const uint8_t *b, size_t len, int64_t max_p
         return fail(why, "%s: cannot decode image: not a %s file (%zu bytes%s%s)", path, format_names[want], len,
                     len ? ", starting " : "", head);
     }
+    if (got == FMT_JPEG && jpeg_check(path, b, len, why)) return 1;
     int pnm_maxval = 0;
     size_t pnm_data = 0;
     if (got == FMT_PNM) {

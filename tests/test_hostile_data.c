@@ -426,6 +426,21 @@ static int hostile_images(hostile_image *h) {
     n++;
     h[n] = (hostile_image){"cut.pgm", "P5 4 4 255\nabc", 14, "file is truncated: 14 bytes, but a 4x4 PNM needs 27"};
     n++;
+    /* JPEG Huffman tables stb 2.27 overflows on: 0x7f + 0xfc = 379 codes, in a 9-byte file and in
+     * a segment long enough for them */
+    h[n] = (hostile_image){"dht-short.jpg", {0xff, 0xd8, 0xff, 0xc4, 0x00, 0x1f, 0x00, 0x7f, 0xfc}, 9,
+                          "JPEG is truncated (the segment at byte 2 needs 31 bytes, 5 are left)"};
+    n++;
+    h[n] = (hostile_image){"dht-379.jpg", {0xff, 0xd8, 0xff, 0xc4, 0x00, 0x1f, 0x00, 0x7f, 0xfc}, 4 + 31 + 2,
+                          "JPEG Huffman table (DHT segment at byte 2) declares 379 codes (at most 256)"};
+    h[n].bytes[35] = 0xff, h[n].bytes[36] = 0xd9, n++;
+    h[n] = (hostile_image){"dht-long.jpg", {0xff, 0xd8, 0xff, 0xc4, 0x00, 0x15, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                            0, 0, 0, 0, 9}, 0,
+                          "declares 9 codes, more than the 2 bytes left in its segment"};
+    h[n].len = 4 + 0x15 + 2, h[n].bytes[25] = 0xff, h[n].bytes[26] = 0xd9, n++;
+    h[n] = (hostile_image){"no-eoi.jpg", {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 'a', 'b', 0xff, 0xda, 0x00, 0x02, 1, 2, 3}, 15,
+                          "JPEG is truncated (no end-of-image marker)"};
+    n++;
     h[n] = (hostile_image){"empty.png", {0}, 0, "not a PNG file (0 bytes)"};
     n++;
     return n;
