@@ -11,8 +11,8 @@
  *   3. the size the header declares (stbi_info) is not zero and at most max_pixels;
  *   4. the file is long enough for the pixels it declares, where that is cheap to know:
  *      uncompressed TGA, BMP and PNM hold exactly width·height pixels of known bytes, RLE TGA at
- *      least one packet per 128 pixels, and PNG at least 1/1032 of its pixel bytes in IDAT
- *      chunks (deflate's best ratio). PNM header numbers must not overflow an int (stb 2.27
+ *      least one packet per 128 pixels, PNG chunks each within the file and at least 1/1032 of
+ *      the pixel bytes in IDAT chunks (deflate's best ratio). PNM header numbers must not overflow an int (stb 2.27
  *      does not check). GIF is not checked past its header.
  * Failures are messages naming the file and the problem, returned to the loader, which skips the
  * file with .skip_unreadable. */
@@ -274,12 +274,23 @@ int ct_image_check(const char *path, const uint8_t *b, size_t len, int64_t max_p
         need = (uint64_t)pnm_data + pixels * (uint64_t)comp * (pnm_maxval > 255 ? 2 : 1);
         what = "PNM";
     } else if (got == FMT_PNG) {
-        /* chunks: length (4, big endian), type (4), data, CRC (4); IHDR's bit depth at byte 24 */
+        /* chunks up to IEND: length (4, big endian), type (4), data, CRC (4); each must fit (stb
+         * grows its IDAT buffer to a declared length before it reads the data) */
         uint64_t idat = 0;
         for (size_t pos = 8; len - pos >= 12;) {
             uint64_t n = be32(b + pos);
+            if (n > len - pos - 12) {
+                char type[5];
+                for (int i = 0; i < 4; i++) {
+                    const uint8_t c = b[pos + 4 + i];
+                    type[i] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? (char)c : '?';
+                }
+                type[4] = 0;
+                return fail(why, "%s: PNG is truncated: chunk %s at byte %zu declares %llu bytes, %zu are left",
+                            path, type, pos, (unsigned long long)n, len - pos - 12);
+            }
             if (!memcmp(b + pos + 4, "IDAT", 4)) idat += n;
-            if (n > len - pos - 12) break;
+            if (!memcmp(b + pos + 4, "IEND", 4)) break;
             pos += 12 + (size_t)n;
         }
         /* IHDR (stb has checked it comes first): bit depth at byte 24, colour type at 25 */

@@ -13,8 +13,11 @@
  * deeper than dir/<class>/<file>. A class folder with no image file is an error, as is a dir
  * with no class folder.
  *
- * Decoding is stb_image's: PNG (8 and 16 bit, 16 reduced to 8), baseline and progressive JPEG,
- * BMP, TGA, GIF (the first frame), binary PNM (P5 grayscale, P6 colour; not the ASCII P2/P3).
+ * Each file is read whole and checked first (data/image_check.c: the format its extension names,
+ * a declared size that is not empty and at most .max_pixels, not truncated, sound JPEG Huffman
+ * tables), then decoded from memory by stb_image (compiled in: data/stb_image.c): PNG (8 and
+ * 16 bit, 16 reduced to 8), baseline and progressive JPEG, BMP, TGA, GIF (the first frame),
+ * binary PNM (P5 grayscale, P6 colour; not the ASCII P2/P3).
  * stb converts to the channels asked for: grayscale from colour is its luma
  * (77 R + 150 G + 29 B) / 256, colour from grayscale repeats the value, and alpha is dropped
  * (not blended with a background). stb gives pixels interleaved (height, width, channel); the
@@ -29,7 +32,7 @@
  * Files are decoded in parallel (OpenMP) when there are many. Each file owns a slot in the one
  * image buffer and a result record, so the dataset is the same as a serial load, and an error
  * is reported for the first failing file in sorted order whatever the thread timing. With
- * .skip_unreadable, files that cannot be opened or decoded are left out (counted in d->skipped)
+ * .skip_unreadable, files that cannot be opened, fail the checks or do not decode are left out (counted in d->skipped)
  * and the others close ranks; a size mismatch is never skipped. */
 #include "internal.h"
 

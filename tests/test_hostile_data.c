@@ -414,6 +414,11 @@ static int hostile_images(hostile_image *h) {
     h[n].len = png_file(h[n].bytes, 10000, 10000, 10), n++;
     h[n] = (hostile_image){"thin.png", {0}, 0, "10 bytes of image data (IDAT) cannot hold 5000x5000 pixels"};
     h[n].len = png_file(h[n].bytes, 5000, 5000, 10), n++;
+    /* an IDAT chunk declaring 2 GB at the end of a 77-byte file (stb grew its buffer to 2 GiB
+     * before reading it; found by fuzz_image) */
+    h[n] = (hostile_image){"chunk.png", {0}, 0, "PNG is truncated: chunk IDAT at byte 65 declares 2046820352 bytes, 0 are left"};
+    h[n].len = png_file(h[n].bytes, 2, 2, 20);
+    put_be32(h[n].bytes + 65, 0x7a000000u), memcpy(h[n].bytes + 69, "IDAT", 4), n++;
     /* content that is not what the extension says */
     h[n] = (hostile_image){"photoshop.png", {0}, 0, "the content is a PSD image, not PNG as the extension says"};
     h[n].len = psd_file(h[n].bytes), n++;
