@@ -5,6 +5,7 @@
 #   make data       fetch MNIST, KMNIST, CIFAR-10/100 into data/ (checksummed); Fashion-MNIST from Debian
 #   make bench      W1 (MLP, one epoch of Fashion-MNIST) against PyTorch when it is installed
 #   make install    PREFIX=/usr/local: headers, libctape.a, libctape.so, ctape.pc
+#   make fuzz       libFuzzer harnesses (clang, ASan + UBSan), each run FUZZ_SECONDS (default 60)
 # Options: PRECISION=64 (float64 flavour, build/f64), SANITIZE=1 (ASan + UBSan, build/asan).
 
 PRECISION ?= 32
@@ -167,6 +168,59 @@ data: demo-deps
 bench: demo-deps
 	@$(MAKE) --no-print-directory $(BENCHES)
 	@bash bench/run.sh $(BUILD)
+
+# ---- fuzz: libFuzzer harnesses, one per reader (tests/fuzz/fuzz_<reader>.c) -------------------
+# Clang (Debian's clang, libclang-rt-14-dev, libomp-14-dev) with ASan + UBSan; the library is
+# compiled again in its own build directory with -fsanitize=fuzzer-no-link. Each fuzzer runs for
+# FUZZ_SECONDS on a working corpus in build/fuzz/corpus/<reader> seeded from tests/fuzz/corpus/<reader>
+# (regenerate the seeds with `make fuzz-corpus`); a crash is saved as build/fuzz/crash-<reader>-*.
+# FUZZERS="image idx_gz" picks some; FUZZ_FLAGS adds libFuzzer options.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_FLAGS ?=
+FUZZ_BUILD := $(BUILDROOT)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp -Wall -Wextra -Wno-unknown-warning-option -Wno-pass-failed $(FUZZ_SAN)
+FUZZ_HARNESSES := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_HARNESSES))
+FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_HARNESSES))
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+
+.PHONY: fuzz fuzz-build fuzz-corpus
+fuzz: fuzz-build
+	@for f in $(FUZZERS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$f; \
+	  echo "== fuzz_$$f: $(FUZZ_SECONDS) s =="; \
+	  $(FUZZ_BUILD)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crash-$$f- $(FUZZ_FLAGS) $(FUZZ_BUILD)/corpus/$$f tests/fuzz/corpus/$$f \
+	    2> $(FUZZ_BUILD)/fuzz_$$f.log || { tail -n 60 $(FUZZ_BUILD)/fuzz_$$f.log; exit 1; }; \
+	  grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|Done [0-9]+ runs" $(FUZZ_BUILD)/fuzz_$$f.log; \
+	done
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  FUZZCC $<"
+	@$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libctape.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libctape.a
+	@echo "  FUZZLD $@"
+	@$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libctape.a \
+	  -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) $(LDLIBS)
+
+-include $(FUZZ_LIB_OBJ:.o=.d)
+
+# The seed corpora: small valid files written by the library itself (tests/fuzz/make_corpus.c).
+fuzz-corpus: $(BUILD)/fuzz_make_corpus
+	@rm -rf tests/fuzz/corpus && $(BUILD)/fuzz_make_corpus tests/fuzz/corpus && du -sh tests/fuzz/corpus
+
+$(BUILD)/fuzz_make_corpus: $(BUILD)/obj/tests/fuzz/make_corpus.o $(LIBA)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 # ---- install -----------------------------------------------------------------------------
 install: $(LIBA) $(LIBSO)

@@ -43,13 +43,20 @@ ct_dataset *ct_cifar100_load(const char *path, const char *split, ct_cifar100_la
 /* Image folders: dir/<class>/<image>, one subfolder per class. Classes are the subfolders in
  * byte-wise sorted order (label 0 is the first), files sorted the same way within each; files
  * whose extension is not .png .jpg .jpeg .bmp .tga .gif .pnm .ppm .pgm (any case) and names
- * starting with '.' are ignored. Decoded with stb_image (a GIF gives its first frame). */
+ * starting with '.' are ignored. Decoded with stb_image (a GIF gives its first frame) after
+ * checks that refuse hostile files: the content must be the format the extension names, its
+ * declared size non-zero and at most max_pixels, the file not truncated (where cheap to tell),
+ * JPEG Huffman tables valid (data/image_check.c). */
 typedef struct {
     int channels;         /* 1 (grayscale) or 3 (RGB); default 3 */
     int height, width;    /* > 0: every image resized to height×width (stb_image_resize);
                              0: all images must already share one size (else an error naming the file) */
-    int skip_unreadable;  /* 1: leave out files that do not decode: d->skipped counts them, d->skipped_files names them */
+    int skip_unreadable;  /* 1: leave out files that fail to read, decode or pass the checks: d->skipped
+                             counts them, d->skipped_files names them */
+    int64_t max_pixels;   /* width × height an image may declare; 0 (the default): CT_IMAGE_MAX_PIXELS */
 } ct_image_folder_opts;
+/* PIL's MAX_IMAGE_PIXELS (it warns past this and refuses past twice this); refused here. */
+#define CT_IMAGE_MAX_PIXELS ((int64_t)89478485)
 #define CT_IMAGE_FOLDER(...) \
     CT_WITH_DEFAULTS(ct_image_folder_opts, (.channels = 3, .height = 0, .width = 0, .skip_unreadable = 0), __VA_ARGS__)
 ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts);
@@ -68,7 +75,10 @@ int ct_dataset_split(const ct_dataset *d, double val_fraction, uint64_t seed, ct
 void ct_dataset_channel_stats(const ct_dataset *d, float *mean, float *std);
 
 /* Reads a whole file, inflating it when it is gzip (by magic, not by name). The caller frees
- * *out. Returns CT_OK or an error code with ct_last_error() set. */
+ * *out. Returns CT_OK or an error code with ct_last_error() set. A .gz file may inflate to at
+ * most CT_GZIP_MAX_BYTES (1 GiB; the IDX loader reads raw files of any size, so gunzip larger
+ * ones first), and to at most 1032 times its own size (deflate's limit: more is corruption). */
+#define CT_GZIP_MAX_BYTES ((uint64_t)1 << 30)
 int ct_read_file_maybe_gz(const char *path, uint8_t **out, size_t *len);
 
 /* CRC-32 as gzip and PNG use it: ct_crc32(0, buf, n), or chain calls passing the last result. */

@@ -14,9 +14,15 @@
  * not report how many input bytes the stream used, so the end of a member is found by looking
  * for its trailer: the first place after the header holding the CRC32 and size of what stb
  * produced that is followed by the end of the file or by another member's magic. A wrong match
- * would need 64 bits to agree by chance. */
+ * would need 64 bits to agree by chance.
+ *
+ * Output is bounded: stb inflates into a buffer of a fixed size and stops when a stream holds
+ * more. A reader that knows its format (IDX) inflates the first bytes, learns from its header how
+ * long the content is, and inflates the whole into exactly that, so a bomb is refused once it
+ * passes the declared size; everything is at most CT_GZIP_MAX_BYTES and at most what deflate can
+ * make of the file's size. */
 #define CT_BUILDING_LIBRARY
-#include "data.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,9 +31,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Declared here rather than through <stb/stb_image.h>: that header drags in the whole image
- * API, and this is the one function we need from libstb. Returns malloc'd memory or NULL. */
-char *stbi_zlib_decode_noheader_malloc(const char *buffer, int len, int *outlen);
 
 /* ---- CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as gzip and PNG use it ------- */
 
@@ -68,7 +71,7 @@ uint32_t ct_crc32(uint32_t crc, const void *data, size_t len) {
 
 /* ---- whole-file read --------------------------------------------------------------------- */
 
-static int read_whole_file(const char *path, uint8_t **out, size_t *len) {
+int ct_read_whole_file(const char *path, uint64_t max, uint8_t **out, size_t *len) {
     *out = NULL;
     *len = 0;
     FILE *f = fopen(path, "rb");
@@ -82,6 +85,11 @@ static int read_whole_file(const char *path, uint8_t **out, size_t *len) {
     if (!S_ISREG(st.st_mode)) {
         fclose(f);
         return ct_set_error(CT_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max) {
+        fclose(f);
+        return ct_set_error(CT_ERR_FORMAT, "%s: file of %lld bytes is larger than the %llu allowed", path,
+                            (long long)st.st_size, (unsigned long long)max);
     }
     size_t size = (size_t)st.st_size;
     uint8_t *buf = malloc(size ? size : 1);
@@ -164,78 +172,169 @@ static size_t find_trailer(const uint8_t *gz, size_t len, size_t from, uint32_t 
     return 0;
 }
 
-static int gunzip(const char *path, const uint8_t *gz, size_t len, uint8_t **out, size_t *out_len) {
-    uint8_t *all = NULL; /* the members inflated so far */
-    size_t all_len = 0;
+
+enum { MEMBERS_OK, MEMBERS_FULL, MEMBERS_ERROR };
+
+/* Inflates the members of gz[0..len) one after another into buf[0..cap), checking each against
+ * its trailer, and stops early after the member that brings *used to `enough` or more (0: never).
+ * *ended says whether every member was read. MEMBERS_FULL: the content is longer than cap. */
+static int inflate_members(const char *path, const uint8_t *gz, size_t len, uint8_t *buf, size_t cap,
+                           size_t enough, size_t *used, int *ended) {
     size_t pos = 0;
-    int rc = CT_OK;
-    while (pos < len) {
-        size_t body = 0;
+    *used = 0;
+    while (pos < len && !(enough && *used >= enough)) {
+        size_t body = 0, n = 0;
         if (!is_gzip_magic(gz + pos, len - pos)) {
-            rc = ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt: garbage after member at byte %zu", path, pos);
-            goto fail;
+            ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt: garbage after member at byte %zu", path, pos);
+            return MEMBERS_ERROR;
         }
-        if ((rc = parse_member_header(path, gz, len, pos, &body)) != CT_OK) goto fail;
-        size_t avail = len - body;
-        if (avail > INT_MAX) avail = INT_MAX; /* stb takes an int; deflate stops on its own */
-        int n = 0;
-        char *member = stbi_zlib_decode_noheader_malloc((const char *)gz + body, (int)avail, &n);
-        if (!member) {
-            rc = ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt (invalid deflate data)", path);
-            goto fail;
+        if (parse_member_header(path, gz, len, pos, &body) != CT_OK) return MEMBERS_ERROR;
+        int r = ct_inflate_raw(gz + body, len - body, buf + *used, cap - *used, &n);
+        if (r == CT_INFLATE_FULL) return MEMBERS_FULL;
+        if (r == CT_INFLATE_CORRUPT) {
+            ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt (invalid deflate data)", path);
+            return MEMBERS_ERROR;
         }
-        uint32_t crc = ct_crc32(0, member, (size_t)n);
+        uint32_t crc = ct_crc32(0, buf + *used, n);
         size_t trailer = find_trailer(gz, len, body, crc, (uint32_t)n);
         if (!trailer) {
             /* Say which check failed, reading the last 8 bytes as the trailer. */
             uint32_t file_crc = le32(gz + len - 8), file_size = le32(gz + len - 4);
             if (file_size != (uint32_t)n)
-                rc = ct_set_error(CT_ERR_FORMAT,
-                                  "%s: gzip stream is corrupt or truncated: inflated %d bytes, trailer says %u",
-                                  path, n, file_size);
+                ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt or truncated: inflated %zu bytes, trailer says %u",
+                             path, n, file_size);
             else
-                rc = ct_set_error(CT_ERR_FORMAT, "%s: CRC mismatch: data is corrupt (crc32 %08x, trailer says %08x)",
-                                  path, crc, file_crc);
-            free(member);
-            goto fail;
+                ct_set_error(CT_ERR_FORMAT, "%s: CRC mismatch: data is corrupt (crc32 %08x, trailer says %08x)", path,
+                             crc, file_crc);
+            return MEMBERS_ERROR;
         }
-        if (!all) {
-            all = (uint8_t *)member;
-            all_len = (size_t)n;
-        } else {
-            uint8_t *grown = realloc(all, all_len + (size_t)n + 1);
-            if (!grown) {
-                free(member);
-                rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory inflating", path);
-                goto fail;
-            }
-            all = grown;
-            memcpy(all + all_len, member, (size_t)n);
-            all_len += (size_t)n;
-            free(member);
-        }
+        *used += n;
         pos = trailer + 8;
     }
-    *out = all;
-    *out_len = all_len;
+    *ended = pos >= len;
+    return MEMBERS_OK;
+}
+
+/* The most a deflate stream of n bytes can give: 258 bytes per 2-bit length-and-distance code,
+ * 1032 bytes per input byte. stb reads zero bits past the end of its input, so a truncated or
+ * crafted stream could otherwise run on without end. */
+static uint64_t deflate_bound(size_t n) { return 1032 * (uint64_t)n + 1032; }
+
+/* A gzip file of unknown content: inflated into a buffer that starts at the size the last
+ * trailer gives (a hint: it may lie) and doubles up to the cap, inflating again each time. */
+static int gunzip_growing(const char *path, const uint8_t *gz, size_t len, uint8_t **out, size_t *out_len) {
+    uint64_t most = deflate_bound(len) < CT_GZIP_MAX_BYTES ? deflate_bound(len) : CT_GZIP_MAX_BYTES;
+    uint64_t cap = le32(gz + len - 4);
+    cap = cap < 65536 ? 65536 : cap;
+    cap = cap > most ? most : cap;
+    uint8_t *buf = NULL;
+    for (;;) {
+        uint8_t *grown = realloc(buf, (size_t)cap);
+        if (!grown) {
+            free(buf);
+            return ct_set_error(CT_ERR_MEMORY, "%s: out of memory inflating %llu bytes", path, (unsigned long long)cap);
+        }
+        buf = grown;
+        size_t used = 0;
+        int ended = 0;
+        int r = inflate_members(path, gz, len, buf, (size_t)cap, 0, &used, &ended);
+        if (r == MEMBERS_OK) {
+            uint8_t *shrunk = realloc(buf, used ? used : 1);
+            *out = shrunk ? shrunk : buf;
+            *out_len = used;
+            return CT_OK;
+        }
+        if (r == MEMBERS_ERROR) break;
+        if (cap == most) {
+            if (most == CT_GZIP_MAX_BYTES)
+                ct_set_error(CT_ERR_FORMAT, "%s: inflates to more than %llu bytes, the most a .gz file may hold here "
+                             "(CT_GZIP_MAX_BYTES); gunzip it first", path, (unsigned long long)most);
+            else
+                ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is corrupt: it inflates to more than the %llu bytes "
+                             "deflate can make of %zu bytes", path, (unsigned long long)most, len);
+            break;
+        }
+        cap = 2 * cap > most ? most : 2 * cap;
+    }
+    free(buf);
+    return CT_ERR_FORMAT;
+}
+
+/* Enough room for a header at the start: a stored block (at most 65535 bytes) that does not fit
+ * is not written at all, so a full buffer holds at least PEEK − 65535 valid bytes. */
+enum { PEEK = 1 << 17 };
+
+/* A gzip file whose first `head` bytes say how long the content is: those are inflated first,
+ * then the whole into a buffer of exactly the declared size. */
+static int gunzip_declared(const char *path, const uint8_t *gz, size_t len, size_t head, ct_declared_size_fn declared,
+                           uint8_t **out, size_t *out_len) {
+    CT_CHECK(head > 0 && head <= PEEK - 65536, "ct_read_file_declared", "header of %zu bytes", head);
+    uint8_t *buf = malloc(PEEK);
+    if (!buf) return ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
+    size_t used = 0;
+    int ended = 0;
+    int r = inflate_members(path, gz, len, buf, PEEK, head, &used, &ended);
+    if (r == MEMBERS_ERROR) goto fail;
+    if (r == MEMBERS_OK && ended) { /* the whole content was small: the caller checks it */
+        *out = buf;
+        *out_len = used;
+        return CT_OK;
+    }
+    uint64_t total = 0;
+    if (declared(path, buf, head, &total) != CT_OK) goto fail;
+    free(buf);
+    buf = NULL;
+    if (total > CT_GZIP_MAX_BYTES) {
+        ct_set_error(CT_ERR_FORMAT, "%s: header declares %llu bytes, more than the %llu a .gz file may hold here "
+                     "(CT_GZIP_MAX_BYTES); gunzip it first", path, (unsigned long long)total,
+                     (unsigned long long)CT_GZIP_MAX_BYTES);
+        goto fail;
+    }
+    if (total > deflate_bound(len)) {
+        ct_set_error(CT_ERR_FORMAT, "%s: header declares %llu bytes, more than deflate can make of the file's %zu "
+                     "bytes: truncated or corrupt", path, (unsigned long long)total, len);
+        goto fail;
+    }
+    buf = malloc(total ? (size_t)total : 1);
+    if (!buf) {
+        ct_set_error(CT_ERR_MEMORY, "%s: out of memory for the %llu bytes its header declares", path,
+                     (unsigned long long)total);
+        goto fail;
+    }
+    r = inflate_members(path, gz, len, buf, (size_t)total, 0, &used, &ended);
+    if (r == MEMBERS_FULL)
+        ct_set_error(CT_ERR_FORMAT, "%s: inflates to more than the %llu bytes its header declares", path,
+                     (unsigned long long)total);
+    if (r != MEMBERS_OK) goto fail;
+    *out = buf;
+    *out_len = used;
     return CT_OK;
 fail:
-    free(all);
-    return rc;
+    free(buf);
+    return CT_ERR_FORMAT;
 }
 
 int ct_read_file_maybe_gz(const char *path, uint8_t **out, size_t *len) {
     CT_CHECK(path && out && len, "ct_read_file_maybe_gz", "NULL argument");
+    return ct_read_file_declared(path, 0, NULL, out, len);
+}
+
+int ct_read_file_declared(const char *path, size_t head, ct_declared_size_fn declared, uint8_t **out, size_t *len) {
+    CT_CHECK(path && out && len, "ct_read_file_declared", "NULL argument");
     uint8_t *raw;
     size_t raw_len;
-    int rc = read_whole_file(path, &raw, &raw_len);
+    int rc = ct_read_whole_file(path, UINT64_MAX, &raw, &raw_len);
     if (rc != CT_OK) return rc;
     if (!is_gzip_magic(raw, raw_len)) {
         *out = raw;
         *len = raw_len;
         return CT_OK;
     }
-    rc = gunzip(path, raw, raw_len, out, len);
+    *out = NULL;
+    *len = 0;
+    if (raw_len < 18) rc = ct_set_error(CT_ERR_FORMAT, "%s: gzip stream is truncated (header)", path);
+    else if (declared) rc = gunzip_declared(path, raw, raw_len, head, declared, out, len);
+    else rc = gunzip_growing(path, raw, raw_len, out, len);
     free(raw);
     if (rc != CT_OK) {
         *out = NULL;

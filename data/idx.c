@@ -7,9 +7,11 @@
  * TYPE 0x08 is unsigned byte, the only type the MNIST family uses and the only one read here.
  * Images are magic 0x00000803 (N, H, W); labels are magic 0x00000801 (N). The file size must
  * be exactly header + product of dims: a short file is truncated, a long one is not what its
- * header says, and both are errors rather than guesses. */
+ * header says, and both are errors rather than guesses. A .gz file is inflated no further than
+ * its header declares (data/gzip.c), so a small file that would inflate to gigabytes is refused
+ * early. */
 #define CT_BUILDING_LIBRARY
-#include "data.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,9 +26,10 @@ static uint32_t be32(const uint8_t *p) {
 }
 
 /* Checks the magic and reads `ndim` dims, each into 1..INT_MAX; *payload gets the product of
- * the dims, which must equal the bytes after the header. `what` is "images" or "labels". */
-static int parse_idx_header(const char *path, const uint8_t *buf, size_t len, int ndim, const char *what,
-                            int dims[], size_t *payload) {
+ * the dims, saturated at UINT64_MAX (three dims of 2^31 would wrap). `what` is "images" or
+ * "labels". */
+static int parse_idx_dims(const char *path, const uint8_t *buf, size_t len, int ndim, const char *what, int dims[],
+                          uint64_t *payload) {
     uint32_t want_magic = 0x00000800u | (uint32_t)ndim;
     size_t header = 4 + 4 * (size_t)ndim;
     if (len < 4)
@@ -40,32 +43,55 @@ static int parse_idx_header(const char *path, const uint8_t *buf, size_t len, in
                             (magic >> 8) & 0xff);
     if (len < header)
         return ct_set_error(CT_ERR_FORMAT, "%s: file is truncated (%zu bytes, header needs %zu)", path, len, header);
+    uint64_t product = 1;
     for (int i = 0; i < ndim; i++) {
         uint32_t d = be32(buf + 4 + 4 * i);
         if (d == 0 || d > INT_MAX)
             return ct_set_error(CT_ERR_FORMAT, "%s: dimension %d is %u (must be 1..%d)", path, i, d, INT_MAX);
         dims[i] = (int)d;
+        product = product > UINT64_MAX / d ? UINT64_MAX : product * d;
     }
-    /* The product of the dims, checked against the bytes present before each multiply so it
-     * cannot wrap (three dims of 2^31 would); the double is for the message only. */
-    size_t avail = len - header;
-    uint64_t product = 1;
-    double product_f = 1;
-    int too_big = 0;
-    for (int i = 0; i < ndim; i++) {
-        product_f *= dims[i];
-        if (product > avail / (uint64_t)dims[i]) too_big = 1;
-        else product *= (uint64_t)dims[i];
-    }
-    if (too_big)
+    *payload = product;
+    return CT_OK;
+}
+
+/* parse_idx_dims, then the file size: exactly the header and the product of the dims. */
+static int parse_idx_header(const char *path, const uint8_t *buf, size_t len, int ndim, const char *what,
+                            int dims[], size_t *payload) {
+    uint64_t product = 0;
+    int rc = parse_idx_dims(path, buf, len, ndim, what, dims, &product);
+    if (rc != CT_OK) return rc;
+    size_t avail = len - (4 + 4 * (size_t)ndim);
+    if (product > avail) {
+        /* the double is for the message only: the product may have saturated */
+        double product_f = 1;
+        for (int i = 0; i < ndim; i++) product_f *= dims[i];
         return ct_set_error(CT_ERR_FORMAT, "%s: file is truncated: header says %.0f bytes of %s data but the file has %zu",
                             path, product_f, what, avail);
+    }
     if (product != avail)
         return ct_set_error(CT_ERR_FORMAT,
                             "%s: file size does not match header: header says %llu bytes of %s data but the file has %zu",
                             path, (unsigned long long)product, what, avail);
     *payload = (size_t)product;
     return CT_OK;
+}
+
+/* The content size an IDX header declares (for reading .gz files no further than that). */
+static int declared_size(const char *path, const uint8_t *head, size_t len, int ndim, const char *what,
+                         uint64_t *total) {
+    int dims[3];
+    uint64_t product = 0;
+    int rc = parse_idx_dims(path, head, len, ndim, what, dims, &product);
+    size_t header = 4 + 4 * (size_t)ndim;
+    *total = product > UINT64_MAX - header ? UINT64_MAX : product + header;
+    return rc;
+}
+static int declared_images(const char *path, const uint8_t *head, size_t len, uint64_t *total) {
+    return declared_size(path, head, len, 3, "images", total);
+}
+static int declared_labels(const char *path, const uint8_t *head, size_t len, uint64_t *total) {
+    return declared_size(path, head, len, 1, "labels", total);
 }
 
 ct_dataset *ct_idx_load_files(const char *images_path, const char *labels_path) {
@@ -75,13 +101,13 @@ ct_dataset *ct_idx_load_files(const char *images_path, const char *labels_path) 
     size_t img_len = 0, lab_len = 0, img_bytes = 0, n_labels = 0;
     int img_dims[3] = {0}, lab_dims[1] = {0};
 
-    if (ct_read_file_maybe_gz(images_path, &img, &img_len) != CT_OK) goto fail;
+    if (ct_read_file_declared(images_path, 16, declared_images, &img, &img_len) != CT_OK) goto fail;
     if (parse_idx_header(images_path, img, img_len, 3, "images", img_dims, &img_bytes) != CT_OK) goto fail;
     if ((int64_t)img_dims[1] * img_dims[2] > INT_MAX) {
         ct_set_error(CT_ERR_FORMAT, "%s: images of %dx%d are too large", images_path, img_dims[1], img_dims[2]);
         goto fail;
     }
-    if (ct_read_file_maybe_gz(labels_path, &lab, &lab_len) != CT_OK) goto fail;
+    if (ct_read_file_declared(labels_path, 8, declared_labels, &lab, &lab_len) != CT_OK) goto fail;
     if (parse_idx_header(labels_path, lab, lab_len, 1, "labels", lab_dims, &n_labels) != CT_OK) goto fail;
     if (lab_dims[0] != img_dims[0]) {
         ct_set_error(CT_ERR_FORMAT, "%s has %d images but %s has %d labels", images_path, img_dims[0], labels_path,

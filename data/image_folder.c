@@ -13,8 +13,11 @@
  * deeper than dir/<class>/<file>. A class folder with no image file is an error, as is a dir
  * with no class folder.
  *
- * Decoding is stb_image's: PNG (8 and 16 bit, 16 reduced to 8), baseline and progressive JPEG,
- * BMP, TGA, GIF (the first frame), binary PNM (P5 grayscale, P6 colour; not the ASCII P2/P3).
+ * Each file is read whole and checked first (data/image_check.c: the format its extension names,
+ * a declared size that is not empty and at most .max_pixels, not truncated, sound JPEG Huffman
+ * tables), then decoded from memory by stb_image (compiled in: data/stb_image.c): PNG (8 and
+ * 16 bit, 16 reduced to 8), baseline and progressive JPEG, BMP, TGA, GIF (the first frame),
+ * binary PNM (P5 grayscale, P6 colour; not the ASCII P2/P3).
  * stb converts to the channels asked for: grayscale from colour is its luma
  * (77 R + 150 G + 29 B) / 256, colour from grayscale repeats the value, and alpha is dropped
  * (not blended with a background). stb gives pixels interleaved (height, width, channel); the
@@ -29,21 +32,21 @@
  * Files are decoded in parallel (OpenMP) when there are many. Each file owns a slot in the one
  * image buffer and a result record, so the dataset is the same as a serial load, and an error
  * is reported for the first failing file in sorted order whatever the thread timing. With
- * .skip_unreadable, files that cannot be opened or decoded are left out (counted in d->skipped)
+ * .skip_unreadable, files that cannot be opened, fail the checks or do not decode are left out (counted in d->skipped)
  * and the others close ranks; a size mismatch is never skipped. */
 #define CT_BUILDING_LIBRARY
-#include "data.h"
+#include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
-#include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 
 /* ---- listing ----------------------------------------------------------------------------- */
@@ -139,26 +142,39 @@ enum { FILE_OK, FILE_CANNOT_OPEN, FILE_CANNOT_DECODE, FILE_WRONG_SIZE, FILE_NO_M
 
 typedef struct {
     int status;
-    int err;            /* errno, FILE_CANNOT_OPEN */
-    const char *reason; /* stbi_failure_reason(), FILE_CANNOT_DECODE (static strings in stb) */
+    char *why;          /* FILE_CANNOT_OPEN, FILE_CANNOT_DECODE: the message (malloc'd; NULL if that failed) */
     int height, width;  /* as decoded */
 } file_result;
 
-/* Decodes `path` to `channels` interleaved channels (stb's allocation, or NULL with *res set). */
-static uint8_t *decode(const char *path, int channels, file_result *res) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+static void set_why(file_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_why(file_result *res, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&res->why, fmt, ap) < 0) res->why = NULL;
+    va_end(ap);
+}
+
+/* Decodes `path` to `channels` interleaved channels (malloc'd, or NULL with *res set), after the
+ * checks of data/image_check.c. */
+static uint8_t *decode(const char *path, int channels, int64_t max_pixels, file_result *res) {
+    uint8_t *file = NULL;
+    size_t len = 0;
+    if (ct_read_whole_file(path, INT_MAX, &file, &len) != CT_OK) {
         res->status = FILE_CANNOT_OPEN;
-        res->err = errno;
+        set_why(res, "%s", ct_last_error());
         return NULL;
     }
-    int w = 0, h = 0, in_channels = 0;
-    uint8_t *hwc = stbi_load_from_file(f, &w, &h, &in_channels, channels);
-    fclose(f);
+    if (ct_image_check(path, file, len, max_pixels, &res->why)) {
+        free(file);
+        res->status = FILE_CANNOT_DECODE;
+        return NULL;
+    }
+    int w = 0, h = 0;
+    uint8_t *hwc = ct_image_decode(file, len, channels, &w, &h);
+    free(file);
     if (!hwc) {
         res->status = FILE_CANNOT_DECODE;
-        res->reason = stbi_failure_reason();
-        if (!res->reason) res->reason = "unknown error";
+        set_why(res, "%s: cannot decode image: %s", path, ct_image_failure());
         return NULL;
     }
     res->width = w;
@@ -182,10 +198,10 @@ static void hwc_to_chw(const uint8_t *hwc, int h, int w, int c, uint8_t *chw) {
 
 /* Decodes file i into its slot (height×width×channels bytes, CHW). height == 0 means "do not
  * know yet": the caller learns the size from res. */
-static void load_one(const char *path, int channels, int height, int width, int resize, uint8_t *slot,
-                     file_result *res) {
+static void load_one(const char *path, int channels, int height, int width, int resize, int64_t max_pixels,
+                     uint8_t *slot, file_result *res) {
     memset(res, 0, sizeof *res);
-    uint8_t *hwc = decode(path, channels, res);
+    uint8_t *hwc = decode(path, channels, max_pixels, res);
     if (!hwc) return;
     if (res->height == height && res->width == width) {
         hwc_to_chw(hwc, height, width, channels, slot);
@@ -199,7 +215,7 @@ static void load_one(const char *path, int channels, int height, int width, int 
         else hwc_to_chw(resized, height, width, channels, slot);
         free(resized);
     }
-    stbi_image_free(hwc);
+    free(hwc);
 }
 
 static int is_skippable(int status) { return status == FILE_CANNOT_OPEN || status == FILE_CANNOT_DECODE; }
@@ -208,9 +224,9 @@ static int is_skippable(int status) { return status == FILE_CANNOT_OPEN || statu
 static int report(const char *path, const file_result *res, const char *first, int height, int width) {
     switch (res->status) {
     case FILE_CANNOT_OPEN:
-        return ct_set_error(CT_ERR_IO, "%s: cannot open: %s", path, strerror(res->err));
     case FILE_CANNOT_DECODE:
-        return ct_set_error(CT_ERR_FORMAT, "%s: cannot decode image: %s", path, res->reason);
+        if (!res->why) return ct_set_error(CT_ERR_MEMORY, "%s: out of memory describing why it cannot be read", path);
+        return ct_set_error(res->status == FILE_CANNOT_OPEN ? CT_ERR_IO : CT_ERR_FORMAT, "%s", res->why);
     case FILE_WRONG_SIZE:
         return ct_set_error(CT_ERR_FORMAT,
                             "%s: image size %dx%d (height x width) differs from %dx%d of %s; "
@@ -219,6 +235,12 @@ static int report(const char *path, const file_result *res, const char *first, i
     default:
         return ct_set_error(CT_ERR_MEMORY, "%s: out of memory decoding the image", path);
     }
+}
+
+static void free_results(file_result *results, int n) {
+    if (!results) return;
+    for (int i = 0; i < n; i++) free(results[i].why);
+    free(results);
 }
 
 /* ---- the loader -------------------------------------------------------------------------- */
@@ -235,7 +257,10 @@ ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
              opts.width);
     CT_CHECK((int64_t)opts.height * opts.width <= INT_MAX / opts.channels, "ct_image_folder_load",
              "height x width %dx%d is too large", opts.height, opts.width);
+    CT_CHECK(opts.max_pixels >= 0, "ct_image_folder_load", "max_pixels must be >= 0 (0: the default %lld), got %lld",
+             (long long)CT_IMAGE_MAX_PIXELS, (long long)opts.max_pixels);
     const int channels = opts.channels, resize = opts.height > 0;
+    const int64_t max_pixels = opts.max_pixels ? opts.max_pixels : CT_IMAGE_MAX_PIXELS;
 
     ct_dataset *d = NULL;
     char **classes = NULL, **files = NULL, **skipped_files = NULL;
@@ -299,7 +324,7 @@ ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
     uint8_t *first_hwc = NULL;
     if (!resize) {
         for (; start < nfiles && !first_hwc; start++) {
-            first_hwc = decode(files[start], channels, &results[start]);
+            first_hwc = decode(files[start], channels, max_pixels, &results[start]);
             if (!first_hwc && !opts.skip_unreadable) {
                 report(files[start], &results[start], NULL, 0, 0);
                 goto fail;
@@ -314,12 +339,12 @@ ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
     size_t image_bytes = (size_t)channels * (size_t)height * (size_t)width;
     images = image_bytes <= SIZE_MAX / (size_t)nfiles ? malloc(image_bytes * (size_t)nfiles) : NULL;
     if (!images) {
-        stbi_image_free(first_hwc);
+        free(first_hwc);
         goto oom;
     }
     if (first_hwc) {
         hwc_to_chw(first_hwc, height, width, channels, images + (size_t)start * image_bytes);
-        stbi_image_free(first_hwc);
+        free(first_hwc);
         start++;
     }
 
@@ -330,7 +355,7 @@ ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
 #pragma omp parallel for schedule(dynamic, 4) if (nfiles - start >= PARALLEL_MIN_FILES)
     for (int i = start; i < nfiles; i++) {
         if (i > __atomic_load_n(&stop, __ATOMIC_RELAXED)) continue;
-        load_one(files[i], channels, height, width, resize, images + (size_t)i * image_bytes, &results[i]);
+        load_one(files[i], channels, height, width, resize, max_pixels, images + (size_t)i * image_bytes, &results[i]);
         if (results[i].status != FILE_OK && !(skip && is_skippable(results[i].status))) {
             int seen = __atomic_load_n(&stop, __ATOMIC_RELAXED);
             while (i < seen && !__atomic_compare_exchange_n(&stop, &seen, i, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
@@ -387,7 +412,7 @@ ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
     d->skipped_files = skipped_files;
     size_t dir_len = strnlen(dir, sizeof d->source - 1);
     memcpy(d->source, dir, dir_len);
-    free(results);
+    free_results(results, nfiles);
     return d;
 
 all_skipped:
@@ -407,7 +432,7 @@ oom:
     ct_set_error(CT_ERR_MEMORY, "%s: out of memory", dir);
 fail:
     free(images);
-    free(results);
+    free_results(results, nfiles);
     free(file_labels);
     free_names(files, nfiles);
     free_names(skipped_files, nfiles - kept);
