@@ -31,8 +31,9 @@
  *     (F32, F64, F16, BF16, I64, I32 — integers for buffers such as batch norm's
  *     num_batches_tracked — all converted to ct_real); at most CT_MAX_DIMS dims, each below
  *     2^31; begin <= end <= data size; elements × dtype size == end − begin; no two tensors
- *     share a byte. Holes between tensors and bytes after the last one are accepted (the
- *     reference implementation rejects them; they cannot make us read wrong values);
+ *     share a byte; and, as the reference implementation, the tensors tile the data buffer
+ *     exactly: no hole between them and no byte after the last one (checked from the header,
+ *     before any data is read). Duplicate names and metadata keys are found by sorting;
  *   - a strict load then matches names and shapes against the destination (PyTorch's
  *     load_state_dict(strict=True): a missing tensor and an unexpected one are both errors), and
  *     only then converts and copies. On any error nothing has been written.
@@ -167,11 +168,15 @@ typedef struct {
     uint64_t begin, end;
 } st_entry;
 
+typedef struct {
+    char *key, *value;
+} st_meta;
+
 struct ct_safetensors {
     char *path;
     st_entry *entries; /* sorted by name */
     int n;
-    char **meta;       /* key, value, key, value, ... */
+    st_meta *meta;     /* sorted by key */
     int n_meta;
     uint8_t *data;     /* the data buffer */
     size_t data_len;
@@ -340,15 +345,18 @@ static int parse_uint(json *j, uint64_t *out) {
     return CT_OK;
 }
 
-/* [u, u, ...] into out[0..max); *count gets the length. Longer arrays fail with `too_long`. */
-static int parse_uint_array(json *j, uint64_t *out, int max, int *count, const char *too_long) {
+/* [u, u, ...] into out[0..max); *count gets the length. Longer arrays fail: tensor `name`'s
+ * shape has more than max dimensions, or its data_offsets more than 2 entries (`offsets`). */
+static int parse_uint_array(json *j, uint64_t *out, int max, int *count, const char *name, int offsets) {
     *count = 0;
     if (expect(j, '[', "'['") != CT_OK) return CT_ERR_FORMAT;
     if (accept(j, ']')) return CT_OK;
     for (;;) {
         uint64_t v = 0;
         if (parse_uint(j, &v) != CT_OK) return CT_ERR_FORMAT;
-        if (*count == max) return json_error(j, "%s", too_long);
+        if (*count == max)
+            return offsets ? json_error(j, "tensor \"%.40s\": data_offsets has more than 2 entries", name)
+                           : json_error(j, "tensor \"%.40s\" has more than %d dimensions (ctape's limit)", name, max);
         out[(*count)++] = v;
         if (accept(j, ']')) return CT_OK;
         if (expect(j, ',', "',' or ']'") != CT_OK) return CT_ERR_FORMAT;
@@ -399,9 +407,7 @@ static int parse_tensor_info(json *j, st_entry *e) {
                 e->dtype = (dtype_id)id;
             } else if (field == HAS_SHAPE) {
                 uint64_t dims[CT_MAX_DIMS];
-                char msg[96];
-                snprintf(msg, sizeof msg, "tensor \"%.40s\" has more than %d dimensions (ctape's limit)", e->name, CT_MAX_DIMS);
-                if (parse_uint_array(j, dims, CT_MAX_DIMS, &e->shape.ndim, msg) != CT_OK) return CT_ERR_FORMAT;
+                if (parse_uint_array(j, dims, CT_MAX_DIMS, &e->shape.ndim, e->name, 0) != CT_OK) return CT_ERR_FORMAT;
                 for (int d = 0; d < e->shape.ndim; d++) {
                     if (dims[d] > INT_MAX)
                         return ct_set_error(CT_ERR_FORMAT, "%s: tensor \"%s\": dimension %d is %llu (at most %d)",
@@ -411,9 +417,7 @@ static int parse_tensor_info(json *j, st_entry *e) {
             } else {
                 uint64_t off[2];
                 int count;
-                char msg[96];
-                snprintf(msg, sizeof msg, "tensor \"%.40s\": data_offsets has more than 2 entries", e->name);
-                if (parse_uint_array(j, off, 2, &count, msg) != CT_OK) return CT_ERR_FORMAT;
+                if (parse_uint_array(j, off, 2, &count, e->name, 1) != CT_OK) return CT_ERR_FORMAT;
                 if (count != 2) return json_error(j, "tensor \"%s\": data_offsets needs 2 entries, has %d", e->name, count);
                 e->begin = off[0];
                 e->end = off[1];
@@ -427,33 +431,71 @@ static int parse_tensor_info(json *j, st_entry *e) {
     return CT_OK;
 }
 
-/* {"key": "value", ...}: appended to f->meta. */
+/* A metadata pair while parsing: where its key starts, for the duplicate's message. */
+typedef struct {
+    st_meta kv;
+    size_t pos;
+} meta_at;
+
+static int by_key_then_pos(const void *a, const void *b) {
+    const meta_at *x = a, *y = b;
+    int c = strcmp(x->kv.key, y->kv.key);
+    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* {"key": "value", ...} into f->meta, sorted by key. Duplicates are found by sorting (a header of
+ * up to 100 MB holds millions of keys: comparing each with every other would take hours). */
 static int parse_metadata(json *j, ct_safetensors *f) {
     if (expect(j, '{', "'{' (the __metadata__ object)") != CT_OK) return CT_ERR_FORMAT;
-    if (accept(j, '}')) return CT_OK;
-    for (;;) {
-        char **grown = realloc(f->meta, (size_t)(f->n_meta + 2) * sizeof *grown);
-        if (!grown) return ct_set_error(CT_ERR_MEMORY, "%s: out of memory reading the header", j->path);
-        f->meta = grown;
-        skip_ws(j);
-        size_t key_pos = j->pos;
-        if (parse_string(j, &f->meta[f->n_meta]) != CT_OK) return CT_ERR_FORMAT;
-        f->n_meta++;
-        for (int i = 0; i + 2 < f->n_meta; i += 2)
-            if (!strcmp(f->meta[i], f->meta[f->n_meta - 1])) {
-                j->pos = key_pos;
-                return json_error(j, "__metadata__ key \"%s\" appears twice", f->meta[i]);
+    meta_at *m = NULL;
+    size_t n = 0, cap = 0;
+    int rc = CT_OK;
+    if (!accept(j, '}'))
+        for (;;) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                meta_at *grown = realloc(m, cap * sizeof *grown);
+                if (!grown) {
+                    rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory reading the header", j->path);
+                    break;
+                }
+                m = grown;
             }
-        if (expect(j, ':', "':'") != CT_OK) return CT_ERR_FORMAT;
-        skip_ws(j);
-        if (j->pos < j->n && j->s[j->pos] != '"')
-            return json_error(j, "__metadata__ value of \"%s\" is not a string (safetensors metadata is string to string)",
-                              f->meta[f->n_meta - 1]);
-        if (parse_string(j, &f->meta[f->n_meta]) != CT_OK) return CT_ERR_FORMAT;
-        f->n_meta++;
-        if (accept(j, '}')) return CT_OK;
-        if (expect(j, ',', "',' or '}'") != CT_OK) return CT_ERR_FORMAT;
+            meta_at *e = &m[n];
+            skip_ws(j);
+            e->pos = j->pos;
+            e->kv.value = NULL;
+            if ((rc = parse_string(j, &e->kv.key)) != CT_OK) break;
+            n++;
+            if ((rc = expect(j, ':', "':'")) != CT_OK) break;
+            skip_ws(j);
+            if (j->pos < j->n && j->s[j->pos] != '"') {
+                rc = json_error(j, "__metadata__ value of \"%s\" is not a string (safetensors metadata is string to string)",
+                                e->kv.key);
+                break;
+            }
+            if ((rc = parse_string(j, &e->kv.value)) != CT_OK) break;
+            if (accept(j, '}')) break;
+            if ((rc = expect(j, ',', "',' or '}'")) != CT_OK) break;
+        }
+    if (rc == CT_OK && n) {
+        qsort(m, n, sizeof *m, by_key_then_pos);
+        for (size_t i = 1; i < n && rc == CT_OK; i++)
+            if (!strcmp(m[i - 1].kv.key, m[i].kv.key)) { /* m[i] is the later of the two */
+                j->pos = m[i].pos;
+                rc = json_error(j, "__metadata__ key \"%s\" appears twice", m[i].kv.key);
+            }
     }
+    if (rc == CT_OK && n && !(f->meta = malloc(n * sizeof *f->meta)))
+        rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory reading the header", j->path);
+    if (rc == CT_OK) {
+        for (size_t i = 0; i < n; i++) f->meta[i] = m[i].kv;
+        f->n_meta = (int)n;
+    } else {
+        for (size_t i = 0; i < n; i++) free(m[i].kv.key), free(m[i].kv.value);
+    }
+    free(m);
+    return rc;
 }
 
 /* The whole header: {"__metadata__": {...}, "name": {...}, ...} followed only by blanks. */
@@ -533,8 +575,6 @@ static int validate_entries(ct_safetensors *f) {
             return ct_set_error(CT_ERR_FORMAT, "%s: tensor \"%s\" appears twice in the header", f->path, f->entries[i].name);
     for (int i = 0; i < f->n; i++) {
         const st_entry *e = &f->entries[i];
-        char shape[96];
-        ct_shape_str(e->shape, shape, sizeof shape);
         if (e->begin > e->end)
             return ct_set_error(CT_ERR_FORMAT, "%s: tensor \"%s\" has data_offsets [%llu, %llu]: begin is after end", f->path,
                                 e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
@@ -547,7 +587,8 @@ static int validate_entries(ct_safetensors *f) {
         int wraps = 0;
         for (int d = 0; d < e->shape.ndim; d++) wraps |= __builtin_mul_overflow(bytes, (uint64_t)e->shape.d[d], &bytes);
         if (wraps || bytes != e->end - e->begin) {
-            char need[32] = "more than 2^64";
+            char need[32] = "more than 2^64", shape[96];
+            ct_shape_str(e->shape, shape, sizeof shape);
             if (!wraps) snprintf(need, sizeof need, "%llu", (unsigned long long)bytes);
             return ct_set_error(CT_ERR_FORMAT, "%s: tensor \"%s\" is %s %s (%s bytes) but its data_offsets [%llu, %llu] span %llu bytes",
                                 f->path, e->name, dtypes[e->dtype].name, shape, need, (unsigned long long)e->begin,
@@ -573,8 +614,38 @@ static int validate_entries(ct_safetensors *f) {
         }
         if (!reach || e->end > reach->end) reach = e;
     }
+    /* The reference implementation's rule: the tensors tile the data buffer exactly, no hole
+     * between them and nothing after the last one. In begin order, each starts where the one
+     * before it ended (an empty one too). */
+    uint64_t at = 0;
+    const st_entry *prev = NULL; /* the last non-empty tensor before `at` */
+    int rc = CT_OK;
+    for (int i = 0; i < f->n && rc == CT_OK; i++) {
+        const st_entry *e = order[i];
+        if (e->begin > at)
+            rc = prev ? ct_set_error(CT_ERR_FORMAT, "%s: bytes %llu..%llu belong to no tensor (a hole between \"%s\" and "
+                                     "\"%s\"): the data offsets must tile the data exactly", f->path,
+                                     (unsigned long long)at, (unsigned long long)e->begin, prev->name, e->name)
+                      : ct_set_error(CT_ERR_FORMAT, "%s: bytes 0..%llu belong to no tensor (a hole before \"%s\"): the "
+                                     "data offsets must tile the data exactly", f->path, (unsigned long long)e->begin,
+                                     e->name);
+        else if (e->begin < at) /* only an empty one: non-empty overlaps were refused above */
+            rc = ct_set_error(CT_ERR_FORMAT, "%s: empty tensor \"%s\" at byte %llu lies inside \"%s\" (bytes %llu..%llu)",
+                              f->path, e->name, (unsigned long long)e->begin, prev->name,
+                              (unsigned long long)prev->begin, (unsigned long long)prev->end);
+        else if (e->end > at) {
+            at = e->end;
+            prev = e;
+        }
+    }
     free(order);
-    return CT_OK;
+    if (rc == CT_OK && at != f->data_len) {
+        unsigned long long extra = (unsigned long long)(f->data_len - at);
+        rc = ct_set_error(CT_ERR_FORMAT, "%s: %llu byte%s after the last tensor (%llu bytes of tensor data, %zu in the file): "
+                          "the data offsets must tile the data exactly", f->path, extra, extra == 1 ? "" : "s",
+                          (unsigned long long)at, f->data_len);
+    }
+    return rc;
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
@@ -582,7 +653,7 @@ static int validate_entries(ct_safetensors *f) {
 void ct_safetensors_close(ct_safetensors *f) {
     if (!f) return;
     for (int i = 0; i < f->n; i++) free(f->entries[i].name);
-    for (int i = 0; i < f->n_meta; i++) free(f->meta[i]);
+    for (int i = 0; i < f->n_meta; i++) free(f->meta[i].key), free(f->meta[i].value);
     free(f->entries);
     free(f->meta);
     free(f->data);
@@ -692,8 +763,14 @@ const char *ct_safetensors_dtype(const ct_safetensors *f, int i) {
 
 const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key) {
     CT_CHECK(f && key, "ct_safetensors_metadata", "NULL file or key");
-    for (int i = 0; i < f->n_meta; i += 2)
-        if (!strcmp(f->meta[i], key)) return f->meta[i + 1];
+    size_t lo = 0, hi = (size_t)f->n_meta; /* f->meta is sorted by key */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(f->meta[mid].key, key);
+        if (!c) return f->meta[mid].value;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return NULL;
 }
 

@@ -157,7 +157,8 @@ ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim
 int ct_model_save(const ct_model *m, const char *path);
 /* Loads a safetensors file into the model's parameters and buffers by name. Everything is
  * validated first (header length, JSON, dtypes, shapes against the model, offsets in range and
- * not overlapping, every tensor present); on any error the model is left unchanged. */
+ * tiling the data exactly as the reference implementation requires: no overlap, no hole, nothing
+ * after the last tensor; every tensor present); on any error the model is left unchanged. */
 int ct_model_load(ct_model *m, const char *path);
 
 /* Named tensors in safetensors files, for any checkpoint (optimizer state uses it too).
