@@ -749,6 +749,11 @@ ct_safetensors *ct_safetensors_open(const char *path) {
     return f;
 }
 
+int ct_safetensors_try_open(const char *path, ct_safetensors **out) {
+    CT_CHECK(out, "ct_safetensors_try_open", "NULL out");
+    return st_open(path, out);
+}
+
 int ct_safetensors_count(const ct_safetensors *f) { return f->n; }
 
 static const st_entry *entry_at(const ct_safetensors *f, int i, const char *op) {
@@ -789,7 +794,7 @@ static int same_shape(ct_shape s, const ct_tensor *t) {
 
 /* The strict load. `owner` ("model") words the messages; NULL for a generic destination. */
 static int load_strict(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[],
-                       const char *owner) {
+                       const char *owner, ct_values_check check, void *ctx) {
     CT_CHECK(n >= 0 && (n == 0 || tensors), "ct_safetensors_load", "bad arguments (n = %d)", n);
     const st_entry **match = calloc((size_t)(n ? n : 1), sizeof *match);
     unsigned char *used = calloc((size_t)(f->n ? f->n : 1), 1);
@@ -849,6 +854,17 @@ static int load_strict(const ct_safetensors *f, int n, const char *const names[]
                                   f->entries[first_extra].name, more);
         }
     }
+    if (rc == CT_OK && check) { /* the values, each converted into scratch space and looked at */
+        size_t most = 1;
+        for (int i = 0; i < n; i++) most = tensors[i]->size > most ? tensors[i]->size : most;
+        ct_real *scratch = malloc(most * sizeof *scratch);
+        if (!scratch) rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory", f->path);
+        for (int i = 0; i < n && rc == CT_OK; i++) {
+            convert_to_real(scratch, f->data + match[i]->begin, tensors[i]->size, match[i]->dtype);
+            rc = check(match[i]->name, i, scratch, tensors[i]->size, ctx);
+        }
+        free(scratch);
+    }
     if (rc == CT_OK) /* everything checked: now, and only now, write */
         for (int i = 0; i < n; i++)
             convert_to_real(tensors[i]->data, f->data + match[i]->begin, tensors[i]->size, match[i]->dtype);
@@ -859,7 +875,13 @@ static int load_strict(const ct_safetensors *f, int n, const char *const names[]
 
 int ct_safetensors_load(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[]) {
     CT_CHECK(f, "ct_safetensors_load", "NULL file");
-    return load_strict(f, n, names, tensors, NULL);
+    return load_strict(f, n, names, tensors, NULL, NULL, NULL);
+}
+
+int ct_safetensors_load_checked(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[],
+                                ct_values_check check, void *ctx) {
+    CT_CHECK(f && check, "ct_safetensors_load_checked", "NULL file or check");
+    return load_strict(f, n, names, tensors, NULL, check, ctx);
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -1133,7 +1155,7 @@ int ct_model_load(ct_model *m, const char *path) {
     if (rc != CT_OK) return rc;
     int n;
     ct_tensor **all = model_tensors(m, &n);
-    rc = all ? load_strict(f, n, NULL, all, "model") : ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
+    rc = all ? load_strict(f, n, NULL, all, "model", NULL, NULL) : ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
     free(all);
     ct_safetensors_close(f);
     return rc;

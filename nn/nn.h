@@ -174,6 +174,9 @@ int ct_safetensors_write(const char *path, int n, const char *const names[], ct_
  * (converted to ct_real on load). NULL with ct_last_error() set on any problem. */
 typedef struct ct_safetensors ct_safetensors;
 ct_safetensors *ct_safetensors_open(const char *path);
+/* The same, returning CT_OK or the error's code (CT_ERR_IO: cannot open or read; CT_ERR_FORMAT:
+ * malformed; CT_ERR_MEMORY), with *out the file or NULL. */
+int ct_safetensors_try_open(const char *path, ct_safetensors **out);
 void ct_safetensors_close(ct_safetensors *f);
 int ct_safetensors_count(const ct_safetensors *f);
 const char *ct_safetensors_name(const ct_safetensors *f, int i);
@@ -183,5 +186,11 @@ const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key); /
 /* Strict load, as ct_model_load: every name present with exactly the tensor's shape and no other
  * tensor in the file; everything is checked before the first tensor is written. */
 int ct_safetensors_load(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[]);
+/* As ct_safetensors_load, and before anything is written every tensor's values, converted to
+ * ct_real, are handed to check(name, i, x, n, ctx) (i indexes tensors[]), which returns CT_OK or
+ * an error code with ct_last_error() set: the first error ends the load with nothing written. */
+typedef int (*ct_values_check)(const char *name, int i, const ct_real *x, size_t n, void *ctx);
+int ct_safetensors_load_checked(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[],
+                                ct_values_check check, void *ctx);
 
 #endif

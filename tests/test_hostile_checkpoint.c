@@ -226,3 +226,290 @@ CT_TEST(checkpoint_hostile, a_gigabyte_of_trailing_zeros_is_refused) {
     CHECK(kept == 5);
     ct_test_note("refused in %.4f s", took);
 }
+
+/* ==== 2. optimizer and EMA state out of range ================================================== */
+
+static uint8_t *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+    *len = fread(b, 1, (size_t)n, f);
+    fclose(f);
+    return b;
+}
+
+static int spill(const char *path, const void *b, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    size_t put = fwrite(b, 1, len, f);
+    return fclose(f) == 0 && put == len;
+}
+
+static uint64_t header_len(const uint8_t *b) {
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++) h |= (uint64_t)b[i] << (8 * i);
+    return h;
+}
+
+/* src with metadata `key`'s value replaced by `value`, written to dst. */
+static int tamper_meta(const char *src, const char *dst, const char *key, const char *value) {
+    size_t len;
+    uint8_t *b = slurp(src, &len);
+    if (!b) return 0;
+    uint64_t h = header_len(b);
+    char *header = strndup((const char *)b + 8, (size_t)h), pat[256];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    char *at = strstr(header, pat), *close = at ? strchr(at + strlen(pat), '"') : NULL;
+    int ok = 0;
+    if (close) {
+        text t = {0};
+        *(at + strlen(pat)) = 0;
+        put(&t, header);
+        put(&t, value);
+        put(&t, close);
+        size_t out_len = 8 + t.len + (len - 8 - (size_t)h);
+        uint8_t *out = malloc(out_len);
+        for (int i = 0; i < 8; i++) out[i] = (uint8_t)((uint64_t)t.len >> (8 * i));
+        memcpy(out + 8, t.p, t.len);
+        memcpy(out + 8 + t.len, b + 8 + h, len - 8 - (size_t)h);
+        ok = spill(dst, out, out_len);
+        free(out);
+        free(t.p);
+    }
+    free(header);
+    free(b);
+    return ok;
+}
+
+/* src with element `index` of tensor `name` set to v, written to dst. */
+static int tamper_value(const char *src, const char *dst, const char *name, size_t index, ct_real v) {
+    size_t len;
+    uint8_t *b = slurp(src, &len);
+    if (!b) return 0;
+    uint64_t h = header_len(b);
+    char *header = strndup((const char *)b + 8, (size_t)h), pat[256];
+    snprintf(pat, sizeof pat, "\"%s\":{", name);
+    char *at = strstr(header, pat), *off = at ? strstr(at, "\"data_offsets\":[") : NULL;
+    unsigned long long begin;
+    int ok = off && sscanf(off, "\"data_offsets\":[%llu", &begin) == 1;
+    if (ok) {
+        memcpy(b + 8 + h + begin + index * sizeof v, &v, sizeof v);
+        ok = spill(dst, b, len);
+    }
+    free(header);
+    free(b);
+    return ok;
+}
+
+/* fc (3 -> 2), weights from seed; grads set to a fixed pattern. */
+static ct_model *fc_model(uint64_t seed) {
+    ct_model *m = ct_model_new();
+    ct_model_set_seed(m, seed);
+    ct_linear_new(m, "fc", 3, 2);
+    return m;
+}
+
+static void fake_grads(ct_model *m, int step) {
+    for (int i = 0; i < ct_model_param_count(m); i++) {
+        ct_tensor *p = ct_model_param(m, i);
+        for (size_t k = 0; k < p->size; k++) p->grad[k] = (ct_real)(0.3 * sin(1.7 * (double)k + 0.9 * step + i));
+    }
+}
+
+/* Everything a load may change, for "unchanged" checks. */
+typedef struct {
+    double lr, group[4], scalars[8];
+    long steps, counts[8];
+    ct_real *state, *weights;
+    size_t n_state, n_weights;
+} optim_snapshot;
+
+static void snap(const ct_optim *o, optim_snapshot *s) {
+    memset(s, 0, sizeof *s);
+    s->lr = ct_optim_lr(o);
+    s->steps = ct_optim_steps(o);
+    for (int g = 0; g < 2; g++) s->group[2 * g] = ct_optim_group_lr(o, g), s->group[2 * g + 1] = ct_optim_group_weight_decay(o, g);
+    for (int i = 0; i < o->n_scalars && i < 8; i++) {
+        if (o->scalars[i].count) s->counts[i] = *o->scalars[i].count;
+        else s->scalars[i] = *o->scalars[i].value;
+    }
+    for (int sl = 0; sl < o->n_slots; sl++)
+        for (int k = 0; k < o->n_params; k++) s->n_state += ct_optim_state_tensor(o, sl, k)->size;
+    s->state = malloc(s->n_state * sizeof *s->state);
+    size_t at = 0;
+    for (int sl = 0; sl < o->n_slots; sl++)
+        for (int k = 0; k < o->n_params; k++) {
+            ct_tensor *t = ct_optim_state_tensor(o, sl, k);
+            memcpy(s->state + at, t->data, t->size * sizeof *s->state);
+            at += t->size;
+        }
+    for (int k = 0; k < o->n_params; k++) s->n_weights += o->params[k]->size;
+    s->weights = malloc(s->n_weights * sizeof *s->weights);
+    at = 0;
+    for (int k = 0; k < o->n_params; k++) {
+        memcpy(s->weights + at, o->params[k]->data, o->params[k]->size * sizeof *s->weights);
+        at += o->params[k]->size;
+    }
+}
+
+static int same_snap(const optim_snapshot *a, const optim_snapshot *b) {
+    return a->lr == b->lr && a->steps == b->steps && !memcmp(a->group, b->group, sizeof a->group) &&
+           !memcmp(a->scalars, b->scalars, sizeof a->scalars) && !memcmp(a->counts, b->counts, sizeof a->counts) &&
+           a->n_state == b->n_state && !memcmp(a->state, b->state, a->n_state * sizeof *a->state) &&
+           a->n_weights == b->n_weights && !memcmp(a->weights, b->weights, a->n_weights * sizeof *a->weights);
+}
+
+static void snap_free(optim_snapshot *s) {
+    free(s->state);
+    free(s->weights);
+}
+
+/* NAdam (a running product μ₁⋯μₜ), a second group, a plateau tracker: every kind of loaded number. */
+typedef struct {
+    ct_model *m;
+    ct_optim *opt;
+    ct_plateau plateau;
+} trainer;
+
+static void trainer_init(trainer *t, uint64_t seed, int steps) {
+    t->m = fc_model(seed);
+    t->opt = ct_nadam_new(t->m, CT_NADAM(.lr = 0.002));
+    ct_optim_add_group(t->opt, ct_param_is_vector, NULL, CT_GROUP(.lr = 0.004, .weight_decay = 0.5));
+    t->plateau = ct_plateau_new(0.002, CT_PLATEAU(.patience = 1));
+    ct_plateau_attach(&t->plateau, t->opt);
+    for (int s = 0; s < steps; s++) {
+        fake_grads(t->m, s);
+        ct_optim_step(t->opt);
+        ct_plateau_step(&t->plateau, 1.0 / (1 + s));
+    }
+}
+
+static void trainer_free(trainer *t) {
+    ct_optim_free(t->opt);
+    ct_model_free(t->m);
+}
+
+CT_TEST(checkpoint_hostile, optimizer_state_out_of_range_is_refused) {
+    const char *dir = ct_test_tmpdir();
+    const char *good = path_in(dir, "good.safetensors"), *bad = path_in(dir, "bad.safetensors");
+    trainer a, b;
+    trainer_init(&a, 1, 3);
+    trainer_init(&b, 2, 0);
+    int saved = ct_checkpoint_save(a.opt, good);
+    trainer_free(&a);
+    CHECK(saved == CT_OK, "%s", ct_last_error());
+    static const struct {
+        const char *key, *value;
+        int code;
+        const char *expect;
+    } metas[] = {
+        {"ctape.lr", "nan", CT_ERR_VALUE, "metadata \"ctape.lr\": lr nan must be finite and >= 0"},
+        {"ctape.lr", "-0.5", CT_ERR_VALUE, "metadata \"ctape.lr\": lr -0.5 must be finite and >= 0"},
+        {"ctape.lr", "inf", CT_ERR_VALUE, "metadata \"ctape.lr\": lr inf must be finite and >= 0"},
+        {"ctape.lr", "0.5x", CT_ERR_FORMAT, "metadata \"ctape.lr\" = \"0.5x\" is not a number"},
+        {"ctape.step", "-1", CT_ERR_VALUE, "metadata \"ctape.step\": step -1 must be a whole number in [0, 9e15]"},
+        {"ctape.step", "2.5", CT_ERR_VALUE, "metadata \"ctape.step\": step 2.5 must be a whole number"},
+        {"ctape.group.1.lr_scale", "-2", CT_ERR_VALUE, "metadata \"ctape.group.1.lr_scale\": lr_scale -2 must be finite and >= 0"},
+        {"ctape.group.0.lr_scale", "inf", CT_ERR_VALUE, "metadata \"ctape.group.0.lr_scale\": lr_scale inf must be finite"},
+        {"ctape.group.1.weight_decay", "nan", CT_ERR_VALUE,
+         "metadata \"ctape.group.1.weight_decay\": weight_decay nan must be finite and >= 0"},
+        {"ctape.group.0.weight_decay", "-0.001", CT_ERR_VALUE, "weight_decay -0.001 must be finite and >= 0"},
+        {"ctape.scalar.mu_product", "nan", CT_ERR_VALUE, "metadata \"ctape.scalar.mu_product\": mu_product nan must be in [0, 1]"},
+        {"ctape.scalar.mu_product", "1.5", CT_ERR_VALUE, "mu_product 1.5 must be in [0, 1]"},
+        {"ctape.scalar.plateau.lr", "-1", CT_ERR_VALUE, "metadata \"ctape.scalar.plateau.lr\": lr -1 must be finite and >= 0"},
+        {"ctape.scalar.plateau.best", "nan", CT_ERR_VALUE, "metadata \"ctape.scalar.plateau.best\": best nan must be a number"},
+        {"ctape.scalar.plateau.reports", "-3", CT_ERR_VALUE, "metadata \"ctape.scalar.plateau.reports\": count -3 must be a whole number"},
+        {"ctape.scalar.plateau.bad_reports", "1.5", CT_ERR_VALUE, "count 1.5 must be a whole number"},
+    };
+    optim_snapshot before, after;
+    snap(b.opt, &before);
+    for (size_t c = 0; c < sizeof metas / sizeof metas[0]; c++) {
+        CHECK(tamper_meta(good, bad, metas[c].key, metas[c].value), "%s", metas[c].key);
+        int rc = ct_checkpoint_load(b.opt, bad);
+        snap(b.opt, &after);
+        int same = same_snap(&before, &after);
+        snap_free(&after);
+        CHECK(rc == metas[c].code, "%s = %s: rc %d: %s", metas[c].key, metas[c].value, rc, ct_last_error());
+        CHECK(error_says(bad, metas[c].expect), "%s = %s: \"%s\"", metas[c].key, metas[c].value, ct_last_error());
+        CHECK(same, "%s = %s: the optimizer or model changed", metas[c].key, metas[c].value);
+    }
+    static const struct {
+        const char *name;
+        size_t index;
+        double value;
+        const char *expect;
+    } values[] = {
+        {"fc.weight.exp_avg_sq", 1, -1, "state \"fc.weight.exp_avg_sq\"[1] = -1 must be finite and >= 0"},
+        {"fc.weight.exp_avg_sq", 0, INFINITY, "state \"fc.weight.exp_avg_sq\"[0] = inf must be finite"},
+        {"fc.bias.exp_avg", 1, NAN, "state \"fc.bias.exp_avg\"[1] = nan must be finite"},
+    };
+    for (size_t c = 0; c < sizeof values / sizeof values[0]; c++) {
+        CHECK(tamper_value(good, bad, values[c].name, values[c].index, (ct_real)values[c].value));
+        int rc = ct_checkpoint_load(b.opt, bad);
+        snap(b.opt, &after);
+        int same = same_snap(&before, &after);
+        snap_free(&after);
+        CHECK(rc == CT_ERR_VALUE, "%s: rc %d: %s", values[c].name, rc, ct_last_error());
+        CHECK(error_says(bad, values[c].expect), "\"%s\"", ct_last_error());
+        CHECK(same, "%s: the optimizer or model changed", values[c].name);
+    }
+    /* a negative first moment is a momentum, not an error */
+    CHECK(tamper_value(good, bad, "fc.weight.exp_avg", 0, -3));
+    CHECK(ct_checkpoint_load(b.opt, bad) == CT_OK, "%s", ct_last_error());
+    CHECK(ct_checkpoint_load(b.opt, good) == CT_OK, "%s", ct_last_error());
+    CHECK(ct_optim_steps(b.opt) == 3 && ct_optim_lr(b.opt) == 0.002 && b.plateau.reports == 3);
+    snap_free(&before);
+    trainer_free(&b);
+}
+
+CT_TEST(checkpoint_hostile, ema_load_says_io_format_or_value) {
+    const char *dir = ct_test_tmpdir();
+    const char *good = path_in(dir, "ema.safetensors"), *bad = path_in(dir, "ema-bad.safetensors");
+    ct_model *m = fc_model(3);
+    ct_ema *ema = ct_ema_new(m, CT_EMA(.decay = 0.9));
+    for (int s = 0; s < 3; s++) {
+        for (int i = 0; i < ct_model_param_count(m); i++) ct_model_param(m, i)->data[0] += (ct_real)0.25;
+        ct_ema_update(ema);
+    }
+    CHECK(ct_ema_save(ema, good) == CT_OK, "%s", ct_last_error());
+    ct_model *m2 = fc_model(4);
+    ct_ema *ema2 = ct_ema_new(m2, CT_EMA(.decay = 0.9));
+    ct_real w0 = ct_ema_average(ema2, 0)->data[0];
+    int rc_missing = ct_ema_load(ema2, path_in(dir, "none.safetensors"));
+    CHECK(rc_missing == CT_ERR_IO && error_says("none.safetensors: cannot open", NULL), "%d %s", rc_missing, ct_last_error());
+    CHECK(spill(bad, "not a checkpoint at all", 23));
+    int rc = ct_ema_load(ema2, bad);
+    CHECK(rc == CT_ERR_FORMAT && error_says(bad, "oversized header"), "garbage: %d %s", rc, ct_last_error());
+    CHECK(ct_model_save(m, bad) == CT_OK, "%s", ct_last_error());
+    rc = ct_ema_load(ema2, bad);
+    CHECK(rc == CT_ERR_FORMAT && error_says(bad, "no metadata \"ctape.ema.updates\""), "model file: %d %s", rc, ct_last_error());
+    static const struct {
+        const char *value;
+        int code;
+        const char *expect;
+    } updates[] = {
+        {"-4", CT_ERR_VALUE, "metadata \"ctape.ema.updates\": updates -4 must be a whole number in [0, "},
+        {"99999999999999999999", CT_ERR_VALUE, "updates 99999999999999999999 must be a whole number"},
+        {"12x", CT_ERR_FORMAT, "metadata \"ctape.ema.updates\" = \"12x\" is not a whole number"},
+        {" 12", CT_ERR_FORMAT, "is not a whole number"},
+        {"", CT_ERR_FORMAT, "is not a whole number"},
+    };
+    for (size_t c = 0; c < sizeof updates / sizeof updates[0]; c++) {
+        CHECK(tamper_meta(good, bad, "ctape.ema.updates", updates[c].value));
+        rc = ct_ema_load(ema2, bad);
+        CHECK(rc == updates[c].code && error_says(bad, updates[c].expect), "\"%s\": %d %s", updates[c].value, rc,
+              ct_last_error());
+    }
+    CHECK(tamper_value(good, bad, "fc.weight", 2, (ct_real)NAN));
+    rc = ct_ema_load(ema2, bad);
+    CHECK(rc == CT_ERR_VALUE && error_says(bad, "average \"fc.weight\"[2] = nan must be finite"), "%d %s", rc, ct_last_error());
+    CHECK(ct_ema_updates(ema2) == 0 && ct_ema_average(ema2, 0)->data[0] == w0, "nothing changed");
+    CHECK(ct_ema_load(ema2, good) == CT_OK && ct_ema_updates(ema2) == 3, "%s", ct_last_error());
+    ct_ema_free(ema);
+    ct_ema_free(ema2);
+    ct_model_free(m);
+    ct_model_free(m2);
+}
