@@ -15,12 +15,14 @@
  *   - the dtype is ct_real's: F32, or F64 in the float64 build;
  *   - the header is padded with spaces to a multiple of 8 bytes (as the reference does), so
  *     every tensor starts 8-byte aligned in the file and can be mapped in place;
- *   - atomically: everything goes to "<path>.tmp-XXXXXX" beside the target, then fsync, close,
- *     rename over the target, fsync of the directory. Any failure before the rename unlinks the
- *     temporary file and leaves a previous file at `path` as it was. The temporary file is
- *     created with open(O_CREAT | O_EXCL, 0666) and a random suffix rather than mkstemp, so the
- *     checkpoint gets the permissions the user's umask asks for (mkstemp's 0600 would survive
- *     the rename) without reading the umask, which cannot be done without briefly changing it.
+ *   - atomically, leaving nothing behind when killed: everything goes to an unnamed file in the
+ *     target's directory (O_TMPFILE), then fsync, a link to the target's name when it has none
+ *     yet, else to "<path>.tmp-..." renamed over the target, then fsync of the directory (see
+ *     "temporary files" below for the fallback where O_TMPFILE is missing). Any failure before
+ *     the rename leaves a previous file at `path` as it was, and no temporary file. Files are
+ *     created with mode 0666 rather than mkstemp's 0600, so the checkpoint gets the permissions
+ *     the user's umask asks for without reading the umask, which cannot be done without briefly
+ *     changing it.
  *
  * Reading (ct_safetensors_open, ct_safetensors_load, ct_model_load) trusts nothing:
  *   - the file is at least 8 bytes; the header length fits in the file and is at most 100 MB
@@ -41,10 +43,12 @@
 #define CT_BUILDING_LIBRARY
 #include "nn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -975,12 +979,92 @@ static int write_reals(int fd, const ct_real *x, size_t n) {
     return 0;
 }
 
-/* Creates "<path>.tmp-XXXXXX" exclusively with mode 0666 (the umask applies). */
-static int create_temp(const char *path, char **tmp_out) {
+/* ---- temporary files ---------------------------------------------------------------------
+ * A save writes into an unnamed file in the target's directory (O_TMPFILE), syncs it, and only
+ * then gives it a name: linkat straight to `path` when nothing is there, else linkat to a
+ * temporary name and rename that over `path`. A save killed while writing leaves nothing behind.
+ * Where O_TMPFILE is not supported (EOPNOTSUPP, EISDIR, EINVAL: older kernels, some network and
+ * FUSE file systems) or CTAPE_NO_TMPFILE is set in the environment, the file is written under
+ * the temporary name from the start. Temporary names are "<path>.tmp-HHHHHHHH-PID-XXXXXX": a tag
+ * of this host's name, the writer's pid and a random suffix, so every save first removes the
+ * leftovers in its directory of writers on this host that are gone (a kill -9 between creating
+ * and renaming): same tag, pid not alive, last modified before this save began. */
+
+/* FNV-1a of this host's name: tells our temporary files from another host's on a shared disk. */
+static uint32_t host_tag(void) {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    uint32_t h = 2166136261u;
+    for (const char *c = host; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+    return h;
+}
+
+#define TEMP_MARK ".tmp-"
+
+/* Is `name` one of our temporary names (the suffix after the last ".tmp-": 8 hex digits, '-',
+ * a pid, '-', 6 letters or digits)? *tag and *pid get its parts. */
+static int parse_temp_name(const char *name, uint32_t *tag, long *pid) {
+    const char *at = NULL;
+    for (const char *p = strstr(name, TEMP_MARK); p; p = strstr(p + 1, TEMP_MARK)) at = p;
+    if (!at) return 0;
+    const char *p = at + strlen(TEMP_MARK);
+    uint32_t t = 0;
+    for (int i = 0; i < 8; i++, p++) {
+        int c = *p, d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return 0;
+        t = t << 4 | (uint32_t)d;
+    }
+    if (*p++ != '-' || *p < '1' || *p > '9') return 0;
+    long v = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if (++digits > 9) return 0;
+        else v = v * 10 + (*p - '0');
+    if (*p++ != '-') return 0;
+    for (int i = 0; i < 6; i++, p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) return 0;
+    if (*p) return 0;
+    *tag = t;
+    *pid = v;
+    return 1;
+}
+
+static int before(struct timespec a, struct timespec b) {
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
+/* Removes our temporary files in `dir` left by writers on this host that are gone. Best effort:
+ * nothing here can fail the save. */
+static void sweep_stale_temps(const char *dir, struct timespec started) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    const uint32_t ours = host_tag();
+    for (struct dirent *e; (e = readdir(d));) {
+        uint32_t tag;
+        long pid;
+        struct stat st;
+        if (!parse_temp_name(e->d_name, &tag, &pid) || tag != ours) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (or not ours to judge) */
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (before(st.st_mtim, started)) unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* The directory holding `path`, malloc'd ("." for a bare name). */
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+}
+
+/* A fresh temporary name for `path` into *tmp_out (malloc'd), and, with create, the file made
+ * exclusively with mode 0666 (the umask applies; mkstemp's 0600 would survive the rename):
+ * returns its descriptor. Without create, returns 0 once the name is made. */
+static int temp_name(const char *path, char **tmp_out, int create) {
     static unsigned long counter;
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 12);
+    size_t len = strlen(path), cap = len + 40;
+    char *tmp = malloc(cap);
     *tmp_out = NULL;
     if (!tmp) {
         errno = ENOMEM;
@@ -991,11 +1075,15 @@ static int create_temp(const char *path, char **tmp_out) {
     ct_rng rng;
     ct_rng_seed(&rng, (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 40 ^
                           (uint64_t)__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) << 20 ^ (uint64_t)(uintptr_t)tmp);
+    const uint32_t tag = host_tag();
     for (int attempt = 0; attempt < 100; attempt++) {
-        memcpy(tmp, path, len);
-        memcpy(tmp + len, ".tmp-", 5);
-        for (int i = 0; i < 6; i++) tmp[len + 5 + i] = alphabet[ct_rng_u64(&rng) % (sizeof alphabet - 1)];
-        tmp[len + 11] = 0;
+        int k = snprintf(tmp, cap, "%s" TEMP_MARK "%08x-%ld-", path, (unsigned)tag, (long)getpid());
+        for (int i = 0; i < 6; i++) tmp[k + i] = alphabet[ct_rng_u64(&rng) % (sizeof alphabet - 1)];
+        tmp[k + 6] = 0;
+        if (!create) {
+            *tmp_out = tmp;
+            return 0;
+        }
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0) {
             *tmp_out = tmp;
@@ -1009,10 +1097,39 @@ static int create_temp(const char *path, char **tmp_out) {
     return -1;
 }
 
+/* An unnamed file in `dir` (mode 0666 less the umask), or -1 with errno. */
+static int open_unnamed(const char *dir) {
+    const char *off = getenv("CTAPE_NO_TMPFILE");
+    if (off && *off && strcmp(off, "0") != 0) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+#ifdef O_TMPFILE
+    return open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+#else
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+/* Gives the unnamed file fd the name `to`: through /proc/self/fd (any user), else AT_EMPTY_PATH
+ * (needs CAP_DAC_READ_SEARCH). */
+static int link_unnamed(int fd, const char *to) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW) == 0) return 0;
+    if (errno != ENOENT && errno != ENOTDIR && errno != EACCES && errno != EPERM) return -1;
+    int e = errno;
+#ifdef AT_EMPTY_PATH
+    if (linkat(fd, "", AT_FDCWD, to, AT_EMPTY_PATH) == 0) return 0;
+#endif
+    errno = e;
+    return -1;
+}
+
 /* fsync of the directory holding `path`, so the rename itself is durable. */
 static int sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    char *dir = dir_of(path);
     if (!dir) {
         errno = ENOMEM;
         return -1;
@@ -1083,24 +1200,59 @@ int ct_safetensors_write(const char *path, int n, const char *const names[], ct_
     uint8_t len8[8];
     for (int b = 0; b < 8; b++) len8[b] = (uint8_t)((uint64_t)h.len >> (8 * b));
 
-    /* Temp file, write, fsync, close, rename, fsync the directory. */
-    char *tmp = NULL;
+    /* Write an unnamed file (or a temporary one), fsync, name it, fsync the directory. */
+    struct timespec started;
+    clock_gettime(CLOCK_REALTIME, &started);
+    char *tmp = NULL, *dir = dir_of(path);
     const char *stage = "cannot create a temporary file beside it";
-    int fd = create_temp(path, &tmp);
-    if (fd < 0) goto fail;
+    int fd = -1, unnamed = 0;
+    if (!dir) {
+        errno = ENOMEM;
+        goto fail;
+    }
+    sweep_stale_temps(dir, started);
+    fd = open_unnamed(dir);
+    unnamed = fd >= 0;
+    if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) goto fail;
+write:
+    if (fd < 0 && (fd = temp_name(path, &tmp, 1)) < 0) goto fail;
     stage = "cannot write";
     if (write_all(fd, len8, 8) != 0 || write_all(fd, h.p, h.len) != 0) goto fail;
     for (int i = 0; i < n; i++)
         if (write_reals(fd, list[i].t->data, list[i].t->size) != 0) goto fail;
     stage = "cannot sync";
     if (fsync(fd) != 0) goto fail;
+    if (unnamed) {
+        stage = "cannot link the written file into its directory";
+        if (link_unnamed(fd, path) == 0) goto named; /* nothing was there: done */
+        if (errno != EEXIST) { /* no way to name an unnamed file here (no /proc, no privilege) */
+            close(fd);
+            fd = -1;
+            unnamed = 0;
+            stage = "cannot create a temporary file beside it";
+            goto write;
+        }
+        for (int attempt = 0;; attempt++) {          /* a temporary name, renamed over `path` below */
+            free(tmp);
+            if (temp_name(path, &tmp, 0) != 0) goto fail;
+            if (link_unnamed(fd, tmp) == 0) break;
+            if (errno != EEXIST || attempt == 100) {
+                free(tmp);
+                tmp = NULL;
+                goto fail;
+            }
+        }
+    }
     stage = "cannot close";
     int closed = close(fd);
     fd = -1;
     if (closed != 0) goto fail;
     stage = "cannot rename the temporary file over it";
     if (rename(tmp, path) != 0) goto fail;
+named:
+    if (fd >= 0) close(fd); /* linked straight to path: the data is synced, close cannot lose it */
     free(tmp);
+    free(dir);
     free(h.p);
     free(list);
     if (sync_parent_dir(path) != 0)
@@ -1117,6 +1269,7 @@ fail:;
         ct_set_error(CT_ERR_IO, "%s: %s: %s; nothing was changed", path, stage, strerror(e));
     }
     free(tmp);
+    free(dir);
     free(h.p);
     free(list);
     return CT_ERR_IO;

@@ -152,8 +152,12 @@ ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim
 /* ---- checkpoints (nn/checkpoint.c) -------------------------------------------------------- */
 /* Saves every parameter and buffer as safetensors (8-byte little-endian header length, JSON
  * header with dtype/shape/data_offsets and optional __metadata__, raw little-endian data),
- * atomically: a temporary file beside `path`, fsync, rename. Returns CT_OK or an error code
- * with ct_last_error() set; a failed save leaves any previous file intact. */
+ * atomically: an unnamed file (O_TMPFILE) in the directory of `path`, fsync, then linked to
+ * `path` (or to a temporary name renamed over it). A save killed half-way leaves no file behind.
+ * Where O_TMPFILE is unsupported, or CTAPE_NO_TMPFILE=1 is in the environment, the data goes to
+ * "<path>.tmp-<host>-<pid>-XXXXXX" from the start; each save then removes such files in its
+ * directory whose writer (on this host) is gone. Returns CT_OK or an error code with
+ * ct_last_error() set; a failed save leaves any previous file intact. */
 int ct_model_save(const ct_model *m, const char *path);
 /* Loads a safetensors file into the model's parameters and buffers by name. Everything is
  * validated first (header length, JSON, dtypes, shapes against the model, offsets in range and

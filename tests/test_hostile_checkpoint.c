@@ -513,3 +513,141 @@ CT_TEST(checkpoint_hostile, ema_load_says_io_format_or_value) {
     ct_model_free(m);
     ct_model_free(m2);
 }
+
+/* ==== 3. saves killed half-way ================================================================= */
+
+/* Names in dir with ".tmp-" in them; the first one's name into first (when given). */
+static int count_temps(const char *dir, char *first, size_t first_len) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strstr(e->d_name, ".tmp-")) {
+            if (!n && first) snprintf(first, first_len, "%s", e->d_name);
+            n++;
+        }
+    closedir(d);
+    return n;
+}
+
+#define BIG (8 << 20) /* 32 MB in float32 */
+
+/* A model with one large buffer; version v holds (i mod 977) + v. */
+static ct_model *big_model(int v) {
+    ct_model *m = ct_model_new();
+    ct_tensor *w = ct_model_add_buffer(m, "w", CT_SHAPE(BIG));
+    for (size_t i = 0; i < w->size; i++) w->data[i] = (ct_real)(i % 977) + (ct_real)v;
+    return m;
+}
+
+/* The version the file at path holds, -1 when it does not load or holds a mixture. */
+static int version_in(const char *path) {
+    ct_model *m = big_model(7);
+    int v = -1;
+    if (ct_model_load(m, path) == CT_OK) {
+        ct_tensor *w = ct_model_find_buffer(m, "w");
+        v = (int)w->data[0];
+        for (size_t i = 0; i < w->size && v >= 0; i++)
+            if (w->data[i] != (ct_real)(i % 977) + (ct_real)v) v = -1;
+    }
+    ct_model_free(m);
+    return v;
+}
+
+/* Forks a child that saves version 1 of the model to path (named temporary files when
+ * named_temp) and SIGKILLs it `delay` seconds after it starts the save. Returns 1 when it was
+ * killed, 0 when it finished first, -1 on a fork or pipe failure. */
+static int kill_a_save(ct_model *m, const char *path, double delay, int named_temp) {
+    int ready[2];
+    if (pipe(ready) != 0) return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        close(ready[0]);
+        if (named_temp) setenv("CTAPE_NO_TMPFILE", "1", 1);
+        if (write(ready[1], "go", 2) != 2) _exit(3);
+        _exit(ct_model_save(m, path) == CT_OK ? 0 : 2);
+    }
+    close(ready[1]);
+    char go[2];
+    ssize_t got = read(ready[0], go, 2);
+    close(ready[0]);
+    struct timespec ts = {(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)};
+    if (got == 2) nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+CT_TEST(checkpoint_hostile, killed_saves_leave_no_temp_files_and_no_torn_checkpoint) {
+    const char *dir = ct_test_tmpdir();
+    const char *path = path_in(dir, "big.safetensors");
+    ct_model *old = big_model(0), *fresh = big_model(1);
+    CHECK(ct_model_save(old, path) == CT_OK, "%s", ct_last_error());
+    double t0 = now_s(); /* the second save, over an existing file, as the ones killed below */
+    CHECK(ct_model_save(old, path) == CT_OK, "%s", ct_last_error());
+    const double took = now_s() - t0;
+    /* O_TMPFILE: a kill anywhere leaves no name behind, and the target is the old file or the
+     * new one, whole */
+    int killed = 0, leftovers = 0, torn = 0;
+    for (int k = 0; k < 6; k++) {
+        int r = kill_a_save(fresh, path, took * (0.05 + 0.15 * k), 0);
+        CHECK(r >= 0, "fork failed");
+        killed += r;
+        leftovers += count_temps(dir, NULL, 0);
+        torn += version_in(path) < 0;
+    }
+    CHECK(torn == 0, "%d kills left a checkpoint that does not load whole", torn);
+    CHECK(leftovers == 0, "%d temporary files left by killed saves", leftovers);
+    CHECK(killed > 0, "no save was killed before it finished (each takes %.3f s)", took);
+    int killed_tmpfile = killed;
+
+    /* Named temporary files (CTAPE_NO_TMPFILE): kills leave them; the next save removes them. */
+    CHECK(ct_model_save(old, path) == CT_OK, "%s", ct_last_error());
+    /* (each save sweeps what the killed ones before it left: count after each kill, and end on
+     * a kill that left one) */
+    killed = 0;
+    int left_by_kills = 0, orphans = 0;
+    for (int k = 0; k < 16 && (k < 6 || !orphans); k++) {
+        int r = kill_a_save(fresh, path, took * (k < 6 ? 0.8 - 0.15 * k : 0.2), 1);
+        CHECK(r >= 0, "fork failed");
+        killed += r;
+        torn += version_in(path) < 0;
+        orphans = count_temps(dir, NULL, 0);
+        left_by_kills += orphans;
+    }
+    char orphan[512] = "";
+    count_temps(dir, orphan, sizeof orphan);
+    CHECK(torn == 0, "%d kills left a checkpoint that does not load whole", torn);
+    CHECK(orphans > 0 && killed > 0, "the killed saves (%d) left no temporary file to sweep", killed);
+    /* Beside them: a temporary name of a live writer (this process), one of another host, and
+     * one modified after the next save starts. None of them may be removed. */
+    char *mark = strstr(orphan, ".tmp-");
+    CHECK(mark && strlen(mark) > 14);
+    char live[600], other_host[600], future[600];
+    char *pid_at = mark + 5 + 9, *pid_end = strchr(pid_at, '-');
+    CHECK(pid_end);
+    snprintf(live, sizeof live, "%s/%.*s%ld%s", dir, (int)(pid_at - orphan), orphan, (long)getpid(), pid_end);
+    snprintf(other_host, sizeof other_host, "%s/%s", dir, orphan);
+    char *hex = other_host + strlen(dir) + 1 + (mark - orphan) + 5;
+    *hex = *hex == 'f' ? '0' : 'f';
+    snprintf(future, sizeof future, "%s/%.*sZZZZZZ", dir, (int)strlen(orphan) - 6, orphan);
+    CHECK(spill(live, "x", 1) && spill(other_host, "x", 1) && spill(future, "x", 1));
+    struct timespec later[2] = {{time(NULL) + 3600, 0}, {time(NULL) + 3600, 0}};
+    CHECK(utimensat(AT_FDCWD, future, later, 0) == 0);
+    CHECK(ct_model_save(fresh, path) == CT_OK, "%s", ct_last_error());
+    int left = count_temps(dir, NULL, 0);
+    int kept = access(live, F_OK) == 0 && access(other_host, F_OK) == 0 && access(future, F_OK) == 0;
+    unlink(live), unlink(other_host), unlink(future);
+    int now = version_in(path);
+    ct_model_free(old);
+    ct_model_free(fresh);
+    CHECK(kept, "a temporary file that is not a stale one of ours was removed");
+    CHECK(left == 3, "%d of the %d orphans were not removed by the next save", left - 3, orphans);
+    CHECK(now == 1, "the last save holds version %d", now);
+    ct_test_note("save %.3f s; killed %d saves with O_TMPFILE (nothing left), %d with named temporary files (%d left, "
+                 "each swept by the next save)", took, killed_tmpfile, killed, left_by_kills);
+}
