@@ -47,7 +47,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1273,6 +1275,65 @@ fail:;
     free(h.p);
     free(list);
     return CT_ERR_IO;
+}
+
+/* ---- numbers in metadata, the same in every locale ----------------------------------------
+ * printf and strtod follow the program's LC_NUMERIC: after setlocale(LC_ALL, "") in a German or
+ * French locale, "%.17g" writes "0,002" and strtod stops at the '.' of "0.002". Both run here
+ * in a C locale object instead (uselocale for the one call, strtod_l), whatever the program's. */
+
+static locale_t c_numeric;
+static void make_c_numeric(void) { c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
+
+static locale_t c_locale(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_c_numeric);
+    return c_numeric;
+}
+
+/* The current locale's decimal point, where it is not ".". (newlocale failed: out of memory.) */
+static const char *local_point(void) {
+    const char *p = localeconv()->decimal_point;
+    return p && *p && strcmp(p, ".") != 0 ? p : NULL;
+}
+
+const char *ct_safetensors_format_number(double x, char buf[32]) {
+    locale_t c = c_locale();
+    if (c) {
+        locale_t was = uselocale(c);
+        snprintf(buf, 32, "%.17g", x);
+        uselocale(was);
+        return buf;
+    }
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "%.17g", x);
+    const char *point = local_point(), *at = point ? strstr(tmp, point) : NULL;
+    if (at) snprintf(buf, 32, "%.*s.%s", (int)(at - tmp), tmp, at + strlen(point));
+    else snprintf(buf, 32, "%s", tmp);
+    return buf;
+}
+
+int ct_safetensors_parse_number(const char *s, double *out) {
+    CT_CHECK(s && out, "ct_safetensors_parse_number", "NULL string or out");
+    char *end;
+    locale_t c = c_locale();
+    if (c) {
+        *out = strtod_l(s, &end, c);
+        return end != s && !*end ? CT_OK : CT_ERR_FORMAT;
+    }
+    const char *point = local_point(), *dot = strchr(s, '.');
+    if (!point || !dot) {
+        *out = strtod(s, &end);
+        return end != s && !*end ? CT_OK : CT_ERR_FORMAT;
+    }
+    size_t len = strlen(s) + strlen(point);
+    char *local = malloc(len);
+    if (!local) return CT_ERR_MEMORY;
+    snprintf(local, len, "%.*s%s%s", (int)(dot - s), s, point, dot + 1);
+    *out = strtod(local, &end);
+    int rc = end != local && !*end ? CT_OK : CT_ERR_FORMAT;
+    free(local);
+    return rc;
 }
 
 /* ---- models ------------------------------------------------------------------------------- */

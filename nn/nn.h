@@ -187,6 +187,12 @@ const char *ct_safetensors_name(const ct_safetensors *f, int i);
 ct_shape ct_safetensors_shape(const ct_safetensors *f, int i);
 const char *ct_safetensors_dtype(const ct_safetensors *f, int i);             /* "F32", ... */
 const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key); /* NULL when absent */
+/* Numbers in metadata strings, the same in every locale (a program that called
+ * setlocale(LC_ALL, "") in a decimal-comma locale still writes and reads "0.002"): the "%.17g"
+ * text of x, exact (it parses back to the same double), into buf, which is returned; and the
+ * parse of the whole of s (CT_OK, or CT_ERR_FORMAT when s is not one number; no message set). */
+const char *ct_safetensors_format_number(double x, char buf[32]);
+int ct_safetensors_parse_number(const char *s, double *out);
 /* Strict load, as ct_model_load: every name present with exactly the tensor's shape and no other
  * tensor in the file; everything is checked before the first tensor is written. */
 int ct_safetensors_load(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[]);

@@ -341,17 +341,18 @@ static void collect(const ct_optim *opt, int with_model, entries *e) {
         }
     add_meta(e, xstrdup_printf("ctape.optimizer"), xstrdup_printf("%s", opt->cls->name));
     add_meta(e, xstrdup_printf("ctape.step"), xstrdup_printf("%ld", opt->steps));
-    add_meta(e, xstrdup_printf("ctape.lr"), xstrdup_printf("%.17g", opt->lr));
+    char num[32];
+    add_meta(e, xstrdup_printf("ctape.lr"), xstrdup_printf("%s", ct_safetensors_format_number(opt->lr, num)));
     add_meta(e, xstrdup_printf("ctape.groups"), xstrdup_printf("%d", opt->n_groups));
     for (int g = 0; g < opt->n_groups; g++) {
-        add_meta(e, xstrdup_printf("ctape.group.%d.lr_scale", g), xstrdup_printf("%.17g", opt->groups[g].lr_scale));
+        add_meta(e, xstrdup_printf("ctape.group.%d.lr_scale", g), xstrdup_printf("%s", ct_safetensors_format_number(opt->groups[g].lr_scale, num)));
         add_meta(e, xstrdup_printf("ctape.group.%d.weight_decay", g),
-                 xstrdup_printf("%.17g", opt->groups[g].weight_decay));
+                 xstrdup_printf("%s", ct_safetensors_format_number(opt->groups[g].weight_decay, num)));
     }
     for (int i = 0; i < opt->n_scalars; i++)
         add_meta(e, xstrdup_printf("ctape.scalar.%s", opt->scalars[i].name),
                  opt->scalars[i].count ? xstrdup_printf("%ld", *opt->scalars[i].count)
-                                       : xstrdup_printf("%.17g", *opt->scalars[i].value));
+                                       : xstrdup_printf("%s", ct_safetensors_format_number(*opt->scalars[i].value, num)));
     if (with_model) {
         add_meta(e, xstrdup_printf("format"), xstrdup_printf("pt"));
         add_meta(e, xstrdup_printf("framework"), xstrdup_printf("ctape"));
@@ -374,9 +375,9 @@ int ct_checkpoint_save(const ct_optim *opt, const char *path) { return save(opt,
 static int meta_number(const ct_safetensors *f, const char *path, const char *key, double *out) {
     const char *v = ct_safetensors_metadata(f, key);
     if (!v) return ct_set_error(CT_ERR_FORMAT, "%s: no metadata \"%s\" (not an optimizer state file?)", path, key);
-    char *end;
-    *out = strtod(v, &end);
-    if (end == v || *end) return ct_set_error(CT_ERR_FORMAT, "%s: metadata \"%s\" = \"%s\" is not a number", path, key, v);
+    int rc = ct_safetensors_parse_number(v, out);
+    if (rc == CT_ERR_MEMORY) return ct_set_error(rc, "%s: out of memory", path);
+    if (rc != CT_OK) return ct_set_error(CT_ERR_FORMAT, "%s: metadata \"%s\" = \"%s\" is not a number", path, key, v);
     return CT_OK;
 }
 

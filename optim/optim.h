@@ -202,7 +202,7 @@ void ct_ortho_grad(ct_tensor *const tensors[], int n);
  * Safetensors (nn/nn.h): each state tensor under "<param>.<state>" ("fc1.weight.exp_avg"),
  * metadata "ctape.optimizer" (the kind), "ctape.step", "ctape.lr", each group's
  * "ctape.group.<g>.lr_scale" / ".weight_decay", and the optimizer's scalars as
- * "ctape.scalar.<name>", all exact (%.17g). Loading checks the kind, the names and shapes
+ * "ctape.scalar.<name>", all exact (%.17g, with a "." in every locale). Loading checks the kind, the names and shapes
  * (strict) and every value before changing anything, with the ranges the setters check: the lr,
  * each group's lr_scale and weight_decay finite and >= 0; the step and every count a whole
  * number >= 0; NAdam's mu_product in [0, 1]; a plateau tracker's lr finite and >= 0 and its best

@@ -282,7 +282,7 @@ int ct_ema_save(const ct_ema *e, const char *path) {
     }
     char updates[32], decay[32];
     snprintf(updates, sizeof updates, "%ld", e->updates);
-    snprintf(decay, sizeof decay, "%.17g", e->o.decay);
+    ct_safetensors_format_number(e->o.decay, decay);
     const char *meta[] = {"format", "pt", "framework", "ctape", "ctape.ema.updates", updates, "ctape.ema.decay", decay,
                           NULL};
     int rc = ct_safetensors_write(path, e->n_params, names, ts, meta);

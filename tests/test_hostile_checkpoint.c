@@ -651,3 +651,140 @@ CT_TEST(checkpoint_hostile, killed_saves_leave_no_temp_files_and_no_torn_checkpo
     ct_test_note("save %.3f s; killed %d saves with O_TMPFILE (nothing left), %d with named temporary files (%d left, "
                  "each swept by the next save)", took, killed_tmpfile, killed, left_by_kills);
 }
+
+/* ==== 4. a decimal-comma locale ================================================================ */
+
+/* Is `name` a locale whose decimal point is a comma? */
+static int comma_locale(const char *name) {
+    locale_t l = newlocale(LC_NUMERIC_MASK, name, (locale_t)0);
+    if (!l) return 0;
+    locale_t was = uselocale(l);
+    int comma = !strcmp(localeconv()->decimal_point, ",");
+    uselocale(was);
+    freelocale(l);
+    return comma;
+}
+
+/* A decimal-comma locale's name: an installed one, else de_DE.UTF-8 made with localedef into
+ * dir and LOCPATH set to it (*locpath_set = 1). NULL when neither works. Only LC_NUMERIC and
+ * the small categories come from de_DE (its collation would take seconds to compile). */
+static const char *find_or_make_comma_locale(const char *dir, int *locpath_set, char *why, size_t why_len) {
+    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "de_DE", "fr_FR",
+                                        "nl_NL.UTF-8", "es_ES.UTF-8", "it_IT.UTF-8", "ru_RU.UTF-8"};
+    *locpath_set = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (comma_locale(names[i])) return names[i];
+    char src[1024], cmd[3200];
+    snprintf(src, sizeof src, "%s/de_DE.src", dir);
+    FILE *f = fopen(src, "w");
+    if (!f) return snprintf(why, why_len, "cannot write %.400s", src), NULL;
+    fputs("LC_COLLATE\ncopy \"POSIX\"\nEND LC_COLLATE\nLC_CTYPE\ncopy \"POSIX\"\nEND LC_CTYPE\n", f);
+    static const char *const cats[] = {"LC_NUMERIC", "LC_TIME", "LC_MONETARY", "LC_MESSAGES", "LC_PAPER", "LC_NAME",
+                                       "LC_ADDRESS", "LC_TELEPHONE", "LC_MEASUREMENT", "LC_IDENTIFICATION"};
+    for (size_t i = 0; i < sizeof cats / sizeof *cats; i++) fprintf(f, "%s\ncopy \"de_DE\"\nEND %s\n", cats[i], cats[i]);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "localedef -i '%s' -f UTF-8 '%s/de_DE.UTF-8' 2>&1", src, dir);
+    FILE *p = popen(cmd, "r");
+    char out[512] = "";
+    size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[got] = 0;
+    int status = p ? pclose(p) : -1;
+    setenv("LOCPATH", dir, 1);
+    *locpath_set = 1;
+    if (comma_locale("de_DE.UTF-8")) return "de_DE.UTF-8";
+    snprintf(why, why_len, "no decimal-comma locale installed, and localedef (status %d) could not make one from "
+             "de_DE (Debian: apt-get install locales): %.300s", status, out);
+    return NULL;
+}
+
+static int header_has(const char *path, const char *needle) {
+    size_t len;
+    uint8_t *b = slurp(path, &len);
+    if (!b || len < 8) return free(b), 0;
+    uint64_t h = header_len(b);
+    char *header = strndup((const char *)b + 8, (size_t)h);
+    int has = strstr(header, needle) != NULL;
+    free(header);
+    free(b);
+    return has;
+}
+
+/* Bit-equal parameters and optimizer state. */
+static int same_training_state(const ct_optim *a, const ct_optim *b) {
+    optim_snapshot x, y;
+    snap(a, &x);
+    snap(b, &y);
+    int same = same_snap(&x, &y);
+    snap_free(&x);
+    snap_free(&y);
+    return same;
+}
+
+/* Saved after setlocale(LC_ALL, "") in a decimal-comma locale: the header says "0.002"; the file
+ * loads back bit for bit there, and so does one written in the C locale. */
+CT_TEST(checkpoint_hostile, decimal_comma_locale_writes_and_reads_dots) {
+    const char *dir = ct_test_tmpdir();
+    const char *in_c = path_in(dir, "c.safetensors"), *in_comma = path_in(dir, "comma.safetensors");
+    const char *ema_path = path_in(dir, "ema.safetensors");
+    char why[600] = "";
+    int locpath_set;
+    const char *old_locpath = getenv("LOCPATH");
+    char *saved_locpath = old_locpath ? strdup(old_locpath) : NULL;
+    const char *name = find_or_make_comma_locale(dir, &locpath_set, why, sizeof why);
+    if (!name) {
+        if (saved_locpath) setenv("LOCPATH", saved_locpath, 1);
+        else if (locpath_set) unsetenv("LOCPATH");
+        free(saved_locpath);
+        CT_SKIP("%s", why);
+    }
+    trainer a;
+    trainer_init(&a, 5, 3); /* NAdam lr 0.002, group 1 lr 0.004 and weight decay 0.5, a plateau */
+    CHECK(ct_checkpoint_save(a.opt, in_c) == CT_OK, "%s", ct_last_error());
+
+    char *was = strdup(setlocale(LC_ALL, NULL));
+    const char *old_lc_all = getenv("LC_ALL");
+    char *saved_lc_all = old_lc_all ? strdup(old_lc_all) : NULL;
+    setenv("LC_ALL", name, 1);
+    const char *now = setlocale(LC_ALL, "");
+    char shown[32];
+    snprintf(shown, sizeof shown, "%.3f", 0.002);
+    int rc_save = ct_checkpoint_save(a.opt, in_comma);
+    ct_ema *ema = ct_ema_new(a.m, CT_EMA(.decay = 0.999));
+    int rc_ema = ct_ema_save(ema, ema_path);
+    trainer b, c;
+    trainer_init(&b, 6, 0);
+    trainer_init(&c, 7, 0);
+    int rc_load_comma = ct_checkpoint_load(b.opt, in_comma);
+    char err_comma[600];
+    snprintf(err_comma, sizeof err_comma, "%s", ct_last_error());
+    int rc_load_c = ct_checkpoint_load(c.opt, in_c);
+    char err_c[600];
+    snprintf(err_c, sizeof err_c, "%s", ct_last_error());
+    int rc_ema_load = ct_ema_load(ema, ema_path);
+    /* back to the locale the run had */
+    setlocale(LC_ALL, was);
+    if (saved_lc_all) setenv("LC_ALL", saved_lc_all, 1);
+    else unsetenv("LC_ALL");
+    if (saved_locpath) setenv("LOCPATH", saved_locpath, 1);
+    else if (locpath_set) unsetenv("LOCPATH");
+    free(saved_lc_all);
+    free(saved_locpath);
+    free(was);
+    ct_ema_free(ema);
+
+    CHECK(now && !strcmp(shown, "0,002"), "%s is in force: printf shows 0.002 as %s", name, shown);
+    CHECK(rc_save == CT_OK && rc_ema == CT_OK, "%s", ct_last_error());
+    CHECK(header_has(in_comma, "\"ctape.lr\":\"0.002\"") && header_has(in_comma, "\"ctape.group.1.weight_decay\":\"0.5\""),
+          "the header has the lr as 0.002");
+    CHECK(!header_has(in_comma, "0,002") && !header_has(ema_path, "0,999") && header_has(ema_path, "\"0.999\""),
+          "no decimal comma in the headers");
+    CHECK(rc_load_comma == CT_OK, "%s", err_comma);
+    CHECK(rc_load_c == CT_OK, "a file written in the C locale: %s", err_c);
+    CHECK(rc_ema_load == CT_OK);
+    CHECK(same_training_state(a.opt, b.opt) && same_training_state(a.opt, c.opt), "bit-exact round trips");
+    CHECK(ct_optim_lr(b.opt) == 0.002 && ct_optim_group_weight_decay(c.opt, 1) == 0.5);
+    trainer_free(&a);
+    trainer_free(&b);
+    trainer_free(&c);
+    ct_test_note("locale %s%s", name, locpath_set ? " (made with localedef)" : "");
+}
