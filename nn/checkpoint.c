@@ -15,12 +15,14 @@
  *   - the dtype is ct_real's: F32, or F64 in the float64 build;
  *   - the header is padded with spaces to a multiple of 8 bytes (as the reference does), so
  *     every tensor starts 8-byte aligned in the file and can be mapped in place;
- *   - atomically: everything goes to "<path>.tmp-XXXXXX" beside the target, then fsync, close,
- *     rename over the target, fsync of the directory. Any failure before the rename unlinks the
- *     temporary file and leaves a previous file at `path` as it was. The temporary file is
- *     created with open(O_CREAT | O_EXCL, 0666) and a random suffix rather than mkstemp, so the
- *     checkpoint gets the permissions the user's umask asks for (mkstemp's 0600 would survive
- *     the rename) without reading the umask, which cannot be done without briefly changing it.
+ *   - atomically, leaving nothing behind when killed: everything goes to an unnamed file in the
+ *     target's directory (O_TMPFILE), then fsync, a link to the target's name when it has none
+ *     yet, else to "<path>.tmp-..." renamed over the target, then fsync of the directory (see
+ *     "temporary files" below for the fallback where O_TMPFILE is missing). Any failure before
+ *     the rename leaves a previous file at `path` as it was, and no temporary file. Files are
+ *     created with mode 0666 rather than mkstemp's 0600, so the checkpoint gets the permissions
+ *     the user's umask asks for without reading the umask, which cannot be done without briefly
+ *     changing it.
  *
  * Reading (ct_safetensors_open, ct_safetensors_load, ct_model_load) trusts nothing:
  *   - the file is at least 8 bytes; the header length fits in the file and is at most 100 MB
@@ -31,8 +33,9 @@
  *     (F32, F64, F16, BF16, I64, I32 — integers for buffers such as batch norm's
  *     num_batches_tracked — all converted to ct_real); at most CT_MAX_DIMS dims, each below
  *     2^31; begin <= end <= data size; elements × dtype size == end − begin; no two tensors
- *     share a byte. Holes between tensors and bytes after the last one are accepted (the
- *     reference implementation rejects them; they cannot make us read wrong values);
+ *     share a byte; and, as the reference implementation, the tensors tile the data buffer
+ *     exactly: no hole between them and no byte after the last one (checked from the header,
+ *     before any data is read). Duplicate names and metadata keys are found by sorting;
  *   - a strict load then matches names and shapes against the destination (PyTorch's
  *     load_state_dict(strict=True): a missing tensor and an unexpected one are both errors), and
  *     only then converts and copies. On any error nothing has been written.
@@ -40,10 +43,14 @@
 #define CT_BUILDING_LIBRARY
 #include "nn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,11 +174,15 @@ typedef struct {
     uint64_t begin, end;
 } st_entry;
 
+typedef struct {
+    char *key, *value;
+} st_meta;
+
 struct ct_safetensors {
     char *path;
     st_entry *entries; /* sorted by name */
     int n;
-    char **meta;       /* key, value, key, value, ... */
+    st_meta *meta;     /* sorted by key */
     int n_meta;
     uint8_t *data;     /* the data buffer */
     size_t data_len;
@@ -340,15 +351,18 @@ static int parse_uint(json *j, uint64_t *out) {
     return CT_OK;
 }
 
-/* [u, u, ...] into out[0..max); *count gets the length. Longer arrays fail with `too_long`. */
-static int parse_uint_array(json *j, uint64_t *out, int max, int *count, const char *too_long) {
+/* [u, u, ...] into out[0..max); *count gets the length. Longer arrays fail: tensor `name`'s
+ * shape has more than max dimensions, or its data_offsets more than 2 entries (`offsets`). */
+static int parse_uint_array(json *j, uint64_t *out, int max, int *count, const char *name, int offsets) {
     *count = 0;
     if (expect(j, '[', "'['") != CT_OK) return CT_ERR_FORMAT;
     if (accept(j, ']')) return CT_OK;
     for (;;) {
         uint64_t v = 0;
         if (parse_uint(j, &v) != CT_OK) return CT_ERR_FORMAT;
-        if (*count == max) return json_error(j, "%s", too_long);
+        if (*count == max)
+            return offsets ? json_error(j, "tensor \"%.40s\": data_offsets has more than 2 entries", name)
+                           : json_error(j, "tensor \"%.40s\" has more than %d dimensions (ctape's limit)", name, max);
         out[(*count)++] = v;
         if (accept(j, ']')) return CT_OK;
         if (expect(j, ',', "',' or ']'") != CT_OK) return CT_ERR_FORMAT;
@@ -399,9 +413,7 @@ static int parse_tensor_info(json *j, st_entry *e) {
                 e->dtype = (dtype_id)id;
             } else if (field == HAS_SHAPE) {
                 uint64_t dims[CT_MAX_DIMS];
-                char msg[96];
-                snprintf(msg, sizeof msg, "tensor \"%.40s\" has more than %d dimensions (ctape's limit)", e->name, CT_MAX_DIMS);
-                if (parse_uint_array(j, dims, CT_MAX_DIMS, &e->shape.ndim, msg) != CT_OK) return CT_ERR_FORMAT;
+                if (parse_uint_array(j, dims, CT_MAX_DIMS, &e->shape.ndim, e->name, 0) != CT_OK) return CT_ERR_FORMAT;
                 for (int d = 0; d < e->shape.ndim; d++) {
                     if (dims[d] > INT_MAX)
                         return ct_set_error(CT_ERR_FORMAT, "%s: tensor \"%s\": dimension %d is %llu (at most %d)",
@@ -411,9 +423,7 @@ static int parse_tensor_info(json *j, st_entry *e) {
             } else {
                 uint64_t off[2];
                 int count;
-                char msg[96];
-                snprintf(msg, sizeof msg, "tensor \"%.40s\": data_offsets has more than 2 entries", e->name);
-                if (parse_uint_array(j, off, 2, &count, msg) != CT_OK) return CT_ERR_FORMAT;
+                if (parse_uint_array(j, off, 2, &count, e->name, 1) != CT_OK) return CT_ERR_FORMAT;
                 if (count != 2) return json_error(j, "tensor \"%s\": data_offsets needs 2 entries, has %d", e->name, count);
                 e->begin = off[0];
                 e->end = off[1];
@@ -427,33 +437,71 @@ static int parse_tensor_info(json *j, st_entry *e) {
     return CT_OK;
 }
 
-/* {"key": "value", ...}: appended to f->meta. */
+/* A metadata pair while parsing: where its key starts, for the duplicate's message. */
+typedef struct {
+    st_meta kv;
+    size_t pos;
+} meta_at;
+
+static int by_key_then_pos(const void *a, const void *b) {
+    const meta_at *x = a, *y = b;
+    int c = strcmp(x->kv.key, y->kv.key);
+    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* {"key": "value", ...} into f->meta, sorted by key. Duplicates are found by sorting (a header of
+ * up to 100 MB holds millions of keys: comparing each with every other would take hours). */
 static int parse_metadata(json *j, ct_safetensors *f) {
     if (expect(j, '{', "'{' (the __metadata__ object)") != CT_OK) return CT_ERR_FORMAT;
-    if (accept(j, '}')) return CT_OK;
-    for (;;) {
-        char **grown = realloc(f->meta, (size_t)(f->n_meta + 2) * sizeof *grown);
-        if (!grown) return ct_set_error(CT_ERR_MEMORY, "%s: out of memory reading the header", j->path);
-        f->meta = grown;
-        skip_ws(j);
-        size_t key_pos = j->pos;
-        if (parse_string(j, &f->meta[f->n_meta]) != CT_OK) return CT_ERR_FORMAT;
-        f->n_meta++;
-        for (int i = 0; i + 2 < f->n_meta; i += 2)
-            if (!strcmp(f->meta[i], f->meta[f->n_meta - 1])) {
-                j->pos = key_pos;
-                return json_error(j, "__metadata__ key \"%s\" appears twice", f->meta[i]);
+    meta_at *m = NULL;
+    size_t n = 0, cap = 0;
+    int rc = CT_OK;
+    if (!accept(j, '}'))
+        for (;;) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                meta_at *grown = realloc(m, cap * sizeof *grown);
+                if (!grown) {
+                    rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory reading the header", j->path);
+                    break;
+                }
+                m = grown;
             }
-        if (expect(j, ':', "':'") != CT_OK) return CT_ERR_FORMAT;
-        skip_ws(j);
-        if (j->pos < j->n && j->s[j->pos] != '"')
-            return json_error(j, "__metadata__ value of \"%s\" is not a string (safetensors metadata is string to string)",
-                              f->meta[f->n_meta - 1]);
-        if (parse_string(j, &f->meta[f->n_meta]) != CT_OK) return CT_ERR_FORMAT;
-        f->n_meta++;
-        if (accept(j, '}')) return CT_OK;
-        if (expect(j, ',', "',' or '}'") != CT_OK) return CT_ERR_FORMAT;
+            meta_at *e = &m[n];
+            skip_ws(j);
+            e->pos = j->pos;
+            e->kv.value = NULL;
+            if ((rc = parse_string(j, &e->kv.key)) != CT_OK) break;
+            n++;
+            if ((rc = expect(j, ':', "':'")) != CT_OK) break;
+            skip_ws(j);
+            if (j->pos < j->n && j->s[j->pos] != '"') {
+                rc = json_error(j, "__metadata__ value of \"%s\" is not a string (safetensors metadata is string to string)",
+                                e->kv.key);
+                break;
+            }
+            if ((rc = parse_string(j, &e->kv.value)) != CT_OK) break;
+            if (accept(j, '}')) break;
+            if ((rc = expect(j, ',', "',' or '}'")) != CT_OK) break;
+        }
+    if (rc == CT_OK && n) {
+        qsort(m, n, sizeof *m, by_key_then_pos);
+        for (size_t i = 1; i < n && rc == CT_OK; i++)
+            if (!strcmp(m[i - 1].kv.key, m[i].kv.key)) { /* m[i] is the later of the two */
+                j->pos = m[i].pos;
+                rc = json_error(j, "__metadata__ key \"%s\" appears twice", m[i].kv.key);
+            }
     }
+    if (rc == CT_OK && n && !(f->meta = malloc(n * sizeof *f->meta)))
+        rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory reading the header", j->path);
+    if (rc == CT_OK) {
+        for (size_t i = 0; i < n; i++) f->meta[i] = m[i].kv;
+        f->n_meta = (int)n;
+    } else {
+        for (size_t i = 0; i < n; i++) free(m[i].kv.key), free(m[i].kv.value);
+    }
+    free(m);
+    return rc;
 }
 
 /* The whole header: {"__metadata__": {...}, "name": {...}, ...} followed only by blanks. */
@@ -533,8 +581,6 @@ static int validate_entries(ct_safetensors *f) {
             return ct_set_error(CT_ERR_FORMAT, "%s: tensor \"%s\" appears twice in the header", f->path, f->entries[i].name);
     for (int i = 0; i < f->n; i++) {
         const st_entry *e = &f->entries[i];
-        char shape[96];
-        ct_shape_str(e->shape, shape, sizeof shape);
         if (e->begin > e->end)
             return ct_set_error(CT_ERR_FORMAT, "%s: tensor \"%s\" has data_offsets [%llu, %llu]: begin is after end", f->path,
                                 e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
@@ -547,7 +593,8 @@ static int validate_entries(ct_safetensors *f) {
         int wraps = 0;
         for (int d = 0; d < e->shape.ndim; d++) wraps |= __builtin_mul_overflow(bytes, (uint64_t)e->shape.d[d], &bytes);
         if (wraps || bytes != e->end - e->begin) {
-            char need[32] = "more than 2^64";
+            char need[32] = "more than 2^64", shape[96];
+            ct_shape_str(e->shape, shape, sizeof shape);
             if (!wraps) snprintf(need, sizeof need, "%llu", (unsigned long long)bytes);
             return ct_set_error(CT_ERR_FORMAT, "%s: tensor \"%s\" is %s %s (%s bytes) but its data_offsets [%llu, %llu] span %llu bytes",
                                 f->path, e->name, dtypes[e->dtype].name, shape, need, (unsigned long long)e->begin,
@@ -573,8 +620,38 @@ static int validate_entries(ct_safetensors *f) {
         }
         if (!reach || e->end > reach->end) reach = e;
     }
+    /* The reference implementation's rule: the tensors tile the data buffer exactly, no hole
+     * between them and nothing after the last one. In begin order, each starts where the one
+     * before it ended (an empty one too). */
+    uint64_t at = 0;
+    const st_entry *prev = NULL; /* the last non-empty tensor before `at` */
+    int rc = CT_OK;
+    for (int i = 0; i < f->n && rc == CT_OK; i++) {
+        const st_entry *e = order[i];
+        if (e->begin > at)
+            rc = prev ? ct_set_error(CT_ERR_FORMAT, "%s: bytes %llu..%llu belong to no tensor (a hole between \"%s\" and "
+                                     "\"%s\"): the data offsets must tile the data exactly", f->path,
+                                     (unsigned long long)at, (unsigned long long)e->begin, prev->name, e->name)
+                      : ct_set_error(CT_ERR_FORMAT, "%s: bytes 0..%llu belong to no tensor (a hole before \"%s\"): the "
+                                     "data offsets must tile the data exactly", f->path, (unsigned long long)e->begin,
+                                     e->name);
+        else if (e->begin < at) /* only an empty one: non-empty overlaps were refused above */
+            rc = ct_set_error(CT_ERR_FORMAT, "%s: empty tensor \"%s\" at byte %llu lies inside \"%s\" (bytes %llu..%llu)",
+                              f->path, e->name, (unsigned long long)e->begin, prev->name,
+                              (unsigned long long)prev->begin, (unsigned long long)prev->end);
+        else if (e->end > at) {
+            at = e->end;
+            prev = e;
+        }
+    }
     free(order);
-    return CT_OK;
+    if (rc == CT_OK && at != f->data_len) {
+        unsigned long long extra = (unsigned long long)(f->data_len - at);
+        rc = ct_set_error(CT_ERR_FORMAT, "%s: %llu byte%s after the last tensor (%llu bytes of tensor data, %zu in the file): "
+                          "the data offsets must tile the data exactly", f->path, extra, extra == 1 ? "" : "s",
+                          (unsigned long long)at, f->data_len);
+    }
+    return rc;
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
@@ -582,7 +659,7 @@ static int validate_entries(ct_safetensors *f) {
 void ct_safetensors_close(ct_safetensors *f) {
     if (!f) return;
     for (int i = 0; i < f->n; i++) free(f->entries[i].name);
-    for (int i = 0; i < f->n_meta; i++) free(f->meta[i]);
+    for (int i = 0; i < f->n_meta; i++) free(f->meta[i].key), free(f->meta[i].value);
     free(f->entries);
     free(f->meta);
     free(f->data);
@@ -678,6 +755,11 @@ ct_safetensors *ct_safetensors_open(const char *path) {
     return f;
 }
 
+int ct_safetensors_try_open(const char *path, ct_safetensors **out) {
+    CT_CHECK(out, "ct_safetensors_try_open", "NULL out");
+    return st_open(path, out);
+}
+
 int ct_safetensors_count(const ct_safetensors *f) { return f->n; }
 
 static const st_entry *entry_at(const ct_safetensors *f, int i, const char *op) {
@@ -692,8 +774,14 @@ const char *ct_safetensors_dtype(const ct_safetensors *f, int i) {
 
 const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key) {
     CT_CHECK(f && key, "ct_safetensors_metadata", "NULL file or key");
-    for (int i = 0; i < f->n_meta; i += 2)
-        if (!strcmp(f->meta[i], key)) return f->meta[i + 1];
+    size_t lo = 0, hi = (size_t)f->n_meta; /* f->meta is sorted by key */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(f->meta[mid].key, key);
+        if (!c) return f->meta[mid].value;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return NULL;
 }
 
@@ -712,7 +800,7 @@ static int same_shape(ct_shape s, const ct_tensor *t) {
 
 /* The strict load. `owner` ("model") words the messages; NULL for a generic destination. */
 static int load_strict(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[],
-                       const char *owner) {
+                       const char *owner, ct_values_check check, void *ctx) {
     CT_CHECK(n >= 0 && (n == 0 || tensors), "ct_safetensors_load", "bad arguments (n = %d)", n);
     const st_entry **match = calloc((size_t)(n ? n : 1), sizeof *match);
     unsigned char *used = calloc((size_t)(f->n ? f->n : 1), 1);
@@ -772,6 +860,17 @@ static int load_strict(const ct_safetensors *f, int n, const char *const names[]
                                   f->entries[first_extra].name, more);
         }
     }
+    if (rc == CT_OK && check) { /* the values, each converted into scratch space and looked at */
+        size_t most = 1;
+        for (int i = 0; i < n; i++) most = tensors[i]->size > most ? tensors[i]->size : most;
+        ct_real *scratch = malloc(most * sizeof *scratch);
+        if (!scratch) rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory", f->path);
+        for (int i = 0; i < n && rc == CT_OK; i++) {
+            convert_to_real(scratch, f->data + match[i]->begin, tensors[i]->size, match[i]->dtype);
+            rc = check(match[i]->name, i, scratch, tensors[i]->size, ctx);
+        }
+        free(scratch);
+    }
     if (rc == CT_OK) /* everything checked: now, and only now, write */
         for (int i = 0; i < n; i++)
             convert_to_real(tensors[i]->data, f->data + match[i]->begin, tensors[i]->size, match[i]->dtype);
@@ -782,7 +881,13 @@ static int load_strict(const ct_safetensors *f, int n, const char *const names[]
 
 int ct_safetensors_load(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[]) {
     CT_CHECK(f, "ct_safetensors_load", "NULL file");
-    return load_strict(f, n, names, tensors, NULL);
+    return load_strict(f, n, names, tensors, NULL, NULL, NULL);
+}
+
+int ct_safetensors_load_checked(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[],
+                                ct_values_check check, void *ctx) {
+    CT_CHECK(f && check, "ct_safetensors_load_checked", "NULL file or check");
+    return load_strict(f, n, names, tensors, NULL, check, ctx);
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -876,12 +981,92 @@ static int write_reals(int fd, const ct_real *x, size_t n) {
     return 0;
 }
 
-/* Creates "<path>.tmp-XXXXXX" exclusively with mode 0666 (the umask applies). */
-static int create_temp(const char *path, char **tmp_out) {
+/* ---- temporary files ---------------------------------------------------------------------
+ * A save writes into an unnamed file in the target's directory (O_TMPFILE), syncs it, and only
+ * then gives it a name: linkat straight to `path` when nothing is there, else linkat to a
+ * temporary name and rename that over `path`. A save killed while writing leaves nothing behind.
+ * Where O_TMPFILE is not supported (EOPNOTSUPP, EISDIR, EINVAL: older kernels, some network and
+ * FUSE file systems) or CTAPE_NO_TMPFILE is set in the environment, the file is written under
+ * the temporary name from the start. Temporary names are "<path>.tmp-HHHHHHHH-PID-XXXXXX": a tag
+ * of this host's name, the writer's pid and a random suffix, so every save first removes the
+ * leftovers in its directory of writers on this host that are gone (a kill -9 between creating
+ * and renaming): same tag, pid not alive, last modified before this save began. */
+
+/* FNV-1a of this host's name: tells our temporary files from another host's on a shared disk. */
+static uint32_t host_tag(void) {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    uint32_t h = 2166136261u;
+    for (const char *c = host; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+    return h;
+}
+
+#define TEMP_MARK ".tmp-"
+
+/* Is `name` one of our temporary names (the suffix after the last ".tmp-": 8 hex digits, '-',
+ * a pid, '-', 6 letters or digits)? *tag and *pid get its parts. */
+static int parse_temp_name(const char *name, uint32_t *tag, long *pid) {
+    const char *at = NULL;
+    for (const char *p = strstr(name, TEMP_MARK); p; p = strstr(p + 1, TEMP_MARK)) at = p;
+    if (!at) return 0;
+    const char *p = at + strlen(TEMP_MARK);
+    uint32_t t = 0;
+    for (int i = 0; i < 8; i++, p++) {
+        int c = *p, d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return 0;
+        t = t << 4 | (uint32_t)d;
+    }
+    if (*p++ != '-' || *p < '1' || *p > '9') return 0;
+    long v = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if (++digits > 9) return 0;
+        else v = v * 10 + (*p - '0');
+    if (*p++ != '-') return 0;
+    for (int i = 0; i < 6; i++, p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) return 0;
+    if (*p) return 0;
+    *tag = t;
+    *pid = v;
+    return 1;
+}
+
+static int before(struct timespec a, struct timespec b) {
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
+/* Removes our temporary files in `dir` left by writers on this host that are gone. Best effort:
+ * nothing here can fail the save. */
+static void sweep_stale_temps(const char *dir, struct timespec started) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    const uint32_t ours = host_tag();
+    for (struct dirent *e; (e = readdir(d));) {
+        uint32_t tag;
+        long pid;
+        struct stat st;
+        if (!parse_temp_name(e->d_name, &tag, &pid) || tag != ours) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (or not ours to judge) */
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (before(st.st_mtim, started)) unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* The directory holding `path`, malloc'd ("." for a bare name). */
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+}
+
+/* A fresh temporary name for `path` into *tmp_out (malloc'd), and, with create, the file made
+ * exclusively with mode 0666 (the umask applies; mkstemp's 0600 would survive the rename):
+ * returns its descriptor. Without create, returns 0 once the name is made. */
+static int temp_name(const char *path, char **tmp_out, int create) {
     static unsigned long counter;
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 12);
+    size_t len = strlen(path), cap = len + 40;
+    char *tmp = malloc(cap);
     *tmp_out = NULL;
     if (!tmp) {
         errno = ENOMEM;
@@ -892,11 +1077,15 @@ static int create_temp(const char *path, char **tmp_out) {
     ct_rng rng;
     ct_rng_seed(&rng, (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 40 ^
                           (uint64_t)__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) << 20 ^ (uint64_t)(uintptr_t)tmp);
+    const uint32_t tag = host_tag();
     for (int attempt = 0; attempt < 100; attempt++) {
-        memcpy(tmp, path, len);
-        memcpy(tmp + len, ".tmp-", 5);
-        for (int i = 0; i < 6; i++) tmp[len + 5 + i] = alphabet[ct_rng_u64(&rng) % (sizeof alphabet - 1)];
-        tmp[len + 11] = 0;
+        int k = snprintf(tmp, cap, "%s" TEMP_MARK "%08x-%ld-", path, (unsigned)tag, (long)getpid());
+        for (int i = 0; i < 6; i++) tmp[k + i] = alphabet[ct_rng_u64(&rng) % (sizeof alphabet - 1)];
+        tmp[k + 6] = 0;
+        if (!create) {
+            *tmp_out = tmp;
+            return 0;
+        }
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0) {
             *tmp_out = tmp;
@@ -910,10 +1099,39 @@ static int create_temp(const char *path, char **tmp_out) {
     return -1;
 }
 
+/* An unnamed file in `dir` (mode 0666 less the umask), or -1 with errno. */
+static int open_unnamed(const char *dir) {
+    const char *off = getenv("CTAPE_NO_TMPFILE");
+    if (off && *off && strcmp(off, "0") != 0) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+#ifdef O_TMPFILE
+    return open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+#else
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+/* Gives the unnamed file fd the name `to`: through /proc/self/fd (any user), else AT_EMPTY_PATH
+ * (needs CAP_DAC_READ_SEARCH). */
+static int link_unnamed(int fd, const char *to) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW) == 0) return 0;
+    if (errno != ENOENT && errno != ENOTDIR && errno != EACCES && errno != EPERM) return -1;
+    int e = errno;
+#ifdef AT_EMPTY_PATH
+    if (linkat(fd, "", AT_FDCWD, to, AT_EMPTY_PATH) == 0) return 0;
+#endif
+    errno = e;
+    return -1;
+}
+
 /* fsync of the directory holding `path`, so the rename itself is durable. */
 static int sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    char *dir = dir_of(path);
     if (!dir) {
         errno = ENOMEM;
         return -1;
@@ -984,24 +1202,59 @@ int ct_safetensors_write(const char *path, int n, const char *const names[], ct_
     uint8_t len8[8];
     for (int b = 0; b < 8; b++) len8[b] = (uint8_t)((uint64_t)h.len >> (8 * b));
 
-    /* Temp file, write, fsync, close, rename, fsync the directory. */
-    char *tmp = NULL;
+    /* Write an unnamed file (or a temporary one), fsync, name it, fsync the directory. */
+    struct timespec started;
+    clock_gettime(CLOCK_REALTIME, &started);
+    char *tmp = NULL, *dir = dir_of(path);
     const char *stage = "cannot create a temporary file beside it";
-    int fd = create_temp(path, &tmp);
-    if (fd < 0) goto fail;
+    int fd = -1, unnamed = 0;
+    if (!dir) {
+        errno = ENOMEM;
+        goto fail;
+    }
+    sweep_stale_temps(dir, started);
+    fd = open_unnamed(dir);
+    unnamed = fd >= 0;
+    if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) goto fail;
+write:
+    if (fd < 0 && (fd = temp_name(path, &tmp, 1)) < 0) goto fail;
     stage = "cannot write";
     if (write_all(fd, len8, 8) != 0 || write_all(fd, h.p, h.len) != 0) goto fail;
     for (int i = 0; i < n; i++)
         if (write_reals(fd, list[i].t->data, list[i].t->size) != 0) goto fail;
     stage = "cannot sync";
     if (fsync(fd) != 0) goto fail;
+    if (unnamed) {
+        stage = "cannot link the written file into its directory";
+        if (link_unnamed(fd, path) == 0) goto named; /* nothing was there: done */
+        if (errno != EEXIST) { /* no way to name an unnamed file here (no /proc, no privilege) */
+            close(fd);
+            fd = -1;
+            unnamed = 0;
+            stage = "cannot create a temporary file beside it";
+            goto write;
+        }
+        for (int attempt = 0;; attempt++) {          /* a temporary name, renamed over `path` below */
+            free(tmp);
+            if (temp_name(path, &tmp, 0) != 0) goto fail;
+            if (link_unnamed(fd, tmp) == 0) break;
+            if (errno != EEXIST || attempt == 100) {
+                free(tmp);
+                tmp = NULL;
+                goto fail;
+            }
+        }
+    }
     stage = "cannot close";
     int closed = close(fd);
     fd = -1;
     if (closed != 0) goto fail;
     stage = "cannot rename the temporary file over it";
     if (rename(tmp, path) != 0) goto fail;
+named:
+    if (fd >= 0) close(fd); /* linked straight to path: the data is synced, close cannot lose it */
     free(tmp);
+    free(dir);
     free(h.p);
     free(list);
     if (sync_parent_dir(path) != 0)
@@ -1018,9 +1271,69 @@ fail:;
         ct_set_error(CT_ERR_IO, "%s: %s: %s; nothing was changed", path, stage, strerror(e));
     }
     free(tmp);
+    free(dir);
     free(h.p);
     free(list);
     return CT_ERR_IO;
+}
+
+/* ---- numbers in metadata, the same in every locale ----------------------------------------
+ * printf and strtod follow the program's LC_NUMERIC: after setlocale(LC_ALL, "") in a German or
+ * French locale, "%.17g" writes "0,002" and strtod stops at the '.' of "0.002". Both run here
+ * in a C locale object instead (uselocale for the one call, strtod_l), whatever the program's. */
+
+static locale_t c_numeric;
+static void make_c_numeric(void) { c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
+
+static locale_t c_locale(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_c_numeric);
+    return c_numeric;
+}
+
+/* The current locale's decimal point, where it is not ".". (newlocale failed: out of memory.) */
+static const char *local_point(void) {
+    const char *p = localeconv()->decimal_point;
+    return p && *p && strcmp(p, ".") != 0 ? p : NULL;
+}
+
+const char *ct_safetensors_format_number(double x, char buf[32]) {
+    locale_t c = c_locale();
+    if (c) {
+        locale_t was = uselocale(c);
+        snprintf(buf, 32, "%.17g", x);
+        uselocale(was);
+        return buf;
+    }
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "%.17g", x);
+    const char *point = local_point(), *at = point ? strstr(tmp, point) : NULL;
+    if (at) snprintf(buf, 32, "%.*s.%s", (int)(at - tmp), tmp, at + strlen(point));
+    else snprintf(buf, 32, "%s", tmp);
+    return buf;
+}
+
+int ct_safetensors_parse_number(const char *s, double *out) {
+    CT_CHECK(s && out, "ct_safetensors_parse_number", "NULL string or out");
+    char *end;
+    locale_t c = c_locale();
+    if (c) {
+        *out = strtod_l(s, &end, c);
+        return end != s && !*end ? CT_OK : CT_ERR_FORMAT;
+    }
+    const char *point = local_point(), *dot = strchr(s, '.');
+    if (!point || !dot) {
+        *out = strtod(s, &end);
+        return end != s && !*end ? CT_OK : CT_ERR_FORMAT;
+    }
+    size_t len = strlen(s) + strlen(point);
+    char *local = malloc(len);
+    if (!local) return CT_ERR_MEMORY;
+    snprintf(local, len, "%.*s%s%s", (int)(dot - s), s, point, dot + 1);
+    *out = strtod(local, &end);
+    int rc = end != local && !*end ? CT_OK : CT_ERR_FORMAT;
+    free(local);
+    return rc;
 }
 
 /* ---- models ------------------------------------------------------------------------------- */
@@ -1056,7 +1369,7 @@ int ct_model_load(ct_model *m, const char *path) {
     if (rc != CT_OK) return rc;
     int n;
     ct_tensor **all = model_tensors(m, &n);
-    rc = all ? load_strict(f, n, NULL, all, "model") : ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
+    rc = all ? load_strict(f, n, NULL, all, "model", NULL, NULL) : ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
     free(all);
     ct_safetensors_close(f);
     return rc;

@@ -152,12 +152,17 @@ ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim
 /* ---- checkpoints (nn/checkpoint.c) -------------------------------------------------------- */
 /* Saves every parameter and buffer as safetensors (8-byte little-endian header length, JSON
  * header with dtype/shape/data_offsets and optional __metadata__, raw little-endian data),
- * atomically: a temporary file beside `path`, fsync, rename. Returns CT_OK or an error code
- * with ct_last_error() set; a failed save leaves any previous file intact. */
+ * atomically: an unnamed file (O_TMPFILE) in the directory of `path`, fsync, then linked to
+ * `path` (or to a temporary name renamed over it). A save killed half-way leaves no file behind.
+ * Where O_TMPFILE is unsupported, or CTAPE_NO_TMPFILE=1 is in the environment, the data goes to
+ * "<path>.tmp-<host>-<pid>-XXXXXX" from the start; each save then removes such files in its
+ * directory whose writer (on this host) is gone. Returns CT_OK or an error code with
+ * ct_last_error() set; a failed save leaves any previous file intact. */
 int ct_model_save(const ct_model *m, const char *path);
 /* Loads a safetensors file into the model's parameters and buffers by name. Everything is
  * validated first (header length, JSON, dtypes, shapes against the model, offsets in range and
- * not overlapping, every tensor present); on any error the model is left unchanged. */
+ * tiling the data exactly as the reference implementation requires: no overlap, no hole, nothing
+ * after the last tensor; every tensor present); on any error the model is left unchanged. */
 int ct_model_load(ct_model *m, const char *path);
 
 /* Named tensors in safetensors files, for any checkpoint (optimizer state uses it too).
@@ -173,15 +178,30 @@ int ct_safetensors_write(const char *path, int n, const char *const names[], ct_
  * (converted to ct_real on load). NULL with ct_last_error() set on any problem. */
 typedef struct ct_safetensors ct_safetensors;
 ct_safetensors *ct_safetensors_open(const char *path);
+/* The same, returning CT_OK or the error's code (CT_ERR_IO: cannot open or read; CT_ERR_FORMAT:
+ * malformed; CT_ERR_MEMORY), with *out the file or NULL. */
+int ct_safetensors_try_open(const char *path, ct_safetensors **out);
 void ct_safetensors_close(ct_safetensors *f);
 int ct_safetensors_count(const ct_safetensors *f);
 const char *ct_safetensors_name(const ct_safetensors *f, int i);
 ct_shape ct_safetensors_shape(const ct_safetensors *f, int i);
 const char *ct_safetensors_dtype(const ct_safetensors *f, int i);             /* "F32", ... */
 const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key); /* NULL when absent */
+/* Numbers in metadata strings, the same in every locale (a program that called
+ * setlocale(LC_ALL, "") in a decimal-comma locale still writes and reads "0.002"): the "%.17g"
+ * text of x, exact (it parses back to the same double), into buf, which is returned; and the
+ * parse of the whole of s (CT_OK, or CT_ERR_FORMAT when s is not one number; no message set). */
+const char *ct_safetensors_format_number(double x, char buf[32]);
+int ct_safetensors_parse_number(const char *s, double *out);
 /* Strict load, as ct_model_load: every name present with exactly the tensor's shape and no other
  * tensor in the file; everything is checked before the first tensor is written. */
 int ct_safetensors_load(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[]);
+/* As ct_safetensors_load, and before anything is written every tensor's values, converted to
+ * ct_real, are handed to check(name, i, x, n, ctx) (i indexes tensors[]), which returns CT_OK or
+ * an error code with ct_last_error() set: the first error ends the load with nothing written. */
+typedef int (*ct_values_check)(const char *name, int i, const ct_real *x, size_t n, void *ctx);
+int ct_safetensors_load_checked(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[],
+                                ct_values_check check, void *ctx);
 
 /* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */

@@ -5,6 +5,7 @@
 #define CT_BUILDING_LIBRARY
 #include "optim.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -256,10 +257,13 @@ void ct_optim_free(ct_optim *opt) {
  * One list of (name, tensor) pairs: optionally the model's parameters and buffers, then every
  * state tensor as "<param>.<slot>"; and the metadata as string pairs. */
 
+enum { ANY_VALUE, FINITE, FINITE_NONNEGATIVE };
+
 typedef struct {
     int n;
     char **names;
     ct_tensor **tensors;
+    unsigned char *check; /* per tensor: ANY_VALUE (the model's), FINITE or FINITE_NONNEGATIVE (state) */
     char **meta; /* key, value, ..., NULL */
     int n_meta;
 } entries;
@@ -269,7 +273,19 @@ static void entries_free(entries *e) {
     for (int i = 0; i < e->n_meta; i++) free(e->meta[i]);
     free(e->names);
     free(e->tensors);
+    free(e->check);
     free(e->meta);
+}
+
+/* State that is a sum, an average or a maximum of squares or absolute values: never negative
+ * (a negative one would make a square root NaN in the next step). */
+static const char *const nonnegative_states[] = {"exp_avg_sq", "max_exp_avg_sq", "exp_inf", "exp_avg_var", "square_avg",
+                                                 "sum", "acc_delta", "exp_avg_sq_row", "exp_avg_sq_col"};
+
+static int state_is_nonnegative(const char *slot) {
+    for (size_t i = 0; i < sizeof nonnegative_states / sizeof *nonnegative_states; i++)
+        if (!strcmp(slot, nonnegative_states[i])) return 1;
+    return 0;
 }
 
 static char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -298,15 +314,18 @@ static void collect(const ct_optim *opt, int with_model, entries *e) {
     if (with_model) cap += ct_model_param_count(opt->model) + ct_model_buffer_count(opt->model);
     e->names = xmalloc((size_t)cap * sizeof *e->names, "ct_optim_save");
     e->tensors = xmalloc((size_t)cap * sizeof *e->tensors, "ct_optim_save");
+    e->check = xmalloc((size_t)cap * sizeof *e->check, "ct_optim_save");
     if (with_model) {
         for (int i = 0; i < ct_model_param_count(opt->model); i++) {
             ct_tensor *p = ct_model_param(opt->model, i);
             e->names[e->n] = xstrdup_printf("%s", p->name);
+            e->check[e->n] = ANY_VALUE;
             e->tensors[e->n++] = p;
         }
         for (int i = 0; i < ct_model_buffer_count(opt->model); i++) {
             ct_tensor *b = ct_model_buffer(opt->model, i);
             e->names[e->n] = xstrdup_printf("%s", b->name);
+            e->check[e->n] = ANY_VALUE;
             e->tensors[e->n++] = b;
         }
     }
@@ -317,21 +336,23 @@ static void collect(const ct_optim *opt, int with_model, entries *e) {
             const char *pname = opt->params[k]->name ? opt->params[k]->name : "";
             if (pname[0]) e->names[e->n] = xstrdup_printf("%s.%s", pname, opt->slots[s].name);
             else e->names[e->n] = xstrdup_printf("param%d.%s", k, opt->slots[s].name);
+            e->check[e->n] = state_is_nonnegative(opt->slots[s].name) ? FINITE_NONNEGATIVE : FINITE;
             e->tensors[e->n++] = t;
         }
     add_meta(e, xstrdup_printf("ctape.optimizer"), xstrdup_printf("%s", opt->cls->name));
     add_meta(e, xstrdup_printf("ctape.step"), xstrdup_printf("%ld", opt->steps));
-    add_meta(e, xstrdup_printf("ctape.lr"), xstrdup_printf("%.17g", opt->lr));
+    char num[32];
+    add_meta(e, xstrdup_printf("ctape.lr"), xstrdup_printf("%s", ct_safetensors_format_number(opt->lr, num)));
     add_meta(e, xstrdup_printf("ctape.groups"), xstrdup_printf("%d", opt->n_groups));
     for (int g = 0; g < opt->n_groups; g++) {
-        add_meta(e, xstrdup_printf("ctape.group.%d.lr_scale", g), xstrdup_printf("%.17g", opt->groups[g].lr_scale));
+        add_meta(e, xstrdup_printf("ctape.group.%d.lr_scale", g), xstrdup_printf("%s", ct_safetensors_format_number(opt->groups[g].lr_scale, num)));
         add_meta(e, xstrdup_printf("ctape.group.%d.weight_decay", g),
-                 xstrdup_printf("%.17g", opt->groups[g].weight_decay));
+                 xstrdup_printf("%s", ct_safetensors_format_number(opt->groups[g].weight_decay, num)));
     }
     for (int i = 0; i < opt->n_scalars; i++)
         add_meta(e, xstrdup_printf("ctape.scalar.%s", opt->scalars[i].name),
                  opt->scalars[i].count ? xstrdup_printf("%ld", *opt->scalars[i].count)
-                                       : xstrdup_printf("%.17g", *opt->scalars[i].value));
+                                       : xstrdup_printf("%s", ct_safetensors_format_number(*opt->scalars[i].value, num)));
     if (with_model) {
         add_meta(e, xstrdup_printf("format"), xstrdup_printf("pt"));
         add_meta(e, xstrdup_printf("framework"), xstrdup_printf("ctape"));
@@ -350,26 +371,82 @@ static int save(const ct_optim *opt, const char *path, int with_model) {
 int ct_optim_save(const ct_optim *opt, const char *path) { return save(opt, path, 0); }
 int ct_checkpoint_save(const ct_optim *opt, const char *path) { return save(opt, path, 1); }
 
-/* A metadata number, all of the string parsed, or an error naming the file and key. */
+/* A metadata number, all of the string parsed, or CT_ERR_FORMAT naming the file and key. */
 static int meta_number(const ct_safetensors *f, const char *path, const char *key, double *out) {
     const char *v = ct_safetensors_metadata(f, key);
     if (!v) return ct_set_error(CT_ERR_FORMAT, "%s: no metadata \"%s\" (not an optimizer state file?)", path, key);
-    char *end;
-    *out = strtod(v, &end);
-    if (end == v || *end) return ct_set_error(CT_ERR_FORMAT, "%s: metadata \"%s\" = \"%s\" is not a number", path, key, v);
+    int rc = ct_safetensors_parse_number(v, out);
+    if (rc == CT_ERR_MEMORY) return ct_set_error(rc, "%s: out of memory", path);
+    if (rc != CT_OK) return ct_set_error(CT_ERR_FORMAT, "%s: metadata \"%s\" = \"%s\" is not a number", path, key, v);
+    return CT_OK;
+}
+
+/* What a loaded number may be: the ranges the setters and constructors check, with their words. */
+typedef struct {
+    const char *what;  /* "lr" */
+    double lo, hi;     /* lo <= v <= hi (hi = DBL_MAX: finite) */
+    int whole;         /* an integer */
+    const char *rule;  /* "finite and >= 0" */
+} range;
+
+static const range LR = {"lr", 0, DBL_MAX, 0, "finite and >= 0"};
+static const range LR_SCALE = {"lr_scale", 0, DBL_MAX, 0, "finite and >= 0"};
+static const range WEIGHT_DECAY = {"weight_decay", 0, DBL_MAX, 0, "finite and >= 0"};
+static const range STEP = {"step", 0, 9e15, 1, "a whole number in [0, 9e15]"};
+static const range COUNT = {"count", 0, 9e15, 1, "a whole number in [0, 9e15]"};
+static const range NOT_NAN = {"value", -INFINITY, INFINITY, 0, "a number (not NaN)"};
+
+/* The scalars this library's optimizers and trackers register, by name; any other scalar is only
+ * refused when NaN, any count when negative or fractional. */
+static const struct {
+    const char *name;
+    range r;
+} known_scalars[] = {
+    {"mu_product", {"mu_product", 0, 1, 0, "in [0, 1] (a product of NAdam momentum factors)"}},
+    {"plateau.lr", {"lr", 0, DBL_MAX, 0, "finite and >= 0"}},
+    {"plateau.best", {"best", -INFINITY, INFINITY, 0, "a number (not NaN)"}},
+};
+
+static const range *scalar_range(const ct_optim *opt, int i) {
+    if (opt->scalars[i].count) return &COUNT;
+    for (size_t k = 0; k < sizeof known_scalars / sizeof *known_scalars; k++)
+        if (!strcmp(opt->scalars[i].name, known_scalars[k].name)) return &known_scalars[k].r;
+    return &NOT_NAN;
+}
+
+/* meta_number, then CT_ERR_VALUE naming the file, the key and the rule when out of range. */
+static int meta_in_range(const ct_safetensors *f, const char *path, const char *key, const range *r, double *out) {
+    int rc = meta_number(f, path, key, out);
+    if (rc != CT_OK) return rc;
+    const double v = *out;
+    if (!(v >= r->lo && v <= r->hi) || (r->whole && v != floor(v)))
+        return ct_set_error(CT_ERR_VALUE, "%s: metadata \"%s\": %s %g must be %s", path, key, r->what, v, r->rule);
+    return CT_OK;
+}
+
+typedef struct {
+    const char *path;
+    const entries *e;
+} values_ctx;
+
+/* State tensors: finite, and >= 0 for the ones that are never negative. */
+static int check_state_values(const char *name, int i, const ct_real *x, size_t n, void *ctx) {
+    const values_ctx *c = ctx;
+    const int kind = c->e->check[i];
+    if (kind == ANY_VALUE) return CT_OK;
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(x[k]) || (kind == FINITE_NONNEGATIVE && x[k] < 0))
+            return ct_set_error(CT_ERR_VALUE, "%s: state \"%s\"[%zu] = %g must be finite%s", c->path, name, k, (double)x[k],
+                                kind == FINITE_NONNEGATIVE ? " and >= 0 (a sum or average of squares)" : "");
     return CT_OK;
 }
 
 static int load(ct_optim *opt, const char *path, int with_model) {
     const char *op = with_model ? "ct_checkpoint_load" : "ct_optim_load";
     CT_CHECK(opt && path, op, "optimizer or path is NULL");
-    ct_safetensors *f = ct_safetensors_open(path);
-    if (!f) { /* ct_safetensors_open keeps only the message: files that cannot be read are I/O errors */
-        const char *msg = ct_last_error();
-        int io = strstr(msg, ": cannot ") || strstr(msg, ": read error") || strstr(msg, ": not a regular file");
-        return io ? CT_ERR_IO : strstr(msg, "out of memory") ? CT_ERR_MEMORY : CT_ERR_FORMAT;
-    }
-    int rc = CT_OK;
+    ct_safetensors *f;
+    int rc = ct_safetensors_try_open(path, &f);
+    if (rc != CT_OK) return rc;
     const char *kind = ct_safetensors_metadata(f, "ctape.optimizer");
     double step = 0, lr = 0, n_groups = 0;
     double *group_vals = NULL, *scalar_vals = NULL;
@@ -383,13 +460,9 @@ static int load(ct_optim *opt, const char *path, int with_model) {
                           opt->cls->name);
         goto done;
     }
-    if ((rc = meta_number(f, path, "ctape.step", &step)) || (rc = meta_number(f, path, "ctape.lr", &lr)) ||
+    if ((rc = meta_in_range(f, path, "ctape.step", &STEP, &step)) || (rc = meta_in_range(f, path, "ctape.lr", &LR, &lr)) ||
         (rc = meta_number(f, path, "ctape.groups", &n_groups)))
         goto done;
-    if (!(step >= 0 && step == floor(step) && step < 9e15) || !(lr >= 0 && isfinite(lr))) {
-        rc = ct_set_error(CT_ERR_FORMAT, "%s: step %g or lr %g out of range", path, step, lr);
-        goto done;
-    }
     if (n_groups != opt->n_groups) {
         rc = ct_set_error(CT_ERR_VALUE, "%s: has %g parameter groups, the optimizer %d (add the same groups before "
                           "loading)", path, n_groups, opt->n_groups);
@@ -399,9 +472,9 @@ static int load(ct_optim *opt, const char *path, int with_model) {
     for (int g = 0; g < opt->n_groups; g++) {
         char key[64];
         snprintf(key, sizeof key, "ctape.group.%d.lr_scale", g);
-        if ((rc = meta_number(f, path, key, &group_vals[2 * g]))) goto done;
+        if ((rc = meta_in_range(f, path, key, &LR_SCALE, &group_vals[2 * g]))) goto done;
         snprintf(key, sizeof key, "ctape.group.%d.weight_decay", g);
-        if ((rc = meta_number(f, path, key, &group_vals[2 * g + 1]))) goto done;
+        if ((rc = meta_in_range(f, path, key, &WEIGHT_DECAY, &group_vals[2 * g + 1]))) goto done;
     }
     scalar_vals = xmalloc((size_t)opt->n_scalars * sizeof *scalar_vals, op);
     for (int i = 0; i < opt->n_scalars; i++) {
@@ -412,15 +485,12 @@ static int load(ct_optim *opt, const char *path, int with_model) {
                               "attached now but not then?)", path, key);
             goto done;
         }
-        if ((rc = meta_number(f, path, key, &scalar_vals[i]))) goto done;
-        const double v = scalar_vals[i];
-        if (opt->scalars[i].count && !(v == floor(v) && fabs(v) < 9e15)) {
-            rc = ct_set_error(CT_ERR_FORMAT, "%s: metadata \"%s\" = %g is not a count", path, key, v);
-            goto done;
-        }
+        if ((rc = meta_in_range(f, path, key, scalar_range(opt, i), &scalar_vals[i]))) goto done;
     }
     collect(opt, with_model, &e);
-    if ((rc = ct_safetensors_load(f, e.n, (const char *const *)e.names, e.tensors))) goto done;
+    values_ctx ctx = {path, &e};
+    if ((rc = ct_safetensors_load_checked(f, e.n, (const char *const *)e.names, e.tensors, check_state_values, &ctx)))
+        goto done;
     /* everything checked and the tensors are in: now the scalars */
     opt->steps = (long)step;
     opt->lr = lr;

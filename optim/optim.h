@@ -202,9 +202,16 @@ void ct_ortho_grad(ct_tensor *const tensors[], int n);
  * Safetensors (nn/nn.h): each state tensor under "<param>.<state>" ("fc1.weight.exp_avg"),
  * metadata "ctape.optimizer" (the kind), "ctape.step", "ctape.lr", each group's
  * "ctape.group.<g>.lr_scale" / ".weight_decay", and the optimizer's scalars as
- * "ctape.scalar.<name>", all exact (%.17g). Loading checks the kind, the names and shapes
- * (strict) and the metadata before changing anything; on error the optimizer is unchanged and
- * the code is returned with ct_last_error() set. Writes are atomic.
+ * "ctape.scalar.<name>", all exact (%.17g, with a "." in every locale). Loading checks the kind, the names and shapes
+ * (strict) and every value before changing anything, with the ranges the setters check: the lr,
+ * each group's lr_scale and weight_decay finite and >= 0; the step and every count a whole
+ * number >= 0; NAdam's mu_product in [0, 1]; a plateau tracker's lr finite and >= 0 and its best
+ * not NaN (any other scalar: not NaN); every state tensor finite, and the sums and averages of
+ * squares (exp_avg_sq, max_exp_avg_sq, exp_inf, exp_avg_var, square_avg, sum, acc_delta,
+ * exp_avg_sq_row/_col) >= 0. Errors: CT_ERR_IO (cannot open or read), CT_ERR_FORMAT (malformed:
+ * not safetensors, a missing field, not a number), CT_ERR_VALUE (another kind of optimizer,
+ * other groups, a value out of range), with ct_last_error() naming the file and the field; the
+ * optimizer (and model) are then unchanged. Writes are atomic.
  * ct_checkpoint_* store the model's parameters and buffers (under their names, as
  * ct_model_save) and the optimizer's state in one file, so a run resumes exactly. */
 int ct_optim_save(const ct_optim *opt, const char *path);
@@ -629,7 +636,10 @@ ct_optim *ct_sam_base(ct_optim *sam);
  * so early averages do not remember the random init for long. ct_ema_swap exchanges the model's
  * parameters and the averages (evaluate, then swap back); buffers (batch-norm statistics) are
  * used as they are. ct_ema_save/load store the averages under the parameters' names (a file
- * ct_model_load can read as a model) with the update count in the metadata. */
+ * ct_model_load can read as a model) with the update count in the metadata. ct_ema_load returns
+ * CT_ERR_IO when the file cannot be opened or read, CT_ERR_FORMAT when it is malformed (no or a
+ * non-integer "ctape.ema.updates"), CT_ERR_VALUE for a negative count or a non-finite average,
+ * and then changes nothing. */
 typedef struct {
     double decay;
     int warmup;

@@ -7,6 +7,8 @@
 #define CT_BUILDING_LIBRARY
 #include "optim.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,7 +282,7 @@ int ct_ema_save(const ct_ema *e, const char *path) {
     }
     char updates[32], decay[32];
     snprintf(updates, sizeof updates, "%ld", e->updates);
-    snprintf(decay, sizeof decay, "%.17g", e->o.decay);
+    ct_safetensors_format_number(e->o.decay, decay);
     const char *meta[] = {"format", "pt", "framework", "ctape", "ctape.ema.updates", updates, "ctape.ema.decay", decay,
                           NULL};
     int rc = ct_safetensors_write(path, e->n_params, names, ts, meta);
@@ -289,31 +291,47 @@ int ct_ema_save(const ct_ema *e, const char *path) {
     return rc;
 }
 
+/* The averages are weights: finite. */
+static int check_average(const char *name, int i, const ct_real *x, size_t n, void *ctx) {
+    (void)i;
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(x[k]))
+            return ct_set_error(CT_ERR_VALUE, "%s: average \"%s\"[%zu] = %g must be finite", (const char *)ctx, name, k,
+                                (double)x[k]);
+    return CT_OK;
+}
+
 int ct_ema_load(ct_ema *e, const char *path) {
     ema_check_model(e, "ct_ema_load");
-    ct_safetensors *f = ct_safetensors_open(path);
-    if (!f) return CT_ERR_IO;
+    CT_CHECK(path, "ct_ema_load", "path is NULL");
+    ct_safetensors *f;
+    int rc = ct_safetensors_try_open(path, &f);
+    if (rc != CT_OK) return rc;
     const char *u = ct_safetensors_metadata(f, "ctape.ema.updates");
     char *end = NULL;
+    errno = 0;
     long updates = u ? strtol(u, &end, 10) : -1;
-    if (!u || *end || updates < 0) {
-        ct_safetensors_close(f);
-        return ct_set_error(CT_ERR_FORMAT, "%s: no valid ctape.ema.updates in the metadata (not an EMA file?)", path);
+    if (!u || end == u || *end || !(u[0] == '-' || (u[0] >= '0' && u[0] <= '9')))
+        rc = u ? ct_set_error(CT_ERR_FORMAT, "%s: metadata \"ctape.ema.updates\" = \"%s\" is not a whole number", path, u)
+               : ct_set_error(CT_ERR_FORMAT, "%s: no metadata \"ctape.ema.updates\" (not an EMA file?)", path);
+    else if (errno == ERANGE || updates < 0)
+        rc = ct_set_error(CT_ERR_VALUE, "%s: metadata \"ctape.ema.updates\": updates %s must be a whole number in [0, %ld]",
+                          path, u, LONG_MAX);
+    ct_tensor **ts = NULL;
+    const char **names = NULL;
+    if (rc == CT_OK) {
+        ts = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof *ts);
+        names = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof *names);
+        if (!ts || !names) rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
     }
-    ct_tensor **ts = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof *ts);
-    const char **names = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof *names);
-    if (!ts || !names) {
-        free(ts);
-        free(names);
-        ct_safetensors_close(f);
-        return ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
+    if (rc == CT_OK) {
+        for (int k = 0; k < e->n_params; k++) {
+            ts[k] = ct_ema_average(e, k);
+            names[k] = ct_model_param(e->model, k)->name;
+        }
+        rc = ct_safetensors_load_checked(f, e->n_params, names, ts, check_average, (void *)path);
+        if (rc == CT_OK) e->updates = updates;
     }
-    for (int k = 0; k < e->n_params; k++) {
-        ts[k] = ct_ema_average(e, k);
-        names[k] = ct_model_param(e->model, k)->name;
-    }
-    int rc = ct_safetensors_load(f, e->n_params, names, ts);
-    if (rc == CT_OK) e->updates = updates;
     free(ts);
     free(names);
     ct_safetensors_close(f);

@@ -418,7 +418,7 @@ static const bad_file bad_files[] = {
      {"tensor \"fc1.weight\" has shape (2, 3) in the file but (3, 2) in the model", NULL}},
     {"wrong rank", "{\"fc1.bias\":{\"dtype\":\"F32\",\"shape\":[1,3],\"data_offsets\":[0,12]}," WEIGHT "}", 36,
      {"tensor \"fc1.bias\" has shape (1, 3) in the file but (3,) in the model", NULL}},
-    {"missing tensor", "{" WEIGHT "}", 36, {"tensor \"fc1.bias\" is missing from the file (the model has it, shape (3,))", NULL}},
+    {"missing tensor", "{\"fc1.weight\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,24]}}", 24, {"tensor \"fc1.bias\" is missing from the file (the model has it, shape (3,))", NULL}},
     {"no tensors at all", "{}", 0, {"tensor \"fc1.weight\" is missing from the file", "2 tensors are missing in all"}},
     {"extra tensor", "{" BIAS "," WEIGHT ",\"fc2.bias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[36,40]}}", 40,
      {"tensor \"fc2.bias\" is in the file but not in the model", NULL}},
