@@ -4,11 +4,15 @@
 #   make demo       train the MNIST MLP on Fashion-MNIST for one epoch
 #   make data       fetch MNIST, KMNIST, CIFAR-10/100 into data/ (checksummed); Fashion-MNIST from Debian
 #   make bench      W1 (MLP, one epoch of Fashion-MNIST) against PyTorch when it is installed
-#   make install    PREFIX=/usr/local: headers, libctape.a, libctape.so, ctape.pc
+#   make install    PREFIX=/usr/local: headers, libctape.a, libctape.so.$(SOVERSION), ctape.pc, ctape-static.pc
+#   make help       every target and option, one line each
 #   make fuzz       libFuzzer harnesses (clang, ASan + UBSan), each run FUZZ_SECONDS (default 60)
 # Options: PRECISION=64 (float64 flavour, build/f64), SANITIZE=1 (ASan + UBSan, build/asan).
 
 PRECISION ?= 32
+# The library's version; the soname libctape.so.$(SOVERSION) changes when the ABI breaks.
+VERSION := 0.1.0
+SOVERSION := 0
 SANITIZE ?= 0
 PREFIX ?= /usr/local
 CC ?= gcc
@@ -66,6 +70,7 @@ HEADERS := ctape.h $(wildcard $(addsuffix /*.h,$(LIB_DIRS)))
 PUBLIC_HEADERS := ctape.h core/tensor.h autograd/ops.h nn/nn.h losses/losses.h optim/optim.h data/data.h
 
 LIBA := $(BUILD)/libctape.a
+LIBSO_REAL := $(BUILD)/libctape.so.$(VERSION)
 LIBSO := $(BUILD)/libctape.so
 TESTBIN := $(BUILD)/tests/ctape_tests
 
@@ -74,7 +79,7 @@ BUILD_PACKAGES := libopenblas-openmp-dev libstb-dev
 DEMO_PACKAGES := dataset-fashion-mnist
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: all test test-f32 test-f64 demo bench data install clean deps demo-deps
+.PHONY: all test test-f32 test-f64 test-install demo bench data install clean deps demo-deps help
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -121,10 +126,15 @@ $(LIBA): $(LIB_OBJ)
 	@echo "  AR    $@"
 	@rm -f $@ && ar rcs $@ $^
 
-$(LIBSO): $(LIB_OBJ)
+$(LIBSO_REAL): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	@echo "  LD    $@"
-	@$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(CC) -shared -Wl,-soname,libctape.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# libctape.so -> libctape.so.0 -> libctape.so.0.1.0, as installed
+$(LIBSO): $(LIBSO_REAL)
+	@ln -sf libctape.so.$(VERSION) $(BUILD)/libctape.so.$(SOVERSION)
+	@ln -sf libctape.so.$(SOVERSION) $@
 
 $(TESTBIN): $(TEST_OBJ) $(LIBA)
 	@mkdir -p $(@D)
@@ -141,24 +151,38 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBA)
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-# ---- test: float32 suite, then the gradient checks in float64 ---------------------------
-# Sub-makes build each flavour in its own directory; -j is passed through.
+# ---- test: float32 suite, float64 gradient checks, the installed library ---------------------
+# Sub-makes build each flavour in its own directory; -j is passed through. Each part writes its
+# counts and scripts/test-summary sums them at the end; a failing part does not stop the others.
+COUNTS := $(BUILD)/test-counts
 test:
-	@$(MAKE) --no-print-directory test-f32
-	@$(MAKE) --no-print-directory test-f64 PRECISION=64
+	@rm -rf $(COUNTS) && mkdir -p $(COUNTS)
+	@status=0; \
+	$(MAKE) --no-print-directory test-f32 COUNTS_FILE=$(abspath $(COUNTS))/float32 || status=1; \
+	$(MAKE) --no-print-directory test-f64 PRECISION=64 COUNTS_FILE=$(abspath $(COUNTS))/float64 || status=1; \
+	$(MAKE) --no-print-directory test-install SANITIZE=0 PRECISION=32 COUNTS_FILE=$(abspath $(COUNTS))/install || status=1; \
+	bash scripts/test-summary $(COUNTS)/float32 $(COUNTS)/float64 $(COUNTS)/install || status=1; \
+	exit $$status
 
 test-f32: $(TESTBIN) $(EXAMPLES)
 	@echo "== ctape tests ($(if $(filter 64,$(PRECISION)),float64,float32)$(if $(filter 1,$(SANITIZE)), with sanitizers)) =="
-	@$(TESTBIN) --skip-group gradcheck
+	@$(TESTBIN) --skip-group gradcheck $(if $(COUNTS_FILE),--counts $(COUNTS_FILE))
 
 test-f64: $(TESTBIN)
 	@echo "== ctape gradient checks (float64$(if $(filter 1,$(SANITIZE)), with sanitizers)) =="
-	@$(TESTBIN) --group gradcheck
+	@$(TESTBIN) --group gradcheck $(if $(COUNTS_FILE),--counts $(COUNTS_FILE))
+
+# make install into a temporary prefix, then the README's training loop built with the README's
+# pkg-config lines (libctape.so and libctape.a) and run for one epoch.
+test-install: $(LIBA) $(LIBSO) demo-deps
+	@echo "== install check: the README's training loop against a temporary make install =="
+	@MAKE="$(MAKE)" bash tests/install_check.sh $(if $(COUNTS_FILE),--counts $(COUNTS_FILE))
 
 # ---- demo and bench ----------------------------------------------------------------------
+# Threads: CTAPE_THREADS (make demo CTAPE_THREADS=1, or in the environment), else all cores.
 demo: demo-deps
 	@$(MAKE) --no-print-directory $(BUILD)/examples/mnist_mlp
-	$(BUILD)/examples/mnist_mlp --data $(FASHION_DIR) --epochs 1 --threads 2
+	$(BUILD)/examples/mnist_mlp --data $(FASHION_DIR) --epochs 1$(if $(CTAPE_THREADS), --threads $(CTAPE_THREADS))
 
 # The standard datasets under data/<name>/ (scripts/get-data: checksummed downloads, Fashion-MNIST
 # from Debian). DATASETS="mnist cifar10" picks some; the default is all of them.
@@ -223,13 +247,60 @@ $(BUILD)/fuzz_make_corpus: $(BUILD)/obj/tests/fuzz/make_corpus.o $(LIBA)
 	@$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 # ---- install -----------------------------------------------------------------------------
+# ctape.pc links libctape.so, ctape-static.pc libctape.a. Under a prefix the dynamic loader does
+# not search (not /usr or /usr/local), ctape.pc's Libs carry an rpath to $(PREFIX)/lib; under a
+# system prefix ldconfig makes libctape.so.$(SOVERSION) known (run here as root without DESTDIR).
+SYSTEM_PREFIX := $(filter /usr /usr/local,$(PREFIX))
+LIBS_DEPS := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -lstb -lm -lpthread -fopenmp
+PC_DIR := $(DESTDIR)$(PREFIX)/lib/pkgconfig
+PC_SED := sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	      -e 's|@PRECISION_CFLAGS@|$(filter -DCT_PRECISION_64,$(CPPFLAGS))|'
 install: $(LIBA) $(LIBSO)
-	install -d $(DESTDIR)$(PREFIX)/include/ctape $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/include/ctape $(PC_DIR)
 	for h in $(PUBLIC_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/ctape/$$h; done
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@OPENBLAS_DIR@|$(OPENBLAS_DIR)|g' \
-	    -e 's|@PRECISION_CFLAGS@|$(filter -DCT_PRECISION_64,$(CPPFLAGS))|' ctape.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ctape.pc
+	install -m 755 $(LIBSO_REAL) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libctape.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libctape.so.$(SOVERSION)
+	ln -sf libctape.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libctape.so
+	$(PC_SED) -e 's|@NAME@|ctape|' -e 's|@DESCRIPTION@||' \
+	    -e 's|@LIBS@|-L$${libdir} $(if $(SYSTEM_PREFIX),,-Wl,-rpath,$${libdir} )-lctape|' \
+	    -e 's|@LIBS_PRIVATE@|$(LIBS_DEPS)|' ctape.pc.in > $(PC_DIR)/ctape.pc
+	$(PC_SED) -e 's|@NAME@|ctape-static|' -e 's|@DESCRIPTION@| (libctape.a linked in)|' \
+	    -e 's|@LIBS@|-L$${libdir} -l:libctape.a $(LIBS_DEPS)|' -e 's|@LIBS_PRIVATE@||' \
+	    ctape.pc.in > $(PC_DIR)/ctape-static.pc
+	@if [ -n "$(DESTDIR)" ]; then \
+	  echo "ctape: staged under $(DESTDIR); run ldconfig once the files are in $(PREFIX)"; \
+	elif [ -z "$(SYSTEM_PREFIX)" ]; then \
+	  echo "ctape: programs built with pkg-config find $(PREFIX)/lib/libctape.so.$(SOVERSION) through the rpath in ctape.pc"; \
+	  echo "ctape: for pkg-config to find ctape.pc:  export PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "ldconfig"; ldconfig; \
+	else \
+	  echo "ctape: run  sudo ldconfig  so that programs find $(PREFIX)/lib/libctape.so.$(SOVERSION)"; \
+	fi
+	@command -v pkg-config >/dev/null || echo "ctape: pkg-config is not installed:  sudo apt-get install pkg-config"
+	@echo "ctape: build a program with  gcc prog.c \$$(pkg-config --cflags --libs ctape)  (or ctape-static for libctape.a)"
+
+# ---- help --------------------------------------------------------------------------------
+help:
+	@echo "targets:"
+	@echo "  make               libraries, tests, examples and benchmarks (float32) into build/"
+	@echo "  make test          float32 suite, float64 gradient checks, install check; a summary at the end"
+	@echo "  make test-f32      the float32 suite only (test-f64: the float64 gradient checks only)"
+	@echo "  make test-install  make install into a temporary prefix, build and run the README's training loop"
+	@echo "  make demo          train the MNIST MLP on Fashion-MNIST for one epoch (installs the dataset as root)"
+	@echo "  make bench         the standard workloads W1-W5, against PyTorch when it is installed"
+	@echo "  make data          MNIST, KMNIST, CIFAR-10/100 into data/ (checksummed); DATASETS=\"mnist ...\" picks some"
+	@echo "  make install       headers, libctape.a, libctape.so.$(SOVERSION), ctape.pc, ctape-static.pc under PREFIX"
+	@echo "  make deps          install the build packages (as root) or print the apt-get line"
+	@echo "  make clean         remove build/"
+	@echo "options:"
+	@echo "  PRECISION=64       float64 flavour in build/f64 (the gradient checks)"
+	@echo "  SANITIZE=1         AddressSanitizer + UndefinedBehaviorSanitizer build in build/asan"
+	@echo "  PREFIX=DIR         install prefix (default /usr/local); DESTDIR=DIR stages a package"
+	@echo "  CFLAGS=...         compiler flags in place of the default -O3 -march=native"
+	@echo "  CTAPE_THREADS=n    threads of OpenBLAS and OpenMP (make demo, tests, programs)"
+	@echo "  BENCH_RUNS=n       runs per benchmark figure (default 3)"
 
 clean:
 	rm -rf $(BUILDROOT)

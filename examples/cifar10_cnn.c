@@ -18,6 +18,8 @@
  * run reports how much of the epoch the training loop spent waiting for data. */
 #include <ctape.h>
 
+#include "options.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,80 +32,47 @@ typedef struct {
     uint64_t seed;
 } options;
 
-static void usage(const char *prog) {
-    printf("usage: %s [options]\n"
-           "Trains a small VGG-style CNN (3 x [conv, batch norm, ReLU, maxpool], linear 10) on CIFAR-10\n"
-           "with random crop + flip augmentation and SGD (momentum 0.9, weight decay 5e-4).\n"
-           "  --data DIR      CIFAR-10 binary files: a folder with the official batches (make data puts\n"
-           "                  them in data/cifar10) or one holding single .bin files (default data/cifar10)\n"
-           "  --train NAME    'train' (data_batch_1..5.bin) or a .bin file in DIR (default train)\n"
-           "  --test NAME     'test' (test_batch.bin) or a .bin file in DIR (default test)\n"
-           "  --epochs N      passes over the training set (default 1)\n"
-           "  --batch N       mini-batch size (default 128)\n"
-           "  --lr X          learning rate (default 0.01)\n"
-           "  --cosine        anneal the learning rate to 0 over the run (cosine schedule)\n"
-           "  --one-cycle     one-cycle (Smith & Topin): the lr from lr/25 up to lr over 30%% of the run\n"
-           "                  and down to lr/250000, the momentum 0.95 -> 0.85 -> 0.95 against it\n"
-           "  --no-augment    train on the plain (normalised) images\n"
-           "  --cutout N      also zero an NxN square at a random place (DeVries & Taylor use 16)\n"
-           "  --prefetch      prepare batches in a background thread\n"
-           "  --width N       channels of the first conv; the others have 2N and 4N (default 32)\n"
-           "  --save FILE     write model + optimizer state (safetensors) after every epoch\n"
-           "  --seed N        seed for initialisation, shuffling and augmentation (default 42)\n"
-           "  --threads N     threads for BLAS and OpenMP (default: $CTAPE_THREADS, else all cores)\n"
-           "  --help          this text\n",
-           prog);
+static void usage(FILE *to, const char *prog) {
+    fprintf(to, "usage: %s [options]\n"
+                "Trains a small VGG-style CNN (3 x [conv, batch norm, ReLU, maxpool], linear 10) on CIFAR-10\n"
+                "with random crop + flip augmentation and SGD (momentum 0.9, weight decay 5e-4).\n"
+                "  --data DIR      CIFAR-10 binary files: a folder with the official batches (make data puts\n"
+                "                  them in data/cifar10) or one holding single .bin files (default data/cifar10)\n"
+                "  --train NAME    'train' (data_batch_1..5.bin) or a .bin file in DIR (default train)\n"
+                "  --test NAME     'test' (test_batch.bin) or a .bin file in DIR (default test)\n"
+                "  --epochs N      passes over the training set (default 1)\n"
+                "  --batch N       mini-batch size (default 128)\n"
+                "  --lr X          learning rate (default 0.01)\n"
+                "  --cosine        anneal the learning rate to 0 over the run (cosine schedule)\n"
+                "  --one-cycle     one-cycle (Smith & Topin): the lr from lr/25 up to lr over 30%% of the run\n"
+                "                  and down to lr/250000, the momentum 0.95 -> 0.85 -> 0.95 against it\n"
+                "  --no-augment    train on the plain (normalised) images\n"
+                "  --cutout N      also zero an NxN square at a random place (DeVries & Taylor use 16)\n"
+                "  --prefetch      prepare batches in a background thread\n"
+                "  --width N       channels of the first conv; the others have 2N and 4N (default 32)\n"
+                "  --save FILE     write model + optimizer state (safetensors) after every epoch\n"
+                "  --seed N        seed for initialisation, shuffling and augmentation (default 42)\n"
+                "  --threads N     threads for BLAS and OpenMP (default: $CTAPE_THREADS, else all cores)\n"
+                "  --help          this text\n",
+            prog);
 }
 
 static int parse_options(int argc, char **argv, options *o) {
     *o = (options){.data_dir = "data/cifar10", .train_name = "train", .test_name = "test", .epochs = 1,
                    .batch = 128, .augment = 1, .width = 32, .lr = 0.01, .seed = 42};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(argv[0]);
-            exit(0);
-        }
-        if (!strcmp(a, "--cosine") || !strcmp(a, "--one-cycle") || !strcmp(a, "--no-augment") ||
-            !strcmp(a, "--prefetch")) {
-            if (!strcmp(a, "--cosine")) o->cosine = 1;
-            else if (!strcmp(a, "--one-cycle")) o->one_cycle = 1;
-            else if (!strcmp(a, "--no-augment")) o->augment = 0;
-            else o->prefetch = 1;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "%s: %s needs a value (see --help)\n", argv[0], a);
-            return 0;
-        }
-        char *end = NULL;
-        if (!strcmp(a, "--data")) o->data_dir = v;
-        else if (!strcmp(a, "--train")) o->train_name = v;
-        else if (!strcmp(a, "--test")) o->test_name = v;
-        else if (!strcmp(a, "--save")) o->save_path = v;
-        else if (!strcmp(a, "--epochs")) o->epochs = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--batch")) o->batch = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--cutout")) o->cutout = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--width")) o->width = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--threads")) o->threads = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--seed")) o->seed = strtoull(v, &end, 10);
-        else if (!strcmp(a, "--lr")) o->lr = strtod(v, &end);
-        else {
-            fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], a);
-            return 0;
-        }
-        if (end && *end) {
-            fprintf(stderr, "%s: %s: '%s' is not a number\n", argv[0], a, v);
-            return 0;
-        }
-        i++;
-    }
-    if (o->epochs < 1 || o->batch < 1 || o->width < 1 || o->cutout < 0 || !(o->lr > 0)) {
-        fprintf(stderr, "%s: epochs, batch and width must be >= 1, cutout >= 0 and lr > 0\n", argv[0]);
-        return 0;
-    }
+    const opt_spec specs[] = {
+        {"--data", OPT_STRING, &o->data_dir, 0},     {"--train", OPT_STRING, &o->train_name, 0},
+        {"--test", OPT_STRING, &o->test_name, 0},    {"--save", OPT_STRING, &o->save_path, 0},
+        {"--epochs", OPT_INT, &o->epochs, 1},        {"--batch", OPT_INT, &o->batch, 1},
+        {"--cutout", OPT_INT, &o->cutout, 0},        {"--width", OPT_INT, &o->width, 1},
+        {"--threads", OPT_INT, &o->threads, 0},      {"--seed", OPT_U64, &o->seed, 0},
+        {"--lr", OPT_REAL, &o->lr, 0},               {"--cosine", OPT_FLAG, &o->cosine, 1},
+        {"--one-cycle", OPT_FLAG, &o->one_cycle, 1}, {"--no-augment", OPT_FLAG, &o->augment, 0},
+        {"--prefetch", OPT_FLAG, &o->prefetch, 1},
+    };
+    if (!opt_parse(argc, argv, specs, (int)(sizeof specs / sizeof specs[0]), usage)) return 0;
     if (o->cosine && o->one_cycle) {
-        fprintf(stderr, "%s: --cosine and --one-cycle are two schedules: pick one\n", argv[0]);
+        fprintf(stderr, "%s: --cosine and --one-cycle are two schedules: pick one\n", opt_prog(argv[0]));
         return 0;
     }
     return 1;
@@ -153,7 +122,7 @@ static double accuracy(ct_tape *tape, ct_module *net, const ct_dataset *test, co
 int main(int argc, char **argv) {
     options o;
     if (!parse_options(argc, argv, &o)) return 2;
-    ct_set_threads(o.threads);
+    if (o.threads > 0) ct_set_threads(o.threads); /* else $CTAPE_THREADS, else all cores */
 
     ct_dataset *train = load_cifar10(o.data_dir, o.train_name);
     ct_dataset *test = train ? load_cifar10(o.data_dir, o.test_name) : NULL;

@@ -19,6 +19,8 @@
  *   4. train the same MLP with it, or with any zoo loss picked by name, and print test accuracy. */
 #include <ctape.h>
 
+#include "options.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,41 +100,31 @@ static double accuracy(ct_tape *tape, const mlp *net, const ct_dataset *test) {
     return (double)correct / test->n;
 }
 
-static void usage(const char *prog) {
-    printf("usage: %s [options]\n"
-           "Gradient-checks and registers the soft-margin softmax loss, then trains a 784-256-10 MLP\n"
-           "(SGD momentum 0.9, batch 32, cosine schedule) with a loss chosen by name.\n"
-           "  --loss SPEC     soft_margin[:m=X] or any zoo loss on logits, e.g. focal:gamma=2\n"
-           "                  (default soft_margin; --list prints them all)\n"
-           "  --data DIR      IDX folder (default ../shared/data/mnist)\n"
-           "  --train NAME    training file prefix (default train10k)\n"
-           "  --epochs N      (default 1)    --lr X (default 0.05)    --seed N (default 1)\n"
-           "  --threads N     (default 2)    --list   --help\n",
-           prog);
+static void usage(FILE *to, const char *prog) {
+    fprintf(to, "usage: %s [options]\n"
+                "Gradient-checks and registers the soft-margin softmax loss, then trains a 784-256-10 MLP\n"
+                "(SGD momentum 0.9, batch 32, cosine schedule) with a loss chosen by name.\n"
+                "  --loss SPEC     soft_margin[:m=X] or any zoo loss on logits, e.g. focal:gamma=2\n"
+                "                  (default soft_margin; --list prints them all)\n"
+                "  --data DIR      IDX folder (default ../shared/data/mnist)\n"
+                "  --train NAME    training file prefix (default train10k)\n"
+                "  --epochs N      (default 1)    --lr X (default 0.05)    --seed N (default 1)\n"
+                "  --threads N     (default 2)    --list   --help\n",
+            prog);
 }
 
 int main(int argc, char **argv) {
     const char *spec = "soft_margin", *dir = "../shared/data/mnist", *split = "train10k";
     int epochs = 1, threads = 2, list = 0;
     double lr = 0.05;
-    unsigned long long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(argv[0]), 0;
-        if (!strcmp(a, "--list")) { list = 1; continue; }
-        if (!v) { fprintf(stderr, "%s: %s needs a value (see --help)\n", argv[0], a); return 2; }
-        char *end = NULL;
-        if (!strcmp(a, "--loss")) spec = v;
-        else if (!strcmp(a, "--data")) dir = v;
-        else if (!strcmp(a, "--train")) split = v;
-        else if (!strcmp(a, "--epochs")) epochs = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--lr")) lr = strtod(v, &end);
-        else if (!strcmp(a, "--seed")) seed = strtoull(v, &end, 10);
-        else if (!strcmp(a, "--threads")) threads = (int)strtol(v, &end, 10);
-        else { fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], a); return 2; }
-        if ((end && *end) || epochs < 1 || !(lr > 0)) { fprintf(stderr, "%s: bad %s '%s'\n", argv[0], a, v); return 2; }
-        i++;
-    }
+    uint64_t seed = 1;
+    const opt_spec specs[] = {
+        {"--loss", OPT_STRING, &spec, 0},   {"--data", OPT_STRING, &dir, 0},
+        {"--train", OPT_STRING, &split, 0}, {"--epochs", OPT_INT, &epochs, 1},
+        {"--lr", OPT_REAL, &lr, 0},         {"--seed", OPT_U64, &seed, 0},
+        {"--threads", OPT_INT, &threads, 0}, {"--list", OPT_FLAG, &list, 1},
+    };
+    if (!opt_parse(argc, argv, specs, (int)(sizeof specs / sizeof specs[0]), usage)) return 2;
     ct_set_threads(threads);
 
     if (!check_gradient()) return 1;                      /* step 2 */

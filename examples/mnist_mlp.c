@@ -6,6 +6,8 @@
  * know, in the shape every ctape training loop has — forward on the tape, backward, step, reset. */
 #include <ctape.h>
 
+#include "options.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,62 +19,32 @@ typedef struct {
     uint64_t seed;
 } options;
 
-static void usage(const char *prog) {
-    printf("usage: %s [options]\n"
-           "Trains a 784-512-256-10 ReLU MLP with SGD (momentum 0.9) on IDX files.\n"
-           "  --data DIR      folder with the IDX files (default /usr/share/datasets/fashion-mnist)\n"
-           "  --train NAME    training file prefix: train, train10k, ... (default train)\n"
-           "  --test NAME     test file prefix (default t10k)\n"
-           "  --epochs N      passes over the training set (default 1)\n"
-           "  --batch N       mini-batch size (default 128)\n"
-           "  --lr X          learning rate (default 0.05)\n"
-           "  --cosine        anneal the learning rate to 0 over the run (cosine schedule)\n"
-           "  --seed N        seed for initialisation and shuffling (default 42)\n"
-           "  --threads N     threads for BLAS and OpenMP (default: $CTAPE_THREADS, else all cores)\n"
-           "  --help          this text\n",
-           prog);
+static void usage(FILE *to, const char *prog) {
+    fprintf(to, "usage: %s [options]\n"
+                "Trains a 784-512-256-10 ReLU MLP with SGD (momentum 0.9) on IDX files.\n"
+                "  --data DIR      folder with the IDX files (default /usr/share/datasets/fashion-mnist)\n"
+                "  --train NAME    training file prefix: train, train10k, ... (default train)\n"
+                "  --test NAME     test file prefix (default t10k)\n"
+                "  --epochs N      passes over the training set (default 1)\n"
+                "  --batch N       mini-batch size (default 128)\n"
+                "  --lr X          learning rate (default 0.05)\n"
+                "  --cosine        anneal the learning rate to 0 over the run (cosine schedule)\n"
+                "  --seed N        seed for initialisation and shuffling (default 42)\n"
+                "  --threads N     threads for BLAS and OpenMP (default: $CTAPE_THREADS, else all cores)\n"
+                "  --help          this text\n",
+            prog);
 }
 
 static int parse_options(int argc, char **argv, options *o) {
     *o = (options){"/usr/share/datasets/fashion-mnist", "train", "t10k", 1, 128, 0, 0, 0.05, 42};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(argv[0]);
-            exit(0);
-        }
-        if (!strcmp(a, "--cosine")) {
-            o->cosine = 1;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "%s: %s needs a value (see --help)\n", argv[0], a);
-            return 0;
-        }
-        char *end = NULL;
-        if (!strcmp(a, "--data")) o->data_dir = v;
-        else if (!strcmp(a, "--train")) o->train_split = v;
-        else if (!strcmp(a, "--test")) o->test_split = v;
-        else if (!strcmp(a, "--epochs")) o->epochs = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--batch")) o->batch = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--threads")) o->threads = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--seed")) o->seed = strtoull(v, &end, 10);
-        else if (!strcmp(a, "--lr")) o->lr = strtod(v, &end);
-        else {
-            fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], a);
-            return 0;
-        }
-        if (end && *end) {
-            fprintf(stderr, "%s: %s: '%s' is not a number\n", argv[0], a, v);
-            return 0;
-        }
-        i++;
-    }
-    if (o->epochs < 1 || o->batch < 1 || !(o->lr > 0)) {
-        fprintf(stderr, "%s: epochs and batch must be >= 1 and lr > 0\n", argv[0]);
-        return 0;
-    }
-    return 1;
+    const opt_spec specs[] = {
+        {"--data", OPT_STRING, &o->data_dir, 0},    {"--train", OPT_STRING, &o->train_split, 0},
+        {"--test", OPT_STRING, &o->test_split, 0},  {"--epochs", OPT_INT, &o->epochs, 1},
+        {"--batch", OPT_INT, &o->batch, 1},         {"--threads", OPT_INT, &o->threads, 0},
+        {"--seed", OPT_U64, &o->seed, 0},           {"--lr", OPT_REAL, &o->lr, 0},
+        {"--cosine", OPT_FLAG, &o->cosine, 1},
+    };
+    return opt_parse(argc, argv, specs, (int)(sizeof specs / sizeof specs[0]), usage);
 }
 
 typedef struct {
@@ -105,7 +77,7 @@ static double accuracy(ct_tape *tape, const mlp *net, const ct_dataset *test) {
 int main(int argc, char **argv) {
     options o;
     if (!parse_options(argc, argv, &o)) return 2;
-    ct_set_threads(o.threads);
+    if (o.threads > 0) ct_set_threads(o.threads); /* else $CTAPE_THREADS, else all cores */
 
     ct_dataset *train = ct_idx_load(o.data_dir, o.train_split);
     ct_dataset *test = train ? ct_idx_load(o.data_dir, o.test_split) : NULL;

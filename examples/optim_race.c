@@ -15,6 +15,8 @@
  * same start and the same initial weights, on the same mini-batches. */
 #include <ctape.h>
 
+#include "options.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -213,38 +215,24 @@ static FILE *open_csv(const char *dir, const char *name, const char *header) {
     return f;
 }
 
+static void usage(FILE *to, const char *prog) {
+    fprintf(to, "usage: %s [--out DIR] [--data MNIST_DIR] [--steps N] [--epochs N] [--threads N]\n"
+                "Races every optimizer on Rosenbrock (N steps, default 3000) and on a 784-64-10 MLP over\n"
+                "MNIST train10k (default 1 epoch; skipped when MNIST_DIR, default ../shared/data/mnist,\n"
+                "is absent). Writes DIR/rosenbrock.csv and DIR/mnist.csv (default DIR: optim_race).\n",
+            prog);
+}
+
 int main(int argc, char **argv) {
     const char *out = "optim_race", *data = "../shared/data/mnist";
-    int steps = 3000, epochs = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: %s [--out DIR] [--data MNIST_DIR] [--steps N] [--epochs N] [--threads N]\n"
-                   "Races every optimizer on Rosenbrock (N steps, default 3000) and on a 784-64-10 MLP over\n"
-                   "MNIST train10k (default 1 epoch; skipped when MNIST_DIR, default ../shared/data/mnist,\n"
-                   "is absent). Writes DIR/rosenbrock.csv and DIR/mnist.csv (default DIR: optim_race).\n",
-                   argv[0]);
-            return 0;
-        }
-        if (!v) {
-            fprintf(stderr, "%s: %s needs a value (see --help)\n", argv[0], a);
-            return 2;
-        }
-        if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--steps")) steps = atoi(v);
-        else if (!strcmp(a, "--epochs")) epochs = atoi(v);
-        else if (!strcmp(a, "--threads")) ct_set_threads(atoi(v));
-        else {
-            fprintf(stderr, "%s: unknown option %s (see --help)\n", argv[0], a);
-            return 2;
-        }
-        i++;
-    }
-    if (steps < 1 || epochs < 1) {
-        fprintf(stderr, "%s: --steps and --epochs must be >= 1\n", argv[0]);
-        return 2;
-    }
+    int steps = 3000, epochs = 1, threads = 0;
+    const opt_spec specs[] = {
+        {"--out", OPT_STRING, &out, 0},     {"--data", OPT_STRING, &data, 0},
+        {"--steps", OPT_INT, &steps, 1},    {"--epochs", OPT_INT, &epochs, 1},
+        {"--threads", OPT_INT, &threads, 0},
+    };
+    if (!opt_parse(argc, argv, specs, (int)(sizeof specs / sizeof specs[0]), usage)) return 2;
+    if (threads > 0) ct_set_threads(threads); /* else $CTAPE_THREADS, else all cores */
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "optim_race: %s: %s\n", out, strerror(errno));
         return 1;

@@ -1,7 +1,9 @@
 /* tests/main.c — the runner: one line per test, the last line "N passed, N failed".
- * Usage: ctape_tests [--group G] [--skip-group G] [name-substring ...] */
+ * Usage: ctape_tests [--group G] [--skip-group G] [--counts FILE] [name-substring ...]
+ * --counts writes "passed=N failed=N skipped=N" to FILE (make test sums the two flavours). */
 #include "test.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -81,13 +83,63 @@ void ct_test_note(const char *fmt, ...) {
 
 int ct_test_stopped(void) { return failed_now || skipped_now; }
 
-const char *ct_test_shared_data(void) {
-    static char path[512];
-    const char *env = getenv("CTAPE_SHARED_DATA");
-    snprintf(path, sizeof path, "%s", env ? env : "../shared/data");
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? path : NULL;
+/* The repository holding this test binary: the nearest folder above build/.../tests/ctape_tests
+ * with ctape.h and tests/main.c in it; "" when there is none (a binary copied elsewhere). */
+const char *ct_test_repository(void) {
+    static char repo[1024];
+    static int looked;
+    if (looked) return repo;
+    looked = 1;
+    char self[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return repo;
+    self[n] = 0;
+    for (char *slash = strrchr(self, '/'); slash && slash != self; slash = strrchr(self, '/')) {
+        *slash = 0;
+        char a[1100], b[1100];
+        snprintf(a, sizeof a, "%s/ctape.h", self);
+        snprintf(b, sizeof b, "%s/tests/main.c", self);
+        if (access(a, R_OK) == 0 && access(b, R_OK) == 0) {
+            snprintf(repo, sizeof repo, "%s", self);
+            break;
+        }
+    }
+    return repo;
 }
+
+/* Why the last ct_test_shared_data() found nothing. */
+static char shared_why[2400];
+
+const char *ct_test_shared_data(void) {
+    static char path[1100];
+    const char *env = getenv("CTAPE_SHARED_DATA");
+    const char *repo = ct_test_repository();
+    char from[1100];
+    if (env && *env) {
+        snprintf(path, sizeof path, "%s", env);
+        snprintf(from, sizeof from, "from $CTAPE_SHARED_DATA");
+    } else if (repo[0]) {
+        char parent[1100];
+        snprintf(parent, sizeof parent, "%s", repo);
+        snprintf(path, sizeof path, "%s/shared/data", dirname(parent));
+        snprintf(from, sizeof from, "../shared/data beside the repository %s", repo);
+    } else {
+        snprintf(path, sizeof path, "../shared/data");
+        snprintf(from, sizeof from, "../shared/data from the current directory (no repository around this binary)");
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(shared_why, sizeof shared_why, "%s (%s): %s", path, from, strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        snprintf(shared_why, sizeof shared_why, "%s (%s): not a directory", path, from);
+    } else {
+        shared_why[0] = 0;
+        return path;
+    }
+    return NULL;
+}
+
+const char *ct_test_shared_data_why(void) { return shared_why; }
 
 static void remove_tree(const char *path) {
     char cmd[600];
@@ -116,6 +168,19 @@ int ct_test_run_for_accuracy(const char *cmd, double *accuracy, char *last, size
         sscanf(line, "test accuracy: %lf", accuracy);
     }
     return pclose(p);
+}
+
+int ct_test_run_capture(const char *cmd, char *out, size_t len) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t used = fread(out, 1, len - 1, p);
+    out[used] = 0;
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {}
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 const char *ct_test_tmpdir(void) {
@@ -163,14 +228,15 @@ static int by_group_then_name(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    const char *only_group = NULL, *skip_group = NULL;
+    const char *only_group = NULL, *skip_group = NULL, *counts_file = NULL;
     const char *patterns[64];
     int n_patterns = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--group") && i + 1 < argc) only_group = argv[++i];
         else if (!strcmp(argv[i], "--skip-group") && i + 1 < argc) skip_group = argv[++i];
+        else if (!strcmp(argv[i], "--counts") && i + 1 < argc) counts_file = argv[++i];
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: %s [--group G] [--skip-group G] [name-substring ...]\n", argv[0]);
+            printf("usage: %s [--group G] [--skip-group G] [--counts FILE] [name-substring ...]\n", argv[0]);
             return 0;
         } else if (n_patterns < 64) patterns[n_patterns++] = argv[i];
     }
@@ -214,5 +280,12 @@ int main(int argc, char **argv) {
     remove_tree(tmp_root);
     if (skipped) printf("(%d skipped)\n", skipped);
     printf("%d passed, %d failed\n", passed, failed);
+    if (counts_file) {
+        FILE *f = fopen(counts_file, "w");
+        if (!f || fprintf(f, "passed=%d failed=%d skipped=%d\n", passed, failed, skipped) < 0 || fclose(f) != 0) {
+            fprintf(stderr, "%s: cannot write %s: %s\n", argv[0], counts_file, strerror(errno));
+            return 2;
+        }
+    }
     return failed ? 1 : 0;
 }

@@ -20,8 +20,17 @@ void ct_test_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Non-zero once the running test has failed or skipped. */
 int ct_test_stopped(void);
 
-/* ../shared/data (or $CTAPE_SHARED_DATA) when present, else NULL. */
+/* The repository that holds this test binary (the folder above build/.../tests with ctape.h and
+ * tests/main.c), found from /proc/self/exe; "" when there is none. */
+const char *ct_test_repository(void);
+/* $CTAPE_SHARED_DATA, else ../shared/data beside the repository that holds this test binary
+ * (found from /proc/self/exe, whatever the current directory), when it is a folder; else NULL. */
 const char *ct_test_shared_data(void);
+/* After ct_test_shared_data() returned NULL: the path it tried, where that came from and why it
+ * is not usable ("/x (from $CTAPE_SHARED_DATA): No such file or directory"). */
+const char *ct_test_shared_data_why(void);
+/* Ends a real-data test as skipped with that reason. */
+#define CT_SKIP_NO_SHARED_DATA() CT_SKIP("real data absent: %s", ct_test_shared_data_why())
 /* The built example program `name` next to this test binary (build/.../examples/<name>);
  * returns 1 when it exists and is executable. */
 int ct_test_example_path(const char *name, char *out, size_t len);
@@ -29,6 +38,9 @@ int ct_test_example_path(const char *name, char *out, size_t len);
  * prints into *accuracy (−1 when there is none) and its last line into `last`; returns pclose's
  * status (0: exited 0) or −1 when it could not start. */
 int ct_test_run_for_accuracy(const char *cmd, double *accuracy, char *last, size_t last_len);
+/* Runs the shell command `cmd` with stderr joined to stdout and keeps the output (truncated to
+ * len − 1 bytes) in out; returns its exit status, or −1 when it did not exit normally. */
+int ct_test_run_capture(const char *cmd, char *out, size_t len);
 /* A fresh empty directory for this test's files (removed when the run ends). */
 const char *ct_test_tmpdir(void);
 

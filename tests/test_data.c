@@ -568,7 +568,7 @@ static const char *mnist_dir(void) {
 
 CT_TEST(data, mnist_t10k_class_counts) {
     const char *dir = mnist_dir();
-    if (!dir) CT_SKIP("../shared/data absent");
+    if (!dir) CT_SKIP_NO_SHARED_DATA();
     double t0 = ct_time_now();
     ct_dataset *d = ct_idx_load(dir, "test");
     double secs = ct_time_now() - t0;
@@ -591,7 +591,7 @@ CT_TEST(data, mnist_t10k_class_counts) {
 
 CT_TEST(data, mnist_train10k_and_count_mismatch) {
     const char *dir = mnist_dir();
-    if (!dir) CT_SKIP("../shared/data absent");
+    if (!dir) CT_SKIP_NO_SHARED_DATA();
     ct_dataset *d = ct_idx_load(dir, "train10k");
     CHECK(d != NULL, "%s", ct_last_error());
     int ok = d->n == 10000 && d->height == 28 && d->width == 28 && d->classes == 10;
@@ -610,7 +610,7 @@ CT_TEST(data, mnist_train10k_and_count_mismatch) {
 
 CT_TEST(data, mnist_loader_epoch_speed) {
     const char *dir = mnist_dir();
-    if (!dir) CT_SKIP("../shared/data absent");
+    if (!dir) CT_SKIP_NO_SHARED_DATA();
     ct_dataset *d = ct_idx_load(dir, "t10k");
     CHECK(d != NULL, "%s", ct_last_error());
     ct_loader *l = ct_loader_new(d, CT_LOADER(.batch = 128, .seed = 42, .flatten = 1));

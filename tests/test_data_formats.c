@@ -822,7 +822,7 @@ static int load_real_pair(const char *shared, const char *folder, const char *sp
 
 CT_TEST(data, cifar10_real_png_folder_matches_binary) {
     const char *shared = ct_test_shared_data();
-    if (!shared) CT_SKIP("../shared/data absent");
+    if (!shared) CT_SKIP_NO_SHARED_DATA();
     const char *splits[2] = {"train", "test"};
     const int want_n[2] = {1000, 200};
     double secs[2] = {0};
@@ -859,7 +859,7 @@ CT_TEST(data, cifar10_real_png_folder_matches_binary) {
 
 CT_TEST(data, cifar10_real_jpeg_folder_within_tolerance) {
     const char *shared = ct_test_shared_data();
-    if (!shared) CT_SKIP("../shared/data absent");
+    if (!shared) CT_SKIP_NO_SHARED_DATA();
     real_pair p;
     int loaded = load_real_pair(shared, "cifar10-jpg", "test", &p);
     if (!loaded) {
@@ -888,7 +888,7 @@ CT_TEST(data, cifar10_real_jpeg_folder_within_tolerance) {
 
 CT_TEST(data, cifar10_real_binary_subset) {
     const char *shared = ct_test_shared_data();
-    if (!shared) CT_SKIP("../shared/data absent");
+    if (!shared) CT_SKIP_NO_SHARED_DATA();
     char path[1024];
     snprintf(path, sizeof path, "%s/cifar10/data_batch_sub.bin", shared);
     double t0 = ct_time_now();

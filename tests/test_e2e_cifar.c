@@ -16,7 +16,7 @@
 
 CT_TEST(e2e, cifar10_cnn_subset_two_epochs) {
     const char *shared = ct_test_shared_data();
-    if (!shared) CT_SKIP("../shared/data absent: real-data test skipped");
+    if (!shared) CT_SKIP_NO_SHARED_DATA();
     char exe[1100], cmd[2600];
     if (!ct_test_example_path("cifar10_cnn", exe, sizeof exe))
         CT_SKIP("examples not built next to the tests (make builds them)");

@@ -17,7 +17,7 @@
 
 CT_TEST(e2e, mnist_cnn_train10k_three_epochs) {
     const char *shared = ct_test_shared_data();
-    if (!shared) CT_SKIP("../shared/data absent: real-data test skipped");
+    if (!shared) CT_SKIP_NO_SHARED_DATA();
     char exe[1100], cmd[2400];
     if (!ct_test_example_path("mnist_cnn", exe, sizeof exe))
         CT_SKIP("examples not built next to the tests (make builds them)");

@@ -820,7 +820,7 @@ CT_TEST(data, dataset_channel_stats_large_planes) {
 
 CT_TEST(data, cifar10_channel_stats_and_normalised_batches) {
     const char *shared = ct_test_shared_data();
-    if (!shared) CT_SKIP("../shared/data absent");
+    if (!shared) CT_SKIP_NO_SHARED_DATA();
     char path[700];
     snprintf(path, sizeof path, "%s/cifar10/data_batch_sub.bin", shared);
     ct_dataset *d = ct_cifar10_load(path, NULL);

@@ -158,7 +158,7 @@ static int is_embedding_loss(const char *name) {
 
 CT_TEST(losses_train, every_classification_loss_reaches_90_percent) {
     if (!load_data()) {
-        if (!ct_test_shared_data()) CT_SKIP("../shared/data absent: real-data test skipped");
+        if (!ct_test_shared_data()) CT_SKIP_NO_SHARED_DATA();
         CHECK(0, "%s", ct_last_error());
     }
     const int n_cases = (int)(sizeof class_cases / sizeof class_cases[0]);
@@ -267,7 +267,7 @@ static const embed_case embed_cases[] = {
 
 CT_TEST(losses_train, embedding_losses_give_a_90_percent_linear_probe) {
     if (!load_data()) {
-        if (!ct_test_shared_data()) CT_SKIP("../shared/data absent: real-data test skipped");
+        if (!ct_test_shared_data()) CT_SKIP_NO_SHARED_DATA();
         CHECK(0, "%s", ct_last_error());
     }
     enum { DIM = 128 };

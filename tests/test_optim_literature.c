@@ -629,7 +629,7 @@ static double mnist_epoch(const ct_dataset *train, const ct_dataset *test, int w
 
 CT_TEST(optim_literature, mnist_one_epoch_each_reaches_90) {
     const char *shared = ct_test_shared_data();
-    if (!shared) CT_SKIP("../shared/data absent: real-data test skipped");
+    if (!shared) CT_SKIP_NO_SHARED_DATA();
     char dir[600];
     snprintf(dir, sizeof dir, "%s/mnist", shared);
     ct_dataset *train = ct_idx_load(dir, "train10k"), *test = train ? ct_idx_load(dir, "t10k") : NULL;

@@ -130,7 +130,7 @@ static double test_accuracy(ct_tape *tape, const mlp *net, const ct_dataset *tes
  * ends near 90%, at 3e-3 near 92%. */
 CT_TEST(optim_torch, every_optimizer_trains_mnist_mlp_one_epoch) {
     const char *shared = ct_test_shared_data();
-    if (!shared) CT_SKIP("../shared/data absent: real-data test skipped");
+    if (!shared) CT_SKIP_NO_SHARED_DATA();
     char dir[600];
     snprintf(dir, sizeof dir, "%s/mnist", shared);
     ct_dataset *train = ct_idx_load(dir, "train10k");
