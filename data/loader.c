@@ -60,6 +60,7 @@ struct ct_loader {
     int stop;
     int next_slot;           /* the slot the caller takes next */
     int held;                /* the slot the caller holds, -1 for none */
+    unsigned magic;          /* LOADER_MAGIC while alive, LOADER_FREED after ct_loader_free */
 };
 
 /* ---- random choices ---------------------------------------------------------------------- */
@@ -343,6 +344,15 @@ static void check_options(const ct_dataset *d, const ct_loader_opts *o) {
     }
 }
 
+#define LOADER_MAGIC 0x6c6f6164u /* "load" */
+#define LOADER_FREED 0x64656164u /* "dead" */
+
+static void check_loader(const ct_loader *l, const char *op) {
+    CT_CHECK(l != NULL, op, "the loader is NULL (make one with ct_loader_new)");
+    CT_CHECK(l->magic == LOADER_MAGIC, op, "the loader %s (use it before ct_loader_free, free it once)",
+             l->magic == LOADER_FREED ? "was freed with ct_loader_free" : "is not a live loader");
+}
+
 ct_loader *ct_loader_new(const ct_dataset *d, ct_loader_opts opts) {
     CT_CHECK(d != NULL, "ct_loader_new", "dataset is NULL");
     CT_CHECK(opts.batch >= 1, "ct_loader_new", ".batch must be >= 1 (got %d)", opts.batch);
@@ -354,6 +364,7 @@ ct_loader *ct_loader_new(const ct_dataset *d, ct_loader_opts opts) {
     check_options(d, &opts);
     ct_loader *l = calloc(1, sizeof *l);
     CT_CHECK(l != NULL, "ct_loader_new", "out of memory");
+    l->magic = LOADER_MAGIC;
     l->data = d;
     l->opts = opts;
     l->count = opts.indices ? opts.count : d->n;
@@ -397,15 +408,24 @@ ct_loader *ct_loader_new(const ct_dataset *d, ct_loader_opts opts) {
 }
 
 int ct_loader_batches_per_epoch(const ct_loader *l) {
+    check_loader(l, "ct_loader_batches_per_epoch");
     int n = l->count, b = l->opts.batch;
     return l->opts.drop_last ? n / b : n / b + (n % b != 0);
 }
 
-double ct_loader_wait_seconds(const ct_loader *l) { return l->wait_seconds; }
+double ct_loader_wait_seconds(const ct_loader *l) {
+    check_loader(l, "ct_loader_wait_seconds");
+    return l->wait_seconds;
+}
 
-int ct_loader_prefetching(const ct_loader *l) { return l->prefetching; }
+int ct_loader_prefetching(const ct_loader *l) {
+    check_loader(l, "ct_loader_prefetching");
+    return l->prefetching;
+}
 
 int ct_loader_next(ct_loader *l, ct_batch *b) {
+    check_loader(l, "ct_loader_next");
+    CT_CHECK(b != NULL, "ct_loader_next", "the batch is NULL (pass the address of a ct_batch)");
     double t0 = ct_time_now();
     slot *s;
     if (l->prefetching) {
@@ -438,6 +458,7 @@ int ct_loader_next(ct_loader *l, ct_batch *b) {
 
 void ct_loader_free(ct_loader *l) {
     if (!l) return;
+    check_loader(l, "ct_loader_free");
     if (l->prefetching) {
         pthread_mutex_lock(&l->mutex);
         l->stop = 1;
@@ -454,5 +475,6 @@ void ct_loader_free(ct_loader *l) {
         free(l->slots[k].labels);
     }
     free(l->order);
+    *(volatile unsigned *)&l->magic = LOADER_FREED; /* volatile: a store before free is otherwise dropped */
     free(l);
 }

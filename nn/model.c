@@ -18,17 +18,31 @@ struct ct_model {
     ct_module **modules;
     int n_modules, cap_modules;
     ct_rng rng;
+    unsigned magic; /* MODEL_MAGIC while alive, MODEL_FREED after ct_model_free */
 };
+
+#define MODEL_MAGIC 0x6d6f646cu /* "modl" */
+#define MODEL_FREED 0x64656164u /* "dead" */
+
+/* A model handle a public call may use: not NULL, not freed. */
+static void check_model(const ct_model *m, const char *op) {
+    CT_CHECK(m != NULL, op, "the model is NULL (make one with ct_model_new)");
+    CT_CHECK(m->magic == MODEL_MAGIC, op, "the model %s (use it before ct_model_free, free it once)",
+             m->magic == MODEL_FREED ? "was freed with ct_model_free" : "is not a live model");
+}
 
 ct_model *ct_model_new(void) {
     ct_model *m = calloc(1, sizeof *m);
     if (!m) ct_fatal("ct_model_new", "out of memory");
     ct_rng_seed(&m->rng, 0);
+    m->magic = MODEL_MAGIC;
     return m;
 }
 
 void ct_model_free(ct_model *m) {
     if (!m) return;
+    check_model(m, "ct_model_free");
+    *(volatile unsigned *)&m->magic = MODEL_FREED; /* volatile: a store before free is otherwise dropped */
     for (int i = 0; i < m->n_modules; i++)
         if (m->modules[i]->destroy) m->modules[i]->destroy(m->modules[i]);
     for (int i = 0; i < m->n_params; i++) ct_tensor_free(m->params[i].tensor);
@@ -39,8 +53,15 @@ void ct_model_free(ct_model *m) {
     free(m);
 }
 
-void ct_model_set_seed(ct_model *m, uint64_t seed) { ct_rng_seed(&m->rng, seed); }
-ct_rng *ct_model_rng(ct_model *m) { return &m->rng; }
+void ct_model_set_seed(ct_model *m, uint64_t seed) {
+    check_model(m, "ct_model_set_seed");
+    ct_rng_seed(&m->rng, seed);
+}
+
+ct_rng *ct_model_rng(ct_model *m) {
+    check_model(m, "ct_model_rng");
+    return &m->rng;
+}
 
 /* Parameters and buffers share one namespace (a checkpoint addresses both by name). */
 static named_param *append_named(ct_model *m, named_param **list, int *n, int *cap, const char *name,
@@ -63,6 +84,7 @@ static named_param *append_named(ct_model *m, named_param **list, int *n, int *c
 }
 
 ct_tensor *ct_model_add_param(ct_model *m, const char *name, ct_shape shape) {
+    check_model(m, "ct_model_add_param");
     named_param *p = append_named(m, &m->params, &m->n_params, &m->cap_params, name, "ct_model_add_param");
     p->tensor = ct_tensor_new_grad(shape);
     p->tensor->flags |= CT_TENSOR_PARAM;
@@ -71,49 +93,63 @@ ct_tensor *ct_model_add_param(ct_model *m, const char *name, ct_shape shape) {
 }
 
 ct_tensor *ct_model_add_buffer(ct_model *m, const char *name, ct_shape shape) {
+    check_model(m, "ct_model_add_buffer");
     named_param *p = append_named(m, &m->buffers, &m->n_buffers, &m->cap_buffers, name, "ct_model_add_buffer");
     p->tensor = ct_tensor_new(shape);
     p->tensor->name = p->name;
     return p->tensor;
 }
 
-int ct_model_buffer_count(const ct_model *m) { return m->n_buffers; }
+int ct_model_buffer_count(const ct_model *m) {
+    check_model(m, "ct_model_buffer_count");
+    return m->n_buffers;
+}
 
 ct_tensor *ct_model_buffer(const ct_model *m, int i) {
+    check_model(m, "ct_model_buffer");
     CT_CHECK(i >= 0 && i < m->n_buffers, "ct_model_buffer", "index %d out of range (%d buffers)", i, m->n_buffers);
     return m->buffers[i].tensor;
 }
 
 ct_tensor *ct_model_find_buffer(const ct_model *m, const char *name) {
+    check_model(m, "ct_model_find_buffer");
     for (int i = 0; i < m->n_buffers; i++)
         if (strcmp(m->buffers[i].name, name) == 0) return m->buffers[i].tensor;
     return NULL;
 }
 
-int ct_model_param_count(const ct_model *m) { return m->n_params; }
+int ct_model_param_count(const ct_model *m) {
+    check_model(m, "ct_model_param_count");
+    return m->n_params;
+}
 
 ct_tensor *ct_model_param(const ct_model *m, int i) {
+    check_model(m, "ct_model_param");
     CT_CHECK(i >= 0 && i < m->n_params, "ct_model_param", "index %d out of range (%d parameters)", i, m->n_params);
     return m->params[i].tensor;
 }
 
 ct_tensor *ct_model_find_param(const ct_model *m, const char *name) {
+    check_model(m, "ct_model_find_param");
     for (int i = 0; i < m->n_params; i++)
         if (strcmp(m->params[i].name, name) == 0) return m->params[i].tensor;
     return NULL;
 }
 
 size_t ct_model_num_elements(const ct_model *m) {
+    check_model(m, "ct_model_num_elements");
     size_t n = 0;
     for (int i = 0; i < m->n_params; i++) n += m->params[i].tensor->size;
     return n;
 }
 
 void ct_model_zero_grad(ct_model *m) {
+    check_model(m, "ct_model_zero_grad");
     for (int i = 0; i < m->n_params; i++) ct_tensor_zero_grad(m->params[i].tensor);
 }
 
 ct_module *ct_model_add_module(ct_model *m, ct_module *mod) {
+    check_model(m, "ct_model_add_module");
     if (m->n_modules == m->cap_modules) {
         m->cap_modules = m->cap_modules ? 2 * m->cap_modules : 16;
         ct_module **grown = realloc(m->modules, (size_t)m->cap_modules * sizeof *grown);
@@ -126,6 +162,7 @@ ct_module *ct_model_add_module(ct_model *m, ct_module *mod) {
 }
 
 void ct_model_train(ct_model *m, int training) {
+    check_model(m, "ct_model_train");
     for (int i = 0; i < m->n_modules; i++) m->modules[i]->training = training;
 }
 
@@ -171,6 +208,7 @@ static size_t params_under(const ct_model *m, const char *prefix) {
 }
 
 void ct_model_summary(ct_model *m, ct_module *top, ct_shape input_shape, FILE *out) {
+    check_model(m, "ct_model_summary");
     ct_tape *tape = ct_tape_new();
     ct_tape_grad_enabled(tape, 0);
     int was_training = top->training;

@@ -494,3 +494,41 @@ CT_TEST(tape_lifecycle, sanitizer_reports_data_read_after_reset) {
     CHECK(ct_test_expect_fatal(data_read_after_reset, NULL, "use-after-poison", got, sizeof got), "got: %s", got);
 }
 #endif
+
+static void model_freed_twice(void *arg) {
+    (void)arg;
+    ct_model *m = ct_model_new();
+    ct_linear_new(m, "fc", 2, 2);
+    ct_model_free(m);
+    ct_model_free(m);
+}
+
+static void null_model(void *arg) {
+    (void)arg;
+    ct_linear_new(NULL, "fc", 2, 2);
+}
+
+static void loader_freed_twice(void *arg) {
+    (void)arg;
+    ct_dataset *d = calloc(1, sizeof *d);
+    d->n = 4, d->channels = 1, d->height = 2, d->width = 2, d->classes = 2;
+    d->images = calloc(16, 1);
+    d->labels = calloc(4, sizeof *d->labels);
+    ct_loader *l = ct_loader_new(d, CT_LOADER(.batch = 2));
+    ct_loader_free(l);
+    ct_batch b;
+    ct_loader_next(l, &b);
+}
+
+CT_TEST(tape_lifecycle, freed_and_null_models_and_loaders_are_named) {
+    char got[1024];
+#ifdef __SANITIZE_ADDRESS__
+    const char *freed_model = "heap-use-after-free", *freed_loader = "heap-use-after-free";
+#else
+    const char *freed_model = "was freed with ct_model_free", *freed_loader = "was freed with ct_loader_free";
+#endif
+    CHECK(ct_test_expect_fatal(model_freed_twice, NULL, freed_model, got, sizeof got), "got: %s", got);
+    CHECK(ct_test_expect_fatal(null_model, NULL, "the model is NULL", got, sizeof got), "got: %s", got);
+    CHECK(strstr(got, "test_tape_lifecycle.c"), "got: %s", got);
+    CHECK(ct_test_expect_fatal(loader_freed_twice, NULL, freed_loader, got, sizeof got), "got: %s", got);
+}
