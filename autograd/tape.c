@@ -246,6 +246,7 @@ ct_tensor *ct_op_output(ct_tape *tape, ct_shape shape, const ct_op *op, ct_tenso
 }
 
 ct_tensor *ct_op_view(ct_tape *tape, ct_tensor *of, ct_shape shape) {
+    check_tape(tape, "view");
     check_live(tape, of, "view", 0);
     ct_tensor *t = arena_tensor(tape, shape, "view");
     t->data = of->data;
