@@ -10,6 +10,7 @@
 # Options: PRECISION=64 (float64 flavour, build/f64), SANITIZE=1 (ASan + UBSan, build/asan).
 
 PRECISION ?= 32
+NATIVE ?= 1
 # The library's version; the soname libctape.so.$(SOVERSION) changes when the ABI breaks.
 VERSION := 0.1.0
 SOVERSION := 0
@@ -28,6 +29,9 @@ endif
 ifeq ($(PRECISION),64)
 BUILD := $(BUILD)/f64
 endif
+ifeq ($(NATIVE),0)
+BUILD := $(BUILD)/portable
+endif
 
 # OpenBLAS built on OpenMP, so BLAS and our OpenMP loops share one thread pool. Debian's default
 # (pthread) OpenBLAS keeps its own spinning threads beside OpenMP's and runs W1 about 5x slower
@@ -36,7 +40,17 @@ MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 OPENBLAS_DIR := /usr/lib/$(MULTIARCH)/openblas-openmp
 OPENBLAS_INC := /usr/include/$(MULTIARCH)/openblas-openmp
 CPPFLAGS += -I. -D_GNU_SOURCE -I$(OPENBLAS_INC)
+# NATIVE=1 (the default for now): for this CPU only (-march=native). NATIVE=0, in build/portable:
+# a library for any x86-64 CPU (baseline instructions, generic tuning) whose hot loops (CT_KERNEL
+# in core/tensor.h) carry AVX2 and AVX-512 copies picked at load time; valgrind runs it (it stops
+# on the AVX-512 instructions of a -march=native build).
+ifeq ($(NATIVE),1)
 CFLAGS ?= -O3 -march=native
+else ifeq ($(shell uname -m),x86_64)
+CFLAGS ?= -O3 -march=x86-64 -mtune=generic
+else
+CFLAGS ?= -O3
+endif
 CFLAGS += -std=c11 -Wall -Wextra -Werror -fopenmp -fPIC -MMD -MP
 # sqrt never sets errno (nothing reads it): without this GCC guards every sqrt with a branch
 # that calls libm for errno, and the optimizers' update loops (Adam, RMSprop, ...) do not vectorise.
@@ -298,7 +312,9 @@ help:
 	@echo "  PRECISION=64       float64 flavour in build/f64 (the gradient checks)"
 	@echo "  SANITIZE=1         AddressSanitizer + UndefinedBehaviorSanitizer build in build/asan"
 	@echo "  PREFIX=DIR         install prefix (default /usr/local); DESTDIR=DIR stages a package"
-	@echo "  CFLAGS=...         compiler flags in place of the default -O3 -march=native"
+	@echo "  NATIVE=0           a library for any x86-64 CPU in build/portable (AVX2/AVX-512 loops picked at run time)"
+	@echo "  NATIVE=1           (the default) for this CPU only: -march=native"
+	@echo "  CFLAGS=...         compiler flags in place of the defaults above"
 	@echo "  CTAPE_THREADS=n    threads of OpenBLAS and OpenMP (make demo, tests, programs)"
 	@echo "  BENCH_RUNS=n       runs per benchmark figure (default 3)"
 

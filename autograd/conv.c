@@ -149,6 +149,7 @@ static int same_width(const conv_geom *g) { return g->sh == 1 && g->sw == 1 && g
  *     cols[(c·kh + i)·kw + j][oh·Wo + ow] = x[c][oh·sh − ph + i·dh][ow·sw − pw + j·dw]
  * and 0 where that position falls in the padding. Rows are written in address order, so
  * cols needs ROW_SLACK spare elements at its end (see row_copy_spill). */
+CT_KERNEL
 static void im2col(const conv_geom *g, const ct_real *restrict x, ct_real *restrict cols) {
     const int H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw, P = g->P;
     const size_t plane = (size_t)H * W;
@@ -209,6 +210,7 @@ static void im2col(const conv_geom *g, const ct_real *restrict x, ct_real *restr
  * by one column, and waits for that store to complete (a failed store-to-load forward), which
  * made col2im several times slower. dcols is scratch: the same-width path zeroes its wrapped
  * columns (entries that belong to the padding) so that each row goes back in one contiguous add. */
+CT_KERNEL
 static void col2im_add(const conv_geom *g, ct_real *restrict dcols, ct_real *restrict dx) {
     const int H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw, C = g->C;
     const size_t plane = (size_t)H * W, row_stride = (size_t)g->kh * g->kw * g->P; /* next channel */
@@ -271,6 +273,7 @@ static int conv_parallel(const conv_geom *g) { return g->N > 1 && ct_max_threads
  * dW is summed per thread (thread 0 straight into dW, the others into zeroed partial buffers
  * added at the end), so samples run in parallel without a race.
  * saved: extra = the conv_geom. */
+CT_KERNEL
 static void conv2d_backward(ct_tape *tape, ct_node *nd) {
     ct_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
     const conv_geom *g = nd->extra;
@@ -343,6 +346,7 @@ const ct_op ct_op_conv2d = {
     "y_n = W·im2col(x_n) + b per group; dW += Σ_n dy_n·im2col(x_n)ᵀ, dx_n += col2im(Wᵀ·dy_n), db += Σ dy",
     conv2d_backward};
 
+CT_KERNEL
 ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct_conv2d_params p) {
     static const char *op = "ct_conv2d";
     CT_CHECK(x && w, op, "input or weight is NULL");
@@ -480,6 +484,7 @@ static inline int covered(int o, int stride, int pad, int k, int n) {
  * (the output is NaN), as in PyTorch. Since padding is at most half the kernel, every window
  * holds an input element and the −∞ padding never needs to be materialised.
  * saved: extra = the argmax of each output as an offset h·W + w in its plane (int32). */
+CT_KERNEL
 static void max_pool2d_backward(ct_tape *tape, ct_node *nd) {
     ct_real *dx = ct_grad_of(tape, nd->in[0]);
     if (!dx) return;
@@ -521,6 +526,7 @@ static void max_pool_window(const pool_geom *g, const ct_real *restrict xq, int 
  * turns the loop back into branches, so instead the fast path sums every value it reads into
  * `probe`: a NaN (or ±∞ summing to one) makes the sum NaN, and then the plane is redone window
  * by window with max_pool_window, which also serves the windows clipped by the padding. */
+CT_KERNEL
 static void max_pool_plane(const pool_geom *g, const ct_real *restrict xq, ct_real *restrict yq, int *restrict aq) {
     const int W = g->W, Wo = g->Wo, sw = g->sw, kh = g->kh, kw = g->kw, pw = g->pw;
     /* outputs ow in [in_lo, in_hi) have their window's columns inside the input */
@@ -582,6 +588,7 @@ static void max_pool_plane(const pool_geom *g, const ct_real *restrict xq, ct_re
     }
 }
 
+CT_KERNEL
 ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
     const pool_geom g = pool_setup("ct_max_pool2d", x, p);
     ct_node *nd;
@@ -609,6 +616,7 @@ static inline ct_real avg_divisor(const pool_geom *g, int oh, int ow) {
                           : (ct_real)(covered(oh, g->sh, g->ph, g->kh, g->H) * covered(ow, g->sw, g->pw, g->kw, g->W));
 }
 
+CT_KERNEL
 static void avg_pool2d_backward(ct_tape *tape, ct_node *nd) {
     ct_real *dx = ct_grad_of(tape, nd->in[0]);
     if (!dx) return;
@@ -635,6 +643,7 @@ static void avg_pool2d_backward(ct_tape *tape, ct_node *nd) {
 }
 const ct_op ct_op_avg_pool2d = {"avg_pool2d", "y = Σ_window x / D; dx[window] += dy / D", avg_pool2d_backward};
 
+CT_KERNEL
 ct_tensor *ct_avg_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
     const pool_geom g = pool_setup("ct_avg_pool2d", x, p);
     ct_node *nd;
@@ -665,6 +674,7 @@ ct_tensor *ct_avg_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
 }
 
 /* ---- global_avg_pool2d: y[n,c] = (1/HW) Σ_{h,w} x[n,c,h,w];  dx[n,c,h,w] += dy[n,c] / HW ---- */
+CT_KERNEL
 static void global_avg_pool2d_backward(ct_tape *tape, ct_node *nd) {
     ct_tensor *x = nd->in[0];
     ct_real *dx = ct_grad_of(tape, x);
@@ -682,6 +692,7 @@ static void global_avg_pool2d_backward(ct_tape *tape, ct_node *nd) {
 const ct_op ct_op_global_avg_pool2d = {"global_avg_pool2d", "y[n,c] = mean_{h,w} x[n,c,h,w]; dx = dy / HW",
                                        global_avg_pool2d_backward};
 
+CT_KERNEL
 ct_tensor *ct_global_avg_pool2d(ct_tape *tape, ct_tensor *x) {
     CT_CHECK(x, "ct_global_avg_pool2d", "input is NULL");
     CT_CHECK(x->ndim == 4 && x->shape[2] > 0 && x->shape[3] > 0, "ct_global_avg_pool2d",

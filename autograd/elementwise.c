@@ -267,29 +267,37 @@ binary(int kind, const char *name, const ct_op *op, ct_tape *tape, ct_tensor *a,
 }
 
 /* ---- add: y = a + b;  da += dy, db += dy (each summed over its broadcast dims) ------------- */
+CT_KERNEL
 static void add_backward(ct_tape *tape, ct_node *n) { binary_backward(ADD, tape, n); }
 const ct_op ct_op_add = {"add", "y = a + b; da = dy, db = dy", add_backward};
+CT_KERNEL
 ct_tensor *ct_add(ct_tape *tape, ct_tensor *a, ct_tensor *b) {
     return binary(ADD, "ct_add", &ct_op_add, tape, a, b);
 }
 
 /* ---- sub: y = a − b;  da += dy, db −= dy --------------------------------------------------- */
+CT_KERNEL
 static void sub_backward(ct_tape *tape, ct_node *n) { binary_backward(SUB, tape, n); }
 const ct_op ct_op_sub = {"sub", "y = a − b; da = dy, db = −dy", sub_backward};
+CT_KERNEL
 ct_tensor *ct_sub(ct_tape *tape, ct_tensor *a, ct_tensor *b) {
     return binary(SUB, "ct_sub", &ct_op_sub, tape, a, b);
 }
 
 /* ---- mul: y = a·b;  da += dy·b, db += dy·a -------------------------------------------------- */
+CT_KERNEL
 static void mul_backward(ct_tape *tape, ct_node *n) { binary_backward(MUL, tape, n); }
 const ct_op ct_op_mul = {"mul", "y = a·b; da = dy·b, db = dy·a", mul_backward};
+CT_KERNEL
 ct_tensor *ct_mul(ct_tape *tape, ct_tensor *a, ct_tensor *b) {
     return binary(MUL, "ct_mul", &ct_op_mul, tape, a, b);
 }
 
 /* ---- div: y = a/b;  da += dy/b, db −= dy·a/b² = dy·y/b -------------------------------------- */
+CT_KERNEL
 static void div_backward(ct_tape *tape, ct_node *n) { binary_backward(DIV, tape, n); }
 const ct_op ct_op_div = {"div", "y = a/b; da = dy/b, db = −dy·a/b²", div_backward};
+CT_KERNEL
 ct_tensor *ct_div(ct_tape *tape, ct_tensor *a, ct_tensor *b) {
     return binary(DIV, "ct_div", &ct_op_div, tape, a, b);
 }
@@ -297,24 +305,30 @@ ct_tensor *ct_div(ct_tape *tape, ct_tensor *a, ct_tensor *b) {
 /* ---- pow: y = a^b;  da += dy·b·a^(b−1), db += dy·y·ln a ------------------------------------
  * As PyTorch: da is 0 where b = 0; db is 0 where a = 0 and b ≥ 0, and NaN where a < 0 (the
  * real power is not differentiable in b there). Keep a > 0 wherever b needs a gradient. */
+CT_KERNEL
 static void pow_backward(ct_tape *tape, ct_node *n) { binary_backward(POW, tape, n); }
 const ct_op ct_op_pow = {"pow", "y = a^b; da = dy·b·a^(b−1), db = dy·y·ln a", pow_backward};
+CT_KERNEL
 ct_tensor *ct_pow(ct_tape *tape, ct_tensor *a, ct_tensor *b) {
     return binary(POW, "ct_pow", &ct_op_pow, tape, a, b);
 }
 
 /* ---- maximum: y = max(a, b);  da += dy·[a > b], db += dy·[b > a]; ties give each dy/2 ------- */
+CT_KERNEL
 static void maximum_backward(ct_tape *tape, ct_node *n) { binary_backward(MAXIMUM, tape, n); }
 const ct_op ct_op_maximum = {"maximum", "y = max(a, b); da = dy·[a > b] (½ on ties), db likewise",
                              maximum_backward};
+CT_KERNEL
 ct_tensor *ct_maximum(ct_tape *tape, ct_tensor *a, ct_tensor *b) {
     return binary(MAXIMUM, "ct_maximum", &ct_op_maximum, tape, a, b);
 }
 
 /* ---- minimum: y = min(a, b);  da += dy·[a < b], db += dy·[b < a]; ties give each dy/2 ------- */
+CT_KERNEL
 static void minimum_backward(ct_tape *tape, ct_node *n) { binary_backward(MINIMUM, tape, n); }
 const ct_op ct_op_minimum = {"minimum", "y = min(a, b); da = dy·[a < b] (½ on ties), db likewise",
                              minimum_backward};
+CT_KERNEL
 ct_tensor *ct_minimum(ct_tape *tape, ct_tensor *a, ct_tensor *b) {
     return binary(MINIMUM, "ct_minimum", &ct_op_minimum, tape, a, b);
 }
@@ -399,12 +413,14 @@ ct_tensor *ct_neg(ct_tape *tape, ct_tensor *x) {
 }
 
 /* ---- add_scalar: y = x + c;  dx += dy ------------------------------------------------------- */
+CT_KERNEL
 static void add_scalar_backward(ct_tape *tape, ct_node *n) {
     UNARY_BACKWARD_BEGIN
 #pragma omp parallel for if (len > PAR_MIN)
     for (size_t i = 0; i < len; i++) dx[i] += dy[i];
 }
 const ct_op ct_op_add_scalar = {"add_scalar", "y = x + c; dx = dy", add_scalar_backward};
+CT_KERNEL
 ct_tensor *ct_add_scalar(ct_tape *tape, ct_tensor *x, double c) {
     ct_node *n;
     ct_tensor *y = unary_output(tape, x, &ct_op_add_scalar, &n);
@@ -416,6 +432,7 @@ ct_tensor *ct_add_scalar(ct_tape *tape, ct_tensor *x, double c) {
 }
 
 /* ---- mul_scalar: y = c·x;  dx += c·dy; arg[0] = c -------------------------------------------- */
+CT_KERNEL
 static void mul_scalar_backward(ct_tape *tape, ct_node *n) {
     UNARY_BACKWARD_BEGIN
     ct_real c = (ct_real)n->arg[0];
@@ -423,6 +440,7 @@ static void mul_scalar_backward(ct_tape *tape, ct_node *n) {
     for (size_t i = 0; i < len; i++) dx[i] += c * dy[i];
 }
 const ct_op ct_op_mul_scalar = {"mul_scalar", "y = c·x; dx = c·dy", mul_scalar_backward};
+CT_KERNEL
 ct_tensor *ct_mul_scalar(ct_tape *tape, ct_tensor *x, double c) {
     ct_node *n;
     ct_tensor *y = unary_output(tape, x, &ct_op_mul_scalar, &n);
@@ -453,12 +471,14 @@ ct_tensor *ct_pow_scalar(ct_tape *tape, ct_tensor *x, double p) {
 }
 
 /* ---- exp: y = eˣ;  dx += dy·y ----------------------------------------------------------------- */
+CT_KERNEL
 static void exp_backward(ct_tape *tape, ct_node *n) {
     UNARY_BACKWARD_BEGIN
 #pragma omp parallel for if (len > PAR_MIN)
     for (size_t i = 0; i < len; i++) dx[i] += dy[i] * y[i];
 }
 const ct_op ct_op_exp = {"exp", "y = exp(x); dx = dy·y", exp_backward};
+CT_KERNEL
 ct_tensor *ct_exp(ct_tape *tape, ct_tensor *x) {
     ct_node *n;
     ct_tensor *y = unary_output(tape, x, &ct_op_exp, &n);
@@ -469,12 +489,14 @@ ct_tensor *ct_exp(ct_tape *tape, ct_tensor *x) {
 }
 
 /* ---- log: y = ln x;  dx += dy/x --------------------------------------------------------------- */
+CT_KERNEL
 static void log_backward(ct_tape *tape, ct_node *n) {
     UNARY_BACKWARD_BEGIN
 #pragma omp parallel for if (len > PAR_MIN)
     for (size_t i = 0; i < len; i++) dx[i] += dy[i] / xd[i];
 }
 const ct_op ct_op_log = {"log", "y = ln x; dx = dy/x", log_backward};
+CT_KERNEL
 ct_tensor *ct_log(ct_tape *tape, ct_tensor *x) {
     ct_node *n;
     ct_tensor *y = unary_output(tape, x, &ct_op_log, &n);

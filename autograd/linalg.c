@@ -126,6 +126,7 @@ ct_tensor *ct_bmm(ct_tape *tape, ct_tensor *a, ct_tensor *b) { return ct_bmm_t(t
 /* ---- linear: y (N,out) = x (N,in) · Wᵀ (in,out) + b (out) ---------------------------------
  * Backward:  dx += dy · W      dW += dyᵀ · x      db += Σ_rows dy
  * The bias is written into y first so the GEMM adds onto it (beta = 1): no second pass. */
+CT_KERNEL
 static void linear_backward(ct_tape *tape, ct_node *n) {
     ct_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int N = x->shape[0], in = x->shape[1], out = w->shape[0];
@@ -143,6 +144,7 @@ static void linear_backward(ct_tape *tape, ct_node *n) {
 }
 const ct_op ct_op_linear = {"linear", "y = x·Wᵀ + b; dx = dy·W, dW = dyᵀ·x, db = Σ dy", linear_backward};
 
+CT_KERNEL
 ct_tensor *ct_linear(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b) {
     CT_CHECK(x->ndim == 2 && w->ndim == 2 && x->shape[1] == w->shape[1], "ct_linear",
              "input %s does not match weight %s (need (N, in) and (out, in))", ct_shp(x), ct_shp(w));

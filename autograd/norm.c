@@ -76,6 +76,7 @@ static size_t trailing_size(const ct_tensor *x, int k) {
  *     dx_i += (r_i/D)·(D·g_i − Σ g_i − x̂_i·Σ g_i ⊙ x̂_i),   g_i = γ ⊙ dy_i   (g_i = dy_i without γ)
  *     dγ += Σ_i dy_i ⊙ x̂_i,      dβ += Σ_i dy_i
  * saved: extra = norm_saved (μ_i, r_i per row); iarg[0] = k (norm_dims). */
+CT_KERNEL
 static void layer_norm_backward(ct_tape *tape, ct_node *n) {
     ct_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
     const norm_saved *s = n->extra;
@@ -307,6 +308,7 @@ static double block_centred_squares(const ct_real *restrict b, size_t S, ct_real
  * stream it; a channel at a time jumps C·S values between blocks, a new page for each 32x32 block,
  * and the statistics of the CIFAR network's first layer (128 x 32 x 32 x 32) waited on memory at
  * every one of them. */
+CT_KERNEL
 static void blocks_moments(const ct_real *x, bn_dims d, double *bsum, double *bm2, double *mean, double *var) {
     const size_t N = d.N, C = d.C, S = d.S;
 #pragma omp parallel for if (N * C * S > PAR_MIN)
@@ -334,6 +336,7 @@ static void blocks_moments(const ct_real *x, bn_dims d, double *bsum, double *bm
 
 /* y = (x − μ)·scale + shift, block by block in memory order. Centred first, as the math reads:
  * scale·x + (β − μ·scale) would cancel when |μ| ≫ σ. */
+CT_KERNEL
 static void blocks_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_real *mean, const ct_real *mean_lo,
                              const ct_real *scale, const ct_real *shift) {
     const size_t N = d.N, C = d.C, S = d.S;
@@ -350,6 +353,7 @@ static void blocks_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_r
 
 /* Σ dy and Σ dy·x̂ of every channel: per block in memory order (pieces in ct_real, as above), then
  * over each channel's blocks in order, in double. bsum holds 2·N·C scratch values. */
+CT_KERNEL
 static void blocks_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, const norm_saved *st, double *bsum,
                              double *sum_dy, double *sum_dyx) {
     const size_t N = d.N, C = d.C, S = d.S;
@@ -380,6 +384,7 @@ static void blocks_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, con
 /* dx += k·(dy − m1 − x̂·m2) (training), or dx += k·dy (eval: x is not read), block by block in
  * memory order with channel c's constants. */
 /* overwrite: dx has just been allocated without a zero fill (ct_grad_for_write): assign. */
+CT_KERNEL
 static void blocks_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d, const norm_saved *st,
                       const ct_real *k, const ct_real *m1, const ct_real *m2, int training, int overwrite) {
     const size_t N = d.N, C = d.C, S = d.S;
@@ -407,6 +412,7 @@ static void blocks_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims 
 
 /* ---- the S = 1 layout: rows of C features ---- */
 
+CT_KERNEL
 static void rows_moments(const ct_real *x, bn_dims d, double *restrict mean, double *restrict var) {
     const size_t N = d.N, C = d.C;
     for (size_t c = 0; c < C; c++) mean[c] = var[c] = 0;
@@ -424,6 +430,7 @@ static void rows_moments(const ct_real *x, bn_dims d, double *restrict mean, dou
     for (size_t c = 0; c < C; c++) var[c] /= (double)N;
 }
 
+CT_KERNEL
 static void rows_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_real *restrict mean,
                            const ct_real *restrict mean_lo, const ct_real *restrict scale,
                            const ct_real *restrict shift) {
@@ -437,6 +444,7 @@ static void rows_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_rea
     }
 }
 
+CT_KERNEL
 static void rows_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, const norm_saved *st,
                            double *restrict sum_dy, double *restrict sum_dyx) {
     const size_t N = d.N, C = d.C;
@@ -452,6 +460,7 @@ static void rows_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, const
     }
 }
 
+CT_KERNEL
 static void rows_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d, const norm_saved *st,
                     const ct_real *restrict k, const ct_real *restrict m1, const ct_real *restrict m2,
                     int training, int overwrite) {

@@ -36,6 +36,7 @@ static inline double line_max_sumexp(const ct_real *x, size_t len, size_t inner,
 }
 
 /* ---- softmax: y_k = e^(x_k − m) / Σ_i e^(x_i − m);  dx_k += y_k·(dy_k − Σ_i dy_i·y_i) ------- */
+CT_KERNEL
 static void softmax_backward(ct_tape *tape, ct_node *n) {
     ct_real *dx = ct_grad_of(tape, n->in[0]);
     if (!dx) return;
@@ -54,6 +55,7 @@ static void softmax_backward(ct_tape *tape, ct_node *n) {
 }
 const ct_op ct_op_softmax = {"softmax", "y = e^x / Σ e^x; dx = y·(dy − Σ dy·y)", softmax_backward};
 
+CT_KERNEL
 ct_tensor *ct_softmax(ct_tape *tape, ct_tensor *x, int axis) {
     ct_node *n;
     ct_tensor *y = norm_output(tape, x, &axis, &ct_op_softmax, "ct_softmax", &n);
@@ -72,6 +74,7 @@ ct_tensor *ct_softmax(ct_tape *tape, ct_tensor *x, int axis) {
 }
 
 /* ---- log_softmax: y_k = x_k − m − ln Σ_i e^(x_i − m);  dx_k += dy_k − e^(y_k)·Σ_i dy_i ------ */
+CT_KERNEL
 static void log_softmax_backward(ct_tape *tape, ct_node *n) {
     ct_real *dx = ct_grad_of(tape, n->in[0]);
     if (!dx) return;
@@ -91,6 +94,7 @@ static void log_softmax_backward(ct_tape *tape, ct_node *n) {
 const ct_op ct_op_log_softmax = {"log_softmax", "y = x − ln Σ e^x; dx = dy − softmax(x)·Σ dy",
                                  log_softmax_backward};
 
+CT_KERNEL
 ct_tensor *ct_log_softmax(ct_tape *tape, ct_tensor *x, int axis) {
     ct_node *n;
     ct_tensor *y = norm_output(tape, x, &axis, &ct_op_log_softmax, "ct_log_softmax", &n);

@@ -33,6 +33,18 @@ extern const char ct_library_built_for_float32;
 __attribute__((used)) static const char *const ct__precision_of_this_file = &ct_library_built_for_float32;
 #endif
 
+/* ---- CPU dispatch ------------------------------------------------------------------------ */
+/* CT_KERNEL marks a function whose loops vectorise (an op's forward or backward, an optimizer's
+ * update): on x86-64 GCC compiles it for AVX-512, for AVX2 + FMA and for the baseline, and the
+ * dynamic loader picks the copy this CPU runs, so one build runs on any x86-64 CPU. Empty where
+ * the build already targets AVX2 or more (make NATIVE=1) and with other compilers. Put it on a
+ * function called once per op, not per element or row: a clone is never inlined. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && !defined(__AVX2__)
+#define CT_KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CT_KERNEL
+#endif
+
 /* ---- errors ------------------------------------------------------------------------------ */
 /* Two kinds of error:
  *  - programmer errors (shape mismatch, NULL, bad axis) stop the program with one message

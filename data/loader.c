@@ -164,6 +164,7 @@ static inline ct_real convert_one(uint8_t v, int normalize, ct_real scale, ct_re
  * mirrored row (reflect). Flip: output column x takes what column W − 1 − x would have had, so
  * each span is stored reversed from the other end of the row. Padding is the value of a zero
  * byte (shift[c] when normalising, else 0), as torchvision pads the tensor before Normalize. */
+CT_KERNEL
 static void fill_sample(const ct_loader *l, ct_real *restrict dst, const uint8_t *restrict src, uint64_t seed) {
     const ct_dataset *d = l->data;
     const int C = d->channels, H = d->height, W = d->width;

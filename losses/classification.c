@@ -237,6 +237,7 @@ static CT_ALWAYS_INLINE ct_real value_and_slope(int kind, const pointwise_saved 
 }
 
 /* Rows [r0, r1) of a PW_KEEPS_SLOPE kind: ℓ into out (none) or summed, ∂ℓ/∂x into slope. */
+CT_KERNEL
 static double pointwise_forward_keep_slope(const pointwise_saved *s, const ct_real *x, const ct_real *t,
                                            ct_real *out, ct_real *slope, size_t k0, size_t k1) {
     double total = 0;
@@ -261,6 +262,7 @@ static double pointwise_forward_keep_slope(const pointwise_saved *s, const ct_re
 
 /* One pass over rows [r0, r1) of (rows, C): out (none) or the double sum of ℓ. The switch sits
  * outside the loops so each kind's loop is compiled (and vectorised) on its own. */
+CT_KERNEL
 static double pointwise_forward_rows(const pointwise_saved *s, const ct_real *x, const ct_real *t, ct_real *out,
                                      size_t r0, size_t r1) {
     const int C = s->C;
@@ -309,6 +311,7 @@ static double pointwise_forward_rows(const pointwise_saved *s, const ct_real *x,
 }
 
 /* dx += g·∂ℓ/∂x over rows [r0, r1); g per element (dout, none) or one number (g_all). */
+CT_KERNEL
 static void pointwise_backward_rows(const pointwise_saved *s, const ct_real *x, const ct_real *t, const ct_real *dout,
                                     ct_real g_all, ct_real *dx, size_t r0, size_t r1) {
     const int C = s->C;
@@ -359,6 +362,7 @@ static void pointwise_backward_rows(const pointwise_saved *s, const ct_real *x, 
 #undef PW_BACKWARD
 }
 
+CT_KERNEL
 static void pointwise_backward(ct_tape *tape, ct_node *nd) {
     const pointwise_saved *s = nd->extra;
     ct_tensor *x = nd->in[0], *t = nd->saved;
@@ -384,6 +388,7 @@ const ct_op ct_op_loss_pointwise = {
 
 /* The fused element-wise loss: x, t of the same shape (checked by the caller), s filled in except
  * reduction's count; C = last dimension. */
+CT_KERNEL
 static ct_tensor *pointwise_loss(ct_tape *tape, ct_tensor *x, ct_tensor *t, pointwise_saved proto) {
     const int none = proto.reduction == CT_REDUCTION_NONE;
     proto.C = x->ndim ? x->shape[x->ndim - 1] : 1;
@@ -578,6 +583,7 @@ static CT_ALWAYS_INLINE void extra_sums(int kind, const ct_real *restrict z, con
  * backward's row_grad_ic = e^(z_ic − m_i)·(A_i/s_i) + B_i + D_i·[c = y_i] + E·z_ic·[c ≠ y_i], while e is
  * in cache.
  * max, e, o: N floats; log_sum, extra: N doubles. */
+CT_KERNEL
 static double softmax_forward_short(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
                                     softmax_saved *s, ct_real *max, double *log_sum, ct_real *e, ct_real *o,
                                     double *extra, ct_real *out, int i0, int i1, double *low) {
@@ -647,6 +653,7 @@ static double softmax_forward_short(const softmax_spec *sp, const ct_real *z, in
 /* Long rows [i0, i1) one at a time: m_i = max_c z_ic, e_i = e^(z_iy − m_i) and
  * o_i = Σ_{c≠y} e^(z_ic − m_i), so s_i = e_i + o_i, p_y = e_i/s_i and 1 − p_y = o_i/s_i without
  * cancellation; then the rows' losses. */
+CT_KERNEL
 static double softmax_forward_long(const softmax_spec *sp, const ct_real *z, int C, const int *labels,
                                    softmax_saved *s, ct_real *max, double *log_sum, ct_real *e, ct_real *o,
                                    double *extra, ct_real *out, int i0, int i1, double *low) {
@@ -700,6 +707,7 @@ static double softmax_forward_rows(const softmax_spec *sp, const ct_real *z, int
  * long rows recompute p and write the label's element whole (A·p_y + B + D on top of its gradient
  * before): adding E·z_iy with every class and subtracting it again would lose the rest of that
  * element when |z_iy| is large (z_iy = −1e30 left 0 where the gradient is −g). */
+CT_KERNEL
 static void softmax_backward_rows(const softmax_saved *s, const ct_real *z, int C, const ct_real *dout,
                                   double g_all, ct_real *dz, int i0, int i1) {
     if (s->row_grad) { /* short rows */
@@ -731,6 +739,7 @@ static void softmax_backward_rows(const softmax_saved *s, const ct_real *z, int 
     }
 }
 
+CT_KERNEL
 static void softmax_loss_backward(ct_tape *tape, ct_node *nd) {
     const softmax_saved *s = nd->extra;
     ct_tensor *z = nd->in[0];
@@ -812,6 +821,7 @@ typedef struct {
     int reduction;
 } nll_saved;
 
+CT_KERNEL
 static void nll_backward(ct_tape *tape, ct_node *nd) {
     const nll_saved *s = nd->extra;
     ct_tensor *x = nd->in[0];
@@ -847,6 +857,7 @@ static inline ct_real stablemax_slope(ct_real x) {
     return x >= 0 ? 1 : r * r;
 }
 
+CT_KERNEL
 static void stablemax_backward(ct_tape *tape, ct_node *nd) {
     const stablemax_saved *s = nd->extra;
     ct_tensor *z = nd->in[0];
@@ -894,6 +905,7 @@ const ct_op ct_op_loss_stablemax = {
  *   ℓ_i = −w_{y_i}·x_{i,y_i}, 0 for y_i = ignore_index;  mean = Σ_i ℓ_i / Σ_i w_{y_i} (kept).
  * Fused (loss_nll): one pass over the N labels forward, one scatter backward. All ignored: mean is
  * 0/0 = NaN with a zero gradient, as in PyTorch. */
+CT_KERNEL
 ct_tensor *ct_nll_loss(ct_tape *tape, ct_tensor *x, ct_labels y, ct_nll_opts opts) {
     static const char *op = "ct_nll_loss";
     CT_CHECK(x && x->ndim == 2, op, "log_probs must be 2-D (N, C), got %s", x ? ct_shp(x) : "NULL");
@@ -1145,6 +1157,7 @@ ct_tensor *ct_focal_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_focal_opts
  *   p = σ(x), p_t = p·t + (1 − p)·(1 − t),  ℓ = α_t·(1 − p_t)^γ·bce_with_logits(x, t),
  *   α_t = α·t + (1 − α)·(1 − t) when α >= 0.
  * Fused (loss_pointwise) for targets in [0, 1] that do not require grad; composed otherwise. */
+CT_KERNEL
 ct_tensor *ct_sigmoid_focal_loss(ct_tape *tape, ct_tensor *x, ct_tensor *t, ct_sigmoid_focal_opts opts) {
     static const char *op = "ct_sigmoid_focal_loss";
     check_same_shape(op, x, t, "logits", "targets");
@@ -1263,6 +1276,7 @@ ct_tensor *ct_nce_rce_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_nce_rce_
 /* ---- StableMax cross-entropy (Prieto et al. 2025), fused (loss_stablemax) ---------------------
  *   s(x) = x + 1 (x >= 0), 1/(1 − x) (x < 0);   ℓ_i = log Σ_k s(z_ik) − log s(z_iy)
  * The negative branch is 1/(1 − min(x, 0)) — never a division by zero. s is C¹ at 0. */
+CT_KERNEL
 ct_tensor *ct_stablemax_cross_entropy(ct_tape *tape, ct_tensor *z, ct_labels y, ct_stablemax_opts opts) {
     static const char *op = "ct_stablemax_cross_entropy";
     check_reduction(op, opts.reduction, 0);

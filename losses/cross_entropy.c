@@ -57,6 +57,7 @@
  * where the arithmetic gives what PyTorch gives: NaN or +inf in the row makes s_i NaN (the row's
  * loss and gradient are NaN); −inf is a class with probability 0 (a mask), and an infinite loss
  * when it is the label's. */
+CT_KERNEL
 static void short_row_stats(const ct_real *z, int N, int C, double *shift, double *log_sum, ct_real *prob) {
     ct_real e[BLOCK], sum[BLOCK], inv[BLOCK];
     const int rows = BLOCK / C;
@@ -110,6 +111,7 @@ typedef struct {
     int ignore_index;
 } ce_saved;
 
+CT_KERNEL
 static void cross_entropy_backward(ct_tape *tape, ct_node *nd) {
     ct_tensor *logits = nd->in[0];
     const ce_saved *s = nd->extra;
@@ -181,6 +183,7 @@ const ct_op ct_op_cross_entropy = {
     "ℓ_i = −Σ_c α_ic·log softmax(z_i)_c, α = (1−ε)·w_y·onehot(y) + (ε/C)·w; dz_i = g_i·(A_i·p_i − α_i)",
     cross_entropy_backward};
 
+CT_KERNEL
 ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_ce_opts opts) {
     static const char *op = "ct_cross_entropy";
     CT_CHECK(logits && logits->ndim == 2, op, "logits must be 2-D (N, C), got %s",

@@ -126,6 +126,7 @@ typedef struct {
 } similarity_saved;
 
 /* y_r = x_r / max(‖x_r‖, eps), norm_r = ‖x_r‖: ct_l2_normalize along the last axis. */
+CT_KERNEL
 static void normalize_rows(const ct_real *x, int rows, int dim, ct_real *y, ct_real *norm) {
     const ct_real eps = (ct_real)NORM_EPS;
     for (int r = 0; r < rows; r++) {
@@ -142,6 +143,7 @@ static void normalize_rows(const ct_real *x, int rows, int dim, ct_real *y, ct_r
 
 /* dx_r += (dy_r − y_r·⟨y_r, dy_r⟩) / ‖x_r‖ where ‖x_r‖ ≥ eps; dy_r / eps where the clamp holds the
  * divisor constant (ct_l2_normalize's backward). norm == NULL (not normalised): dx += dy. */
+CT_KERNEL
 static void normalize_rows_backward(const ct_real *y, const ct_real *norm, const ct_real *dy, int rows,
                                     int dim, ct_real *dx) {
     if (!norm) {
@@ -227,6 +229,7 @@ static void similarity_output(ct_tensor *out, const double *loss, int rows, ct_r
 /* Rows [lo, hi) of H = diag(w)·G + (diag(w)·G)ᵀ (n, n): H_ij = w_i·G_ij + w_j·G_ji. Tile by tile,
  * the transposed tile of G is first read row by row into a small buffer, so both terms are then
  * read in memory order (a column walk of G costs a cache line per element). */
+CT_KERNEL
 static void symmetric_rows(ct_real *h, const ct_real *g, const ct_real *w, int n, int lo, int hi) {
     enum { TILE = 32 };
     ct_real gt[TILE][TILE]; /* gt[i − i0][j − j0] = G_ji */
@@ -244,6 +247,7 @@ static void symmetric_rows(ct_real *h, const ct_real *g, const ct_real *w, int n
         }
 }
 
+CT_KERNEL
 static void similarity_backward(ct_tape *tape, ct_node *nd) {
     const similarity_saved *s = nd->extra;
     const int one_input = nd->n_in == 1;
@@ -313,6 +317,7 @@ static int supcon_row(ct_real *restrict row, int a, int M, const int *restrict g
 static int circle_row(ct_real *restrict row, ct_real *restrict e, int K, int self, int row_group,
                       const int *restrict col_group, ct_circle_opts o, int want_grad, double *loss);
 
+CT_KERNEL
 static int similarity_rows(similarity_saved *s, const row_job *job) {
     const int R = s->rows, K = s->cols, D = s->dim;
     int counted = 0;
@@ -347,6 +352,7 @@ static int similarity_rows(similarity_saved *s, const row_job *job) {
  * the other views of a's sample). Its gradient, with p_ak = e^(S_ak − lse_a) the softmax over k ≠ a:
  *   G_ak = ∂ℓ_a/∂S_ak = (τ/τ_base)·(p_ak − [k ∈ P(a)]/|P(a)|)        (0 at k = a)
  * An anchor without a positive has ℓ_a = 0 and G_a = 0 (M = 1 has none). */
+CT_KERNEL
 static int supcon_row(ct_real *restrict row, int a, int M, const int *restrict group, double c, int want_grad,
                       double *loss) {
     const int ga = group[a];
@@ -441,6 +447,7 @@ ct_tensor *ct_supcon_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, 
  * ∂ln/∂s = γ·(α_n + (s − Δ_n)·[s + m > 0]) (relu'(0) = 0, as ct_relu).
  * An anchor without a positive or without a negative: ℓ_r = 0, G_r = 0, and it does not count.
  * e (K) is scratch for the exponentials. Returns 1 when the anchor counts. */
+CT_KERNEL
 static int circle_row(ct_real *restrict row, ct_real *restrict e, int K, int self, int row_group,
                       const int *restrict col_group, ct_circle_opts o, int want_grad, double *loss) {
     const ct_real m = (ct_real)o.m, gamma = (ct_real)o.gamma, one_plus_m = (ct_real)(1 + o.m);
@@ -638,6 +645,7 @@ ct_tensor *ct_triplet_margin_loss(ct_tape *tape, ct_tensor *anchor, ct_tensor *p
  * Backward, ∂D_ij/∂x_i = u_ij/D_ij = −∂D_ij/∂x_j:  dx_i += g_ij·u_ij/D_ij,  dx_j −= g_ij·u_ij/D_ij,
  * skipping g_ij = 0 and D_ij = 0 (the composed sqrt gave 0·∞ = NaN there; 0 is PyTorch's norm
  * gradient at 0). arg[0] = eps. */
+CT_KERNEL
 static void pairwise_l2_backward(ct_tape *tape, ct_node *nd) {
     ct_tensor *x = nd->in[0];
     ct_real *dx = ct_grad_of(tape, x);
@@ -664,6 +672,7 @@ static void pairwise_l2_backward(ct_tape *tape, ct_node *nd) {
 const ct_op ct_op_pairwise_l2 = {"pairwise_l2", "D_ij = ‖x_i − x_j + eps‖₂; dx_i += g_ij·u_ij/D_ij, dx_j −= g_ij·u_ij/D_ij",
                                  pairwise_l2_backward};
 
+CT_KERNEL
 static ct_tensor *pairwise_l2(ct_tape *tape, ct_tensor *x, double eps) {
     const int N = x->shape[0], D = x->shape[1];
     ct_node *nd;
@@ -693,6 +702,7 @@ static ct_tensor *pairwise_l2(ct_tape *tape, ct_tensor *x, double eps) {
  * fused the triplets are visited and only D is kept. Backward (relu'(0) = 0, as ct_relu):
  *   dD_ap += g_a·#{n: t_apn > 0},   dD_an −= g_a·#{p: t_apn > 0}.
  * extra = the labels, copied (the caller's array may change before ct_backward); arg[0] = margin. */
+CT_KERNEL
 static void triplet_batch_all_backward(ct_tape *tape, ct_node *nd) {
     ct_tensor *dist = nd->in[0];
     ct_real *dd = ct_grad_of(tape, dist);

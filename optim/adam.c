@@ -23,6 +23,7 @@ typedef struct {
 /* Adam / AdamW:  g ← s·∇ (+ λθ for Adam);  θ ← θ(1 − lr·λ) for AdamW;
  *   m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  v̂ ← max(v̂, v) (AMSGrad) or v
  *   θ ← θ − lr/(1−β₁ᵗ) · m/(√v̂/√(1−β₂ᵗ) + ε) */
+CT_KERNEL
 static void adam_update(adam *s, int k, double t) {
     ct_tensor *p = s->base.params[k];
     const double lr = ct_optim_param_lr(&s->base, k), wd = ct_optim_param_weight_decay(&s->base, k);
@@ -63,6 +64,7 @@ static void adam_update(adam *s, int k, double t) {
 }
 
 /* Adamax:  g ← s·∇ + λθ;  m ← β₁m + (1−β₁)g;  u ← max(β₂u, |g| + ε);  θ ← θ − lr/(1−β₁ᵗ)·m/u */
+CT_KERNEL
 static void adamax_update(adam *s, int k, double t) {
     ct_tensor *p = s->base.params[k];
     const double lr = ct_optim_param_lr(&s->base, k);
@@ -86,6 +88,7 @@ static void adamax_update(adam *s, int k, double t) {
 
 /* NAdam:  g ← ∇ + λθ;  m, v as Adam;  d = √(v/(1−β₂ᵗ)) + ε
  *   θ ← θ − lr(1−μₜ)/(1−Πₜ)·g/d − lr·μₜ₊₁/(1−Πₜμₜ₊₁)·m/d   (μ, Π computed once per step) */
+CT_KERNEL
 static void nadam_update(adam *s, int k, double t, double mu, double mu_next) {
     ct_tensor *p = s->base.params[k];
     const double lr = ct_optim_param_lr(&s->base, k);
@@ -112,6 +115,7 @@ static void nadam_update(adam *s, int k, double t, double mu, double mu_next) {
 
 /* RAdam:  g ← ∇ + λθ;  m, v as Adam;  m̂ = m/(1−β₁ᵗ)
  *   ρₜ > 5: θ ← θ − lr·r·m̂·√(1−β₂ᵗ)/(√v + ε);   else θ ← θ − lr·m̂ */
+CT_KERNEL
 static void radam_update(adam *s, int k, double t) {
     ct_tensor *p = s->base.params[k];
     const double lr = ct_optim_param_lr(&s->base, k), b1 = s->o.beta1, b2 = s->o.beta2;

@@ -29,6 +29,7 @@ static void check_nonneg(const char *op, const char *what, double x) {
 }
 
 /* Σ x² over n values, in double. */
+CT_KERNEL
 static double sum_squares(const ct_real *x, long n) {
     double s = 0;
 #pragma omp parallel for simd reduction(+ : s) schedule(static) if (n >= PARALLEL_MIN)
@@ -46,6 +47,7 @@ typedef struct {
     int exp_avg, exp_avg_var;
 } adabelief;
 
+CT_KERNEL
 static void adabelief_step(ct_optim *base) {
     adabelief *s = (adabelief *)base;
     const double t = (double)(base->steps + 1);
@@ -102,6 +104,7 @@ typedef struct {
     int exp_avg;
 } lion;
 
+CT_KERNEL
 static void lion_step(ct_optim *base) {
     lion *s = (lion *)base;
     const ct_real b1 = (ct_real)s->o.beta1, b2 = (ct_real)s->o.beta2;
@@ -150,6 +153,7 @@ typedef struct {
     int exp_avg, exp_avg_sq;
 } lamb;
 
+CT_KERNEL
 static void lamb_step(ct_optim *base) {
     lamb *s = (lamb *)base;
     const double t = (double)(base->steps + 1);
@@ -212,6 +216,7 @@ typedef struct {
     int momentum; /* state slot, or -1 without momentum */
 } lars;
 
+CT_KERNEL
 static void lars_step(ct_optim *base) {
     lars *s = (lars *)base;
     const ct_real mu = (ct_real)s->o.momentum;
@@ -300,6 +305,7 @@ static int full_shape(const ct_tensor *p, ct_shape *s, void *ctx) {
     return 1;
 }
 
+CT_KERNEL
 static void adafactor_step(ct_optim *base) {
     adafactor *s = (adafactor *)base;
     const ct_adafactor_opts *o = &s->o;
@@ -412,6 +418,7 @@ typedef struct {
     int exp_avg, exp_avg_sq;
 } adopt;
 
+CT_KERNEL
 static void adopt_step(ct_optim *base) {
     adopt *s = (adopt *)base;
     const long t = base->steps + 1;

@@ -17,6 +17,7 @@ typedef struct {
     int square_avg, grad_avg, momentum_buffer; /* slots, -1 when absent */
 } rmsprop;
 
+CT_KERNEL
 static void rmsprop_step(ct_optim *base) {
     rmsprop *s = (rmsprop *)base;
     const ct_real alpha = (ct_real)s->o.alpha, c = (ct_real)(1 - s->o.alpha), eps = (ct_real)s->o.eps;
@@ -86,6 +87,7 @@ typedef struct {
     int sum;
 } adagrad;
 
+CT_KERNEL
 static void adagrad_step(ct_optim *base) {
     adagrad *s = (adagrad *)base;
     const double t = (double)(base->steps + 1);
@@ -134,6 +136,7 @@ typedef struct {
     int square_avg, acc_delta;
 } adadelta;
 
+CT_KERNEL
 static void adadelta_step(ct_optim *base) {
     adadelta *s = (adadelta *)base;
     const ct_real rho = (ct_real)s->o.rho, c = (ct_real)(1 - s->o.rho), eps = (ct_real)s->o.eps;

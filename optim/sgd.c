@@ -21,6 +21,7 @@ typedef struct {
     int momentum; /* state slot "momentum_buffer" when μ ≠ 0, else -1 */
 } sgd;
 
+CT_KERNEL
 static void sgd_step(ct_optim *base) {
     sgd *s = (sgd *)base;
     const ct_real mu = (ct_real)s->opts.momentum, keep = (ct_real)(1 - s->opts.dampening);
