@@ -57,6 +57,25 @@ uint8_t *ct_image_decode(const uint8_t *buf, size_t len, int channels, int *widt
         return NULL;
     }
     int in_channels = 0;
+    /* 16-bit PNM: stb 2.27 converts the channels as if the samples were bytes, then reduces twice
+     * as many samples to 8 bits as its buffer holds (a heap overflow), and reads the big-endian
+     * samples in the machine's order. So: the samples as stored, in their own channels; the
+     * high byte of each (the first); the channels converted after. */
+    if (len >= 2 && buf[0] == 'P' && (buf[1] == '5' || buf[1] == '6') && stbi_is_16_bit_from_memory(buf, (int)len)) {
+        stbi__uint16 *samples = stbi_load_16_from_memory(buf, (int)len, width, height, &in_channels, 0);
+        if (!samples) return NULL;
+        const size_t n = (size_t)*width * (size_t)*height * (size_t)in_channels;
+        uint8_t *bytes = malloc(n ? n : 1);
+        for (size_t i = 0; bytes && i < n; i++) bytes[i] = *(const uint8_t *)&samples[i];
+        free(samples);
+        if (!bytes) {
+            stbi__err("outofmem", "Out of memory");
+            return NULL;
+        }
+        return in_channels == channels
+                   ? bytes
+                   : stbi__convert_format(bytes, in_channels, channels, (unsigned)*width, (unsigned)*height);
+    }
     return stbi_load_from_memory(buf, (int)len, width, height, &in_channels, channels);
 }
 

@@ -565,3 +565,32 @@ CT_TEST(data, image_folder_max_pixels_option) {
     CHECK(d, "max_pixels 0 is the default: %s", ct_last_error());
     ct_dataset_free(d);
 }
+
+/* 16-bit PNM read in the other channel count: stb 2.27 converted the channels as if the samples
+ * were bytes and then read past its buffer (found by fuzz_image: ASan heap-buffer-overflow in
+ * stbi__convert_16_to_8). Samples are reduced to their high byte, gray repeated to RGB, RGB to
+ * stb's luma (77 R + 150 G + 29 B) >> 8. */
+CT_TEST(data, image_folder_16_bit_pnm_channel_conversion) {
+    const char *dir = ct_test_tmpdir();
+    CHECK(make_folder(path_in(dir, "gray/c")) && make_folder(path_in(dir, "rgb/c")));
+    uint8_t pgm[11 + 2 * 6 * 5], ppm[11 + 6 * 6 * 5];
+    memcpy(pgm, "P5 6 5 999\n", 11), memcpy(ppm, "P6 6 5 999\n", 11);
+    for (int i = 0; i < 2 * 6 * 5; i++) pgm[11 + i] = (uint8_t)(i * 37 + 3);
+    for (int i = 0; i < 6 * 6 * 5; i++) ppm[11 + i] = (uint8_t)(i * 53 + 7);
+    CHECK(write_bytes(path_in(dir, "gray/c/a.pgm"), pgm, sizeof pgm) && write_bytes(path_in(dir, "rgb/c/a.ppm"), ppm, sizeof ppm));
+    ct_dataset *g = ct_image_folder_load(path_in(dir, "gray"), CT_IMAGE_FOLDER(.channels = 3));
+    CHECK(g && g->height == 5 && g->width == 6, "%s", ct_last_error());
+    int ok = 1;
+    for (int p = 0; p < 30; p++)
+        for (int c = 0; c < 3; c++) ok &= g->images[c * 30 + p] == pgm[11 + 2 * p]; /* big endian: high byte first */
+    ct_dataset_free(g);
+    CHECK(ok, "gray 16-bit -> RGB: each channel the sample's high byte");
+    ct_dataset *r = ct_image_folder_load(path_in(dir, "rgb"), CT_IMAGE_FOLDER(.channels = 1));
+    CHECK(r && r->height == 5 && r->width == 6, "%s", ct_last_error());
+    for (int p = 0; p < 30; p++) {
+        const int R = ppm[11 + 6 * p], G = ppm[11 + 6 * p + 2], B = ppm[11 + 6 * p + 4];
+        ok &= r->images[p] == (uint8_t)((R * 77 + G * 150 + B * 29) >> 8);
+    }
+    ct_dataset_free(r);
+    CHECK(ok, "RGB 16-bit -> gray: stb's luma of the high bytes");
+}
