@@ -17,12 +17,13 @@
  *
  * Statistics are accumulated in double (a batch-norm channel can hold 10⁵ values; on images only
  * pieces of at most 1024 values are summed in ct_real first), the element loops run in ct_real.
- * The mean is kept as two ct_reals, μ = μ_hi + μ_lo (μ_hi = μ rounded, μ_lo = the rest rounded),
- * and x is centred as (x − μ_hi) − μ_lo: near μ, x − μ_hi is exact, so the centred value is x − μ
- * rounded once, as in double, where x − (float)μ is off by up to half an ulp of μ (4.9e-4 at
- * μ = 1e4, 1.3e-5 of the output at 1e3 measured). One more subtraction per element, still float
- * vectors. What the forward saves for the backward: μ_hi, μ_lo and r per group (in the arena); x̂
- * is recomputed from x, so nothing of the input's size is kept. */
+ * The mean is split as μ = μ_hi + μ_lo (μ_hi = μ rounded to ct_real) and x̂ computed as
+ *     x̂ = (x − μ_hi)·r + c,   c = −μ_lo·r   (one multiply-add)
+ * Near μ, x − μ_hi is exact, so x̂ is (x − μ)·r rounded about once, as if centred in double, where
+ * (x − (float)μ)·r is off by half an ulp of μ times r (4.9e-4 at μ = 1e4; 1.3e-5 of the output at
+ * 1e3, measured) — for no more operations than before. What the forward saves for the backward:
+ * μ_hi, c and r per group (in the arena); x̂ is recomputed from x, so nothing of the input's size
+ * is kept. */
 #define CT_BUILDING_LIBRARY
 #include "internal.h"
 
@@ -31,23 +32,23 @@
 
 #define PAR_MIN (1 << 16) /* OpenMP only pays off above this many elements */
 
-/* What both norms save: per group, the mean as μ_hi + μ_lo and r = 1/√(σ² + eps). */
+/* What both norms save: per group, μ_hi, c = −μ_lo·r and r = 1/√(σ² + eps) (see the top). */
 typedef struct {
-    ct_real *mean, *mean_lo, *rstd;
+    ct_real *mean, *offset, *rstd;
 } norm_saved;
 
-/* x − μ for μ = hi + lo (see the top of the file) */
-#define CENTRED(x, hi, lo) (((x) - (hi)) - (lo))
+/* x̂ = (x − μ_hi)·r + c */
+#define XHAT(x, hi, r, c) (((x) - (hi)) * (r) + (c))
 
-/* μ as hi + lo */
-static inline void split_mean(double mu, ct_real *hi, ct_real *lo) {
+/* μ_hi and c of mean μ and r = rstd (in double) */
+static inline void split_mean(double mu, double rstd, ct_real *hi, ct_real *offset) {
     *hi = (ct_real)mu;
-    *lo = (ct_real)(mu - (double)*hi);
+    *offset = (ct_real)(-(mu - (double)*hi) * rstd);
 }
 
 /* μ and r of one contiguous group of n values: two passes (mean, then centred squares), which
  * stays exact for data far from zero where Σx² − (Σx)²/n would cancel. */
-static void group_stats(const ct_real *restrict x, size_t n, double eps, ct_real *mean, ct_real *mean_lo,
+static void group_stats(const ct_real *restrict x, size_t n, double eps, ct_real *mean, ct_real *offset,
                         ct_real *rstd) {
     double sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -59,8 +60,9 @@ static void group_stats(const ct_real *restrict x, size_t n, double eps, ct_real
         const double d = x[i] - mu;
         sq += d * d;
     }
-    split_mean(mu, mean, mean_lo);
-    *rstd = (ct_real)(1 / sqrt(sq / (double)n + eps));
+    const double r = 1 / sqrt(sq / (double)n + eps);
+    split_mean(mu, r, mean, offset);
+    *rstd = (ct_real)r;
 }
 
 /* The number of elements in the trailing k dims of x. */
@@ -101,7 +103,7 @@ static void layer_norm_backward(ct_tape *tape, ct_node *n) {
 #pragma omp for
         for (size_t i = 0; i < rows; i++) {
             const ct_real *restrict xi = x_all + i * D, *restrict dy = dy_all + i * D;
-            const ct_real mu = s->mean[i], lo = s->mean_lo[i], r = s->rstd[i];
+            const ct_real mu = s->mean[i], off = s->offset[i], r = s->rstd[i];
             if (dx_all) {
                 ct_real *restrict dx = dx_all + i * D;
                 /* the two row sums: Σ g and Σ g·x̂ */
@@ -111,30 +113,30 @@ static void layer_norm_backward(ct_tape *tape, ct_node *n) {
                     for (size_t j = 0; j < D; j++) {
                         const ct_real g = g_scale[j] * dy[j];
                         sum_g += g;
-                        sum_gx += g * (CENTRED(xi[j], mu, lo) * r);
+                        sum_gx += g * XHAT(xi[j], mu, r, off);
                     }
                 } else {
 #pragma omp simd reduction(+ : sum_g, sum_gx)
                     for (size_t j = 0; j < D; j++) {
                         sum_g += dy[j];
-                        sum_gx += dy[j] * (CENTRED(xi[j], mu, lo) * r);
+                        sum_gx += dy[j] * XHAT(xi[j], mu, r, off);
                     }
                 }
                 const ct_real mean_g = (ct_real)(sum_g / (double)D), mean_gx = (ct_real)(sum_gx / (double)D);
                 if (g_scale) {
 #pragma omp simd
                     for (size_t j = 0; j < D; j++)
-                        dx[j] += r * (g_scale[j] * dy[j] - mean_g - CENTRED(xi[j], mu, lo) * r * mean_gx);
+                        dx[j] += r * (g_scale[j] * dy[j] - mean_g - XHAT(xi[j], mu, r, off) * mean_gx);
                 } else {
 #pragma omp simd
                     for (size_t j = 0; j < D; j++)
-                        dx[j] += r * (dy[j] - mean_g - CENTRED(xi[j], mu, lo) * r * mean_gx);
+                        dx[j] += r * (dy[j] - mean_g - XHAT(xi[j], mu, r, off) * mean_gx);
                 }
             }
             if (pg) {
 #pragma omp simd
                 for (size_t j = 0; j < D; j++) {
-                    pg[j] += dy[j] * (CENTRED(xi[j], mu, lo) * r);
+                    pg[j] += dy[j] * XHAT(xi[j], mu, r, off);
                     pb[j] += dy[j];
                 }
             }
@@ -188,7 +190,7 @@ ct_tensor *ct_layer_norm(ct_tape *tape, ct_tensor *x, int norm_dims, ct_tensor *
     ct_arena *arena = ct_tape_arena(tape);
     norm_saved s = {
         .mean = ct_arena_alloc(arena, (rows ? rows : 1) * sizeof(ct_real)),
-        .mean_lo = ct_arena_alloc(arena, (rows ? rows : 1) * sizeof(ct_real)),
+        .offset = ct_arena_alloc(arena, (rows ? rows : 1) * sizeof(ct_real)),
         .rstd = ct_arena_alloc(arena, (rows ? rows : 1) * sizeof(ct_real)),
     };
     const ct_real *g = gamma ? gamma->data : NULL, *b = beta ? beta->data : NULL;
@@ -196,20 +198,20 @@ ct_tensor *ct_layer_norm(ct_tape *tape, ct_tensor *x, int norm_dims, ct_tensor *
     for (size_t i = 0; i < rows; i++) {
         const ct_real *restrict xi = x->data + i * D;
         ct_real *restrict yi = y->data + i * D;
-        group_stats(xi, D, eps, &s.mean[i], &s.mean_lo[i], &s.rstd[i]);
-        const ct_real mu = s.mean[i], lo = s.mean_lo[i], r = s.rstd[i];
+        group_stats(xi, D, eps, &s.mean[i], &s.offset[i], &s.rstd[i]);
+        const ct_real mu = s.mean[i], off = s.offset[i], r = s.rstd[i];
         if (g && b) {
 #pragma omp simd
-            for (size_t j = 0; j < D; j++) yi[j] = g[j] * (CENTRED(xi[j], mu, lo) * r) + b[j];
+            for (size_t j = 0; j < D; j++) yi[j] = g[j] * XHAT(xi[j], mu, r, off) + b[j];
         } else if (g) {
 #pragma omp simd
-            for (size_t j = 0; j < D; j++) yi[j] = g[j] * (CENTRED(xi[j], mu, lo) * r);
+            for (size_t j = 0; j < D; j++) yi[j] = g[j] * XHAT(xi[j], mu, r, off);
         } else if (b) {
 #pragma omp simd
-            for (size_t j = 0; j < D; j++) yi[j] = CENTRED(xi[j], mu, lo) * r + b[j];
+            for (size_t j = 0; j < D; j++) yi[j] = XHAT(xi[j], mu, r, off) + b[j];
         } else {
 #pragma omp simd
-            for (size_t j = 0; j < D; j++) yi[j] = CENTRED(xi[j], mu, lo) * r;
+            for (size_t j = 0; j < D; j++) yi[j] = XHAT(xi[j], mu, r, off);
         }
     }
     if (n) {
@@ -334,10 +336,10 @@ static void blocks_moments(const ct_real *x, bn_dims d, double *bsum, double *bm
     }
 }
 
-/* y = (x − μ)·scale + shift, block by block in memory order. Centred first, as the math reads:
+/* y = (x − μ_hi)·scale + shift, block by block in memory order. Centred first, as the math reads:
  * scale·x + (β − μ·scale) would cancel when |μ| ≫ σ. */
 CT_KERNEL
-static void blocks_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_real *mean, const ct_real *mean_lo,
+static void blocks_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_real *mean,
                              const ct_real *scale, const ct_real *shift) {
     const size_t N = d.N, C = d.C, S = d.S;
 #pragma omp parallel for collapse(2) if (N * C * S > PAR_MIN)
@@ -345,9 +347,9 @@ static void blocks_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_r
         for (size_t c = 0; c < C; c++) {
             const ct_real *restrict xb = x + (n * C + c) * S;
             ct_real *restrict yb = y + (n * C + c) * S;
-            const ct_real mu = mean[c], lo = mean_lo[c], a = scale[c], b = shift[c];
+            const ct_real mu = mean[c], a = scale[c], b = shift[c];
 #pragma omp simd
-            for (size_t s = 0; s < S; s++) yb[s] = CENTRED(xb[s], mu, lo) * a + b;
+            for (size_t s = 0; s < S; s++) yb[s] = (xb[s] - mu) * a + b;
         }
 }
 
@@ -360,7 +362,7 @@ static void blocks_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, con
 #pragma omp parallel for if (N * C * S > PAR_MIN)
     for (size_t q = 0; q < N * C; q++) {
         const ct_real *restrict xb = x + q * S, *restrict g = dy + q * S;
-        const ct_real mu = st->mean[q % C], lo = st->mean_lo[q % C], r = st->rstd[q % C];
+        const ct_real mu = st->mean[q % C], off = st->offset[q % C], r = st->rstd[q % C];
         double a = 0, b = 0;
         for (size_t p = 0; p < S; p += PIECE) {
             const size_t e = p + PIECE < S ? p + PIECE : S;
@@ -368,7 +370,7 @@ static void blocks_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, con
 #pragma omp simd reduction(+ : pa, pb)
             for (size_t s = p; s < e; s++) {
                 pa += g[s];
-                pb += g[s] * (CENTRED(xb[s], mu, lo) * r);
+                pb += g[s] * XHAT(xb[s], mu, r, off);
             }
             a += pa, b += pb;
         }
@@ -393,13 +395,13 @@ static void blocks_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims 
         const size_t c = q % C;
         const ct_real *restrict xb = x + q * S, *restrict g = dy + q * S;
         ct_real *restrict out = dx + q * S;
-        const ct_real kc = k[c], a = m1[c], b = m2[c], mu = st->mean[c], lo = st->mean_lo[c], r = st->rstd[c];
+        const ct_real kc = k[c], a = m1[c], b = m2[c], mu = st->mean[c], off = st->offset[c], r = st->rstd[c];
         if (training && overwrite) {
 #pragma omp simd
-            for (size_t s = 0; s < S; s++) out[s] = kc * (g[s] - a - CENTRED(xb[s], mu, lo) * r * b);
+            for (size_t s = 0; s < S; s++) out[s] = kc * (g[s] - a - XHAT(xb[s], mu, r, off) * b);
         } else if (training) {
 #pragma omp simd
-            for (size_t s = 0; s < S; s++) out[s] += kc * (g[s] - a - CENTRED(xb[s], mu, lo) * r * b);
+            for (size_t s = 0; s < S; s++) out[s] += kc * (g[s] - a - XHAT(xb[s], mu, r, off) * b);
         } else if (overwrite) {
 #pragma omp simd
             for (size_t s = 0; s < S; s++) out[s] = kc * g[s];
@@ -432,15 +434,14 @@ static void rows_moments(const ct_real *x, bn_dims d, double *restrict mean, dou
 
 CT_KERNEL
 static void rows_normalize(const ct_real *x, ct_real *y, bn_dims d, const ct_real *restrict mean,
-                           const ct_real *restrict mean_lo, const ct_real *restrict scale,
-                           const ct_real *restrict shift) {
+                           const ct_real *restrict scale, const ct_real *restrict shift) {
     const size_t N = d.N, C = d.C;
 #pragma omp parallel for if (N * C > PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const ct_real *restrict xr = x + n * C;
         ct_real *restrict yr = y + n * C;
 #pragma omp simd
-        for (size_t c = 0; c < C; c++) yr[c] = CENTRED(xr[c], mean[c], mean_lo[c]) * scale[c] + shift[c];
+        for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * scale[c] + shift[c];
     }
 }
 
@@ -448,14 +449,14 @@ CT_KERNEL
 static void rows_grad_sums(const ct_real *x, const ct_real *dy, bn_dims d, const norm_saved *st,
                            double *restrict sum_dy, double *restrict sum_dyx) {
     const size_t N = d.N, C = d.C;
-    const ct_real *restrict mu = st->mean, *restrict lo = st->mean_lo, *restrict r = st->rstd;
+    const ct_real *restrict mu = st->mean, *restrict off = st->offset, *restrict r = st->rstd;
     for (size_t c = 0; c < C; c++) sum_dy[c] = sum_dyx[c] = 0;
     for (size_t n = 0; n < N; n++) {
         const ct_real *restrict xr = x + n * C, *restrict g = dy + n * C;
 #pragma omp simd
         for (size_t c = 0; c < C; c++) {
             sum_dy[c] += g[c];
-            sum_dyx[c] += g[c] * (CENTRED(xr[c], mu[c], lo[c]) * r[c]);
+            sum_dyx[c] += g[c] * XHAT(xr[c], mu[c], r[c], off[c]);
         }
     }
 }
@@ -465,7 +466,7 @@ static void rows_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d,
                     const ct_real *restrict k, const ct_real *restrict m1, const ct_real *restrict m2,
                     int training, int overwrite) {
     const size_t N = d.N, C = d.C;
-    const ct_real *restrict mu = st->mean, *restrict lo = st->mean_lo, *restrict r = st->rstd;
+    const ct_real *restrict mu = st->mean, *restrict off = st->offset, *restrict r = st->rstd;
 #pragma omp parallel for if (N * C > PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const ct_real *restrict xr = x + n * C, *restrict g = dy + n * C;
@@ -474,7 +475,7 @@ static void rows_dx(const ct_real *x, const ct_real *dy, ct_real *dx, bn_dims d,
             for (size_t c = 0; c < C; c++) out[c] = 0;
         if (training) {
 #pragma omp simd
-            for (size_t c = 0; c < C; c++) out[c] += k[c] * (g[c] - m1[c] - CENTRED(xr[c], mu[c], lo[c]) * r[c] * m2[c]);
+            for (size_t c = 0; c < C; c++) out[c] += k[c] * (g[c] - m1[c] - XHAT(xr[c], mu[c], r[c], off[c]) * m2[c]);
         } else {
 #pragma omp simd
             for (size_t c = 0; c < C; c++) out[c] += k[c] * g[c];
@@ -495,9 +496,10 @@ static inline bn_coef coef_of(const ct_tensor *gamma, const norm_saved *st, cons
  * in eval. */
 static inline void stats_of(norm_saved *st, size_t c, int training, const double *mean, const double *var,
                             const ct_tensor *running_mean, const ct_tensor *running_var, double eps) {
-    if (training) split_mean(mean[c], &st->mean[c], &st->mean_lo[c]);
-    else st->mean[c] = running_mean->data[c], st->mean_lo[c] = 0;
-    st->rstd[c] = (ct_real)(1 / sqrt((training ? var[c] : (double)running_var->data[c]) + eps));
+    const double r = 1 / sqrt((training ? var[c] : (double)running_var->data[c]) + eps);
+    if (training) split_mean(mean[c], r, &st->mean[c], &st->offset[c]);
+    else st->mean[c] = running_mean->data[c], st->offset[c] = 0;
+    st->rstd[c] = (ct_real)r;
 }
 
 static void batch_norm_backward_common(ct_tape *tape, ct_node *n, int training) {
@@ -584,11 +586,11 @@ ct_tensor *ct_batch_norm(ct_tape *tape, ct_tensor *x, ct_tensor *gamma, ct_tenso
     ct_arena *arena = ct_tape_arena(tape);
     norm_saved st = {
         .mean = ct_arena_alloc(arena, C * sizeof(ct_real)),
-        .mean_lo = ct_arena_alloc(arena, C * sizeof(ct_real)),
+        .offset = ct_arena_alloc(arena, C * sizeof(ct_real)),
         .rstd = ct_arena_alloc(arena, C * sizeof(ct_real)),
     };
     double *mean = ct_arena_alloc(arena, 2 * C * sizeof(double)), *var = mean + C; /* this batch's */
-    /* y = (x − μ)·scale + shift with scale = γ·r, shift = β */
+    /* y = (x − μ_hi)·scale + shift with scale = γ·r, shift = β + γ·c */
     const ct_real *g = gamma ? gamma->data : NULL, *b = beta ? beta->data : NULL;
     if (training) {
         if (d.S > 1) {
@@ -601,11 +603,12 @@ ct_tensor *ct_batch_norm(ct_tape *tape, ct_tensor *x, ct_tensor *gamma, ct_tenso
     ct_real *scale = ct_arena_alloc(arena, 2 * C * sizeof(ct_real)), *shift = scale + C;
     for (size_t c = 0; c < C; c++) {
         stats_of(&st, c, training, mean, var, running_mean, running_var, eps);
+        /* y = γ·x̂ + β = (x − μ_hi)·γr + (β + γ·c) */
         scale[c] = (g ? g[c] : 1) * st.rstd[c];
-        shift[c] = b ? b[c] : 0;
+        shift[c] = (ct_real)((b ? (double)b[c] : 0) + (g ? (double)g[c] : 1) * st.offset[c]);
     }
-    if (d.S == 1) rows_normalize(x->data, y->data, d, st.mean, st.mean_lo, scale, shift);
-    else blocks_normalize(x->data, y->data, d, st.mean, st.mean_lo, scale, shift);
+    if (d.S == 1) rows_normalize(x->data, y->data, d, st.mean, scale, shift);
+    else blocks_normalize(x->data, y->data, d, st.mean, scale, shift);
     if (training && running_mean) {
         const double unbias = (double)M / (double)(M - 1);
         for (size_t c = 0; c < C; c++) {
