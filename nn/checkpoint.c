@@ -1336,6 +1336,30 @@ int ct_safetensors_parse_number(const char *s, double *out) {
     return rc;
 }
 
+/* ---- finiteness before a save ------------------------------------------------------------ */
+
+int ct_safetensors_check_finite(const char *path, int n, const char *const names[], ct_tensor *const tensors[]) {
+    CT_CHECK(path && n >= 0 && (n == 0 || tensors), "ct_safetensors_check_finite", "bad arguments (n = %d)", n);
+    for (int i = 0; i < n; i++) {
+        const ct_tensor *t = tensors[i];
+        if (!t || !t->data) continue;
+        const ct_real *x = t->data;
+        const size_t len = t->size;
+        /* x − x is 0 for every finite x and NaN for NaN and ±Inf: the sum is 0 exactly when all are finite */
+        ct_real acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (size_t k = 0; k < len; k++) acc += x[k] - x[k];
+        if (acc == 0) continue;
+        const char *name = names ? names[i] : t->name ? t->name : "(unnamed)";
+        for (size_t k = 0; k < len; k++)
+            if (!isfinite(x[k]))
+                return ct_set_error(CT_ERR_VALUE, "%s: tensor \"%s\"[%zu] = %g is not finite; nothing was written (a file "
+                                    "already there is unchanged). ct_safetensors_write saves non-finite values when that "
+                                    "is wanted (debugging)", path, name, k, (double)x[k]);
+    }
+    return CT_OK;
+}
+
 /* ---- models ------------------------------------------------------------------------------- */
 
 /* Every parameter then every buffer of m, into a malloc'd array (*n of them); NULL when out of
@@ -1357,7 +1381,8 @@ int ct_model_save(const ct_model *m, const char *path) {
     if (!all) return ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
     /* "format": "pt" is what safetensors.torch's loader looks for. */
     static const char *const meta[] = {"format", "pt", "framework", "ctape", NULL};
-    int rc = ct_safetensors_write(path, n, NULL, all, meta);
+    int rc = ct_safetensors_check_finite(path, n, NULL, all);
+    if (rc == CT_OK) rc = ct_safetensors_write(path, n, NULL, all, meta);
     free(all);
     return rc;
 }

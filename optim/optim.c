@@ -363,7 +363,9 @@ static int save(const ct_optim *opt, const char *path, int with_model) {
     CT_CHECK(opt && path, with_model ? "ct_checkpoint_save" : "ct_optim_save", "optimizer or path is NULL");
     entries e;
     collect(opt, with_model, &e);
-    int rc = ct_safetensors_write(path, e.n, (const char *const *)e.names, e.tensors, (const char *const *)e.meta);
+    int rc = ct_safetensors_check_finite(path, e.n, (const char *const *)e.names, e.tensors);
+    if (rc == CT_OK)
+        rc = ct_safetensors_write(path, e.n, (const char *const *)e.names, e.tensors, (const char *const *)e.meta);
     entries_free(&e);
     return rc;
 }

@@ -285,7 +285,8 @@ int ct_ema_save(const ct_ema *e, const char *path) {
     ct_safetensors_format_number(e->o.decay, decay);
     const char *meta[] = {"format", "pt", "framework", "ctape", "ctape.ema.updates", updates, "ctape.ema.decay", decay,
                           NULL};
-    int rc = ct_safetensors_write(path, e->n_params, names, ts, meta);
+    int rc = ct_safetensors_check_finite(path, e->n_params, names, ts);
+    if (rc == CT_OK) rc = ct_safetensors_write(path, e->n_params, names, ts, meta);
     free(ts);
     free(names);
     return rc;
