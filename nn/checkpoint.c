@@ -178,7 +178,10 @@ typedef struct {
     char *key, *value;
 } st_meta;
 
+#define ST_MAGIC 0x74666173u
+
 struct ct_safetensors {
+    uint32_t magic;    /* ST_MAGIC from a successful open until ct_safetensors_close */
     char *path;
     st_entry *entries; /* sorted by name */
     int n;
@@ -656,8 +659,17 @@ static int validate_entries(ct_safetensors *f) {
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-void ct_safetensors_close(ct_safetensors *f) {
+/* Fatal, naming op, on NULL or a file closed already. */
+static void check_file(const ct_safetensors *f, const char *op) {
+    CT_CHECK(f, op, "file is NULL");
+    CT_CHECK(f->magic == ST_MAGIC, op, "%p is not an open safetensors file: closed already (ct_safetensors_close "
+             "twice, or used after it), or not from ct_safetensors_open", (const void *)f);
+}
+
+/* Frees f, open or half-built by st_open. */
+static void st_free(ct_safetensors *f) {
     if (!f) return;
+    f->magic = 0;
     for (int i = 0; i < f->n; i++) free(f->entries[i].name);
     for (int i = 0; i < f->n_meta; i++) free(f->meta[i].key), free(f->meta[i].value);
     free(f->entries);
@@ -737,6 +749,7 @@ static int st_open(const char *path, ct_safetensors **out) {
     }
     if (!read_exactly(fp, f->data, f->data_len)) goto read_error;
     fclose(fp);
+    f->magic = ST_MAGIC;
     *out = f;
     return CT_OK;
 
@@ -745,8 +758,14 @@ read_error:
 fail:
     if (fp) fclose(fp);
     free(header);
-    ct_safetensors_close(f);
+    st_free(f);
     return rc;
+}
+
+void ct_safetensors_close(ct_safetensors *f) {
+    if (!f) return;
+    check_file(f, "ct_safetensors_close");
+    st_free(f);
 }
 
 ct_safetensors *ct_safetensors_open(const char *path) {
@@ -760,9 +779,13 @@ int ct_safetensors_try_open(const char *path, ct_safetensors **out) {
     return st_open(path, out);
 }
 
-int ct_safetensors_count(const ct_safetensors *f) { return f->n; }
+int ct_safetensors_count(const ct_safetensors *f) {
+    check_file(f, "ct_safetensors_count");
+    return f->n;
+}
 
 static const st_entry *entry_at(const ct_safetensors *f, int i, const char *op) {
+    check_file(f, op);
     CT_CHECK(i >= 0 && i < f->n, op, "index %d out of range (%d tensors in %s)", i, f->n, f->path);
     return &f->entries[i];
 }
@@ -773,7 +796,8 @@ const char *ct_safetensors_dtype(const ct_safetensors *f, int i) {
 }
 
 const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key) {
-    CT_CHECK(f && key, "ct_safetensors_metadata", "NULL file or key");
+    check_file(f, "ct_safetensors_metadata");
+    CT_CHECK(key, "ct_safetensors_metadata", "NULL key");
     size_t lo = 0, hi = (size_t)f->n_meta; /* f->meta is sorted by key */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -880,13 +904,14 @@ static int load_strict(const ct_safetensors *f, int n, const char *const names[]
 }
 
 int ct_safetensors_load(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[]) {
-    CT_CHECK(f, "ct_safetensors_load", "NULL file");
+    check_file(f, "ct_safetensors_load");
     return load_strict(f, n, names, tensors, NULL, NULL, NULL);
 }
 
 int ct_safetensors_load_checked(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[],
                                 ct_values_check check, void *ctx) {
-    CT_CHECK(f && check, "ct_safetensors_load_checked", "NULL file or check");
+    check_file(f, "ct_safetensors_load_checked");
+    CT_CHECK(check, "ct_safetensors_load_checked", "NULL check");
     return load_strict(f, n, names, tensors, NULL, check, ctx);
 }
 

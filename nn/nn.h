@@ -187,6 +187,8 @@ ct_safetensors *ct_safetensors_open(const char *path);
 /* The same, returning CT_OK or the error's code (CT_ERR_IO: cannot open or read; CT_ERR_FORMAT:
  * malformed; CT_ERR_MEMORY), with *out the file or NULL. */
 int ct_safetensors_try_open(const char *path, ct_safetensors **out);
+/* NULL does nothing; every ct_safetensors_* call on NULL or a closed file (a second close
+ * included) is fatal with a message naming the function. */
 void ct_safetensors_close(ct_safetensors *f);
 int ct_safetensors_count(const ct_safetensors *f);
 const char *ct_safetensors_name(const ct_safetensors *f, int i);

@@ -111,7 +111,7 @@ void ct_ortho_grad(ct_tensor *const tensors[], int n) { ortho_grad(tensors, n, 0
 
 void ct_optim_set_guards(ct_optim *opt, ct_guard_opts g) {
     static const char *op = "ct_optim_set_guards";
-    CT_CHECK(opt, op, "optimizer is NULL");
+    ct_optim_check(opt, op);
     CT_CHECK(g.clip_norm >= 0 && isfinite(g.clip_norm), op, "clip_norm %g must be finite and >= 0 (0 = off)",
              g.clip_norm);
     CT_CHECK(g.clip_value >= 0 && isfinite(g.clip_value), op, "clip_value %g must be finite and >= 0 (0 = off)",
@@ -123,8 +123,15 @@ void ct_optim_set_guards(ct_optim *opt, ct_guard_opts g) {
     opt->guards = g;
 }
 
-double ct_optim_last_grad_norm(const ct_optim *opt) { return opt->last_grad_norm; }
-long ct_optim_skipped_steps(const ct_optim *opt) { return opt->skipped; }
+double ct_optim_last_grad_norm(const ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_last_grad_norm");
+    return opt->last_grad_norm;
+}
+
+long ct_optim_skipped_steps(const ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_skipped_steps");
+    return opt->skipped;
+}
 
 /* Called by ct_optim_step before the update: CT_OK to go on, CT_OPTIM_SKIPPED or CT_ERR_VALUE. */
 int ct_optim_run_guards(ct_optim *opt) {

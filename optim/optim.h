@@ -140,6 +140,8 @@ void ct_optim_set_momentum(ct_optim *opt, double momentum);
 /* Number of steps applied so far (t of the last update). */
 long ct_optim_steps(const ct_optim *opt);
 const char *ct_optim_kind(const ct_optim *opt); /* "sgd", "adam", ... */
+/* Frees the optimizer (and a wrapper's base). NULL does nothing; a second free of the same
+ * optimizer is fatal with a message, as is any use after it (NULL too) in every ct_optim_*. */
 void ct_optim_free(ct_optim *opt);
 
 /* ---- parameter groups -----------------------------------------------------------------------
@@ -287,6 +289,7 @@ typedef struct {
 } ct_optim_state_slot;
 
 struct ct_optim {
+    uint32_t magic;                    /* CT_OPTIM_MAGIC from ct_optim_create until ct_optim_free */
     const ct_optim_class *cls;
     ct_model *model;
     ct_tensor **params;                /* the model's parameters when the optimizer was made */
@@ -324,6 +327,11 @@ struct ct_optim {
 /* Allocates `size` zeroed bytes (the optimizer's struct, ct_optim first), fills the common
  * part with the model's parameters in one group (lr, weight_decay). Fatal on a bad lr. */
 void *ct_optim_create(size_t size, const ct_optim_class *cls, ct_model *m, double lr, double weight_decay);
+/* Fatal, naming op, when opt is NULL or not a live optimizer (freed already, or not made by
+ * ct_optim_create): every public ct_optim_* function checks its optimizer so. The freed case is
+ * caught while the memory has not been handed out again (a cheap check, not a guarantee). */
+#define CT_OPTIM_MAGIC 0x6d74706fu
+void ct_optim_check(const ct_optim *opt, const char *op);
 /* A state tensor per parameter, shaped as the parameter and filled with init; returns the slot. */
 int ct_optim_add_state(ct_optim *opt, const char *name, double init);
 /* A state tensor per parameter shaped by shape_of (return 0 for no tensor for that parameter),
@@ -661,6 +669,8 @@ long ct_ema_updates(const ct_ema *ema);
 ct_tensor *ct_ema_average(const ct_ema *ema, int k);   /* the average of parameter k */
 int ct_ema_save(const ct_ema *ema, const char *path);
 int ct_ema_load(ct_ema *ema, const char *path);
+/* NULL does nothing; a second free, and any ct_ema_* call on NULL or a freed EMA, is fatal with a
+ * message naming the function. */
 void ct_ema_free(ct_ema *ema);
 
 #endif

@@ -901,3 +901,109 @@ CT_TEST(checkpoint_hostile, nonfinite_weights_are_not_saved) {
     CHECK(temps == 0, "no temporary file left");
     CHECK(rc_dump == CT_OK && rc_back == CT_OK && nan_back, "ct_safetensors_write keeps NaN for debugging");
 }
+
+/* ==== 6. NULL and freed handles ================================================================ */
+
+/* Under AddressSanitizer reading the freed handle is itself reported (and stops the program):
+ * the double free is caught either way, by ASan's report or by ctape's message. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FREED(msg) "AddressSanitizer"
+#else
+#define FREED(msg) msg
+#endif
+
+static void optim_step_null(void *a) { (void)a; ct_optim_step(NULL); }
+static void optim_lr_null(void *a) { (void)a; ct_optim_lr(NULL); }
+static void optim_steps_null(void *a) { (void)a; ct_optim_steps(NULL); }
+static void optim_set_guards_null(void *a) { (void)a; ct_optim_set_guards(NULL, CT_GUARDS()); }
+static void optim_skipped_null(void *a) { (void)a; ct_optim_skipped_steps(NULL); }
+static void optim_group_count_null(void *a) { (void)a; ct_optim_group_count(NULL); }
+static void optim_free_twice(void *a) {
+    (void)a;
+    ct_model *m = fc_model(1);
+    ct_optim *opt = ct_sgd_new(m, CT_SGD());
+    ct_optim_free(opt);
+    ct_optim_free(opt);
+}
+static void optim_step_after_free(void *a) {
+    (void)a;
+    ct_model *m = fc_model(1);
+    ct_optim *opt = ct_adam_new(m, CT_ADAM());
+    ct_optim_free(opt);
+    ct_optim_step(opt);
+}
+static void lookahead_base_freed_first(void *a) {
+    (void)a;
+    ct_model *m = fc_model(1);
+    ct_optim *base = ct_sgd_new(m, CT_SGD());
+    ct_optim *la = ct_lookahead_new(base, CT_LOOKAHEAD());
+    ct_optim_free(base); /* the wrapper owns it: freeing it here is the mistake */
+    ct_optim_free(la);
+}
+static void ema_updates_null(void *a) { (void)a; ct_ema_updates(NULL); }
+static void ema_swapped_null(void *a) { (void)a; ct_ema_swapped(NULL); }
+static void ema_free_twice(void *a) {
+    (void)a;
+    ct_model *m = fc_model(1);
+    ct_ema *e = ct_ema_new(m, CT_EMA());
+    ct_ema_free(e);
+    ct_ema_free(e);
+}
+static void ema_update_after_free(void *a) {
+    (void)a;
+    ct_model *m = fc_model(1);
+    ct_ema *e = ct_ema_new(m, CT_EMA());
+    ct_ema_free(e);
+    ct_ema_update(e);
+}
+static void st_count_null(void *a) { (void)a; ct_safetensors_count(NULL); }
+static void st_name_null(void *a) { (void)a; ct_safetensors_name(NULL, 0); }
+static void st_close_twice(void *path) {
+    ct_safetensors *f = ct_safetensors_open((const char *)path);
+    if (!f) _exit(0); /* no fatal: the test reports it */
+    ct_safetensors_close(f);
+    ct_safetensors_close(f);
+}
+
+CT_TEST(checkpoint_hostile, null_and_freed_handles_stop_with_a_message) {
+    const char *dir = ct_test_tmpdir();
+    char file[600];
+    snprintf(file, sizeof file, "%s/one.safetensors", dir);
+    CHECK(write_st(file, "{" A4 "}", 4, 0));
+    static const struct {
+        const char *what;
+        void (*body)(void *);
+        const char *expect;
+    } cases[] = {
+        {"ct_optim_step(NULL)", optim_step_null, "ct_optim_step: optimizer is NULL"},
+        {"ct_optim_lr(NULL)", optim_lr_null, "ct_optim_lr: optimizer is NULL"},
+        {"ct_optim_steps(NULL)", optim_steps_null, "ct_optim_steps: optimizer is NULL"},
+        {"ct_optim_set_guards(NULL)", optim_set_guards_null, "ct_optim_set_guards: optimizer is NULL"},
+        {"ct_optim_skipped_steps(NULL)", optim_skipped_null, "ct_optim_skipped_steps: optimizer is NULL"},
+        {"ct_optim_group_count(NULL)", optim_group_count_null, "ct_optim_group_count: optimizer is NULL"},
+        {"ct_optim_free twice", optim_free_twice, FREED("ct_optim_free: ")},
+        {"ct_optim_step after free", optim_step_after_free, FREED("ct_optim_step: ")},
+        {"a Lookahead's base freed first", lookahead_base_freed_first, FREED("ct_optim_free: ")},
+        {"ct_ema_updates(NULL)", ema_updates_null, "ct_ema_updates: EMA is NULL"},
+        {"ct_ema_swapped(NULL)", ema_swapped_null, "ct_ema_swapped: EMA is NULL"},
+        {"ct_ema_free twice", ema_free_twice, FREED("ct_ema_free: ")},
+        {"ct_ema_update after free", ema_update_after_free, FREED("ct_ema_update: ")},
+        {"ct_safetensors_count(NULL)", st_count_null, "ct_safetensors_count: file is NULL"},
+        {"ct_safetensors_name(NULL)", st_name_null, "ct_safetensors_name: file is NULL"},
+        {"ct_safetensors_close twice", st_close_twice, FREED("ct_safetensors_close: ")},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char got[2048];
+        int ok = ct_test_expect_fatal(cases[c].body, file, cases[c].expect, got, sizeof got);
+#if !defined(__SANITIZE_ADDRESS__)
+        /* a freed handle is named as such, not as some other mistake */
+        if (ok && strstr(cases[c].expect, ": ") && !strstr(cases[c].expect, "NULL"))
+            ok = strstr(got, "freed already") || strstr(got, "closed already");
+#endif
+        CHECK(ok, "%s: stderr \"%s\", want \"%s\"", cases[c].what, got, cases[c].expect);
+    }
+    /* NULL to a free or close does nothing, as free(NULL) */
+    ct_optim_free(NULL);
+    ct_ema_free(NULL);
+    ct_safetensors_close(NULL);
+}
