@@ -176,8 +176,8 @@ int ct_optim_group_size(const ct_optim *opt, int g);           /* parameters in 
  *    TerminateOnNaN and Lightning treat it; PyTorch's GradScaler skips because fp16 loss scaling
  *    overflows by design and lowers the scale, which ctape does not do. CT_NONFINITE_SKIP is for
  *    data with rare bad batches. A stopped step applies nothing and leaves the grads for
- *    inspection: check ct_optim_step's return. The check costs one read of the grads per step,
- *    none with clip_norm (the norm's pass is the check);
+ *    inspection (ct_optim_zero_grad to go on): check ct_optim_step's return. The check costs one
+ *    read of the grads per step, none with clip_norm and no ⊥Grad (the norm's pass is the check);
  * 2. ⊥Grad (Prieto et al. 2025, "Grokking at the Edge of Numerical Stability"): per parameter
  *    tensor, g ← g − (g·w / ‖w‖²)·w, the gradient orthogonal to the weights (unchanged when
  *    w = 0), so the update cannot just scale the weights up (naive loss minimisation).
