@@ -178,7 +178,10 @@ typedef struct {
     char *key, *value;
 } st_meta;
 
+#define ST_MAGIC 0x74666173u
+
 struct ct_safetensors {
+    uint32_t magic;    /* ST_MAGIC from a successful open until ct_safetensors_close */
     char *path;
     st_entry *entries; /* sorted by name */
     int n;
@@ -656,8 +659,17 @@ static int validate_entries(ct_safetensors *f) {
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-void ct_safetensors_close(ct_safetensors *f) {
+/* Fatal, naming op, on NULL or a file closed already. */
+static void check_file(const ct_safetensors *f, const char *op) {
+    CT_CHECK(f, op, "file is NULL");
+    CT_CHECK(f->magic == ST_MAGIC, op, "%p is not an open safetensors file: closed already (ct_safetensors_close "
+             "twice, or used after it), or not from ct_safetensors_open", (const void *)f);
+}
+
+/* Frees f, open or half-built by st_open. */
+static void st_free(ct_safetensors *f) {
     if (!f) return;
+    f->magic = 0;
     for (int i = 0; i < f->n; i++) free(f->entries[i].name);
     for (int i = 0; i < f->n_meta; i++) free(f->meta[i].key), free(f->meta[i].value);
     free(f->entries);
@@ -737,6 +749,7 @@ static int st_open(const char *path, ct_safetensors **out) {
     }
     if (!read_exactly(fp, f->data, f->data_len)) goto read_error;
     fclose(fp);
+    f->magic = ST_MAGIC;
     *out = f;
     return CT_OK;
 
@@ -745,8 +758,14 @@ read_error:
 fail:
     if (fp) fclose(fp);
     free(header);
-    ct_safetensors_close(f);
+    st_free(f);
     return rc;
+}
+
+void ct_safetensors_close(ct_safetensors *f) {
+    if (!f) return;
+    check_file(f, "ct_safetensors_close");
+    st_free(f);
 }
 
 ct_safetensors *ct_safetensors_open(const char *path) {
@@ -760,9 +779,13 @@ int ct_safetensors_try_open(const char *path, ct_safetensors **out) {
     return st_open(path, out);
 }
 
-int ct_safetensors_count(const ct_safetensors *f) { return f->n; }
+int ct_safetensors_count(const ct_safetensors *f) {
+    check_file(f, "ct_safetensors_count");
+    return f->n;
+}
 
 static const st_entry *entry_at(const ct_safetensors *f, int i, const char *op) {
+    check_file(f, op);
     CT_CHECK(i >= 0 && i < f->n, op, "index %d out of range (%d tensors in %s)", i, f->n, f->path);
     return &f->entries[i];
 }
@@ -773,7 +796,8 @@ const char *ct_safetensors_dtype(const ct_safetensors *f, int i) {
 }
 
 const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key) {
-    CT_CHECK(f && key, "ct_safetensors_metadata", "NULL file or key");
+    check_file(f, "ct_safetensors_metadata");
+    CT_CHECK(key, "ct_safetensors_metadata", "NULL key");
     size_t lo = 0, hi = (size_t)f->n_meta; /* f->meta is sorted by key */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -880,13 +904,14 @@ static int load_strict(const ct_safetensors *f, int n, const char *const names[]
 }
 
 int ct_safetensors_load(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[]) {
-    CT_CHECK(f, "ct_safetensors_load", "NULL file");
+    check_file(f, "ct_safetensors_load");
     return load_strict(f, n, names, tensors, NULL, NULL, NULL);
 }
 
 int ct_safetensors_load_checked(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[],
                                 ct_values_check check, void *ctx) {
-    CT_CHECK(f && check, "ct_safetensors_load_checked", "NULL file or check");
+    check_file(f, "ct_safetensors_load_checked");
+    CT_CHECK(check, "ct_safetensors_load_checked", "NULL check");
     return load_strict(f, n, names, tensors, NULL, check, ctx);
 }
 
@@ -1336,6 +1361,30 @@ int ct_safetensors_parse_number(const char *s, double *out) {
     return rc;
 }
 
+/* ---- finiteness before a save ------------------------------------------------------------ */
+
+int ct_safetensors_check_finite(const char *path, int n, const char *const names[], ct_tensor *const tensors[]) {
+    CT_CHECK(path && n >= 0 && (n == 0 || tensors), "ct_safetensors_check_finite", "bad arguments (n = %d)", n);
+    for (int i = 0; i < n; i++) {
+        const ct_tensor *t = tensors[i];
+        if (!t || !t->data) continue;
+        const ct_real *x = t->data;
+        const size_t len = t->size;
+        /* x − x is 0 for every finite x and NaN for NaN and ±Inf: the sum is 0 exactly when all are finite */
+        ct_real acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (size_t k = 0; k < len; k++) acc += x[k] - x[k];
+        if (acc == 0) continue;
+        const char *name = names ? names[i] : t->name ? t->name : "(unnamed)";
+        for (size_t k = 0; k < len; k++)
+            if (!isfinite(x[k]))
+                return ct_set_error(CT_ERR_VALUE, "%s: tensor \"%s\"[%zu] = %g is not finite; nothing was written (a file "
+                                    "already there is unchanged). ct_safetensors_write saves non-finite values when that "
+                                    "is wanted (debugging)", path, name, k, (double)x[k]);
+    }
+    return CT_OK;
+}
+
 /* ---- models ------------------------------------------------------------------------------- */
 
 /* Every parameter then every buffer of m, into a malloc'd array (*n of them); NULL when out of
@@ -1357,7 +1406,8 @@ int ct_model_save(const ct_model *m, const char *path) {
     if (!all) return ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
     /* "format": "pt" is what safetensors.torch's loader looks for. */
     static const char *const meta[] = {"format", "pt", "framework", "ctape", NULL};
-    int rc = ct_safetensors_write(path, n, NULL, all, meta);
+    int rc = ct_safetensors_check_finite(path, n, NULL, all);
+    if (rc == CT_OK) rc = ct_safetensors_write(path, n, NULL, all, meta);
     free(all);
     return rc;
 }

@@ -156,8 +156,10 @@ ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim
  * `path` (or to a temporary name renamed over it). A save killed half-way leaves no file behind.
  * Where O_TMPFILE is unsupported, or CTAPE_NO_TMPFILE=1 is in the environment, the data goes to
  * "<path>.tmp-<host>-<pid>-XXXXXX" from the start; each save then removes such files in its
- * directory whose writer (on this host) is gone. Returns CT_OK or an error code with
- * ct_last_error() set; a failed save leaves any previous file intact. */
+ * directory whose writer (on this host) is gone. A parameter or buffer holding NaN or ±Inf is
+ * not saved: CT_ERR_VALUE naming it and its first such index, nothing written (to keep such
+ * values for debugging, write them with ct_safetensors_write). Returns CT_OK or an error code
+ * with ct_last_error() set; a failed save leaves any previous file intact. */
 int ct_model_save(const ct_model *m, const char *path);
 /* Loads a safetensors file into the model's parameters and buffers by name. Everything is
  * validated first (header length, JSON, dtypes, shapes against the model, offsets in range and
@@ -170,9 +172,13 @@ int ct_model_load(ct_model *m, const char *path);
  * header padded with spaces to a multiple of 8 bytes, atomically as ct_model_save. names[i] is
  * the name of tensors[i]; names may be NULL to use each tensor's ->name. metadata is NULL or
  * "key", "value", ..., NULL (string pairs; ct_model_save writes format=pt, framework=ctape).
- * Duplicate, empty or NULL names are programmer errors (fatal). */
+ * Duplicate, empty or NULL names are programmer errors (fatal). Values are written as they are,
+ * NaN and Inf included (ct_model_save and the optimizer saves refuse those). */
 int ct_safetensors_write(const char *path, int n, const char *const names[], ct_tensor *const tensors[],
                          const char *const metadata[]);
+/* CT_OK, or CT_ERR_VALUE naming `path`, the first tensor holding NaN or ±Inf and its first such
+ * index (names may be NULL: each tensor's ->name). What ct_model_save checks before writing. */
+int ct_safetensors_check_finite(const char *path, int n, const char *const names[], ct_tensor *const tensors[]);
 /* A safetensors file read and validated (header, dtypes, shapes, offsets) but not yet copied
  * anywhere. Tensors are listed sorted by name. Readable dtypes: F32, F64, F16, BF16, I64, I32
  * (converted to ct_real on load). NULL with ct_last_error() set on any problem. */
@@ -181,6 +187,8 @@ ct_safetensors *ct_safetensors_open(const char *path);
 /* The same, returning CT_OK or the error's code (CT_ERR_IO: cannot open or read; CT_ERR_FORMAT:
  * malformed; CT_ERR_MEMORY), with *out the file or NULL. */
 int ct_safetensors_try_open(const char *path, ct_safetensors **out);
+/* NULL does nothing; every ct_safetensors_* call on NULL or a closed file (a second close
+ * included) is fatal with a message naming the function. */
 void ct_safetensors_close(ct_safetensors *f);
 int ct_safetensors_count(const ct_safetensors *f);
 const char *ct_safetensors_name(const ct_safetensors *f, int i);

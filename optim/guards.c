@@ -34,15 +34,18 @@ double ct_grad_norm(ct_tensor *const tensors[], int n) {
 /* If ‖g‖ > c: g ← g · c/‖g‖, so the clipped gradient has norm c (up to rounding). Returns ‖g‖
  * before clipping. A non-finite norm is returned and the grads are left alone: rescaling by
  * c/Inf = 0 or by NaN would hide the problem (the non-finite guard is for that case). */
-double ct_clip_grad_norm(ct_tensor *const tensors[], int n, double max_norm) {
-    CT_CHECK(max_norm > 0 && isfinite(max_norm), "ct_clip_grad_norm", "max_norm %g must be finite and > 0", max_norm);
-    double norm = ct_grad_norm(tensors, n);
+static double clip_to(ct_tensor *const tensors[], int n, double max_norm, double norm) {
     if (isfinite(norm) && norm > max_norm) {
         const ct_real c = (ct_real)(max_norm / norm);
         for (int k = 0; k < n; k++)
             if (tensors[k] && tensors[k]->grad) scale(tensors[k]->grad, (long)tensors[k]->size, c);
     }
     return norm;
+}
+
+double ct_clip_grad_norm(ct_tensor *const tensors[], int n, double max_norm) {
+    CT_CHECK(max_norm > 0 && isfinite(max_norm), "ct_clip_grad_norm", "max_norm %g must be finite and > 0", max_norm);
+    return clip_to(tensors, n, max_norm, ct_grad_norm(tensors, n));
 }
 
 /* g ← clamp(g, −v, v) elementwise (NaN stays NaN). */
@@ -108,7 +111,7 @@ void ct_ortho_grad(ct_tensor *const tensors[], int n) { ortho_grad(tensors, n, 0
 
 void ct_optim_set_guards(ct_optim *opt, ct_guard_opts g) {
     static const char *op = "ct_optim_set_guards";
-    CT_CHECK(opt, op, "optimizer is NULL");
+    ct_optim_check(opt, op);
     CT_CHECK(g.clip_norm >= 0 && isfinite(g.clip_norm), op, "clip_norm %g must be finite and >= 0 (0 = off)",
              g.clip_norm);
     CT_CHECK(g.clip_value >= 0 && isfinite(g.clip_value), op, "clip_value %g must be finite and >= 0 (0 = off)",
@@ -120,14 +123,26 @@ void ct_optim_set_guards(ct_optim *opt, ct_guard_opts g) {
     opt->guards = g;
 }
 
-double ct_optim_last_grad_norm(const ct_optim *opt) { return opt->last_grad_norm; }
-long ct_optim_skipped_steps(const ct_optim *opt) { return opt->skipped; }
+double ct_optim_last_grad_norm(const ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_last_grad_norm");
+    return opt->last_grad_norm;
+}
+
+long ct_optim_skipped_steps(const ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_skipped_steps");
+    return opt->skipped;
+}
 
 /* Called by ct_optim_step before the update: CT_OK to go on, CT_OPTIM_SKIPPED or CT_ERR_VALUE. */
 int ct_optim_run_guards(ct_optim *opt) {
     const ct_guard_opts *g = &opt->guards;
     opt->last_grad_norm = NAN;
-    if (g->nonfinite != CT_NONFINITE_OFF && ct_grads_check_finite(opt->params, opt->n_params) != CT_OK) {
+    /* Clipping by norm with no ⊥Grad before it: the norm's pass is also the finiteness check
+     * (the norm is finite exactly when the check passes), so the grads are read once. */
+    const int norm_first = g->clip_norm > 0 && !g->ortho_grad;
+    const double norm = norm_first ? ct_grad_norm(opt->params, opt->n_params) : NAN;
+    if (g->nonfinite != CT_NONFINITE_OFF && (!norm_first || !isfinite(norm)) &&
+        ct_grads_check_finite(opt->params, opt->n_params) != CT_OK) {
         char what[512];
         snprintf(what, sizeof what, "%s", ct_last_error());
         if (g->nonfinite == CT_NONFINITE_SKIP) {
@@ -139,7 +154,9 @@ int ct_optim_run_guards(ct_optim *opt) {
                             opt->steps + 1);
     }
     if (g->ortho_grad) ortho_grad(opt->params, opt->n_params, g->ortho_grad == CT_ORTHO_GRAD_RESCALED);
-    if (g->clip_norm > 0) opt->last_grad_norm = ct_clip_grad_norm(opt->params, opt->n_params, g->clip_norm);
+    if (g->clip_norm > 0)
+        opt->last_grad_norm = norm_first ? clip_to(opt->params, opt->n_params, g->clip_norm, norm)
+                                         : ct_clip_grad_norm(opt->params, opt->n_params, g->clip_norm);
     if (g->clip_value > 0) ct_clip_grad_value(opt->params, opt->n_params, g->clip_value);
     return CT_OK;
 }

@@ -24,6 +24,12 @@ static void *xrealloc(void *p, size_t n, const char *op) {
     return p;
 }
 
+void ct_optim_check(const ct_optim *opt, const char *op) {
+    CT_CHECK(opt, op, "optimizer is NULL");
+    CT_CHECK(opt->magic == CT_OPTIM_MAGIC, op, "%p is not a live optimizer: freed already (ct_optim_free twice, or "
+             "used after it), or not made by a ct_*_new constructor", (const void *)opt);
+}
+
 void *ct_optim_create(size_t size, const ct_optim_class *cls, ct_model *m, double lr, double weight_decay) {
     CT_CHECK(cls && cls->step && size >= sizeof(ct_optim), "ct_optim_create", "bad optimizer class");
     CT_CHECK(m, cls->name, "model is NULL");
@@ -32,6 +38,7 @@ void *ct_optim_create(size_t size, const ct_optim_class *cls, ct_model *m, doubl
              "weight_decay %g must be finite and >= 0", weight_decay);
     ct_optim *opt = calloc(1, size);
     if (!opt) ct_fatal(cls->name, "out of memory");
+    opt->magic = CT_OPTIM_MAGIC;
     opt->cls = cls;
     opt->model = m;
     opt->n_params = ct_model_param_count(m);
@@ -51,6 +58,7 @@ void *ct_optim_create(size_t size, const ct_optim_class *cls, ct_model *m, doubl
 /* ---- state ------------------------------------------------------------------------------ */
 
 static int add_slot(ct_optim *opt, const char *name) {
+    ct_optim_check(opt, "ct_optim_add_state");
     CT_CHECK(name && name[0], "ct_optim_add_state", "state name is empty");
     CT_CHECK(ct_optim_find_state(opt, name) < 0, "ct_optim_add_state", "%s already has a state \"%s\"",
              opt->cls->name, name);
@@ -83,6 +91,7 @@ int ct_optim_add_state_shaped(ct_optim *opt, const char *name,
 }
 
 ct_tensor *ct_optim_state_tensor(const ct_optim *opt, int slot, int k) {
+    ct_optim_check(opt, "ct_optim_state_tensor");
     CT_CHECK(slot >= 0 && slot < opt->n_slots, "ct_optim_state_tensor", "slot %d out of range [0, %d)", slot,
              opt->n_slots);
     CT_CHECK(k >= 0 && k < opt->n_params, "ct_optim_state_tensor", "parameter %d out of range [0, %d)", k,
@@ -91,13 +100,15 @@ ct_tensor *ct_optim_state_tensor(const ct_optim *opt, int slot, int k) {
 }
 
 int ct_optim_find_state(const ct_optim *opt, const char *name) {
+    ct_optim_check(opt, "ct_optim_find_state");
     for (int s = 0; s < opt->n_slots; s++)
         if (strcmp(opt->slots[s].name, name) == 0) return s;
     return -1;
 }
 
 static void add_scalar(ct_optim *opt, const char *op, const char *name, double *value, long *count) {
-    CT_CHECK(opt && name && name[0] && (value || count), op, "needs an optimizer, a name and a value");
+    ct_optim_check(opt, op);
+    CT_CHECK(name && name[0] && (value || count), op, "needs a name and a value");
     for (int i = 0; i < opt->n_scalars; i++)
         CT_CHECK(strcmp(opt->scalars[i].name, name) != 0, op, "%s already has a scalar named \"%s\"", opt->cls->name,
                  name);
@@ -129,7 +140,8 @@ int ct_param_name_contains(const ct_tensor *param, void *ctx) {
 
 int ct_optim_add_group(ct_optim *opt, ct_param_pred pred, void *ctx, ct_group_opts g) {
     static const char *op = "ct_optim_add_group";
-    CT_CHECK(opt && pred, op, "optimizer or predicate is NULL");
+    ct_optim_check(opt, op);
+    CT_CHECK(pred, op, "predicate is NULL");
     double scale = 1, wd = opt->groups[0].weight_decay;
     if (!isnan(g.lr)) {
         CT_CHECK(g.lr >= 0 && isfinite(g.lr), op, "lr %g must be finite and >= 0", g.lr);
@@ -149,15 +161,20 @@ int ct_optim_add_group(ct_optim *opt, ct_param_pred pred, void *ctx, ct_group_op
     return opt->n_groups++;
 }
 
-int ct_optim_group_count(const ct_optim *opt) { return opt->n_groups; }
+int ct_optim_group_count(const ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_group_count");
+    return opt->n_groups;
+}
 
 int ct_optim_param_group(const ct_optim *opt, int k) {
+    ct_optim_check(opt, "ct_optim_param_group");
     CT_CHECK(k >= 0 && k < opt->n_params, "ct_optim_param_group", "parameter %d out of range [0, %d)", k,
              opt->n_params);
     return opt->group_of[k];
 }
 
 static void check_group(const ct_optim *opt, int g, const char *op) {
+    ct_optim_check(opt, op);
     CT_CHECK(g >= 0 && g < opt->n_groups, op, "group %d out of range [0, %d)", g, opt->n_groups);
 }
 
@@ -183,7 +200,7 @@ int ct_optim_group_size(const ct_optim *opt, int g) {
 int ct_optim_run_guards(ct_optim *opt); /* guards.c */
 
 int ct_optim_step(ct_optim *opt) {
-    CT_CHECK(opt, "ct_optim_step", "optimizer is NULL");
+    ct_optim_check(opt, "ct_optim_step");
     CT_CHECK(ct_model_param_count(opt->model) == opt->n_params, "ct_optim_step",
              "%s was made for %d parameters but the model now has %d; make the optimizer after "
              "the last layer", opt->cls->name, opt->n_params, ct_model_param_count(opt->model));
@@ -202,13 +219,18 @@ int ct_optim_step(ct_optim *opt) {
 }
 
 void ct_optim_zero_grad(ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_zero_grad");
     for (int i = 0; i < opt->n_params; i++)
         if (opt->params[i]->grad) memset(opt->params[i]->grad, 0, opt->params[i]->size * sizeof(ct_real));
 }
 
-double ct_optim_lr(const ct_optim *opt) { return opt->lr; }
+double ct_optim_lr(const ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_lr");
+    return opt->lr;
+}
 
 void ct_optim_set_lr(ct_optim *opt, double lr) {
+    ct_optim_check(opt, "ct_optim_set_lr");
     CT_CHECK(lr >= 0 && isfinite(lr), "ct_optim_set_lr", "lr %g must be finite and >= 0", lr);
     opt->lr = lr;
 }
@@ -218,9 +240,13 @@ static double *momentum_of(const ct_optim *opt) {
     return opt->cls->momentum ? opt->cls->momentum((ct_optim *)opt) : NULL;
 }
 
-int ct_optim_has_momentum(const ct_optim *opt) { return momentum_of(opt) != NULL; }
+int ct_optim_has_momentum(const ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_has_momentum");
+    return momentum_of(opt) != NULL;
+}
 
 double ct_optim_momentum(const ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_momentum");
     const double *m = momentum_of(opt);
     CT_CHECK(m, "ct_optim_momentum", "%s has no momentum or beta1 (built with momentum 0, or none in its kind)",
              opt->cls->name);
@@ -229,17 +255,27 @@ double ct_optim_momentum(const ct_optim *opt) {
 
 void ct_optim_set_momentum(ct_optim *opt, double momentum) {
     static const char *op = "ct_optim_set_momentum";
+    ct_optim_check(opt, op);
     double *m = momentum_of(opt);
     CT_CHECK(m, op, "%s has no momentum or beta1 to set (built with momentum 0, or none in its kind)", opt->cls->name);
     CT_CHECK(momentum >= 0 && momentum < 1, op, "momentum %g must be in [0, 1)", momentum);
     *m = momentum;
 }
 
-long ct_optim_steps(const ct_optim *opt) { return opt->steps; }
-const char *ct_optim_kind(const ct_optim *opt) { return opt->cls->name; }
+long ct_optim_steps(const ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_steps");
+    return opt->steps;
+}
+
+const char *ct_optim_kind(const ct_optim *opt) {
+    ct_optim_check(opt, "ct_optim_kind");
+    return opt->cls->name;
+}
 
 void ct_optim_free(ct_optim *opt) {
     if (!opt) return;
+    ct_optim_check(opt, "ct_optim_free");
+    opt->magic = 0; /* a second free, or a use after this one, is then caught */
     if (opt->cls->free) opt->cls->free(opt);
     for (int s = 0; s < opt->n_slots; s++) {
         for (int k = 0; k < opt->n_params; k++) ct_tensor_free(opt->slots[s].tensors[k]);
@@ -360,10 +396,13 @@ static void collect(const ct_optim *opt, int with_model, entries *e) {
 }
 
 static int save(const ct_optim *opt, const char *path, int with_model) {
-    CT_CHECK(opt && path, with_model ? "ct_checkpoint_save" : "ct_optim_save", "optimizer or path is NULL");
+    ct_optim_check(opt, with_model ? "ct_checkpoint_save" : "ct_optim_save");
+    CT_CHECK(path, with_model ? "ct_checkpoint_save" : "ct_optim_save", "path is NULL");
     entries e;
     collect(opt, with_model, &e);
-    int rc = ct_safetensors_write(path, e.n, (const char *const *)e.names, e.tensors, (const char *const *)e.meta);
+    int rc = ct_safetensors_check_finite(path, e.n, (const char *const *)e.names, e.tensors);
+    if (rc == CT_OK)
+        rc = ct_safetensors_write(path, e.n, (const char *const *)e.names, e.tensors, (const char *const *)e.meta);
     entries_free(&e);
     return rc;
 }
@@ -443,7 +482,8 @@ static int check_state_values(const char *name, int i, const ct_real *x, size_t 
 
 static int load(ct_optim *opt, const char *path, int with_model) {
     const char *op = with_model ? "ct_checkpoint_load" : "ct_optim_load";
-    CT_CHECK(opt && path, op, "optimizer or path is NULL");
+    ct_optim_check(opt, op);
+    CT_CHECK(path, op, "path is NULL");
     ct_safetensors *f;
     int rc = ct_safetensors_try_open(path, &f);
     if (rc != CT_OK) return rc;

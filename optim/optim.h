@@ -119,9 +119,10 @@ ct_optim *ct_adadelta_new(ct_model *m, ct_adadelta_opts opts);
 
 /* ==== using an optimizer ===================================================================== */
 /* Runs the guards, applies one update to every parameter that has a grad buffer, counts the
- * step and zeroes the grads. Returns CT_OK, or with the non-finite guard on: CT_OPTIM_SKIPPED
- * (nothing applied, grads zeroed, step not counted) or CT_ERR_VALUE (nothing applied, grads left
- * for inspection); ct_last_error() then names the parameter, the index and the value. */
+ * step and zeroes the grads. Returns CT_OK, or when a grad holds NaN or Inf: CT_ERR_VALUE
+ * (the default guard: nothing applied, grads left for inspection) or, with CT_NONFINITE_SKIP,
+ * CT_OPTIM_SKIPPED (nothing applied, grads zeroed, step not counted); ct_last_error() then
+ * names the parameter, the index and the value. */
 #define CT_OPTIM_SKIPPED 1
 int ct_optim_step(ct_optim *opt);
 void ct_optim_zero_grad(ct_optim *opt);
@@ -139,6 +140,8 @@ void ct_optim_set_momentum(ct_optim *opt, double momentum);
 /* Number of steps applied so far (t of the last update). */
 long ct_optim_steps(const ct_optim *opt);
 const char *ct_optim_kind(const ct_optim *opt); /* "sgd", "adam", ... */
+/* Frees the optimizer (and a wrapper's base). NULL does nothing; a second free of the same
+ * optimizer is fatal with a message, as is any use after it (NULL too) in every ct_optim_*. */
 void ct_optim_free(ct_optim *opt);
 
 /* ---- parameter groups -----------------------------------------------------------------------
@@ -166,7 +169,15 @@ double ct_optim_group_weight_decay(const ct_optim *opt, int g);
 int ct_optim_group_size(const ct_optim *opt, int g);           /* parameters in group g */
 
 /* ---- guards (optim/guards.c), run by ct_optim_step before the update, in this order ---------
- * 1. non-finite check: any NaN/Inf in a grad → skip the step or stop (return CT_ERR_VALUE);
+ * 1. non-finite check: any NaN/Inf in a grad → skip the step or stop (return CT_ERR_VALUE).
+ *    On by default, stopping: an optimizer never steps its weights into NaN unless told to
+ *    (CT_NONFINITE_OFF, PyTorch's behaviour). Stop, not skip, because in float32 a NaN or Inf
+ *    gradient is a bug or a divergence (log(0), an lr too large) that recurs, as Keras's
+ *    TerminateOnNaN and Lightning treat it; PyTorch's GradScaler skips because fp16 loss scaling
+ *    overflows by design and lowers the scale, which ctape does not do. CT_NONFINITE_SKIP is for
+ *    data with rare bad batches. A stopped step applies nothing and leaves the grads for
+ *    inspection (ct_optim_zero_grad to go on): check ct_optim_step's return. The check costs one
+ *    read of the grads per step, none with clip_norm and no ⊥Grad (the norm's pass is the check);
  * 2. ⊥Grad (Prieto et al. 2025, "Grokking at the Edge of Numerical Stability"): per parameter
  *    tensor, g ← g − (g·w / ‖w‖²)·w, the gradient orthogonal to the weights (unchanged when
  *    w = 0), so the update cannot just scale the weights up (naive loss minimisation).
@@ -184,7 +195,7 @@ typedef struct {
     int ortho_grad;                /* 0, CT_ORTHO_GRAD or CT_ORTHO_GRAD_RESCALED */
 } ct_guard_opts;
 #define CT_GUARDS(...) CT_WITH_DEFAULTS(ct_guard_opts, (.clip_norm = 0, .clip_value = 0, \
-    .nonfinite = CT_NONFINITE_OFF, .ortho_grad = 0), __VA_ARGS__)
+    .nonfinite = CT_NONFINITE_STOP, .ortho_grad = 0), __VA_ARGS__)
 void ct_optim_set_guards(ct_optim *opt, ct_guard_opts g);
 /* The global grad norm of the last step, before clipping (NAN when no guard computed it). */
 double ct_optim_last_grad_norm(const ct_optim *opt);
@@ -202,7 +213,9 @@ void ct_ortho_grad(ct_tensor *const tensors[], int n);
  * Safetensors (nn/nn.h): each state tensor under "<param>.<state>" ("fc1.weight.exp_avg"),
  * metadata "ctape.optimizer" (the kind), "ctape.step", "ctape.lr", each group's
  * "ctape.group.<g>.lr_scale" / ".weight_decay", and the optimizer's scalars as
- * "ctape.scalar.<name>", all exact (%.17g, with a "." in every locale). Loading checks the kind, the names and shapes
+ * "ctape.scalar.<name>", all exact (%.17g, with a "." in every locale). Saving refuses a
+ * non-finite state tensor, parameter or buffer (CT_ERR_VALUE naming it and the index; nothing
+ * written), as ct_model_save. Writes are atomic. Loading checks the kind, the names and shapes
  * (strict) and every value before changing anything, with the ranges the setters check: the lr,
  * each group's lr_scale and weight_decay finite and >= 0; the step and every count a whole
  * number >= 0; NAdam's mu_product in [0, 1]; a plateau tracker's lr finite and >= 0 and its best
@@ -211,7 +224,7 @@ void ct_ortho_grad(ct_tensor *const tensors[], int n);
  * exp_avg_sq_row/_col) >= 0. Errors: CT_ERR_IO (cannot open or read), CT_ERR_FORMAT (malformed:
  * not safetensors, a missing field, not a number), CT_ERR_VALUE (another kind of optimizer,
  * other groups, a value out of range), with ct_last_error() naming the file and the field; the
- * optimizer (and model) are then unchanged. Writes are atomic.
+ * optimizer (and model) are then unchanged.
  * ct_checkpoint_* store the model's parameters and buffers (under their names, as
  * ct_model_save) and the optimizer's state in one file, so a run resumes exactly. */
 int ct_optim_save(const ct_optim *opt, const char *path);
@@ -276,6 +289,7 @@ typedef struct {
 } ct_optim_state_slot;
 
 struct ct_optim {
+    uint32_t magic;                    /* CT_OPTIM_MAGIC from ct_optim_create until ct_optim_free */
     const ct_optim_class *cls;
     ct_model *model;
     ct_tensor **params;                /* the model's parameters when the optimizer was made */
@@ -313,6 +327,11 @@ struct ct_optim {
 /* Allocates `size` zeroed bytes (the optimizer's struct, ct_optim first), fills the common
  * part with the model's parameters in one group (lr, weight_decay). Fatal on a bad lr. */
 void *ct_optim_create(size_t size, const ct_optim_class *cls, ct_model *m, double lr, double weight_decay);
+/* Fatal, naming op, when opt is NULL or not a live optimizer (freed already, or not made by
+ * ct_optim_create): every public ct_optim_* function checks its optimizer so. The freed case is
+ * caught while the memory has not been handed out again (a cheap check, not a guarantee). */
+#define CT_OPTIM_MAGIC 0x6d74706fu
+void ct_optim_check(const ct_optim *opt, const char *op);
 /* A state tensor per parameter, shaped as the parameter and filled with init; returns the slot. */
 int ct_optim_add_state(ct_optim *opt, const char *name, double init);
 /* A state tensor per parameter shaped by shape_of (return 0 for no tensor for that parameter),
@@ -654,6 +673,8 @@ long ct_ema_updates(const ct_ema *ema);
 ct_tensor *ct_ema_average(const ct_ema *ema, int k);   /* the average of parameter k */
 int ct_ema_save(const ct_ema *ema, const char *path);
 int ct_ema_load(ct_ema *ema, const char *path);
+/* NULL does nothing; a second free, and any ct_ema_* call on NULL or a freed EMA, is fatal with a
+ * message naming the function. */
 void ct_ema_free(ct_ema *ema);
 
 /* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user

@@ -32,6 +32,7 @@ static double *wrapper_momentum(ct_optim *base) {
 
 static void check_base(const char *op, ct_optim *inner) {
     CT_CHECK(inner, op, "base optimizer is NULL");
+    ct_optim_check(inner, op);
     CT_CHECK(ct_model_param_count(inner->model) == inner->n_params, op,
              "the base optimizer (%s) was made for %d parameters but the model now has %d", inner->cls->name,
              inner->n_params, ct_model_param_count(inner->model));
@@ -85,7 +86,8 @@ ct_optim *ct_lookahead_new(ct_optim *inner, ct_lookahead_opts o) {
 }
 
 ct_optim *ct_lookahead_base(ct_optim *opt) {
-    CT_CHECK(opt && opt->cls == &lookahead_class, "ct_lookahead_base", "not a Lookahead optimizer (%s)",
+    ct_optim_check(opt, "ct_lookahead_base");
+    CT_CHECK(opt->cls == &lookahead_class, "ct_lookahead_base", "not a Lookahead optimizer (%s)",
              opt ? opt->cls->name : "NULL");
     return ((lookahead *)opt)->inner;
 }
@@ -169,7 +171,8 @@ ct_optim *ct_sam_new(ct_optim *inner, ct_sam_opts o) {
 
 double ct_sam_step(ct_optim *opt, ct_closure closure, void *ctx) {
     static const char *op = "ct_sam_step";
-    CT_CHECK(opt && opt->cls == &sam_class, op, "not a SAM optimizer (%s)", opt ? opt->cls->name : "NULL");
+    ct_optim_check(opt, op);
+    CT_CHECK(opt->cls == &sam_class, op, "not a SAM optimizer (%s)", opt ? opt->cls->name : "NULL");
     CT_CHECK(closure, op, "closure is NULL");
     sam *s = (sam *)opt;
     s->closure = closure;
@@ -182,7 +185,8 @@ double ct_sam_step(ct_optim *opt, ct_closure closure, void *ctx) {
 }
 
 ct_optim *ct_sam_base(ct_optim *opt) {
-    CT_CHECK(opt && opt->cls == &sam_class, "ct_sam_base", "not a SAM optimizer (%s)", opt ? opt->cls->name : "NULL");
+    ct_optim_check(opt, "ct_sam_base");
+    CT_CHECK(opt->cls == &sam_class, "ct_sam_base", "not a SAM optimizer (%s)", opt ? opt->cls->name : "NULL");
     return ((sam *)opt)->inner;
 }
 
@@ -190,7 +194,10 @@ ct_optim *ct_sam_base(ct_optim *opt) {
  *   s ← d·s + (1 − d)·θ,   d = decay, or min(decay, (1 + n)/(10 + n)) with warmup (n = updates so far)
  * written s ← s + (1 − d)(θ − s). Swapping exchanges values (not pointers: views of parameters
  * made by layers stay valid). */
+#define EMA_MAGIC 0x616d6575u
+
 struct ct_ema {
+    uint32_t magic; /* EMA_MAGIC from ct_ema_new until ct_ema_free */
     ct_model *model;
     ct_ema_opts o;
     int n_params;
@@ -205,6 +212,7 @@ ct_ema *ct_ema_new(ct_model *m, ct_ema_opts o) {
     CT_CHECK(o.decay >= 0 && o.decay <= 1, op, "decay %g must be in [0, 1]", o.decay);
     ct_ema *e = calloc(1, sizeof *e);
     if (!e) ct_fatal(op, "out of memory");
+    e->magic = EMA_MAGIC;
     e->model = m;
     e->o = o;
     e->n_params = ct_model_param_count(m);
@@ -219,8 +227,15 @@ ct_ema *ct_ema_new(ct_model *m, ct_ema_opts o) {
     return e;
 }
 
+/* Fatal, naming op, on NULL or an EMA freed already. */
+static void ema_check(const ct_ema *e, const char *op) {
+    CT_CHECK(e, op, "EMA is NULL");
+    CT_CHECK(e->magic == EMA_MAGIC, op, "%p is not a live EMA: freed already (ct_ema_free twice, or used after it), "
+             "or not made by ct_ema_new", (const void *)e);
+}
+
 static void ema_check_model(const ct_ema *e, const char *op) {
-    CT_CHECK(e, op, "ema is NULL");
+    ema_check(e, op);
     CT_CHECK(ct_model_param_count(e->model) == e->n_params, op,
              "the EMA was made for %d parameters but the model now has %d; make it after the last layer",
              e->n_params, ct_model_param_count(e->model));
@@ -258,17 +273,25 @@ void ct_ema_swap(ct_ema *e) {
     e->swapped = !e->swapped;
 }
 
-int ct_ema_swapped(const ct_ema *e) { return e->swapped; }
-long ct_ema_updates(const ct_ema *e) { return e->updates; }
+int ct_ema_swapped(const ct_ema *e) {
+    ema_check(e, "ct_ema_swapped");
+    return e->swapped;
+}
+
+long ct_ema_updates(const ct_ema *e) {
+    ema_check(e, "ct_ema_updates");
+    return e->updates;
+}
 
 ct_tensor *ct_ema_average(const ct_ema *e, int k) {
-    CT_CHECK(e && k >= 0 && k < e->n_params, "ct_ema_average", "parameter %d out of range [0, %d)", k,
-             e ? e->n_params : 0);
+    ema_check(e, "ct_ema_average");
+    CT_CHECK(k >= 0 && k < e->n_params, "ct_ema_average", "parameter %d out of range [0, %d)", k, e->n_params);
     return e->swapped ? ct_model_param(e->model, k) : e->avg[k];
 }
 
 int ct_ema_save(const ct_ema *e, const char *path) {
     ema_check_model(e, "ct_ema_save");
+    CT_CHECK(path, "ct_ema_save", "path is NULL");
     ct_tensor **ts = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof *ts);
     const char **names = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof *names);
     if (!ts || !names) {
@@ -285,7 +308,8 @@ int ct_ema_save(const ct_ema *e, const char *path) {
     ct_safetensors_format_number(e->o.decay, decay);
     const char *meta[] = {"format", "pt", "framework", "ctape", "ctape.ema.updates", updates, "ctape.ema.decay", decay,
                           NULL};
-    int rc = ct_safetensors_write(path, e->n_params, names, ts, meta);
+    int rc = ct_safetensors_check_finite(path, e->n_params, names, ts);
+    if (rc == CT_OK) rc = ct_safetensors_write(path, e->n_params, names, ts, meta);
     free(ts);
     free(names);
     return rc;
@@ -340,6 +364,8 @@ int ct_ema_load(ct_ema *e, const char *path) {
 
 void ct_ema_free(ct_ema *e) {
     if (!e) return;
+    ema_check(e, "ct_ema_free");
+    e->magic = 0;
     for (int k = 0; k < e->n_params; k++) ct_tensor_free(e->avg[k]);
     free(e->avg);
     free(e);

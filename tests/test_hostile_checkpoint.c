@@ -788,3 +788,222 @@ CT_TEST(checkpoint_hostile, decimal_comma_locale_writes_and_reads_dots) {
     trainer_free(&c);
     ct_test_note("locale %s%s", name, locpath_set ? " (made with localedef)" : "");
 }
+
+/* ==== 5. non-finite weights ==================================================================== */
+
+/* The default guard stops a step whose gradient holds NaN: the weights stay finite and a
+ * checkpoint of them saves. */
+CT_TEST(checkpoint_hostile, default_guard_stops_before_nan_reaches_the_weights) {
+    ct_guard_opts defaults = CT_GUARDS();
+    CHECK(defaults.nonfinite == CT_NONFINITE_STOP);
+    ct_model *m = fc_model(8);
+    ct_optim *opt = ct_adamw_new(m, CT_ADAMW(.lr = 0.01));
+    fake_grads(m, 0);
+    CHECK(ct_optim_step(opt) == CT_OK, "%s", ct_last_error());
+    ct_tensor *w = ct_model_find_param(m, "fc.weight");
+    ct_real before[6];
+    memcpy(before, w->data, sizeof before);
+    fake_grads(m, 1);
+    w->grad[4] = (ct_real)NAN;
+    int rc = ct_optim_step(opt);
+    char err[600];
+    snprintf(err, sizeof err, "%s", ct_last_error());
+    int same = !memcmp(before, w->data, sizeof before);
+    int path_ok = ct_checkpoint_save(opt, path_in(ct_test_tmpdir(), "after-stop.safetensors")) == CT_OK;
+    long steps = ct_optim_steps(opt);
+    /* with the guard off (PyTorch's behaviour) the NaN goes into the weights */
+    ct_optim_set_guards(opt, CT_GUARDS(.nonfinite = CT_NONFINITE_OFF));
+    int rc_off = ct_optim_step(opt);
+    int nan_in = isnan(w->data[4]);
+    ct_optim_free(opt);
+    ct_model_free(m);
+    CHECK(rc == CT_ERR_VALUE && strstr(err, "fc.weight.grad[4] = nan") && strstr(err, "stopped"), "rc %d: %s", rc, err);
+    CHECK(same && steps == 1, "nothing applied");
+    CHECK(path_ok, "the finite weights save: %s", ct_last_error());
+    CHECK(rc_off == CT_OK && nan_in, "CT_NONFINITE_OFF steps into the NaN");
+}
+
+/* ct_model_save, ct_checkpoint_save, ct_optim_save and ct_ema_save refuse NaN and Inf, name the
+ * tensor and the index, and leave the previous file as it was; ct_safetensors_write still
+ * writes them (the way to keep them for debugging). */
+CT_TEST(checkpoint_hostile, nonfinite_weights_are_not_saved) {
+    const char *dir = ct_test_tmpdir();
+    char model_path[600], ckpt_path[600], optim_path[600], ema_path[600];
+    snprintf(model_path, sizeof model_path, "%s/model.safetensors", dir);
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", dir);
+    snprintf(optim_path, sizeof optim_path, "%s/optim.safetensors", dir);
+    snprintf(ema_path, sizeof ema_path, "%s/ema.safetensors", dir);
+    ct_model *m = fc_model(9);
+    ct_tensor *count = ct_model_add_buffer(m, "fc.count", CT_SHAPE(2));
+    ct_optim *opt = ct_adam_new(m, CT_ADAM(.lr = 0.01));
+    fake_grads(m, 0);
+    CHECK(ct_optim_step(opt) == CT_OK);
+    ct_ema *ema = ct_ema_new(m, CT_EMA());
+    CHECK(ct_model_save(m, model_path) == CT_OK && ct_checkpoint_save(opt, ckpt_path) == CT_OK &&
+          ct_optim_save(opt, optim_path) == CT_OK && ct_ema_save(ema, ema_path) == CT_OK, "%s", ct_last_error());
+    size_t len[4];
+    uint8_t *old[4] = {slurp(model_path, &len[0]), slurp(ckpt_path, &len[1]), slurp(optim_path, &len[2]),
+                       slurp(ema_path, &len[3])};
+    ct_tensor *bias = ct_model_find_param(m, "fc.bias");
+    bias->data[1] = (ct_real)NAN;
+    int rc_model = ct_model_save(m, model_path);
+    char e_model[700];
+    snprintf(e_model, sizeof e_model, "%s", ct_last_error());
+    int rc_ckpt = ct_checkpoint_save(opt, ckpt_path);
+    char e_ckpt[700];
+    snprintf(e_ckpt, sizeof e_ckpt, "%s", ct_last_error());
+    bias->data[1] = 0;
+    count->data[1] = (ct_real)-INFINITY; /* a buffer */
+    int rc_buffer = ct_model_save(m, model_path);
+    char e_buffer[700];
+    snprintf(e_buffer, sizeof e_buffer, "%s", ct_last_error());
+    count->data[1] = 0;
+    ct_optim_state_tensor(opt, ct_optim_find_state(opt, "exp_avg_sq"), 0)->data[3] = (ct_real)INFINITY;
+    int rc_optim = ct_optim_save(opt, optim_path);
+    char e_optim[700];
+    snprintf(e_optim, sizeof e_optim, "%s", ct_last_error());
+    ct_ema_average(ema, 0)->data[5] = (ct_real)NAN;
+    int rc_ema = ct_ema_save(ema, ema_path);
+    char e_ema[700];
+    snprintf(e_ema, sizeof e_ema, "%s", ct_last_error());
+    int intact = 1;
+    const char *paths[4] = {model_path, ckpt_path, optim_path, ema_path};
+    for (int i = 0; i < 4; i++) {
+        size_t now_len;
+        uint8_t *now = slurp(paths[i], &now_len);
+        intact &= now && old[i] && now_len == len[i] && !memcmp(now, old[i], len[i]);
+        free(now);
+        free(old[i]);
+    }
+    int temps = count_temps(dir, NULL, 0);
+    /* the debugging route: ct_safetensors_write keeps the NaN, and it reads back */
+    bias->data[1] = (ct_real)NAN;
+    ct_tensor *list[1] = {bias};
+    const char *dump = path_in(dir, "dump.safetensors");
+    int rc_dump = ct_safetensors_write(dump, 1, NULL, list, NULL);
+    ct_tensor *back = ct_tensor_new(CT_SHAPE(2));
+    const char *names[1] = {"fc.bias"};
+    ct_safetensors *f = ct_safetensors_open(dump);
+    int rc_back = f ? ct_safetensors_load(f, 1, names, &back) : CT_ERR_IO;
+    if (f) ct_safetensors_close(f);
+    int nan_back = isnan(back->data[1]);
+    ct_tensor_free(back);
+    ct_ema_free(ema);
+    ct_optim_free(opt);
+    ct_model_free(m);
+    CHECK(rc_model == CT_ERR_VALUE && strstr(e_model, model_path) && strstr(e_model, "tensor \"fc.bias\"[1] = nan is not finite") &&
+          strstr(e_model, "nothing was written"), "%d %s", rc_model, e_model);
+    CHECK(rc_ckpt == CT_ERR_VALUE && strstr(e_ckpt, ckpt_path) && strstr(e_ckpt, "tensor \"fc.bias\"[1] = nan"), "%s", e_ckpt);
+    CHECK(rc_buffer == CT_ERR_VALUE && strstr(e_buffer, "tensor \"fc.count\"[1] = -inf"), "%s", e_buffer);
+    CHECK(rc_optim == CT_ERR_VALUE && strstr(e_optim, "tensor \"fc.weight.exp_avg_sq\"[3] = inf"), "%s", e_optim);
+    CHECK(rc_ema == CT_ERR_VALUE && strstr(e_ema, ema_path) && strstr(e_ema, "tensor \"fc.weight\"[5] = nan"), "%s", e_ema);
+    CHECK(intact, "every previous file is byte for byte what it was");
+    CHECK(temps == 0, "no temporary file left");
+    CHECK(rc_dump == CT_OK && rc_back == CT_OK && nan_back, "ct_safetensors_write keeps NaN for debugging");
+}
+
+/* ==== 6. NULL and freed handles ================================================================ */
+
+/* Under AddressSanitizer reading the freed handle is itself reported (and stops the program):
+ * the double free is caught either way, by ASan's report or by ctape's message. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FREED(msg) "AddressSanitizer"
+#else
+#define FREED(msg) msg
+#endif
+
+static void optim_step_null(void *a) { (void)a; ct_optim_step(NULL); }
+static void optim_lr_null(void *a) { (void)a; ct_optim_lr(NULL); }
+static void optim_steps_null(void *a) { (void)a; ct_optim_steps(NULL); }
+static void optim_set_guards_null(void *a) { (void)a; ct_optim_set_guards(NULL, CT_GUARDS()); }
+static void optim_skipped_null(void *a) { (void)a; ct_optim_skipped_steps(NULL); }
+static void optim_group_count_null(void *a) { (void)a; ct_optim_group_count(NULL); }
+static void optim_free_twice(void *a) {
+    (void)a;
+    ct_model *m = fc_model(1);
+    ct_optim *opt = ct_sgd_new(m, CT_SGD());
+    ct_optim_free(opt);
+    ct_optim_free(opt);
+}
+static void optim_step_after_free(void *a) {
+    (void)a;
+    ct_model *m = fc_model(1);
+    ct_optim *opt = ct_adam_new(m, CT_ADAM());
+    ct_optim_free(opt);
+    ct_optim_step(opt);
+}
+static void lookahead_base_freed_first(void *a) {
+    (void)a;
+    ct_model *m = fc_model(1);
+    ct_optim *base = ct_sgd_new(m, CT_SGD());
+    ct_optim *la = ct_lookahead_new(base, CT_LOOKAHEAD());
+    ct_optim_free(base); /* the wrapper owns it: freeing it here is the mistake */
+    ct_optim_free(la);
+}
+static void ema_updates_null(void *a) { (void)a; ct_ema_updates(NULL); }
+static void ema_swapped_null(void *a) { (void)a; ct_ema_swapped(NULL); }
+static void ema_free_twice(void *a) {
+    (void)a;
+    ct_model *m = fc_model(1);
+    ct_ema *e = ct_ema_new(m, CT_EMA());
+    ct_ema_free(e);
+    ct_ema_free(e);
+}
+static void ema_update_after_free(void *a) {
+    (void)a;
+    ct_model *m = fc_model(1);
+    ct_ema *e = ct_ema_new(m, CT_EMA());
+    ct_ema_free(e);
+    ct_ema_update(e);
+}
+static void st_count_null(void *a) { (void)a; ct_safetensors_count(NULL); }
+static void st_name_null(void *a) { (void)a; ct_safetensors_name(NULL, 0); }
+static void st_close_twice(void *path) {
+    ct_safetensors *f = ct_safetensors_open((const char *)path);
+    if (!f) _exit(0); /* no fatal: the test reports it */
+    ct_safetensors_close(f);
+    ct_safetensors_close(f);
+}
+
+CT_TEST(checkpoint_hostile, null_and_freed_handles_stop_with_a_message) {
+    const char *dir = ct_test_tmpdir();
+    char file[600];
+    snprintf(file, sizeof file, "%s/one.safetensors", dir);
+    CHECK(write_st(file, "{" A4 "}", 4, 0));
+    static const struct {
+        const char *what;
+        void (*body)(void *);
+        const char *expect;
+    } cases[] = {
+        {"ct_optim_step(NULL)", optim_step_null, "ct_optim_step: optimizer is NULL"},
+        {"ct_optim_lr(NULL)", optim_lr_null, "ct_optim_lr: optimizer is NULL"},
+        {"ct_optim_steps(NULL)", optim_steps_null, "ct_optim_steps: optimizer is NULL"},
+        {"ct_optim_set_guards(NULL)", optim_set_guards_null, "ct_optim_set_guards: optimizer is NULL"},
+        {"ct_optim_skipped_steps(NULL)", optim_skipped_null, "ct_optim_skipped_steps: optimizer is NULL"},
+        {"ct_optim_group_count(NULL)", optim_group_count_null, "ct_optim_group_count: optimizer is NULL"},
+        {"ct_optim_free twice", optim_free_twice, FREED("ct_optim_free: ")},
+        {"ct_optim_step after free", optim_step_after_free, FREED("ct_optim_step: ")},
+        {"a Lookahead's base freed first", lookahead_base_freed_first, FREED("ct_optim_free: ")},
+        {"ct_ema_updates(NULL)", ema_updates_null, "ct_ema_updates: EMA is NULL"},
+        {"ct_ema_swapped(NULL)", ema_swapped_null, "ct_ema_swapped: EMA is NULL"},
+        {"ct_ema_free twice", ema_free_twice, FREED("ct_ema_free: ")},
+        {"ct_ema_update after free", ema_update_after_free, FREED("ct_ema_update: ")},
+        {"ct_safetensors_count(NULL)", st_count_null, "ct_safetensors_count: file is NULL"},
+        {"ct_safetensors_name(NULL)", st_name_null, "ct_safetensors_name: file is NULL"},
+        {"ct_safetensors_close twice", st_close_twice, FREED("ct_safetensors_close: ")},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char got[2048];
+        int ok = ct_test_expect_fatal(cases[c].body, file, cases[c].expect, got, sizeof got);
+#if !defined(__SANITIZE_ADDRESS__)
+        /* a freed handle is named as such, not as some other mistake */
+        if (ok && strstr(cases[c].expect, ": ") && !strstr(cases[c].expect, "NULL"))
+            ok = strstr(got, "freed already") || strstr(got, "closed already");
+#endif
+        CHECK(ok, "%s: stderr \"%s\", want \"%s\"", cases[c].what, got, cases[c].expect);
+    }
+    /* NULL to a free or close does nothing, as free(NULL) */
+    ct_optim_free(NULL);
+    ct_ema_free(NULL);
+    ct_safetensors_close(NULL);
+}
