@@ -115,6 +115,9 @@ static const char *other_format(const uint8_t *b, size_t len) {
 static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why) {
     size_t pos = 2;
     int in_scan = 0;
+    /* Huffman tables defined so far, [class: 0 DC, 1 AC][id]: stb 2.27 decodes a scan with a table
+     * that was never defined from uninitialised memory */
+    int defined[2][4] = {{0}};
     for (;;) {
         if (in_scan) {
             for (;;) {
@@ -162,9 +165,33 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
                 if (codes > left - 17)
                     return fail(why, "%s: JPEG Huffman table (DHT segment at byte %zu) declares %zu codes, more than "
                                 "the %zu bytes left in its segment", path, at, codes, left - 17);
+                /* canonical codes: after the t[j] codes of length j, the next code must still fit in j
+                 * bits (stb 2.27 builds the table without this check and asserts while decoding) */
+                uint32_t next_code = 0;
+                for (int j = 1; j <= 16; j++) {
+                    next_code += t[j];
+                    if (next_code > (1u << j))
+                        return fail(why, "%s: JPEG Huffman table (DHT segment at byte %zu) declares more codes of "
+                                    "up to %d bits than %d bits can hold", path, at, j, j);
+                    next_code <<= 1;
+                }
+                defined[t[0] >> 4][t[0] & 15] = 1;
                 t += 17 + codes;
                 left -= 17 + codes;
             }
+        }
+        if (marker == 0xda) { /* scan header: Ns, Ns × (component, DC table << 4 | AC table), Ss, Se, Ah/Al */
+            const uint8_t *h = b + pos + 2;
+            const size_t n = seg_len >= 3 ? h[0] : 0;
+            if (seg_len == 6 + 2 * n) /* stb refuses any other length itself */
+                for (size_t k = 0; k < n; k++) {
+                    const int dc = h[2 + 2 * k] >> 4, ac = h[2 + 2 * k] & 15, spectral_start = h[1 + 2 * n],
+                              spectral_end = h[2 + 2 * n];
+                    if ((spectral_start == 0 && (dc > 3 || !defined[0][dc])) ||
+                        (spectral_end > 0 && (ac > 3 || !defined[1][ac])))
+                        return fail(why, "%s: JPEG scan at byte %zu uses Huffman table DC %d / AC %d, which no DHT "
+                                    "segment defined before it", path, at, dc, ac);
+                }
         }
         pos += seg_len;
         in_scan = marker == 0xda;

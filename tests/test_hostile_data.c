@@ -443,6 +443,18 @@ static int hostile_images(hostile_image *h) {
                                             0, 0, 0, 0, 9}, 0,
                           "declares 9 codes, more than the 2 bytes left in its segment"};
     h[n].len = 4 + 0x15 + 2, h[n].bytes[25] = 0xff, h[n].bytes[26] = 0xd9, n++;
+    /* three codes of one bit (stb 2.27 builds the table and asserts while decoding) */
+    h[n] = (hostile_image){"dht-overfull.jpg", {0xff, 0xd8, 0xff, 0xc4, 0x00, 0x16, 0x00, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                0, 0, 0, 0, 0, 0, 1, 2, 3, 0xff, 0xd9}, 28,
+                          "declares more codes of up to 1 bits than 1 bits can hold"};
+    n++;
+    /* a scan using DC table 0 where only AC table 0 was defined: stb 2.27 decodes it with an
+     * uninitialised table (fuzz_image aborted in stbi__jpeg_huff_decode) */
+    h[n] = (hostile_image){"dht-undefined.jpg", {0xff, 0xd8, 0xff, 0xc4, 0x00, 0x14, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                 0, 0, 0, 0, 0, 0, 0, 0xff, 0xda, 0x00, 0x0c, 3, 1, 0x00, 2, 0x11, 3,
+                                                 0x11, 0, 0x3f, 0, 0, 0xff, 0xd9}, 41,
+                          "uses Huffman table DC 0 / AC 0, which no DHT segment defined before it"};
+    n++;
     h[n] = (hostile_image){"no-eoi.jpg", {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 'a', 'b', 0xff, 0xda, 0x00, 0x02, 1, 2, 3}, 15,
                           "JPEG is truncated (no end-of-image marker)"};
     n++;
