@@ -606,7 +606,7 @@ static int validate_entries(ct_safetensors *f) {
     }
     /* Overlaps: sort by begin, then each non-empty tensor must start at or after the end of the
      * furthest-reaching one before it. */
-    const st_entry **order = malloc((size_t)(f->n ? f->n : 1) * sizeof *order);
+    const st_entry **order = malloc((size_t)(f->n > 0 ? f->n : 1) * sizeof *order);
     if (!order) return ct_set_error(CT_ERR_MEMORY, "%s: out of memory", f->path);
     for (int i = 0; i < f->n; i++) order[i] = &f->entries[i];
     if (f->n) qsort(order, (size_t)f->n, sizeof *order, by_begin);
