@@ -682,14 +682,13 @@ CT_TEST(checkpoint_hostile, killed_saves_leave_no_temp_files_and_no_torn_checkpo
 
 /* ==== 4. a decimal-comma locale ================================================================ */
 
-/* Is `name` a locale whose decimal point is a comma? */
+/* Is `name` a locale whose decimal point is a comma? (setlocale rather than newlocale: glibc
+ * 2.36's newlocale leaks its copy of LOCPATH) */
 static int comma_locale(const char *name) {
-    locale_t l = newlocale(LC_NUMERIC_MASK, name, (locale_t)0);
-    if (!l) return 0;
-    locale_t was = uselocale(l);
-    int comma = !strcmp(localeconv()->decimal_point, ",");
-    uselocale(was);
-    freelocale(l);
+    char *was = strdup(setlocale(LC_NUMERIC, NULL));
+    int comma = setlocale(LC_NUMERIC, name) && !strcmp(localeconv()->decimal_point, ",");
+    setlocale(LC_NUMERIC, was);
+    free(was);
     return comma;
 }
 
