@@ -289,9 +289,14 @@ static int build_program(const char *repo, const char *lib, const char *defines,
     fprintf(f, "#include <ctape.h>\nint main(void) {\n    ct_tensor *t = ct_tensor_new(CT_SHAPE(2));\n"
                "    ct_tensor_free(t);\n    return 0;\n}\n");
     fclose(f);
-    snprintf(cmd, sizeof cmd, "cd %s && cc -std=c11 %s -I%s -fopenmp precision.c %s "
+#ifdef __SANITIZE_ADDRESS__
+    const char *sanitize = "-fsanitize=address,undefined"; /* the library was built with them */
+#else
+    const char *sanitize = "";
+#endif
+    snprintf(cmd, sizeof cmd, "cd %s && cc -std=c11 %s %s -I%s -fopenmp precision.c %s "
              "-L/usr/lib/$(gcc -print-multiarch)/openblas-openmp -lopenblas -lstb -lm -lpthread "
-             "-o precision 2>&1", dir, defines, repo, lib);
+             "-o precision 2>&1", dir, sanitize, defines, repo, lib);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     size_t used = fread(out, 1, out_len - 1, p);
