@@ -178,7 +178,10 @@ int main(int argc, char **argv) {
             ct_tensor *loss = ct_cross_entropy(tape, logits, b.y, CT_CE());
             correct += ct_count_correct(logits, b.y);
             ct_backward(tape, loss);
-            ct_optim_step(opt);
+            if (ct_optim_step(opt) != CT_OK) { /* a NaN or Inf gradient: nothing applied */
+                fprintf(stderr, "%s\n", ct_last_error());
+                return 1;
+            }
             loss_sum += loss->data[0];
             ct_tape_reset(tape);
             seen += b.n;

@@ -162,7 +162,10 @@ int main(int argc, char **argv) {
             ct_optim_set_lr(opt, 0.5 * lr * (1 + cos(3.141592653589793 * t++ / total)));
             ct_tensor *l = ct_loss_apply(tape, loss, mlp_forward(tape, &net, b.x), b.y);
             ct_backward(tape, l);
-            ct_optim_step(opt);
+            if (ct_optim_step(opt) != CT_OK) { /* a NaN or Inf gradient: nothing applied */
+                fprintf(stderr, "%s\n", ct_last_error());
+                return 1;
+            }
             loss_sum += l->data[0];
             ct_tape_reset(tape);
         }
