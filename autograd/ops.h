@@ -324,7 +324,8 @@ typedef struct {
 
 typedef struct {
     int passed;
-    double max_abs_err, max_rel_err; /* at the worst element */
+    double max_abs_err, max_rel_err; /* at the worst element; max_rel_err is NaN where |numeric|
+                                        is too small for a relative error to mean anything */
     int worst_input;                 /* which input, -1 when every element passed */
     size_t worst_index;              /* flat index inside that input */
     double analytic, numeric;        /* the two values there */
