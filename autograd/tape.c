@@ -89,7 +89,7 @@ static void check_unchecked(ct_tape *tape) {
 }
 
 /* Inputs that no op of this step produced (parameters, data, fresh tape tensors). */
-static void check_leaf_inputs(ct_tape *tape, const ct_op *op, ct_tensor *const *inputs, int n) {
+static void check_leaf_inputs(const ct_op *op, ct_tensor *const *inputs, int n) {
     for (int k = 0; k < n; k++) {
         const ct_tensor *x = inputs[k];
         if (!x || (x->flags & CT_TENSOR_CHECKED)) continue;
@@ -101,7 +101,6 @@ static void check_leaf_inputs(ct_tape *tape, const ct_op *op, ct_tensor *const *
             anomaly("input", op->name, ct_site_current(), detail, x->data[i], i);
         }
     }
-    (void)tape;
 }
 
 static void check_gradients(const ct_node *nd) {
@@ -212,7 +211,7 @@ ct_tensor *ct_op_output(ct_tape *tape, ct_shape shape, const ct_op *op, ct_tenso
         if (inputs[i]) check_live(tape, inputs[i], op->name, i);
     if (anomaly_mode) {
         check_unchecked(tape);
-        check_leaf_inputs(tape, op, inputs, n);
+        check_leaf_inputs(op, inputs, n);
     }
     ct_tensor *out = arena_tensor(tape, shape, op->name);
     out->data = ct_arena_alloc(tape->arena, out->size * sizeof(ct_real));
