@@ -10,7 +10,7 @@
 # Options: PRECISION=64 (float64 flavour, build/f64), SANITIZE=1 (ASan + UBSan, build/asan).
 
 PRECISION ?= 32
-NATIVE ?= 1
+NATIVE ?= 0
 # The library's version; the soname libctape.so.$(SOVERSION) changes when the ABI breaks.
 VERSION := 0.1.0
 SOVERSION := 0
@@ -29,8 +29,8 @@ endif
 ifeq ($(PRECISION),64)
 BUILD := $(BUILD)/f64
 endif
-ifeq ($(NATIVE),0)
-BUILD := $(BUILD)/portable
+ifeq ($(NATIVE),1)
+BUILD := $(BUILD)/native
 endif
 
 # OpenBLAS built on OpenMP, so BLAS and our OpenMP loops share one thread pool. Debian's default
@@ -40,10 +40,10 @@ MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 OPENBLAS_DIR := /usr/lib/$(MULTIARCH)/openblas-openmp
 OPENBLAS_INC := /usr/include/$(MULTIARCH)/openblas-openmp
 CPPFLAGS += -I. -D_GNU_SOURCE -I$(OPENBLAS_INC)
-# NATIVE=1 (the default for now): for this CPU only (-march=native). NATIVE=0, in build/portable:
-# a library for any x86-64 CPU (baseline instructions, generic tuning) whose hot loops (CT_KERNEL
-# in core/tensor.h) carry AVX2 and AVX-512 copies picked at load time; valgrind runs it (it stops
-# on the AVX-512 instructions of a -march=native build).
+# NATIVE=0 (the default): a library for any x86-64 CPU (baseline instructions, generic tuning)
+# whose hot loops (CT_KERNEL in core/tensor.h) carry AVX2 and AVX-512 copies picked at load time;
+# valgrind runs it. NATIVE=1, in build/native: for this CPU only (-march=native; valgrind stops
+# on its AVX-512 instructions).
 ifeq ($(NATIVE),1)
 CFLAGS ?= -O3 -march=native
 else ifeq ($(shell uname -m),x86_64)
@@ -312,8 +312,8 @@ help:
 	@echo "  PRECISION=64       float64 flavour in build/f64 (the gradient checks)"
 	@echo "  SANITIZE=1         AddressSanitizer + UndefinedBehaviorSanitizer build in build/asan"
 	@echo "  PREFIX=DIR         install prefix (default /usr/local); DESTDIR=DIR stages a package"
-	@echo "  NATIVE=0           a library for any x86-64 CPU in build/portable (AVX2/AVX-512 loops picked at run time)"
-	@echo "  NATIVE=1           (the default) for this CPU only: -march=native"
+	@echo "  NATIVE=0           (the default) a library for any x86-64 CPU (AVX2/AVX-512 loops picked at run time)"
+	@echo "  NATIVE=1           for this CPU only (-march=native), in build/native"
 	@echo "  CFLAGS=...         compiler flags in place of the defaults above"
 	@echo "  CTAPE_THREADS=n    threads of OpenBLAS and OpenMP (make demo, tests, programs)"
 	@echo "  BENCH_RUNS=n       runs per benchmark figure (default 3)"

@@ -198,6 +198,7 @@ static void pair_backward(const attn_dims *a, const ct_real *Q, const ct_real *K
     }
 }
 
+CT_KERNEL
 static void attention_backward(ct_tape *tape, ct_node *n) {
     const attn_saved *saved = n->extra;
     const attn_dims a = saved->dims;
@@ -270,12 +271,8 @@ ct_tensor *ct_attention(ct_tape *tape, ct_tensor *q, ct_tensor *k, ct_tensor *v,
     return attention_run(tape, q, k, v, a, key_padding);
 }
 
-/* Library-internal (declared where it is used, in nn/attention.c): the same op on heads packed
- * side by side in token-major matrices, the layout of multi-head attention's projections:
- *   q (B·L, ≥ col_q + H·D), k and v (B·S, ≥ col + H·D): head h of q is columns col_q + h·D ..,
- *   -> o (B·L, H·D).
- * No (B, T, H, D) <-> (B, H, T, D) permutes are needed, and q, k, v may be one (B·L, 3·H·D)
- * tensor at columns 0, H·D, 2·H·D (self-attention's fused projection). */
+/* ct_attention on heads packed side by side in token-major matrices (ops.h): the layout of
+ * multi-head attention's projections, with no (B, T, H, D) <-> (B, H, T, D) permutes. */
 ct_tensor *ct_attention_packed(ct_tape *tape, ct_tensor *q, int col_q, ct_tensor *k, int col_k, ct_tensor *v,
                                int col_v, int batch, int heads, int head_dim, int causal,
                                const uint8_t *key_padding) {

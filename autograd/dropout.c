@@ -27,6 +27,7 @@ static inline uint64_t splitmix64_at(uint64_t key, uint64_t i) {
  * so P(keep) = 1 − p up to 2⁻³³. The same rng state gives the same mask on every machine, and
  * the rng moves on by one draw per call.
  * saved: extra = the keep mask, one byte per element; arg[0] = the scale 1/(1 − p) (0 at p = 1). */
+CT_KERNEL
 static void dropout_backward(ct_tape *tape, ct_node *n) {
     ct_real *restrict dx = ct_grad_of(tape, n->in[0]);
     const uint8_t *restrict keep = n->extra;
@@ -39,6 +40,7 @@ static void dropout_backward(ct_tape *tape, ct_node *n) {
 const ct_op ct_op_dropout = {"dropout", "y = x·m/(1 − p), m ~ Bernoulli(1 − p); dx = dy·m/(1 − p)",
                              dropout_backward};
 
+CT_KERNEL
 ct_tensor *ct_dropout(ct_tape *tape, ct_tensor *x, double p, int training, ct_rng *rng) {
     static const char *op = "ct_dropout";
     CT_CHECK(x, op, "input is NULL");

@@ -12,6 +12,7 @@
  * An index that appears several times collects the sum of its rows' gradients (the backward
  * runs through the positions in order, so repeats never race).
  * saved: extra = a copy of the K indices (the caller's array may change before ct_backward). */
+CT_KERNEL
 static void embedding_backward(ct_tape *tape, ct_node *n) {
     ct_tensor *w = n->in[0];
     ct_real *dw = ct_grad_of(tape, w);
@@ -41,6 +42,7 @@ static const char *position_str(ct_shape s, size_t k, char *buf, size_t len) {
     return buf;
 }
 
+CT_KERNEL
 ct_tensor *ct_embedding(ct_tape *tape, ct_tensor *weight, const int *indices, ct_shape index_shape) {
     static const char *op = "ct_embedding";
     CT_CHECK(weight && weight->ndim == 2, op, "weight must be (V, D), got %s", weight ? ct_shp(weight) : "NULL");

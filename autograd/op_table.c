@@ -1,9 +1,10 @@
-/* autograd/op_table.c — every op, once. The gradient-check test walks this table and fails
- * for any op without a check, so a new op is added here and in tests/test_gradcheck.c.
+/* autograd/op_table.c — every op of autograd, once. The gradient-check test walks this table
+ * (and losses/op_table.c's for the fused losses) and fails for any op without a check, so a new
+ * op is added here and in tests/test_gradcheck.c.
  * Ops that record no node (detach, one_hot) are not here; the *_all reductions record the
  * axis reduction's op (sum, mean, max, logsumexp) and transpose records permute. */
 #define CT_BUILDING_LIBRARY
-#include "internal.h"
+#include "op.h"
 
 #include <string.h>
 
@@ -18,14 +19,9 @@ extern const ct_op ct_op_sum, ct_op_mean, ct_op_max, ct_op_logsumexp;
 extern const ct_op ct_op_reshape, ct_op_permute, ct_op_slice, ct_op_concat, ct_op_index_select,
     ct_op_gather_rows;
 extern const ct_op ct_op_softmax, ct_op_log_softmax, ct_op_l2_normalize;
-extern const ct_op ct_op_loss_pointwise, ct_op_loss_softmax, ct_op_loss_nll, ct_op_loss_stablemax;
-extern const ct_op ct_op_supcon, ct_op_circle, ct_op_circle_class, ct_op_pairwise_l2, ct_op_triplet_batch_all;
 extern const ct_op ct_op_layer_norm, ct_op_batch_norm, ct_op_batch_norm_eval, ct_op_dropout, ct_op_embedding;
 extern const ct_op ct_op_conv2d, ct_op_max_pool2d, ct_op_avg_pool2d, ct_op_global_avg_pool2d;
 extern const ct_op ct_op_attention;
-/* Fused ops defined on higher floors are listed here too, so the gradient-check test sees every
- * op the library records (this is a link-time reference only; no header goes upward). */
-extern const ct_op ct_op_cross_entropy;
 
 const ct_op *const ct_op_table[] = {
     /* linalg.c */
@@ -52,12 +48,6 @@ const ct_op *const ct_op_table[] = {
     &ct_op_conv2d, &ct_op_max_pool2d, &ct_op_avg_pool2d, &ct_op_global_avg_pool2d,
     /* attention.c */
     &ct_op_attention,
-    /* losses/cross_entropy.c */
-    &ct_op_cross_entropy,
-    /* losses/classification.c */
-    &ct_op_loss_pointwise, &ct_op_loss_softmax, &ct_op_loss_nll, &ct_op_loss_stablemax,
-    /* losses/embedding.c */
-    &ct_op_supcon, &ct_op_circle, &ct_op_circle_class, &ct_op_pairwise_l2, &ct_op_triplet_batch_all,
 };
 const int ct_op_count = (int)(sizeof ct_op_table / sizeof ct_op_table[0]);
 

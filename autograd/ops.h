@@ -18,36 +18,8 @@
 #include "../core/tensor.h"
 
 typedef struct ct_tape ct_tape;
-typedef struct ct_node ct_node;
-typedef void (*ct_backward_fn)(ct_tape *tape, ct_node *node);
-
-/* One entry of the op table: a name, its math in one line, and its backward. */
-typedef struct ct_op {
-    const char *name;
-    const char *math;
-    ct_backward_fn backward;
-} ct_op;
-
-#define CT_NODE_MAX_INPUTS 4
-
-/* One recorded op application. `saved`, `arg`, `iarg` and `extra` are what the forward kept
- * for the backward; each op documents which ones it uses. */
-struct ct_node {
-    const ct_op *op;
-    ct_tensor *out;
-    ct_tensor *in[CT_NODE_MAX_INPUTS];
-    int n_in;
-    ct_tensor *saved;
-    double arg[4];
-    int iarg[2 * CT_MAX_DIMS];
-    void *extra;
-    ct_site site;  /* the user's call that recorded it ({NULL, 0} when untracked) */
-};
-
-/* Every op, for the data-driven gradient check and the printers. */
-extern const ct_op *const ct_op_table[];
-extern const int ct_op_count;
-const ct_op *ct_op_find(const char *name);
+typedef struct ct_node ct_node; /* one recorded op application (autograd/op.h) */
+typedef struct ct_op ct_op; /* defined in autograd/op.h, for op authors */
 
 /* ---- the tape ---------------------------------------------------------------------------- */
 /* The life of a tape, one training step at a time:
@@ -76,7 +48,6 @@ void ct_tape_reset(ct_tape *tape);
 int ct_tape_grad_enabled(ct_tape *tape, int enabled);
 int ct_tape_node_count(const ct_tape *tape);
 const ct_node *ct_tape_node(const ct_tape *tape, int i);
-ct_arena *ct_tape_arena(ct_tape *tape);
 
 /* Anomaly mode (torch.autograd.detect_anomaly): every op's output is checked for NaN/Inf when the
  * next op starts (and at ct_backward and ct_tape_reset), every op's inputs that no op produced
@@ -97,14 +68,6 @@ void ct_tape_requires_grad(ct_tape *tape, ct_tensor *t);
 void ct_backward(ct_tape *tape, ct_tensor *out);
 /* Backward from any tensor with a given cotangent (out->size elements): d(out) = cotangent. */
 void ct_backward_with(ct_tape *tape, ct_tensor *out, const ct_real *cotangent);
-/* The gradient buffer of t, allocated (zeroed, in the arena) if t requires grad and has none
- * yet; NULL when t does not require grad. Backward functions accumulate into it. */
-ct_real *ct_grad_of(ct_tape *tape, ct_tensor *t);
-/* For a backward that writes every element of t's gradient: when t has no buffer yet, one is
- * allocated without the zero fill and *overwrite = 1 (assign, do not add); otherwise the buffer
- * already holds gradient and *overwrite = 0 (add). NULL when t does not require grad. */
-ct_real *ct_grad_for_write(ct_tape *tape, ct_tensor *t, int *overwrite);
-
 /* Learners: one line per node ("  3 relu        (128, 512) -> (128, 512)"), and Graphviz. */
 void ct_tape_print(const ct_tape *tape, FILE *out);
 void ct_tape_write_dot(const ct_tape *tape, FILE *out);
@@ -238,6 +201,13 @@ ct_tensor *ct_embedding(ct_tape *tape, ct_tensor *weight, const int *indices, ct
  * adds nothing to the gradients of q, k and v, which stay finite. */
 ct_tensor *ct_attention(ct_tape *tape, ct_tensor *q, ct_tensor *k, ct_tensor *v, int causal,
                         const uint8_t *key_padding);
+/* The same op on heads packed side by side in token-major matrices, the layout of multi-head
+ * attention's projections: q (B·L, ≥ col_q + H·D), k and v (B·S, ≥ col + H·D), head h of q in
+ * columns col_q + h·D .. + D -> o (B·L, H·D). q, k and v may be one (B·L, 3·H·D) tensor at columns
+ * 0, H·D and 2·H·D (self-attention's fused projection); no head permutes are needed. */
+ct_tensor *ct_attention_packed(ct_tape *tape, ct_tensor *q, int col_q, ct_tensor *k, int col_k, ct_tensor *v,
+                               int col_v, int batch, int heads, int head_dim, int causal,
+                               const uint8_t *key_padding);
 
 /* Record the caller's file and line so a fatal error points at user code. The library itself
  * is compiled with CT_BUILDING_LIBRARY, so internal calls keep the user's site. */
@@ -301,6 +271,7 @@ ct_tensor *ct_attention(ct_tape *tape, ct_tensor *q, ct_tensor *k, ct_tensor *v,
 #define ct_dropout(...) CT_SITE_CALL(ct_dropout, __VA_ARGS__)
 #define ct_embedding(...) CT_SITE_CALL(ct_embedding, __VA_ARGS__)
 #define ct_attention(...) CT_SITE_CALL(ct_attention, __VA_ARGS__)
+#define ct_attention_packed(...) CT_SITE_CALL(ct_attention_packed, __VA_ARGS__)
 #define ct_backward(...) CT_SITE_CALL_VOID(ct_backward, __VA_ARGS__)
 #define ct_backward_with(...) CT_SITE_CALL_VOID(ct_backward_with, __VA_ARGS__)
 #endif

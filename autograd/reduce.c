@@ -51,6 +51,7 @@ static void spread(ct_real *dx, const ct_real *dy, split3 s, ct_real scale) {
 
 /* Sums in double: a run of contiguous values into one accumulator, or, along a non-last axis, a
  * row of `inner` accumulators (acc, from the arena) that each row of x adds into. */
+CT_KERNEL
 static void sum_into(ct_real *y, const ct_real *x, split3 s, double scale, ct_arena *arena) {
     double *restrict acc = s.inner > 1 ? ct_arena_alloc(arena, s.inner * sizeof *acc) : NULL;
     for (size_t o = 0; o < s.outer; o++) {

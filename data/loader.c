@@ -258,6 +258,7 @@ static void start_epoch(ct_loader *l) {
 
 /* The next item of the stream into s: a batch (samples across OpenMP threads when `parallel`),
  * or the end of the epoch, after which the cursor is at the start of the next one. */
+CT_KERNEL
 static void produce(ct_loader *l, slot *s, int parallel) {
     int remaining = l->count - l->pos;
     if (remaining <= 0 || (l->opts.drop_last && remaining < l->opts.batch)) {

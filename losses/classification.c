@@ -23,8 +23,8 @@
 #pragma GCC optimize("no-trapping-math")
 #define CT_BUILDING_LIBRARY
 #include "losses.h"
-#include "../autograd/internal.h"
-#include "../autograd/vmath.h"
+#include "../autograd/op.h"
+#include "../core/vmath.h"
 #include "rows.h"
 
 #include <math.h>

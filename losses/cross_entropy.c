@@ -6,8 +6,8 @@
  * row; the backward is the textbook (p − target), scaled. */
 #define CT_BUILDING_LIBRARY
 #include "losses.h"
-#include "../autograd/internal.h"
-#include "../autograd/vmath.h"
+#include "../autograd/op.h"
+#include "../core/vmath.h"
 #include "rows.h"
 
 #include <math.h>

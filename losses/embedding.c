@@ -18,7 +18,7 @@
  * counts gives 0 with a zero gradient, never 0/0. */
 #define CT_BUILDING_LIBRARY
 #include "losses.h"
-#include "../autograd/internal.h"
+#include "../autograd/op.h"
 
 #include <math.h>
 #include <string.h>

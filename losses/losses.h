@@ -54,6 +54,10 @@ void ct_loss_list(FILE *out);
 /* The number of registered losses and the i-th name (for tools and tests). */
 int ct_loss_count(void);
 const char *ct_loss_name_at(int i);
+/* The fused loss ops (losses/op_table.c), beside autograd's ct_op_table: the gradient-check test
+ * walks both. */
+extern const ct_op *const ct_loss_op_table[];
+extern const int ct_loss_op_count;
 
 /* Adding a loss at run time (examples/custom_loss.c): a researcher's loss, written from tape ops,
  * becomes selectable by name next to the zoo ("soft_margin:m=0.5"), parsed, range-checked,

@@ -12,7 +12,7 @@
 #define CT_BUILDING_LIBRARY
 #include "losses.h"
 #include "../nn/nn.h"
-#include "../autograd/internal.h"
+#include "../autograd/op.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -9,7 +9,7 @@
 #ifndef CTAPE_LOSSES_ROWS_H
 #define CTAPE_LOSSES_ROWS_H
 
-#include "../autograd/internal.h"
+#include "../autograd/op.h"
 
 #define SHORT_ROW 64
 #define BLOCK 2048

@@ -20,7 +20,7 @@
  * Self-attention records five nodes: reshape, linear, attention, linear, reshape. */
 #define CT_BUILDING_LIBRARY
 #include "nn.h"
-#include "../autograd/internal.h"
+#include "../autograd/op.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,13 +55,6 @@ static ct_tensor *param_rows(ct_tape *tape, ct_tensor *param, int start, int row
     }
     return view;
 }
-
-/* Library-internal, autograd/attention.c: ct_attention on heads packed side by side in
- * token-major matrices: head h of q is columns col_q + h·D .. of q (B·L, ·), likewise k and v
- * (B·S, ·) -> o (B·L, H·D); one "attention" node. */
-ct_tensor *ct_attention_packed(ct_tape *tape, ct_tensor *q, int col_q, ct_tensor *k, int col_k, ct_tensor *v,
-                               int col_v, int batch, int heads, int head_dim, int causal,
-                               const uint8_t *key_padding);
 
 /* x2 (N, E) -> `count` projections from `first` (0 q, 1 k, 2 v), side by side: (N, count·E). */
 static ct_tensor *project(ct_tape *tape, mha_module *a, ct_tensor *x2, int first, int count) {

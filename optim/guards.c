@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 /* Σ aᵢ·bᵢ in double, one pass; threads above the usual size. */
+CT_KERNEL
 static double dot(const ct_real *restrict a, const ct_real *restrict b, long n) {
     double acc = 0;
 #pragma omp parallel for simd schedule(static) reduction(+ : acc) if (n >= CT_OPTIM_PARALLEL_MIN)
@@ -18,6 +19,7 @@ static double dot(const ct_real *restrict a, const ct_real *restrict b, long n) 
     return acc;
 }
 
+CT_KERNEL
 static void scale(ct_real *restrict g, long n, ct_real c) {
 #pragma omp parallel for simd schedule(static) if (n >= CT_OPTIM_PARALLEL_MIN)
     for (long i = 0; i < n; i++) g[i] *= c;
@@ -49,6 +51,7 @@ double ct_clip_grad_norm(ct_tensor *const tensors[], int n, double max_norm) {
 }
 
 /* g ← clamp(g, −v, v) elementwise (NaN stays NaN). */
+CT_KERNEL
 void ct_clip_grad_value(ct_tensor *const tensors[], int n, double clip_value) {
     CT_CHECK(clip_value > 0 && isfinite(clip_value), "ct_clip_grad_value", "clip_value %g must be finite and > 0",
              clip_value);
@@ -85,6 +88,7 @@ int ct_grads_check_finite(ct_tensor *const tensors[], int n) {
 /* ⊥Grad (Prieto et al. 2025, eq. for ∇⊥L): per tensor, the gradient minus its component along
  * the weights,  g ← g − (g·w / w·w)·w,  so that g·w = 0 afterwards. A zero tensor is left alone.
  * With rescale (the authors' orthograd.py), g is then scaled back to its original norm. */
+CT_KERNEL
 static void ortho_grad(ct_tensor *const tensors[], int n, int rescale) {
     for (int k = 0; k < n; k++) {
         ct_tensor *t = tensors[k];

@@ -49,6 +49,7 @@ typedef struct {
     int slow; /* state slot "slow_weights" */
 } lookahead;
 
+CT_KERNEL
 static void lookahead_step(ct_optim *base) {
     lookahead *s = (lookahead *)base;
     if (base->steps == 0)
@@ -241,6 +242,7 @@ static void ema_check_model(const ct_ema *e, const char *op) {
              e->n_params, ct_model_param_count(e->model));
 }
 
+CT_KERNEL
 void ct_ema_update(ct_ema *e) {
     static const char *op = "ct_ema_update";
     ema_check_model(e, op);
@@ -258,6 +260,7 @@ void ct_ema_update(ct_ema *e) {
     e->updates++;
 }
 
+CT_KERNEL
 void ct_ema_swap(ct_ema *e) {
     ema_check_model(e, "ct_ema_swap");
     for (int k = 0; k < e->n_params; k++) {

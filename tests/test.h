@@ -6,6 +6,7 @@
 #define CTAPE_TESTS_TEST_H
 
 #include "../ctape.h"
+#include "../autograd/op.h" /* the op table and node fields, as op authors see them */
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * float64 gradient checks of the fused ops' paths the reference cases of test_loss_zoo.c do not
  * reach (several blocks, long rows, γ off the special values, weights). */
 #include "test.h"
-#include "../autograd/vmath.h"
+#include "../core/vmath.h"
 
 #include <float.h>
 #include <stdint.h>

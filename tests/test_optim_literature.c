@@ -251,8 +251,13 @@ CT_TEST(optim_literature, lion_update_is_exactly_lr_sign) {
         for (size_t i = 0; i < w->size; i++) {
             ct_real c = b1 * mw[i] + (1 - b1) * gw[i], sign = (ct_real)(c > 0) - (ct_real)(c < 0);
             ct_real want = keep * xw[i] - lr_r * sign;
-            CHECK(w->data[i] == want, "step %d: w[%zu] = %.9g, want (1 − lr·λ)·%.9g − lr·%g = %.9g", step + 1, i,
-                  (double)w->data[i], (double)xw[i], (double)sign, (double)want);
+            /* within one rounding: the library's kernel may fuse keep·x − lr·sign into one FMA,
+             * depending on the CPU it runs on; the exact move by lr is checked on b (λ = 0) */
+            const double one_rounding =
+                (fabs((double)(keep * xw[i])) + lr) * (sizeof(ct_real) == 4 ? 0x1p-23 : 0x1p-52);
+            CHECK(fabs((double)w->data[i] - (double)want) <= one_rounding,
+                  "step %d: w[%zu] = %.9g, want (1 − lr·λ)·%.9g − lr·%g = %.9g", step + 1, i, (double)w->data[i],
+                  (double)xw[i], (double)sign, (double)want);
             mw[i] = b2 * mw[i] + (1 - b2) * gw[i];
         }
         for (size_t i = 0; i < b->size; i++) {

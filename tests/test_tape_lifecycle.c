@@ -2,7 +2,7 @@
  * forgotten resets, tensors kept past a reset, freed handles, mismatched precision, anomaly mode,
  * the fatal-error hook, and what ct_last_error() shows after a success. */
 #include "test.h"
-#include "../autograd/internal.h" /* a deliberately broken op, for the gradient checker */
+#include "../autograd/op.h" /* a deliberately broken op, for the gradient checker */
 
 #include <setjmp.h>
 #include <stdlib.h>

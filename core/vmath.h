@@ -1,16 +1,96 @@
-/* autograd/vmath.h — float32 log, log1p and sigmoid written so that GCC vectorises a loop that
- * calls them (-O3 -march=native, no intrinsics), as ct_exp_nonpositive in internal.h does for e^x.
+/* core/vmath.h — numerics shared by every floor that computes: a finiteness test, e^x, log, log1p,
+ * sigmoid and softplus written so that GCC vectorises a loop calling them (no intrinsics), and
+ * OpenMP's thread numbers. For op and loss authors; installed with the public headers.
  * glibc's vector logf/expf are only declared under -ffast-math, and a scalar libm call per element
  * is what made the element-wise losses slow. float64 builds, which are for checking, keep libm.
  * Accuracy against libm over dense ranges is tested in tests/test_loss_fused.c (group vmath). */
-#ifndef CTAPE_AUTOGRAD_VMATH_H
-#define CTAPE_AUTOGRAD_VMATH_H
+#ifndef CTAPE_CORE_VMATH_H
+#define CTAPE_CORE_VMATH_H
 
-#include "internal.h"
+#include "tensor.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+/* for helpers a loop calls: GCC vectorises a loop only when every call in it is inlined */
+#define CT_ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* 1 when every x[k] is finite. An integer test of the exponent bits (all ones for ±inf and NaN),
+ * OR-reduced: it vectorises with no float rounding to keep in order (a probe Σ x·0 would be
+ * summed one lane at a time). */
+static inline int ct_all_finite(const ct_real *x, size_t n) {
+#ifdef CT_PRECISION_64
+    typedef uint64_t bits_t;
+    const bits_t exponent = 0x7ff0000000000000u;
+#else
+    typedef uint32_t bits_t;
+    const bits_t exponent = 0x7f800000u;
+#endif
+    unsigned bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (size_t k = 0; k < n; k++) {
+        bits_t b;
+        memcpy(&b, &x[k], sizeof b);
+        bad |= (b & exponent) == exponent;
+    }
+    return !bad;
+}
+
+/* e^x for x ≤ 0 (softmax's z − max), in a form the compiler vectorises (glibc's vector
+ * expf is only declared under -ffast-math, and a scalar expf call per score costs as much as both
+ * GEMMs of a pair). float64 builds, which are for checking, keep libm's exp.
+ * The float32 version is Cephes' expf: x = n·ln2 + r with n = round(x/ln2) (adding 1.5·2²³ rounds
+ * to an integer held in the low mantissa bits, with no float-to-int conversion), ln2 split in two
+ * so r is exact, |r| ≤ ln2/2; e^r = 1 + r + r²·p(r) with a degree-5 minimax p; then 2^n written
+ * into the exponent bits. Error < 1 ulp on [ln(FLT_MIN), 0]; below that 0, and NaN stays NaN. */
+#ifdef CT_PRECISION_64
+static inline ct_real ct_exp_nonpositive(ct_real x) { return exp(x); }
+#else
+static inline float ct_exp_nonpositive(float x) {
+    const float lo = -87.33654475f, round = 12582912.0f; /* ln(FLT_MIN), 1.5·2²³ */
+    const float c = x > lo ? x : lo;
+    const float t = c * 1.44269504088896341f + round, n = t - round;
+    const float r = (c - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23; /* t's low bits hold n: this is 2^n */
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    const float e = x < lo ? 0.0f : p * two_n;
+    return x != x ? x : e;
+}
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* OpenMP's pool size and this thread's number (1 and 0 in a build without OpenMP). */
+static inline int ct_max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static inline int ct_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+
 
 /* always_inline: a loop vectorises only when every call in it is inlined. */
 #ifdef CT_PRECISION_64
