@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -188,6 +189,46 @@ const char *ct_test_tmpdir(void) {
     snprintf(tmp_dir, sizeof tmp_dir, "%s/%d", tmp_root, ++counter);
     mkdir(tmp_dir, 0700);
     return tmp_dir;
+}
+
+/* Is `name` a locale whose decimal point is a comma? (setlocale rather than newlocale: glibc
+ * 2.36's newlocale leaks its copy of LOCPATH) */
+static int is_comma_locale(const char *name) {
+    char *was = strdup(setlocale(LC_NUMERIC, NULL));
+    const int comma = setlocale(LC_NUMERIC, name) && !strcmp(localeconv()->decimal_point, ",");
+    setlocale(LC_NUMERIC, was);
+    free(was);
+    return comma;
+}
+
+/* Only LC_NUMERIC and the small categories come from de_DE (its collation takes seconds to compile). */
+const char *ct_test_comma_locale(char *why, size_t why_len) {
+    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "de_DE", "fr_FR",
+                                        "nl_NL.UTF-8", "es_ES.UTF-8", "it_IT.UTF-8", "ru_RU.UTF-8"};
+    static int made;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (is_comma_locale(names[i])) return names[i];
+    if (made) return snprintf(why, why_len, "localedef could not make a decimal-comma locale"), NULL;
+    made = 1;
+    char dir[600], src[700], cmd[1600];
+    snprintf(dir, sizeof dir, "%s/locale", tmp_root);
+    mkdir(dir, 0700);
+    snprintf(src, sizeof src, "%s/de_DE.src", dir);
+    FILE *f = fopen(src, "w");
+    if (!f) return snprintf(why, why_len, "cannot write %.400s", src), NULL;
+    fputs("LC_COLLATE\ncopy \"POSIX\"\nEND LC_COLLATE\nLC_CTYPE\ncopy \"POSIX\"\nEND LC_CTYPE\n", f);
+    static const char *const cats[] = {"LC_NUMERIC", "LC_TIME", "LC_MONETARY", "LC_MESSAGES", "LC_PAPER", "LC_NAME",
+                                       "LC_ADDRESS", "LC_TELEPHONE", "LC_MEASUREMENT", "LC_IDENTIFICATION"};
+    for (size_t i = 0; i < sizeof cats / sizeof *cats; i++) fprintf(f, "%s\ncopy \"de_DE\"\nEND %s\n", cats[i], cats[i]);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "localedef -i '%s' -f UTF-8 '%s/de_DE.UTF-8' 2>&1", src, dir);
+    char out[512] = "";
+    const int status = ct_test_run_capture(cmd, out, sizeof out);
+    setenv("LOCPATH", dir, 1);
+    if (is_comma_locale("de_DE.UTF-8")) return "de_DE.UTF-8";
+    snprintf(why, why_len, "no decimal-comma locale installed, and localedef (status %d) could not make one from "
+             "de_DE (Debian: apt-get install locales): %.300s", status, out);
+    return NULL;
 }
 
 int ct_test_expect_fatal(void (*body)(void *), void *arg, const char *expect, char *got, size_t got_len) {

@@ -44,6 +44,10 @@ int ct_test_run_for_accuracy(const char *cmd, double *accuracy, char *last, size
 int ct_test_run_capture(const char *cmd, char *out, size_t len);
 /* A fresh empty directory for this test's files (removed when the run ends). */
 const char *ct_test_tmpdir(void);
+/* The name of a locale whose decimal point is a comma: an installed one, else de_DE.UTF-8 made once
+ * per run with localedef (Debian's `locales`) into the run's temporary directory, with LOCPATH set
+ * to it for the rest of the run. NULL, with the reason in why, when neither works. */
+const char *ct_test_comma_locale(char *why, size_t why_len);
 
 /* Runs `body` in a child process and checks that it stops (abort) with a message on stderr
  * containing `expect`. Returns 1 when it did. */
