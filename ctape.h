@@ -7,6 +7,7 @@
 #include "autograd/ops.h"
 #include "nn/nn.h"
 #include "losses/losses.h"
+#include "losses/metrics.h"
 #include "optim/optim.h"
 #include "data/data.h"
 
