@@ -33,7 +33,7 @@ struct ct_metrics {
     long *confusion;      /* C × C, row = true */
     long n, nonfinite, top_k_correct;
     double nll_sum, brier_sum;
-    float *confidence;    /* per sample p_ŷ, for the equal-mass bins */
+    double *confidence;   /* per sample p_ŷ, for the equal-mass bins */
     unsigned char *correct;
     long capacity;
     double *p;            /* one row's probabilities */
@@ -82,7 +82,7 @@ static int reserve(ct_metrics *m, long more) {
     if (m->n + more <= m->capacity) return CT_OK;
     long cap = m->capacity ? m->capacity : 1024;
     while (cap < m->n + more) cap *= 2;
-    float *conf = realloc(m->confidence, (size_t)cap * sizeof *conf);
+    double *conf = realloc(m->confidence, (size_t)cap * sizeof *conf);
     if (conf) m->confidence = conf;
     unsigned char *correct = conf ? realloc(m->correct, (size_t)cap) : NULL;
     if (correct) m->correct = correct;
@@ -108,7 +108,7 @@ static void add_sample(ct_metrics *m, const ct_real *score, int y, int finite, d
     for (int c = 0; c < C; c++) brier += (m->p[c] - (c == y)) * (m->p[c] - (c == y));
     m->nll_sum += finite ? -log_p_y : NAN;
     m->brier_sum += finite ? brier : NAN;
-    m->confidence[m->n] = finite ? (float)m->p[pred] : NAN;
+    m->confidence[m->n] = finite ? m->p[pred] : NAN;
     m->correct[m->n] = pred == y;
     m->nonfinite += !finite;
     m->n++;
@@ -220,12 +220,12 @@ void ct_metrics_reliability(const ct_metrics *m, double *accuracy, double *confi
 }
 
 typedef struct {
-    float conf;
+    double conf;
     unsigned char correct;
 } scored;
 
 static int by_confidence(const void *a, const void *b) {
-    const float x = ((const scored *)a)->conf, y = ((const scored *)b)->conf;
+    const double x = ((const scored *)a)->conf, y = ((const scored *)b)->conf;
     return (x > y) - (x < y);
 }
 
