@@ -10,6 +10,7 @@
 #include "losses/losses.h"
 #include "losses/metrics.h"
 #include "optim/optim.h"
+#include "optim/registry.h"
 #include "data/data.h"
 
 #endif
