@@ -12,5 +12,6 @@
 #include "optim/optim.h"
 #include "optim/registry.h"
 #include "data/data.h"
+#include "data/conditions.h"
 
 #endif

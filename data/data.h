@@ -16,6 +16,7 @@ typedef struct {
     int skipped;         /* image folders with .skip_unreadable: files left out because they did not decode */
     char **file_names;   /* image folders: the path of each sample's file (n of them), else NULL */
     char **skipped_files; /* image folders: the paths of the `skipped` files, else NULL */
+    int *clean_labels;   /* after ct_dataset_label_noise: the labels before the noise (n), else NULL */
     char source[512];
 } ct_dataset;
 

@@ -20,6 +20,7 @@ void ct_dataset_free(ct_dataset *d) {
     free_strings(d->skipped_files, d->skipped);
     free(d->images);
     free(d->labels);
+    free(d->clean_labels);
     free(d);
 }
 
@@ -83,9 +84,11 @@ ct_dataset *ct_dataset_subset(const ct_dataset *d, const int *indices, int n) {
     s->file_names = copy_strings(d->file_names, indices, n, &ok);
     s->skipped_files = copy_strings(d->skipped_files, NULL, d->skipped, &ok);
     if (!ok) goto oom;
+    if (d->clean_labels && !(s->clean_labels = malloc(n > 0 ? (size_t)n * sizeof *s->clean_labels : 1))) goto oom;
     for (int i = 0; i < n; i++) {
         memcpy(s->images + (size_t)i * sample, d->images + (size_t)indices[i] * sample, sample);
         s->labels[i] = d->labels[indices[i]];
+        if (s->clean_labels) s->clean_labels[i] = d->clean_labels[indices[i]];
     }
     return s;
 oom:
