@@ -117,6 +117,13 @@ typedef struct {
     int cutout;
     int prefetch;        /* prepare the next batch in a background thread while the caller trains (if the
                             thread cannot be started, batches are made in the call: the same batches) */
+    int views;           /* 0 or 1: one view per sample. 2 or more (SupCon): x holds views·n rows,
+                            sample-major (row views·i + v is view v of sample i, each with its own random
+                            crop, flip and cutout; view 0 is the one-view sample), so a model's
+                            (views·n, D) output reshapes to (n, views, D); y still holds the n labels */
+    int balanced;        /* class-balanced sampling: each epoch draws its samples with replacement, a
+                            class uniformly then a sample of it uniformly (weights 1/n_class, as
+                            torch's WeightedRandomSampler with replacement); the epoch keeps its size */
 } ct_loader_opts;
 #define CT_LOADER(...) \
     CT_WITH_DEFAULTS(ct_loader_opts, (.batch = 64, .shuffle = 1, .seed = 0, .drop_last = 0, .flatten = 0), __VA_ARGS__)

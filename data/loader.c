@@ -59,6 +59,10 @@ struct ct_loader {
     pthread_cond_t freed;    /* a slot became SLOT_FREE, or stop was set */
     int stop;
     int next_slot;           /* the slot the caller takes next */
+    int views;               /* samples are made this many times each (1 without .views) */
+    int *class_members;      /* .balanced: the samples of class c at class_members[class_start[c] ..] */
+    int *class_start;        /* classes + 1 offsets; classes without samples are skipped */
+    int n_classes_present, *classes_present;
     int held;                /* the slot the caller holds, -1 for none */
     unsigned magic;          /* LOADER_MAGIC while alive, LOADER_FREED after ct_loader_free */
 };
@@ -81,6 +85,12 @@ static uint64_t sample_seed(uint64_t seed, int epoch, int batch, int i) {
     h = mix64(h ^ (uint64_t)(uint32_t)epoch);
     h = mix64(h ^ (uint64_t)(uint32_t)batch);
     return mix64(h ^ (uint64_t)(uint32_t)i);
+}
+
+/* View v of a sample: view 0 is the sample's own stream, so one view gives the batches of a
+ * loader without .views; the others hash the view in. */
+static uint64_t view_seed(uint64_t seed, int view, int epoch, int batch, int i) {
+    return view ? mix64(sample_seed(seed, epoch, batch, i) ^ mix64((uint64_t)view)) : sample_seed(seed, epoch, batch, i);
 }
 
 /* ---- conversion of one sample ------------------------------------------------------------ */
@@ -247,6 +257,16 @@ static void fill_sample(const ct_loader *l, ct_real *restrict dst, const uint8_t
 
 static void start_epoch(ct_loader *l) {
     int n = l->count;
+    if (l->opts.balanced) { /* a class, then one of its samples; with replacement */
+        for (int i = 0; i < n; i++) {
+            const int c = l->classes_present[ct_rng_int(&l->rng, 0, l->n_classes_present)];
+            const int *m = l->class_members + l->class_start[c];
+            l->order[i] = m[ct_rng_int(&l->rng, 0, l->class_start[c + 1] - l->class_start[c])];
+        }
+        l->pos = 0;
+        l->batch_index = 0;
+        return;
+    }
     if (l->opts.shuffle) ct_rng_permutation(&l->rng, l->order, n);
     else
         for (int i = 0; i < n; i++) l->order[i] = i;
@@ -275,13 +295,16 @@ static void produce(ct_loader *l, slot *s, int parallel) {
     const uint64_t seed = l->opts.seed;
     const int epoch = l->epoch, index = l->batch_index;
     const ct_loader *cl = l;
-    if (parallel && rows > 1 && (size_t)rows * S >= 4096) {
+    const int V = l->views, made = rows * V; /* output row k: view k % V of sample k / V */
+    if (parallel && made > 1 && (size_t)made * S >= 4096) {
 #pragma omp parallel for schedule(static)
-        for (int r = 0; r < rows; r++)
-            fill_sample(cl, x->data + (size_t)r * S, images + (size_t)order[r] * S, sample_seed(seed, epoch, index, r));
+        for (int k = 0; k < made; k++)
+            fill_sample(cl, x->data + (size_t)k * S, images + (size_t)order[k / V] * S,
+                        view_seed(seed, k % V, epoch, index, k / V));
     } else { /* the background thread, or a batch too small to share */
-        for (int r = 0; r < rows; r++)
-            fill_sample(cl, x->data + (size_t)r * S, images + (size_t)order[r] * S, sample_seed(seed, epoch, index, r));
+        for (int k = 0; k < made; k++)
+            fill_sample(cl, x->data + (size_t)k * S, images + (size_t)order[k / V] * S,
+                        view_seed(seed, k % V, epoch, index, k / V));
     }
     for (int r = 0; r < rows; r++) s->labels[r] = l->data->labels[order[r]];
     s->x = x;
@@ -313,7 +336,7 @@ static void *prefetch_worker(void *arg) {
 
 /* ---- public API -------------------------------------------------------------------------- */
 
-static ct_tensor *batch_tensor(const ct_dataset *d, int rows, int flatten) {
+static ct_tensor *batch_tensor(const ct_dataset *d, int rows, int flatten) { /* rows: samples × views */
     if (flatten) return ct_tensor_new(CT_SHAPE(rows, d->channels * d->height * d->width));
     return ct_tensor_new(CT_SHAPE(rows, d->channels, d->height, d->width));
 }
@@ -328,6 +351,8 @@ static void check_options(const ct_dataset *d, const ct_loader_opts *o) {
              ".crop_padding %d with CT_PAD_REFLECT must be smaller than the image (%dx%d)", o->crop_padding,
              d->height, d->width);
     CT_CHECK(o->cutout >= 0, op, ".cutout must be >= 0 (got %d)", o->cutout);
+    CT_CHECK(o->views >= 0 && o->views <= 64, op, ".views must be 0..64 (got %d)", o->views);
+    CT_CHECK(!o->balanced || d->classes >= 1, op, ".balanced needs the dataset's class count (got %d)", d->classes);
     if (o->normalize) {
         CT_CHECK(d->channels <= CT_LOADER_MAX_CHANNELS, op,
                  ".normalize supports up to %d channels (CT_LOADER_MAX_CHANNELS); the dataset has %d",
@@ -353,6 +378,33 @@ static void check_loader(const ct_loader *l, const char *op) {
     CT_CHECK(l != NULL, op, "the loader is NULL (make one with ct_loader_new)");
     CT_CHECK(l->magic == LOADER_MAGIC, op, "the loader %s (use it before ct_loader_free, free it once)",
              l->magic == LOADER_FREED ? "was freed with ct_loader_free" : "is not a live loader");
+}
+
+/* .balanced: the loader's samples (its .indices, or the whole dataset) grouped by class. */
+static void balance_classes(ct_loader *l) {
+    const ct_dataset *d = l->data;
+    const int C = d->classes, n = l->count;
+    l->class_start = calloc((size_t)C + 1, sizeof *l->class_start);
+    l->class_members = malloc((size_t)n * sizeof *l->class_members);
+    l->classes_present = malloc((size_t)C * sizeof *l->classes_present);
+    CT_CHECK(l->class_start && l->class_members && l->classes_present, "ct_loader_new", "out of memory");
+    for (int i = 0; i < n; i++) {
+        const int y = d->labels[l->opts.indices ? l->opts.indices[i] : i];
+        CT_CHECK(y >= 0 && y < C, "ct_loader_new", ".balanced: sample %d has label %d outside the %d classes", i, y, C);
+        l->class_start[y + 1]++;
+    }
+    for (int c = 0; c < C; c++) {
+        if (l->class_start[c + 1]) l->classes_present[l->n_classes_present++] = c;
+        l->class_start[c + 1] += l->class_start[c];
+    }
+    int *fill = malloc((size_t)C * sizeof *fill);
+    CT_CHECK(fill, "ct_loader_new", "out of memory");
+    memcpy(fill, l->class_start, (size_t)C * sizeof *fill);
+    for (int i = 0; i < n; i++) {
+        const int at = l->opts.indices ? l->opts.indices[i] : i;
+        l->class_members[fill[d->labels[at]]++] = at;
+    }
+    free(fill);
 }
 
 ct_loader *ct_loader_new(const ct_dataset *d, ct_loader_opts opts) {
@@ -382,14 +434,16 @@ ct_loader *ct_loader_new(const ct_dataset *d, ct_loader_opts opts) {
     CT_CHECK(l->order != NULL, "ct_loader_new", "out of memory for %d samples", l->count);
     int tail = l->count % opts.batch;
     int slots = opts.prefetch ? 2 : 1;
+    l->views = opts.views > 1 ? opts.views : 1;
     for (int k = 0; k < slots; k++) {
         slot *s = &l->slots[k];
         s->labels = malloc((size_t)batch * sizeof *s->labels);
         CT_CHECK(s->labels != NULL, "ct_loader_new", "out of memory for %d labels", batch);
-        if (l->count >= opts.batch) s->x_full = batch_tensor(d, opts.batch, opts.flatten);
-        if (tail && !opts.drop_last) s->x_tail = batch_tensor(d, tail, opts.flatten);
+        if (l->count >= opts.batch) s->x_full = batch_tensor(d, opts.batch * l->views, opts.flatten);
+        if (tail && !opts.drop_last) s->x_tail = batch_tensor(d, tail * l->views, opts.flatten);
         s->state = SLOT_FREE;
     }
+    if (opts.balanced) balance_classes(l);
     ct_rng_seed(&l->rng, opts.seed);
     start_epoch(l);
     l->held = -1;
@@ -477,6 +531,7 @@ void ct_loader_free(ct_loader *l) {
         free(l->slots[k].labels);
     }
     free(l->order);
+    free(l->class_start), free(l->class_members), free(l->classes_present);
     *(volatile unsigned *)&l->magic = LOADER_FREED; /* volatile: a store before free is otherwise dropped */
     free(l);
 }
