@@ -68,9 +68,20 @@ void ct_tape_requires_grad(ct_tape *tape, ct_tensor *t);
 void ct_backward(ct_tape *tape, ct_tensor *out);
 /* Backward from any tensor with a given cotangent (out->size elements): d(out) = cotangent. */
 void ct_backward_with(ct_tape *tape, ct_tensor *out, const ct_real *cotangent);
-/* Learners: one line per node ("  3 relu        (128, 512) -> (128, 512)"), and Graphviz. */
+/* Learners: one line per node ("  3 relu        (128, 512) -> (128, 512)" and its math), and
+ * Graphviz (`dot -Tpng`), where each tensor is one node: a shared input has an edge to every op
+ * that reads it (its gradient is the sum over those uses), parameters blue, inputs grey. */
 void ct_tape_print(const ct_tape *tape, FILE *out);
 void ct_tape_write_dot(const ct_tape *tape, FILE *out);
+/* The same with what the tensors hold: .values and .grads (after a backward) print the first
+ * .max_elements elements (default 4; 3 in Graphviz) and, for longer tensors, their mean and range;
+ * the leaves (parameters and inputs) are listed first. .compact leaves out the math. */
+typedef struct {
+    int values, grads, max_elements, compact;
+} ct_print_opts;
+#define CT_PRINT(...) CT_WITH_DEFAULTS(ct_print_opts, (.values = 0, .grads = 0, .max_elements = 4, .compact = 0), __VA_ARGS__)
+void ct_tape_print_with(const ct_tape *tape, FILE *out, ct_print_opts opts);
+void ct_tape_write_dot_with(const ct_tape *tape, FILE *out, ct_print_opts opts);
 
 /* ---- ops --------------------------------------------------------------------------------- */
 /* Stop-gradient: the same values, no gradient flows back through the result. */

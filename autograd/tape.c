@@ -322,47 +322,130 @@ static int producer(const ct_tape *tape, const ct_tensor *t) {
     return -1;
 }
 
-void ct_tape_print(const ct_tape *tape, FILE *out) {
+/* "= 0.6931" for one element, else "[0.1, -0.3, 0.25, 1.2, …] mean 0.01 in [-2, 3]": the first
+ * `first` elements, and over all of them the mean and range (NaN and inf counted apart). */
+static void print_values(FILE *out, const char *what, const ct_real *v, size_t n, int first) {
+    if (!v) return (void)fprintf(out, "%s none", what);
+    if (n == 1) return (void)fprintf(out, "%s = %.6g", what, (double)v[0]);
+    fprintf(out, "%s [", what);
+    for (size_t i = 0; i < n && (int)i < first; i++) fprintf(out, "%s%.4g", i ? ", " : "", (double)v[i]);
+    double sum = 0, lo = INFINITY, hi = -INFINITY;
+    size_t finite = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(v[i])) sum += v[i], lo = fmin(lo, v[i]), hi = fmax(hi, v[i]), finite++;
+    fprintf(out, "%s]", (size_t)first < n ? ", …" : "");
+    if ((size_t)first < n && finite) fprintf(out, " mean %.4g in [%.4g, %.4g]", sum / (double)finite, lo, hi);
+    if (finite < n) fprintf(out, " (%zu not finite)", n - finite);
+}
+
+/* A tensor's name in the printout: %i for node i's output, else its own name or "leaf". */
+static void print_ref(FILE *out, const ct_tape *tape, const ct_tensor *x) {
     char buf[96];
-    fprintf(out, "tape: %d nodes, %zu bytes in the arena\n", tape->n_nodes,
-            ct_arena_used(tape->arena));
+    const int p = producer(tape, x);
+    if (p >= 0) fprintf(out, "%%%d%s", p, ct_tensor_shape_str(x, buf, sizeof buf));
+    else fprintf(out, "%s%s", x->name ? x->name : "leaf", ct_tensor_shape_str(x, buf, sizeof buf));
+}
+
+/* The leaves (inputs no node produced) in order of first use, each once. */
+static int collect_leaves(const ct_tape *tape, const ct_tensor **leaves, int cap) {
+    int n = 0;
+    for (int i = 0; i < tape->n_nodes; i++)
+        for (int k = 0; k < tape->nodes[i].n_in; k++) {
+            const ct_tensor *x = tape->nodes[i].in[k];
+            if (!x || producer(tape, x) >= 0) continue;
+            int seen = 0;
+            for (int j = 0; j < n && !seen; j++) seen = leaves[j] == x;
+            if (!seen && n < cap) leaves[n++] = x;
+        }
+    return n;
+}
+
+void ct_tape_print_with(const ct_tape *tape, FILE *out, ct_print_opts o) {
+    check_tape(tape, "ct_tape_print");
+    char buf[96];
+    const int first = o.max_elements > 0 ? o.max_elements : 4;
+    fprintf(out, "tape: %d nodes, %zu bytes in the arena\n", tape->n_nodes, ct_arena_used(tape->arena));
+    if (o.values || o.grads) { /* the leaves first: parameters and inputs, with what they hold */
+        const ct_tensor *leaves[256];
+        const int n = collect_leaves(tape, leaves, 256);
+        for (int j = 0; j < n; j++) {
+            const ct_tensor *x = leaves[j];
+            fprintf(out, "     %-14s %s%s", ct_requires_grad(x) ? "parameter" : "input", x->name ? x->name : "leaf",
+                    ct_tensor_shape_str(x, buf, sizeof buf));
+            if (o.values) print_values(out, "  ", x->data, x->size, first);
+            if (o.grads && ct_requires_grad(x)) print_values(out, "  grad", x->grad, x->size, first);
+            fputc('\n', out);
+        }
+    }
     for (int i = 0; i < tape->n_nodes; i++) {
         const ct_node *nd = &tape->nodes[i];
         fprintf(out, "%4d %-14s", i, nd->op->name);
-        for (int k = 0; k < nd->n_in; k++) {
-            const ct_tensor *x = nd->in[k];
-            if (!x) continue;
-            int p = producer(tape, x);
-            if (p >= 0) fprintf(out, "%s%%%d%s", k ? ", " : "", p, ct_tensor_shape_str(x, buf, sizeof buf));
-            else fprintf(out, "%s%s%s", k ? ", " : "", x->name ? x->name : "leaf",
-                         ct_tensor_shape_str(x, buf, sizeof buf));
-        }
-        fprintf(out, " -> %s   %s\n", ct_tensor_shape_str(nd->out, buf, sizeof buf), nd->op->math);
+        for (int k = 0; k < nd->n_in; k++)
+            if (nd->in[k]) {
+                if (k) fputs(", ", out);
+                print_ref(out, tape, nd->in[k]);
+            }
+        fprintf(out, " -> %s", ct_tensor_shape_str(nd->out, buf, sizeof buf));
+        if (!o.compact) fprintf(out, "   %s", nd->op->math);
+        if (o.values) fputs("\n" "                   ", out), print_values(out, "value", nd->out->data, nd->out->size, first);
+        if (o.grads) fputs("\n" "                   ", out), print_values(out, "grad ", nd->out->grad, nd->out->size, first);
+        fputc('\n', out);
     }
 }
 
-void ct_tape_write_dot(const ct_tape *tape, FILE *out) {
+void ct_tape_print(const ct_tape *tape, FILE *out) { ct_tape_print_with(tape, out, (ct_print_opts){0}); }
+
+/* Values for a Graphviz label: the first elements, or the one value. */
+static void dot_values(FILE *out, const char *what, const ct_real *v, size_t n, int first) {
+    if (!v) return;
+    fprintf(out, "\\n%s", what);
+    for (size_t i = 0; i < n && (int)i < first; i++) fprintf(out, "%s%.4g", i ? " " : " ", (double)v[i]);
+    if ((size_t)first < n) fputs(" …", out);
+}
+
+/* Each tensor is drawn once: a shared input is one node with an edge to every op that reads it, so
+ * where gradients from several uses add up is visible. Parameters are blue, inputs grey, ops white
+ * boxes (labelled with their output). */
+void ct_tape_write_dot_with(const ct_tape *tape, FILE *out, ct_print_opts o) {
+    check_tape(tape, "ct_tape_write_dot");
     char buf[96];
+    const int first = o.max_elements > 0 ? o.max_elements : 3;
     fprintf(out, "digraph tape {\n  rankdir=TB;\n  node [fontname=\"monospace\"];\n");
+    const ct_tensor *leaves[256];
+    const int n_leaves = collect_leaves(tape, leaves, 256);
+    for (int j = 0; j < n_leaves; j++) {
+        const ct_tensor *x = leaves[j];
+        const int param = ct_requires_grad(x);
+        fprintf(out, "  leaf%d [shape=ellipse,style=filled,fillcolor=\"%s\",label=\"%s\\n%s", j,
+                param ? "#aec7e8" : "#dddddd", x->name ? x->name : (param ? "parameter" : "input"),
+                ct_tensor_shape_str(x, buf, sizeof buf));
+        if (o.values) dot_values(out, "value", x->data, x->size, first);
+        if (o.grads && param) dot_values(out, "grad", x->grad, x->size, first);
+        fputs("\"];\n", out);
+    }
     for (int i = 0; i < tape->n_nodes; i++) {
         const ct_node *nd = &tape->nodes[i];
-        fprintf(out, "  n%d [shape=box,label=\"%d %s\\n%s\"];\n", i, i, nd->op->name,
+        fprintf(out, "  n%d [shape=box,label=\"%d %s\\n%s", i, i, nd->op->name,
                 ct_tensor_shape_str(nd->out, buf, sizeof buf));
+        if (o.values) dot_values(out, "value", nd->out->data, nd->out->size, first);
+        if (o.grads) dot_values(out, "grad", nd->out->grad, nd->out->size, first);
+        fputs("\"];\n", out);
         for (int k = 0; k < nd->n_in; k++) {
             const ct_tensor *x = nd->in[k];
             if (!x) continue;
-            int p = producer(tape, x);
+            const int p = producer(tape, x);
             if (p >= 0) {
                 fprintf(out, "  n%d -> n%d;\n", p, i);
-            } else {
-                fprintf(out, "  leaf%d_%d [shape=ellipse,label=\"%s\\n%s\"];\n  leaf%d_%d -> n%d;\n",
-                        i, k, x->name ? x->name : "input", ct_tensor_shape_str(x, buf, sizeof buf),
-                        i, k, i);
+                continue;
             }
+            for (int j = 0; j < n_leaves; j++)
+                if (leaves[j] == x) fprintf(out, "  leaf%d -> n%d;\n", j, i);
         }
     }
     fprintf(out, "}\n");
 }
+
+void ct_tape_write_dot(const ct_tape *tape, FILE *out) { ct_tape_write_dot_with(tape, out, (ct_print_opts){0}); }
 
 /* ---- shared helpers ---------------------------------------------------------------------- */
 
