@@ -356,3 +356,91 @@ double ct_knn_accuracy(const ct_tensor *reference, const int *reference_labels, 
     free(a), free(b), free(sim), free(best), free(votes);
     return (double)right / (M ? M : 1);
 }
+
+/* ---- linear probe ------------------------------------------------------------------------------ */
+/* Softmax regression in double on standardised features:
+ *   P = softmax(X·W + b),  J = −(1/N)·Σ log P_iy + λ/2·‖W‖²
+ *   ∂J/∂W = Xᵀ(P − Y)/N + λW,  ∂J/∂b = Σ_i (P − Y)_i / N
+ * with step 1/L for L = (the largest eigenvalue of XᵀX/N, at most D on standardised columns)/2 + λ,
+ * a bound on the curvature of the softmax loss, and Nesterov's momentum. */
+static void probe_scores(const double *X, int N, int D, const double *W, const double *b, int C, double *S) {
+    for (int i = 0; i < N; i++)
+        for (int c = 0; c < C; c++) {
+            double z = b[c];
+            for (int d = 0; d < D; d++) z += X[(size_t)i * D + d] * W[(size_t)d * C + c];
+            S[(size_t)i * C + c] = z;
+        }
+}
+
+double ct_linear_probe_accuracy(const ct_tensor *train, const int *train_labels, const ct_tensor *test,
+                                const int *test_labels, int classes, int iterations, double l2) {
+    static const char *op = "ct_linear_probe_accuracy";
+    CT_CHECK(train && test && train->ndim == 2 && test->ndim == 2 && train->shape[1] == test->shape[1] &&
+                 train_labels && test_labels && classes >= 2 && iterations >= 0 && l2 >= 0,
+             op, "train (N, D) and test (M, D) with labels, classes >= 2, iterations >= 0, l2 >= 0");
+    const int N = train->shape[0], M = test->shape[0], D = train->shape[1], C = classes;
+    for (int i = 0; i < N; i++)
+        CT_CHECK(train_labels[i] >= 0 && train_labels[i] < C, op, "train label %d of row %d", train_labels[i], i);
+    for (int i = 0; i < M; i++)
+        CT_CHECK(test_labels[i] >= 0 && test_labels[i] < C, op, "test label %d of row %d", test_labels[i], i);
+    if (!ct_all_finite(train->data, train->size) || !ct_all_finite(test->data, test->size) || N == 0) return NAN;
+    if (!iterations) iterations = 300;
+    if (l2 == 0) l2 = 1e-4;
+    double *X = malloc(((size_t)N + (size_t)M) * D * sizeof *X), *mu = calloc((size_t)D, sizeof *mu),
+           *sd = calloc((size_t)D, sizeof *sd), *W = calloc((size_t)D * C, sizeof *W), *V = calloc((size_t)D * C, sizeof *V),
+           *b = calloc((size_t)C, sizeof *b), *vb = calloc((size_t)C, sizeof *vb), *G = malloc((size_t)D * C * sizeof *G),
+           *gb = malloc((size_t)C * sizeof *gb), *S = malloc(((size_t)N > (size_t)M ? (size_t)N : (size_t)M) * C * sizeof *S),
+           *Wl = malloc((size_t)D * C * sizeof *Wl), *bl = malloc((size_t)C * sizeof *bl);
+    double accuracy = NAN;
+    if (!X || !mu || !sd || !W || !V || !b || !vb || !G || !gb || !S || !Wl || !bl) goto done;
+    for (int i = 0; i < N; i++)
+        for (int d = 0; d < D; d++) mu[d] += train->data[(size_t)i * D + d] / (double)N;
+    for (int i = 0; i < N; i++)
+        for (int d = 0; d < D; d++) {
+            const double e = train->data[(size_t)i * D + d] - mu[d];
+            sd[d] += e * e / (double)N;
+        }
+    for (int d = 0; d < D; d++) sd[d] = sd[d] > 1e-24 ? sqrt(sd[d]) : 1;
+    for (int i = 0; i < N + M; i++) {
+        const ct_real *row = i < N ? train->data + (size_t)i * D : test->data + (size_t)(i - N) * D;
+        for (int d = 0; d < D; d++) X[(size_t)i * D + d] = (row[d] - mu[d]) / sd[d];
+    }
+    const double step = 1 / (0.5 * D + l2);
+    for (int t = 0; t < iterations; t++) {
+        /* look-ahead point W + μ·V (Nesterov), μ = t/(t + 3) */
+        const double momentum = (double)t / (t + 3);
+        for (size_t k = 0; k < (size_t)D * C; k++) Wl[k] = W[k] + momentum * V[k];
+        for (int c = 0; c < C; c++) bl[c] = b[c] + momentum * vb[c];
+        probe_scores(X, N, D, Wl, bl, C, S);
+        memset(G, 0, (size_t)D * C * sizeof *G), memset(gb, 0, (size_t)C * sizeof *gb);
+        for (int i = 0; i < N; i++) {
+            double *s = S + (size_t)i * C, mx = s[0], sum = 0;
+            for (int c = 1; c < C; c++) mx = s[c] > mx ? s[c] : mx;
+            for (int c = 0; c < C; c++) sum += s[c] = exp(s[c] - mx);
+            for (int c = 0; c < C; c++) {
+                const double r = (s[c] / sum - (c == train_labels[i])) / N;
+                gb[c] += r;
+                for (int d = 0; d < D; d++) G[(size_t)d * C + c] += X[(size_t)i * D + d] * r;
+            }
+        }
+        for (size_t k = 0; k < (size_t)D * C; k++) {
+            const double g = G[k] + l2 * Wl[k], next = Wl[k] - step * g;
+            V[k] = next - W[k], W[k] = next;
+        }
+        for (int c = 0; c < C; c++) {
+            const double next = bl[c] - step * gb[c];
+            vb[c] = next - b[c], b[c] = next;
+        }
+    }
+    probe_scores(X + (size_t)N * D, M, D, W, b, C, S);
+    long right = 0;
+    for (int i = 0; i < M; i++) {
+        int best = 0;
+        for (int c = 1; c < C; c++) best = S[(size_t)i * C + c] > S[(size_t)i * C + best] ? c : best;
+        right += best == test_labels[i];
+    }
+    accuracy = M ? (double)right / M : NAN;
+done:
+    free(X), free(mu), free(sd), free(W), free(V), free(b), free(vb), free(G), free(gb), free(S), free(Wl), free(bl);
+    return accuracy;
+}

@@ -78,7 +78,16 @@ void ct_metrics_reliability(const ct_metrics *m, double *accuracy, double *confi
 double ct_knn_accuracy(const ct_tensor *reference, const int *reference_labels, const ct_tensor *queries,
                        const int *query_labels, int k, int classes);
 
+/* Linear-probe accuracy of frozen embeddings: a multinomial logistic regression on `train` (N, D)
+ * (features standardised by the training mean and deviation, L2 penalty λ/2·‖W‖², full-batch
+ * gradient descent with Nesterov momentum for `iterations` steps from zero), scored on `test`
+ * (M, D). Deterministic. 300 iterations and λ = 1e-4 are good defaults (pass 0 for them). NaN when
+ * an embedding is not finite or memory runs out. */
+double ct_linear_probe_accuracy(const ct_tensor *train, const int *train_labels, const ct_tensor *test,
+                                const int *test_labels, int classes, int iterations, double l2);
+
 #ifndef CT_BUILDING_LIBRARY
+#define ct_linear_probe_accuracy(...) CT_SITE_CALL(ct_linear_probe_accuracy, __VA_ARGS__)
 #define ct_metrics_new(...) CT_SITE_CALL(ct_metrics_new, __VA_ARGS__)
 #define ct_metrics_add(...) CT_SITE_CALL(ct_metrics_add, __VA_ARGS__)
 #define ct_metrics_add_probs(...) CT_SITE_CALL(ct_metrics_add_probs, __VA_ARGS__)

@@ -172,3 +172,31 @@ CT_TEST(metrics, label_out_of_range_names_it) {
     CHECK(ct_test_expect_fatal(bad_label, NULL, "label 3 of sample 0 is out of range for C = 3", got, sizeof got),
           "got: %s", got);
 }
+
+/* Three Gaussian clusters in 5 dimensions: the probe separates them; with shuffled labels it is at
+ * chance; the same inputs give the same accuracy. */
+CT_TEST(metrics, linear_probe_separates_clusters_and_not_noise) {
+    enum { C = 3, D = 5, N = 300, M = 150 };
+    ct_rng rng;
+    ct_rng_seed(&rng, 3);
+    double centers[C][D];
+    for (int c = 0; c < C; c++)
+        for (int d = 0; d < D; d++) centers[c][d] = ct_rng_normal(&rng, 0, 2.5);
+    ct_tensor *tr = ct_tensor_new(CT_SHAPE(N, D)), *te = ct_tensor_new(CT_SHAPE(M, D));
+    int ytr[N], yte[M], shuffled[N];
+    for (int i = 0; i < N + M; i++) {
+        const int y = (int)ct_rng_int(&rng, 0, C);
+        ct_real *row = i < N ? tr->data + (size_t)i * D : te->data + (size_t)(i - N) * D;
+        for (int d = 0; d < D; d++) row[d] = (ct_real)(centers[y][d] + ct_rng_normal(&rng, 0, 1));
+        if (i < N) ytr[i] = y, shuffled[i] = (int)ct_rng_int(&rng, 0, C);
+        else yte[i - N] = y;
+    }
+    const double acc = ct_linear_probe_accuracy(tr, ytr, te, yte, C, 0, 0);
+    CHECK(acc >= 0.95, "probe accuracy %.3f on separated clusters", acc);
+    CHECK(ct_linear_probe_accuracy(tr, ytr, te, yte, C, 0, 0) == acc, "not deterministic");
+    const double noise = ct_linear_probe_accuracy(tr, shuffled, te, yte, C, 0, 0);
+    CHECK(noise < 0.6, "probe trained on random labels scores %.3f", noise);
+    te->data[7] = NAN;
+    CHECK(isnan(ct_linear_probe_accuracy(tr, ytr, te, yte, C, 0, 0)), "a NaN embedding gave a number");
+    ct_tensor_free(tr), ct_tensor_free(te);
+}
