@@ -4,15 +4,17 @@
 
 #include <string.h>
 
-/* Runs lesson `name` and checks it exits 0 and prints each of the n expected strings. */
-static void lesson(const char *name, const char *const *expect, int n) {
-    char exe[1024], cmd[1200], out[16384];
+/* Runs lesson `name` (with args) and checks it exits 0 and prints each of the n expected strings. */
+static void lesson_with(const char *name, const char *args, const char *const *expect, int n) {
+    char exe[1024], cmd[2400], out[16384];
     if (!ct_test_example_path(name, exe, sizeof exe)) CT_SKIP("%s is not built", name);
-    snprintf(cmd, sizeof cmd, "'%s' 2>&1", exe);
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", exe, args);
     const int status = ct_test_run_capture(cmd, out, sizeof out);
     CHECK(status == 0, "%s exited with %d:\n%s", name, status, out);
     for (int i = 0; i < n; i++) CHECK(strstr(out, expect[i]), "%s does not print \"%s\":\n%s", name, expect[i], out);
 }
+
+static void lesson(const char *name, const char *const *expect, int n) { lesson_with(name, "", expect, n); }
 
 CT_TEST(lessons, chain_rule) {
     static const char *const expect[] = {"L = (a·b + c)·f = -8", "dL/da         6          6",
@@ -20,4 +22,23 @@ CT_TEST(lessons, chain_rule) {
                                          "dL/df         4          4", "o = tanh(x1·w1 + x2·w2 + b) = 0.7071",
                                          "do/dx1 = -1.5000  do/dw1 = 1.0000  do/dx2 = 0.5000  do/dw2 = 0.0000"};
     lesson("learn/01_chain_rule", expect, 7);
+}
+
+/* Adam's bias correction in numbers, and both pictures written and readable. */
+CT_TEST(lessons, optimizers) {
+    static const char *const expect[] = {"   1     0.1000   0.001000       3.1623       1.0000",
+                                         "   2     0.1900   0.001999       4.2496       1.0000", "valley.png", "rosenbrock.png"};
+    const char *dir = ct_test_tmpdir();
+    char args[1100];
+    snprintf(args, sizeof args, "'%s'", dir);
+    lesson_with("learn/06_optimizers", args, expect, 4);
+    for (int k = 0; k < 2; k++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", dir, k ? "rosenbrock.png" : "valley.png");
+        FILE *f = fopen(path, "rb");
+        unsigned char magic[8] = {0};
+        const int read = f && fread(magic, 1, 8, f) == 8;
+        if (f) fclose(f);
+        CHECK(read && !memcmp(magic, "\x89PNG", 4), "%s is not a PNG", path);
+    }
 }
