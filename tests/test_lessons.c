@@ -42,3 +42,11 @@ CT_TEST(lessons, optimizers) {
         CHECK(read && !memcmp(magic, "\x89PNG", 4), "%s is not a PNG", path);
     }
 }
+
+CT_TEST(lessons, softmax_cross_entropy) {
+    static const char *const expect[] = {"p − y  = (-0.3410, 0.2424, 0.0986)", "tape ∂L/∂z = (-0.3410, 0.2424, 0.0986)",
+                                         "in float32 = inf", "(ctape's cross-entropy: 0)",
+                                         "gradient exactly 0 (learning has stopped)",
+                                         "StableMax's gradient on a wrong class is 0.008333"};
+    lesson("learn/04_softmax_cross_entropy", expect, 6);
+}
