@@ -50,3 +50,11 @@ CT_TEST(lessons, softmax_cross_entropy) {
                                          "StableMax's gradient on a wrong class is 0.008333"};
     lesson("learn/04_softmax_cross_entropy", expect, 6);
 }
+
+CT_TEST(lessons, vectors_and_broadcasting) {
+    static const char *const expect[] = {"dL/db from the tape =\n     -4.500   0.000   4.500   9.000",
+                                         "the sum of the rows of dL/dy =\n     -4.500   0.000   4.500   9.000",
+                                         "cube with dx = dy·3x²: ok", "cube with dx = dy·x²:  FAIL",
+                                         "the gradient check caught the wrong backward"};
+    lesson("learn/02_vectors_and_broadcasting", expect, 5);
+}
