@@ -58,3 +58,9 @@ CT_TEST(lessons, vectors_and_broadcasting) {
                                          "the gradient check caught the wrong backward"};
     lesson("learn/02_vectors_and_broadcasting", expect, 5);
 }
+
+CT_TEST(lessons, mlp_step_three_ways) {
+    static const char *const expect[] = {"loss: by hand 0.891628, tape 0.891628", "dW1[0][0]     0.229531     0.229531",
+                                         "W1[0][0] 0.220130 -> by hand 0.105365, ct_sgd 0.105365", "The three ways agree."};
+    lesson("learn/03_mlp_step_three_ways", expect, 4);
+}
