@@ -64,3 +64,10 @@ CT_TEST(lessons, mlp_step_three_ways) {
                                          "W1[0][0] 0.220130 -> by hand 0.105365, ct_sgd 0.105365", "The three ways agree."};
     lesson("learn/03_mlp_step_three_ways", expect, 4);
 }
+
+CT_TEST(lessons, convolution) {
+    static const char *const expect[] = {"cols is (27, 30) per image", "dW[0][0][0][0] by hand 9.948754, tape 9.948754",
+                                         "dX[0][0][0][0] by hand -0.469242, tape -0.469242",
+                                         "agree, forward and backward."};
+    lesson("learn/05_convolution", expect, 4);
+}
