@@ -11,6 +11,7 @@
 #include "losses/metrics.h"
 #include "optim/optim.h"
 #include "optim/registry.h"
+#include "optim/trainer.h"
 #include "data/data.h"
 #include "data/conditions.h"
 

@@ -187,6 +187,16 @@ typedef struct {
 } ct_labels;
 #define CT_LABELS(ptr, count) ((ct_labels){.data = (ptr), .n = (count)})
 
+/* A stream of mini-batches, as the trainer (optim/trainer.h) reads them without knowing where they
+ * come from: next() gives a batch's inputs and labels (valid until the next call) and returns 1, or
+ * returns 0 once at the end of each epoch; batches() is the number per epoch (0 when unknown).
+ * data/'s ct_loader_source makes one from a loader. */
+typedef struct {
+    void *state;
+    int (*next)(void *state, ct_tensor **x, ct_labels *y);
+    int (*batches)(void *state);
+} ct_batch_source;
+
 /* ---- arena ------------------------------------------------------------------------------- */
 /* A bump allocator in 64-byte-aligned chunks. Reset is O(1): chunks are kept and reused. */
 typedef struct ct_arena ct_arena;

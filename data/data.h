@@ -150,6 +150,8 @@ double ct_loader_wait_seconds(const ct_loader *l);
  * gave a thread (without one the loader works synchronously, with the same batches). */
 int ct_loader_prefetching(const ct_loader *l);
 void ct_loader_free(ct_loader *l);
+/* The loader as a batch source for the trainer (the source borrows the loader). */
+ct_batch_source ct_loader_source(ct_loader *l);
 
 /* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */

@@ -535,3 +535,17 @@ void ct_loader_free(ct_loader *l) {
     *(volatile unsigned *)&l->magic = LOADER_FREED; /* volatile: a store before free is otherwise dropped */
     free(l);
 }
+
+static int source_next(void *state, ct_tensor **x, ct_labels *y) {
+    ct_batch b;
+    if (!ct_loader_next(state, &b)) return 0;
+    *x = b.x, *y = b.y;
+    return 1;
+}
+
+static int source_batches(void *state) { return ct_loader_batches_per_epoch(state); }
+
+ct_batch_source ct_loader_source(ct_loader *l) {
+    check_loader(l, "ct_loader_source");
+    return (ct_batch_source){.state = l, .next = source_next, .batches = source_batches};
+}

@@ -1,0 +1,92 @@
+/* optim/trainer.h — ct_fit: the training loop every example writes, once, with what PyTorch +
+ * Keras + tqdm users expect around it: a progress bar, evaluation every epoch, logs (CSV and JSON
+ * Lines), checkpoints, keep-best, early stopping, EMA evaluation, callbacks, and Ctrl-C.
+ *
+ *     ct_loader *train = ct_loader_new(d, CT_LOADER(.batch = 128, .seed = 1)), *test = ...;
+ *     ct_batch_source tr = ct_loader_source(train), te = ct_loader_source(test);
+ *     ct_fit_result r;
+ *     ct_fit(model, net, opt, tr, &te, CT_FIT(.epochs = 5, .schedule = "cosine", .log_csv = "run.csv"), &r);
+ *
+ * One step is what a hand-written loop does: forward, the loss, ct_backward, ct_optim_step (whose
+ * guards clip and check for NaN), the schedule, ct_tape_reset. The evaluation after each epoch runs
+ * the model in evaluation mode without gradients and fills a ct_metrics (losses/metrics.h). A step
+ * the non-finite guard refuses stops the run (CT_ERR_VALUE, the guard's message) unless the
+ * optimizer's guard is CT_NONFINITE_SKIP. Ctrl-C (SIGINT) stops at the next step boundary: the
+ * checkpoint is written and ct_fit returns CT_FIT_INTERRUPTED. */
+#ifndef CTAPE_OPTIM_TRAINER_H
+#define CTAPE_OPTIM_TRAINER_H
+
+#include "optim.h"
+#include "../losses/losses.h"
+#include "../losses/metrics.h"
+
+#define CT_FIT_INTERRUPTED 2
+
+/* What a step callback sees. */
+typedef struct {
+    long step;            /* optimizer steps so far, this one included */
+    int epoch, batch;     /* 0-based */
+    const ct_tensor *x;
+    ct_labels y;
+    double loss, lr;
+} ct_fit_step;
+
+/* One epoch's summary (also what the logs hold). */
+typedef struct {
+    int epoch;                 /* 1-based once finished */
+    long steps;
+    double train_loss, train_accuracy; /* means over the epoch's batches */
+    double lr;                 /* at the end of the epoch */
+    int evaluated;             /* 1 when there was a validation source */
+    ct_metrics_result val;     /* its metrics */
+    double val_loss;           /* the training loss on the validation data */
+    double seconds, samples_per_second;
+    int best;                  /* 1 when this epoch was the best so far by best_metric */
+} ct_fit_epoch;
+
+typedef struct {
+    ct_fit_epoch last, best;
+    int epochs_run;
+    int stopped_early, interrupted;
+} ct_fit_result;
+
+typedef struct {
+    int epochs;
+    const char *loss;          /* a loss spec ("cross_entropy", "focal:gamma=2"); NULL: cross_entropy */
+    const char *schedule;      /* a schedule spec (optim/registry.h) over the whole run; NULL: constant lr */
+    int progress;              /* 1: a live bar on a terminal, lines in a log; 0: silent */
+    const char *log_csv;       /* one row per epoch (and per log_every steps), with wall time */
+    const char *log_jsonl;
+    int log_every;             /* also log every this many steps (0: epochs only) */
+    const char *checkpoint;    /* model + optimizer after every epoch (ct_checkpoint_save) */
+    const char *best_model;    /* the model of the best epoch so far (ct_model_save) */
+    const char *best_metric;   /* "accuracy" (the default), "f1", "balanced_accuracy" (higher is better),
+                                  "nll", "ece", "brier", "val_loss" (lower is better) */
+    int patience;              /* stop after this many epochs without a new best (0: never) */
+    double ema_decay;          /* > 0: keep an EMA of the weights and evaluate with it */
+    ct_eval_transform transform; /* how logits become probabilities for the metrics */
+    void (*on_step)(const ct_fit_step *step, void *user);
+    void (*on_epoch)(const ct_fit_epoch *epoch, void *user);
+    void *user;
+} ct_fit_opts;
+#define CT_FIT(...) CT_WITH_DEFAULTS(ct_fit_opts, (.epochs = 1, .progress = 1), __VA_ARGS__)
+
+/* Trains net (whose parameters are m's, updated by opt) on `train` for opts.epochs epochs,
+ * evaluating on *val after each (val may be NULL). CT_OK, CT_FIT_INTERRUPTED, or an error code with
+ * ct_last_error() (a bad spec, a file that cannot be written, a refused step). *result (may be NULL)
+ * holds the last and the best epoch. */
+int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, const ct_batch_source *val,
+           ct_fit_opts opts, ct_fit_result *result);
+
+/* Evaluates net (m's) on one epoch of a source: the metrics of its logits (as many classes as the
+ * logits have columns), and the mean loss under `loss` (a spec; NULL: cross_entropy) in *mean_loss
+ * (may be NULL). Evaluation mode and no gradients while it runs; m's mode is restored after. */
+int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char *loss, ct_metrics_opts metrics,
+                ct_metrics_result *out, double *mean_loss);
+
+#ifndef CT_BUILDING_LIBRARY
+#define ct_fit(...) CT_SITE_CALL_CLEARING(ct_fit, __VA_ARGS__)
+#define ct_evaluate(...) CT_SITE_CALL_CLEARING(ct_evaluate, __VA_ARGS__)
+#endif
+
+#endif
