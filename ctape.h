@@ -3,6 +3,7 @@
 #define CTAPE_H
 
 #include "core/tensor.h"
+#include "core/safetensors.h"
 #include "autograd/ops.h"
 #include "nn/nn.h"
 #include "losses/losses.h"

@@ -3,6 +3,7 @@
  * state out of range, saves killed half-way, a decimal-comma locale, non-finite weights, NULL
  * and freed handles. */
 #include "test.h"
+#include "../optim/optimizer.h" /* the optimizer's internals, as optimizer authors see them */
 
 #include <dirent.h>
 #include <errno.h>
