@@ -214,10 +214,10 @@ int ct_grads_check_finite(ct_tensor *const tensors[], int n);
 void ct_ortho_grad(ct_tensor *const tensors[], int n);
 
 /* ---- state on disk ---------------------------------------------------------------------------
- * Safetensors (core/safetensors.h; optim/checkpoint.c): each state tensor under "<param>.<state>" ("fc1.weight.exp_avg"),
- * metadata "ctape.optimizer" (the kind), "ctape.step", "ctape.lr", each group's
- * "ctape.group.<g>.lr_scale" / ".weight_decay", and the optimizer's scalars as
- * "ctape.scalar.<name>", all exact (%.17g, with a "." in every locale). Saving refuses a
+ * Safetensors (core/safetensors.h; written by optim/checkpoint.c): each state tensor under
+ * "<param>.<state>" ("fc1.weight.exp_avg"), metadata "ctape.optimizer" (the kind), "ctape.step",
+ * "ctape.lr", each group's "ctape.group.<g>.lr_scale" / ".weight_decay", and the optimizer's
+ * scalars as "ctape.scalar.<name>", all exact (%.17g, with a "." in every locale). Saving refuses a
  * non-finite state tensor, parameter or buffer (CT_ERR_VALUE naming it and the index; nothing
  * written), as ct_model_save. Writes are atomic. Loading checks the kind, the names and shapes
  * (strict) and every value before changing anything, with the ranges the setters check: the lr,
@@ -229,8 +229,9 @@ void ct_ortho_grad(ct_tensor *const tensors[], int n);
  * not safetensors, a missing field, not a number), CT_ERR_VALUE (another kind of optimizer,
  * other groups, a value out of range), with ct_last_error() naming the file and the field; the
  * optimizer (and model) are then unchanged.
- * ct_checkpoint_* store the model's parameters and buffers (under their names, as
- * ct_model_save) and the optimizer's state in one file, so a run resumes exactly. */
+ * ct_checkpoint_* store the model's parameters and buffers (ct_model_tensors, under their names
+ * and with ct_model_metadata, as ct_model_save) and the optimizer's state in one file, so a run
+ * resumes exactly. */
 int ct_optim_save(const ct_optim *opt, const char *path);
 int ct_optim_load(ct_optim *opt, const char *path);
 int ct_checkpoint_save(const ct_optim *opt, const char *path);

@@ -1,8 +1,8 @@
 /* optim/optimizer.h — writing an optimizer: the struct the core shares with every optimizer,
  * the class an optimizer fills in, its state and scalars, and a template. A training loop needs
  * only optim/optim.h; this header is for whoever adds an update rule (every .c file in optim/
- * includes it). optim/README.md, "Adding an optimizer", walks through it; optim/literature.c has six
- * worked examples.
+ * includes it). optim/README.md, "Adding an optimizer", walks through it; optim/literature.c has
+ * six worked examples.
  *
  * The core (optim/optim.c, guards.c, checkpoint.c) owns the parameter list, the parameter
  * groups, the state tensors, the step count, the guards and save/load: an optimizer is its
@@ -137,7 +137,6 @@ static inline double ct_optim_param_lr(const ct_optim *opt, int k) {
 static inline double ct_optim_param_weight_decay(const ct_optim *opt, int k) {
     return opt->groups[opt->group_of[k]].weight_decay;
 }
-
 
 /* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
