@@ -166,13 +166,14 @@ int ct_model_save(const ct_model *m, const char *path);
  * after the last tensor; every tensor present and no other); on any error the model is left
  * unchanged. */
 int ct_model_load(ct_model *m, const char *path);
-/* The model's tensors as every file holding a model lists them (ct_model_save, and in optim/
- * ct_checkpoint_save and ct_ema_save): every parameter, then every buffer, each under its ->name.
+/* The model's tensors as the files holding a model list them (ct_model_save/load here,
+ * ct_checkpoint_save/load in optim/): every parameter, then every buffer, each under its ->name.
  * ct_model_tensors writes them into out[0 .. ct_model_tensor_count(m)). */
 int ct_model_tensor_count(const ct_model *m);
 void ct_model_tensors(const ct_model *m, ct_tensor **out);
-/* The metadata those files start with: "format" "pt" (what safetensors.torch's loader looks
- * for), "framework" "ctape"; key, value, ..., NULL as ct_safetensors_write takes it. */
+/* The metadata of those files and of ct_ema_save's (averaged weights ct_model_load reads):
+ * "format" "pt" (what safetensors.torch's loader looks for), "framework" "ctape"; key, value,
+ * ..., NULL as ct_safetensors_write takes it. */
 const char *const *ct_model_metadata(void);
 
 /* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user

@@ -1,6 +1,7 @@
 /* nn/save.c — a model's parameters and buffers in a safetensors file (core/safetensors.h has
- * the format, the checks a load makes and the atomic write), and the list of them that every
- * file holding a model uses: ct_model_save/load here, ct_checkpoint_* and ct_ema_* in optim/. */
+ * the format, the checks a load makes and the atomic write), with the list of them and the
+ * metadata the files holding a model share: ct_model_save/load here, ct_checkpoint_* in optim/
+ * (list and metadata), ct_ema_save (the metadata). */
 #define CT_BUILDING_LIBRARY
 #include "nn.h"
 
