@@ -5,6 +5,7 @@
 #include "core/tensor.h"
 #include "core/plot.h"
 #include "core/spec.h"
+#include "core/safetensors.h"
 #include "autograd/ops.h"
 #include "nn/nn.h"
 #include "losses/losses.h"

@@ -149,67 +149,32 @@ ct_tensor *ct_mha_forward(ct_tape *tape, ct_module *mha, ct_tensor *query, ct_te
 ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim, int num_heads,
                                     int hidden_dim, int causal);
 
-/* ---- checkpoints (nn/checkpoint.c) -------------------------------------------------------- */
-/* Saves every parameter and buffer as safetensors (8-byte little-endian header length, JSON
- * header with dtype/shape/data_offsets and optional __metadata__, raw little-endian data),
- * atomically: an unnamed file (O_TMPFILE) in the directory of `path`, fsync, then linked to
- * `path` (or to a temporary name renamed over it). A save killed half-way leaves no file behind.
- * Where O_TMPFILE is unsupported, or CTAPE_NO_TMPFILE=1 is in the environment, the data goes to
- * "<path>.tmp-<host>-<pid>-XXXXXX" from the start; each save then removes such files in its
- * directory whose writer (on this host) is gone. A parameter or buffer holding NaN or ±Inf is
- * not saved: CT_ERR_VALUE naming it and its first such index, nothing written (to keep such
- * values for debugging, write them with ct_safetensors_write). Returns CT_OK or an error code
- * with ct_last_error() set; a failed save leaves any previous file intact. */
+/* ---- checkpoints (nn/save.c) --------------------------------------------------------------- */
+/* Model files are safetensors (core/safetensors.h: the format, the checks a load makes, the
+ * atomic write), readable and writable by PyTorch's safetensors.torch. */
+#include "../core/safetensors.h"
+/* Saves every parameter and buffer under its name, with the metadata of ct_model_metadata,
+ * atomically (ct_safetensors_write): a save killed half-way leaves no file behind, and a failed
+ * one any previous file intact. A parameter or buffer holding NaN or ±Inf is not saved:
+ * CT_ERR_VALUE naming it and its first such index, nothing written (to keep such values for
+ * debugging, write them with ct_safetensors_write). Returns CT_OK or an error code with
+ * ct_last_error() set. */
 int ct_model_save(const ct_model *m, const char *path);
 /* Loads a safetensors file into the model's parameters and buffers by name. Everything is
  * validated first (header length, JSON, dtypes, shapes against the model, offsets in range and
  * tiling the data exactly as the reference implementation requires: no overlap, no hole, nothing
- * after the last tensor; every tensor present); on any error the model is left unchanged. */
+ * after the last tensor; every tensor present and no other); on any error the model is left
+ * unchanged. */
 int ct_model_load(ct_model *m, const char *path);
-
-/* Named tensors in safetensors files, for any checkpoint (optimizer state uses it too).
- * Writes n tensors as dtype F32 (F64 in the float64 build), header and data sorted by name, the
- * header padded with spaces to a multiple of 8 bytes, atomically as ct_model_save. names[i] is
- * the name of tensors[i]; names may be NULL to use each tensor's ->name. metadata is NULL or
- * "key", "value", ..., NULL (string pairs; ct_model_save writes format=pt, framework=ctape).
- * Duplicate, empty or NULL names are programmer errors (fatal). Values are written as they are,
- * NaN and Inf included (ct_model_save and the optimizer saves refuse those). */
-int ct_safetensors_write(const char *path, int n, const char *const names[], ct_tensor *const tensors[],
-                         const char *const metadata[]);
-/* CT_OK, or CT_ERR_VALUE naming `path`, the first tensor holding NaN or ±Inf and its first such
- * index (names may be NULL: each tensor's ->name). What ct_model_save checks before writing. */
-int ct_safetensors_check_finite(const char *path, int n, const char *const names[], ct_tensor *const tensors[]);
-/* A safetensors file read and validated (header, dtypes, shapes, offsets) but not yet copied
- * anywhere. Tensors are listed sorted by name. Readable dtypes: F32, F64, F16, BF16, I64, I32
- * (converted to ct_real on load). NULL with ct_last_error() set on any problem. */
-typedef struct ct_safetensors ct_safetensors;
-ct_safetensors *ct_safetensors_open(const char *path);
-/* The same, returning CT_OK or the error's code (CT_ERR_IO: cannot open or read; CT_ERR_FORMAT:
- * malformed; CT_ERR_MEMORY), with *out the file or NULL. */
-int ct_safetensors_try_open(const char *path, ct_safetensors **out);
-/* NULL does nothing; every ct_safetensors_* call on NULL or a closed file (a second close
- * included) is fatal with a message naming the function. */
-void ct_safetensors_close(ct_safetensors *f);
-int ct_safetensors_count(const ct_safetensors *f);
-const char *ct_safetensors_name(const ct_safetensors *f, int i);
-ct_shape ct_safetensors_shape(const ct_safetensors *f, int i);
-const char *ct_safetensors_dtype(const ct_safetensors *f, int i);             /* "F32", ... */
-const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key); /* NULL when absent */
-/* Numbers in metadata strings, the same in every locale (a program that called
- * setlocale(LC_ALL, "") in a decimal-comma locale still writes and reads "0.002"): the "%.17g"
- * text of x, exact (it parses back to the same double), into buf, which is returned; and the
- * parse of the whole of s (CT_OK, or CT_ERR_FORMAT when s is not one number; no message set). */
-const char *ct_safetensors_format_number(double x, char buf[32]);
-int ct_safetensors_parse_number(const char *s, double *out);
-/* Strict load, as ct_model_load: every name present with exactly the tensor's shape and no other
- * tensor in the file; everything is checked before the first tensor is written. */
-int ct_safetensors_load(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[]);
-/* As ct_safetensors_load, and before anything is written every tensor's values, converted to
- * ct_real, are handed to check(name, i, x, n, ctx) (i indexes tensors[]), which returns CT_OK or
- * an error code with ct_last_error() set: the first error ends the load with nothing written. */
-typedef int (*ct_values_check)(const char *name, int i, const ct_real *x, size_t n, void *ctx);
-int ct_safetensors_load_checked(const ct_safetensors *f, int n, const char *const names[], ct_tensor *const tensors[],
-                                ct_values_check check, void *ctx);
+/* The model's tensors as the files holding a model list them (ct_model_save/load here,
+ * ct_checkpoint_save/load in optim/): every parameter, then every buffer, each under its ->name.
+ * ct_model_tensors writes them into out[0 .. ct_model_tensor_count(m)). */
+int ct_model_tensor_count(const ct_model *m);
+void ct_model_tensors(const ct_model *m, ct_tensor **out);
+/* The metadata of those files and of ct_ema_save's (averaged weights ct_model_load reads):
+ * "format" "pt" (what safetensors.torch's loader looks for), "framework" "ctape"; key, value,
+ * ..., NULL as ct_safetensors_write takes it. */
+const char *const *ct_model_metadata(void);
 
 /* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
@@ -271,15 +236,8 @@ int ct_safetensors_load_checked(const ct_safetensors *f, int n, const char *cons
 #define ct_transformer_block_new(...) CT_SITE_CALL(ct_transformer_block_new, __VA_ARGS__)
 #define ct_model_save(...) CT_SITE_CALL_CLEARING(ct_model_save, __VA_ARGS__)
 #define ct_model_load(...) CT_SITE_CALL_CLEARING(ct_model_load, __VA_ARGS__)
-#define ct_safetensors_write(...) CT_SITE_CALL_CLEARING(ct_safetensors_write, __VA_ARGS__)
-#define ct_safetensors_open(...) CT_SITE_CALL_CLEARING(ct_safetensors_open, __VA_ARGS__)
-#define ct_safetensors_close(...) CT_SITE_CALL_VOID(ct_safetensors_close, __VA_ARGS__)
-#define ct_safetensors_count(...) CT_SITE_CALL(ct_safetensors_count, __VA_ARGS__)
-#define ct_safetensors_name(...) CT_SITE_CALL(ct_safetensors_name, __VA_ARGS__)
-#define ct_safetensors_shape(...) CT_SITE_CALL(ct_safetensors_shape, __VA_ARGS__)
-#define ct_safetensors_dtype(...) CT_SITE_CALL(ct_safetensors_dtype, __VA_ARGS__)
-#define ct_safetensors_metadata(...) CT_SITE_CALL(ct_safetensors_metadata, __VA_ARGS__)
-#define ct_safetensors_load(...) CT_SITE_CALL_CLEARING(ct_safetensors_load, __VA_ARGS__)
+#define ct_model_tensor_count(...) CT_SITE_CALL(ct_model_tensor_count, __VA_ARGS__)
+#define ct_model_tensors(...) CT_SITE_CALL_VOID(ct_model_tensors, __VA_ARGS__)
 #endif
 
 #endif

@@ -6,7 +6,7 @@
  * and the loop reads and writes each array once and zeroes ∇ while it is in cache. Loops with
  * an `if` on a loop-invariant flag (amsgrad, decoupled) are unswitched by the compiler. */
 #define CT_BUILDING_LIBRARY
-#include "optim.h"
+#include "optimizer.h"
 
 #include <math.h>
 

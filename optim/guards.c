@@ -5,7 +5,7 @@
  * of 1e20 squares to 1e40, which would overflow a float to Inf and make a finite gradient look
  * non-finite (and would make the norm wrong long before that). */
 #define CT_BUILDING_LIBRARY
-#include "optim.h"
+#include "optimizer.h"
 
 #include <math.h>
 #include <stdio.h>

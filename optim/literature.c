@@ -7,7 +7,7 @@
  * the update is a second pass that recomputes what it needs instead of storing it, so no step
  * allocates. Each update zeroes the grad in its last pass, while it is in cache. */
 #define CT_BUILDING_LIBRARY
-#include "optim.h"
+#include "optimizer.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * Adadelta (ρ, ε, lr = 1.0). The update rules are in optim.h above each options struct.
  * One pass per parameter over (θ, ∇, state), ∇ zeroed in the same pass. */
 #define CT_BUILDING_LIBRARY
-#include "optim.h"
+#include "optimizer.h"
 
 #include <math.h>
 

@@ -21,7 +21,7 @@
  *   warmup + s      lr·(start + (1 − start)·t/W) while t < W, then s(t − W)
  */
 #define CT_BUILDING_LIBRARY
-#include "optim.h"
+#include "optimizer.h"
 
 #include <limits.h>
 #include <math.h>

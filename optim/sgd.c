@@ -10,7 +10,7 @@
  * the compiler vectorises it without branches inside, and the grad is zeroed in the same pass
  * while it is in cache (no second sweep over ~500k values). */
 #define CT_BUILDING_LIBRARY
-#include "optim.h"
+#include "optimizer.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * step calls ct_optim_step on the base (which runs the base's guards, counts its step and zeroes
  * the grads), after handing it the wrapper's lr so schedules set on the wrapper reach it. */
 #define CT_BUILDING_LIBRARY
-#include "optim.h"
+#include "optimizer.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -292,26 +292,42 @@ ct_tensor *ct_ema_average(const ct_ema *e, int k) {
     return e->swapped ? ct_model_param(e->model, k) : e->avg[k];
 }
 
-int ct_ema_save(const ct_ema *e, const char *path) {
-    ema_check_model(e, "ct_ema_save");
-    CT_CHECK(path, "ct_ema_save", "path is NULL");
-    ct_tensor **ts = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof *ts);
-    const char **names = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof *names);
-    if (!ts || !names) {
-        free(ts);
-        free(names);
+/* The averages (in the model while swapped) and the names of their parameters, malloc'd;
+ * CT_ERR_MEMORY naming path. */
+static int ema_tensors(const ct_ema *e, const char *path, ct_tensor ***ts, const char ***names) {
+    *ts = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof **ts);
+    *names = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof **names);
+    if (!*ts || !*names) {
+        free(*ts);
+        free(*names);
+        *ts = NULL;
+        *names = NULL;
         return ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
     }
     for (int k = 0; k < e->n_params; k++) {
-        ts[k] = ct_ema_average(e, k);
-        names[k] = ct_model_param(e->model, k)->name;
+        (*ts)[k] = ct_ema_average(e, k);
+        (*names)[k] = ct_model_param(e->model, k)->name;
     }
+    return CT_OK;
+}
+
+int ct_ema_save(const ct_ema *e, const char *path) {
+    ema_check_model(e, "ct_ema_save");
+    CT_CHECK(path, "ct_ema_save", "path is NULL");
+    ct_tensor **ts;
+    const char **names;
+    int rc = ema_tensors(e, path, &ts, &names);
+    if (rc != CT_OK) return rc;
+    /* a model file (ct_model_metadata) with the update count and the decay */
     char updates[32], decay[32];
     snprintf(updates, sizeof updates, "%ld", e->updates);
     ct_safetensors_format_number(e->o.decay, decay);
-    const char *meta[] = {"format", "pt", "framework", "ctape", "ctape.ema.updates", updates, "ctape.ema.decay", decay,
-                          NULL};
-    int rc = ct_safetensors_check_finite(path, e->n_params, names, ts);
+    const char *meta[16];
+    int k = 0;
+    for (const char *const *kv = ct_model_metadata(); *kv && k < 11; kv++) meta[k++] = *kv;
+    const char *const ours[] = {"ctape.ema.updates", updates, "ctape.ema.decay", decay, NULL};
+    for (int i = 0; i < 5; i++) meta[k++] = ours[i];
+    rc = ct_safetensors_check_finite(path, e->n_params, names, ts);
     if (rc == CT_OK) rc = ct_safetensors_write(path, e->n_params, names, ts, meta);
     free(ts);
     free(names);
@@ -328,34 +344,31 @@ static int check_average(const char *name, int i, const ct_real *x, size_t n, vo
     return CT_OK;
 }
 
+/* The metadata "ctape.ema.updates" of f, a whole number >= 0, into *updates. */
+static int saved_updates(const ct_safetensors *f, const char *path, long *updates) {
+    const char *u = ct_safetensors_metadata(f, "ctape.ema.updates");
+    if (!u) return ct_set_error(CT_ERR_FORMAT, "%s: no metadata \"ctape.ema.updates\" (not an EMA file?)", path);
+    char *end = NULL;
+    errno = 0;
+    *updates = strtol(u, &end, 10);
+    if (end == u || *end || !(u[0] == '-' || (u[0] >= '0' && u[0] <= '9')))
+        return ct_set_error(CT_ERR_FORMAT, "%s: metadata \"ctape.ema.updates\" = \"%s\" is not a whole number", path, u);
+    if (errno == ERANGE || *updates < 0)
+        return ct_set_error(CT_ERR_VALUE, "%s: metadata \"ctape.ema.updates\": updates %s must be a whole number in [0, %ld]",
+                            path, u, LONG_MAX);
+    return CT_OK;
+}
+
 int ct_ema_load(ct_ema *e, const char *path) {
     ema_check_model(e, "ct_ema_load");
     CT_CHECK(path, "ct_ema_load", "path is NULL");
     ct_safetensors *f;
     int rc = ct_safetensors_try_open(path, &f);
     if (rc != CT_OK) return rc;
-    const char *u = ct_safetensors_metadata(f, "ctape.ema.updates");
-    char *end = NULL;
-    errno = 0;
-    long updates = u ? strtol(u, &end, 10) : -1;
-    if (!u || end == u || *end || !(u[0] == '-' || (u[0] >= '0' && u[0] <= '9')))
-        rc = u ? ct_set_error(CT_ERR_FORMAT, "%s: metadata \"ctape.ema.updates\" = \"%s\" is not a whole number", path, u)
-               : ct_set_error(CT_ERR_FORMAT, "%s: no metadata \"ctape.ema.updates\" (not an EMA file?)", path);
-    else if (errno == ERANGE || updates < 0)
-        rc = ct_set_error(CT_ERR_VALUE, "%s: metadata \"ctape.ema.updates\": updates %s must be a whole number in [0, %ld]",
-                          path, u, LONG_MAX);
+    long updates = 0;
     ct_tensor **ts = NULL;
     const char **names = NULL;
-    if (rc == CT_OK) {
-        ts = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof *ts);
-        names = malloc((size_t)(e->n_params ? e->n_params : 1) * sizeof *names);
-        if (!ts || !names) rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory", path);
-    }
-    if (rc == CT_OK) {
-        for (int k = 0; k < e->n_params; k++) {
-            ts[k] = ct_ema_average(e, k);
-            names[k] = ct_model_param(e->model, k)->name;
-        }
+    if ((rc = saved_updates(f, path, &updates)) == CT_OK && (rc = ema_tensors(e, path, &ts, &names)) == CT_OK) {
         rc = ct_safetensors_load_checked(f, e->n_params, names, ts, check_average, (void *)path);
         if (rc == CT_OK) e->updates = updates;
     }

@@ -3,6 +3,7 @@
  * behaviour of every optimizer on a convex quadratic, on Rosenbrock's function and (Adam vs
  * AMSGrad) on Reddi et al.'s counterexample. */
 #include "test.h"
+#include "../optim/optimizer.h" /* the optimizer's internals, as optimizer authors see them */
 
 #include <string.h>
 

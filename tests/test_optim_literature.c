@@ -5,6 +5,7 @@
  * state is factored; ADOPT's first step only measures; state save/load resumes bit for bit;
  * bad options name the value. */
 #include "test.h"
+#include "../optim/optimizer.h" /* the optimizer's internals, as optimizer authors see them */
 #include "reference/literature_ref.h"
 
 #include <stdlib.h>
