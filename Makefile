@@ -81,7 +81,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 HEADERS := ctape.h $(wildcard $(addsuffix /*.h,$(LIB_DIRS)))
-PUBLIC_HEADERS := ctape.h core/tensor.h core/vmath.h autograd/ops.h autograd/op.h nn/nn.h losses/losses.h optim/optim.h data/data.h
+PUBLIC_HEADERS := ctape.h core/tensor.h core/vmath.h autograd/ops.h autograd/op.h nn/nn.h nn/layer.h losses/losses.h optim/optim.h data/data.h
 
 LIBA := $(BUILD)/libctape.a
 LIBSO_REAL := $(BUILD)/libctape.so.$(VERSION)
