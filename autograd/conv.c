@@ -347,7 +347,7 @@ const ct_op ct_op_conv2d = {
     conv2d_backward};
 
 CT_KERNEL
-ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct_conv2d_params p) {
+ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct_conv2d_op_opts p) {
     static const char *op = "ct_conv2d";
     CT_CHECK(x && w, op, "input or weight is NULL");
     CT_CHECK(x->ndim == 4, op, "input must be 4-D (N, C, H, W), got %s", ct_shp(x));
@@ -424,7 +424,7 @@ typedef struct {
     int N, C, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, include_pad;
 } pool_geom;
 
-static pool_geom pool_setup(const char *op, const ct_tensor *x, ct_pool2d_params p) {
+static pool_geom pool_setup(const char *op, const ct_tensor *x, ct_pool2d_opts p) {
     CT_CHECK(x, op, "input is NULL");
     CT_CHECK(x->ndim == 4, op, "input must be 4-D (N, C, H, W), got %s", ct_shp(x));
     pool_geom g = {
@@ -589,7 +589,7 @@ static void max_pool_plane(const pool_geom *g, const ct_real *restrict xq, ct_re
 }
 
 CT_KERNEL
-ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
+ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_opts p) {
     const pool_geom g = pool_setup("ct_max_pool2d", x, p);
     ct_node *nd;
     ct_tensor *y = ct_op_output(tape, CT_SHAPE(g.N, g.C, g.Ho, g.Wo), &ct_op_max_pool2d, &x, 1, &nd);
@@ -644,7 +644,7 @@ static void avg_pool2d_backward(ct_tape *tape, ct_node *nd) {
 const ct_op ct_op_avg_pool2d = {"avg_pool2d", "y = Σ_window x / D; dx[window] += dy / D", avg_pool2d_backward};
 
 CT_KERNEL
-ct_tensor *ct_avg_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
+ct_tensor *ct_avg_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_opts p) {
     const pool_geom g = pool_setup("ct_avg_pool2d", x, p);
     ct_node *nd;
     ct_tensor *y = ct_op_output(tape, CT_SHAPE(g.N, g.C, g.Ho, g.Wo), &ct_op_avg_pool2d, &x, 1, &nd);

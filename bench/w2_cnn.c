@@ -16,7 +16,7 @@ typedef struct {
 } cnn;
 
 static ct_tensor *forward(ct_tape *tape, const cnn *net, ct_tensor *x) {
-    ct_pool2d_params pool = CT_POOL2D_PARAMS(.kernel_h = 2, .kernel_w = 2);
+    ct_pool2d_opts pool = CT_POOL2D(.kernel_h = 2, .kernel_w = 2);
     ct_tensor *h = ct_max_pool2d(tape, ct_relu(tape, ct_forward(tape, net->conv1, x)), pool);
     h = ct_max_pool2d(tape, ct_relu(tape, ct_forward(tape, net->conv2, h)), pool);
     h = ct_reshape(tape, h, CT_SHAPE(h->shape[0], -1));

@@ -11,7 +11,7 @@ typedef struct {
     ct_module base;
     ct_tensor *weight, *bias; /* (out, in/groups, k, k), (out) or NULL */
     int in, out, kernel;
-    ct_conv2d_params p;
+    ct_conv2d_op_opts p;
 } conv2d_module;
 
 static ct_tensor *conv2d_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
@@ -36,7 +36,7 @@ ct_module *ct_conv2d_new(ct_model *m, const char *name, int in_channels, int out
              opts.dilation, opts.padding);
     conv2d_module *c = ct_module_new(m, sizeof *c, "conv2d", name, conv2d_forward);
     c->in = in_channels, c->out = out_channels, c->kernel = kernel;
-    c->p = CT_CONV2D_PARAMS(.stride_h = opts.stride, .stride_w = opts.stride, .pad_h = opts.padding,
+    c->p = CT_CONV2D_OP(.stride_h = opts.stride, .stride_w = opts.stride, .pad_h = opts.padding,
                             .pad_w = opts.padding, .dilation_h = opts.dilation, .dilation_w = opts.dilation,
                             .groups = opts.groups);
     c->weight = ct_module_add_param(m, &c->base, "weight", CT_SHAPE(out_channels, in_channels / opts.groups, kernel, kernel));
@@ -56,7 +56,7 @@ ct_module *ct_conv2d_new(ct_model *m, const char *name, int in_channels, int out
 /* ---- pooling ---------------------------------------------------------------------------------- */
 typedef struct {
     ct_module base;
-    ct_pool2d_params p;
+    ct_pool2d_opts p;
 } pool_module;
 
 static ct_tensor *max_pool2d_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
@@ -73,7 +73,7 @@ static ct_module *pool_new(ct_model *m, const char *name, const char *kind, cons
              "%s: kernel %d must be >= 1, stride %d >= 0 (0 = kernel), padding %d in [0, kernel/2]",
              name ? name : "(null)", kernel, stride, padding);
     pool_module *pm = ct_module_new(m, sizeof *pm, kind, name, forward);
-    pm->p = CT_POOL2D_PARAMS(.kernel_h = kernel, .kernel_w = kernel, .stride_h = stride, .stride_w = stride,
+    pm->p = CT_POOL2D(.kernel_h = kernel, .kernel_w = kernel, .stride_h = stride, .stride_w = stride,
                              .pad_h = padding, .pad_w = padding);
     return &pm->base;
 }
