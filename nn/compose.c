@@ -1,5 +1,5 @@
-/* nn/compose.c — building models out of modules: sequential, residual, flatten, activation
- * layers, and the Keras-style summary. */
+/* nn/compose.c — building models out of modules: sequential, residual, flatten and activation
+ * layers (the Keras-style summary is in nn/model.c). */
 #define CT_BUILDING_LIBRARY
 #include "layer.h"
 
