@@ -5,39 +5,18 @@
  *     y_n[g] (O/G, Ho·Wo) = W[g] (O/G, C/G·kh·kw) · cols_n[g] (C/G·kh·kw, Ho·Wo)
  * and the result lands directly in the NCHW output: no transpose copy, forward or backward.
  *
- * Why per sample and not one GEMM over the whole batch. Columns laid out (C·kh·kw, N·Ho·Wo)
- * give one big GEMM, but its output is (O, N·Ho·Wo), which must be permuted into (N, O, Ho, Wo)
- * (and dy permuted back for the backward): extra passes over the largest tensors of the
- * network, and a column buffer of the whole batch (9x the input for a 3x3 kernel) that no
- * longer fits in cache. Here the batch is split across threads instead: each thread unrolls one
- * sample into its own column buffer (C·kh·kw × Ho·Wo, cache-resident: 136 KiB for the MNIST
- * CNN's second layer) and runs single-threaded GEMMs on it while it is hot. Measured on the
- * MNIST CNN (batch 64, 2 threads, GEMMs alone): on the second layer (K = 288) the two layouts
- * tie within 10% either way (forward 2.02 ms per sample vs 2.13 ms whole-batch with its
- * permute); on the first (K = 9) per sample is 2-3.5x faster (forward 0.14 vs 0.32 ms, dW 0.29
- * vs 1.00 ms), the whole-batch GEMM being a long thin product.
+ * Why per sample and not one GEMM over the whole batch: columns laid out (C·kh·kw, N·Ho·Wo) give
+ * one big GEMM, but its output (O, N·Ho·Wo) must be permuted into (N, O, Ho, Wo) (and dy back for
+ * the backward), and the whole batch's column buffer no longer fits in cache. Here the batch is
+ * split across threads instead: each thread unrolls one sample into its own cache-resident column
+ * buffer and runs single-threaded GEMMs on it while it is hot. Per sample measured as fast as or
+ * faster than whole-batch and chunked layouts on every layer of the MNIST and CIFAR networks
+ * (bench/NOTES.md, "Figures moved out of ... comments"); "same width" layers get their own
+ * im2col (same_width below).
  *
- * The CIFAR network (W3: 3x3 pad 1 convs 3->32 on 32x32, 32->64 on 16x16, 64->128 on 8x8, batch
- * 128) was measured again, GEMMs alone at one thread in CPU time (the machine was busy): per sample
- * against chunks of c samples side by side (one GEMM with N = c·Ho·Wo) up to the whole batch.
- *   third layer (O = 128, K = 576, P = 64), ms for the batch, forward / dW / dcols:
- *     per sample 14.7 / 15.4 / 14.1, c = 8 13.8 / 14.3 / 13.5, c = 32 14.6 / 15.2 / 14.2,
- *     whole batch 15.5 / 16.3 / 14.1 (a repeat: 15.4 / 15.7 / 14.7, 14.7 / 15.2 / 14.5, ...);
- *   second layer (64, 288, 256): per sample 16.3 / 19.4 / 15.8, c = 8 17.4 / 18.3 / 17.5,
- *     whole batch 23.9 / 19.6 / 17.5;
- *   first layer (32, 27, 1024, wall time): per sample 9.3 / 8.2 / -, whole batch 17.7 / 17.8 / -.
- * OpenBLAS runs the per-sample products at 75-88 GFLOP/s already (its small-matrix kernels and
- * packing included), within the noise of the best chunk, so chunking would buy at most a few
- * percent on the third layer for a permute of y and dy and a bigger column buffer: per sample it
- * stays, at every shape. Nor did handing blocks of samples to threads dynamically (against a
- * thread descheduled on the busy machine) measure faster than the static split below. What did
- * pay is im2col for "same width" layers (same_width below): in W3 at one thread im2col and its
- * copies went from about 10% of the CPU samples to 6%, and the epoch from 10.5-12.4 s of CPU to
- * 10.2-10.5 s (five interleaved pairs of runs, samples/s median 967 -> 1008).
- *
- * The backward rebuilds the columns rather than keeping them from the forward: keeping them
- * (N·C·kh·kw·Ho·Wo values per layer on the tape) measured no faster — an im2col is a cheap
- * gather next to the GEMMs — and the tape's memory stays at the size of the activations.
+ * The backward rebuilds the columns rather than keeping them from the forward: an im2col is a
+ * cheap gather next to the GEMMs, keeping them measured no faster, and the tape's memory stays
+ * at the size of the activations.
  *
  * Threads: the sample loop is an OpenMP loop; OpenBLAS (built on OpenMP) runs GEMMs called from
  * inside a parallel region on the calling thread. With one sample (or one thread) the loop is
@@ -100,8 +79,8 @@ typedef __mmask8 row_mask;
 /* dst[0, n) = src[0, n), and garbage in dst[n, n + ROW_SLACK): stores are whole vectors, so
  * callers write rows in increasing address order, letting the next row overwrite the spill,
  * and leave ROW_SLACK spare elements after the buffer. Loads stay masked: they never read past
- * the end of src. (Plain stores instead of masked ones: the MNIST CNN's conv layers measured
- * about 5% faster, forward and backward.) */
+ * the end of src. (Plain stores instead of masked ones: faster on the MNIST CNN's conv layers,
+ * forward and backward; bench/NOTES.md.) */
 #ifdef ROW_LANES
 #define ROW_SLACK ROW_LANES
 #else
@@ -347,7 +326,7 @@ const ct_op ct_op_conv2d = {
     conv2d_backward};
 
 CT_KERNEL
-ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct_conv2d_params p) {
+ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct_conv2d_op_opts p) {
     static const char *op = "ct_conv2d";
     CT_CHECK(x && w, op, "input or weight is NULL");
     CT_CHECK(x->ndim == 4, op, "input must be 4-D (N, C, H, W), got %s", ct_shp(x));
@@ -424,7 +403,7 @@ typedef struct {
     int N, C, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, include_pad;
 } pool_geom;
 
-static pool_geom pool_setup(const char *op, const ct_tensor *x, ct_pool2d_params p) {
+static pool_geom pool_setup(const char *op, const ct_tensor *x, ct_pool2d_opts p) {
     CT_CHECK(x, op, "input is NULL");
     CT_CHECK(x->ndim == 4, op, "input must be 4-D (N, C, H, W), got %s", ct_shp(x));
     pool_geom g = {
@@ -589,7 +568,7 @@ static void max_pool_plane(const pool_geom *g, const ct_real *restrict xq, ct_re
 }
 
 CT_KERNEL
-ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
+ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_opts p) {
     const pool_geom g = pool_setup("ct_max_pool2d", x, p);
     ct_node *nd;
     ct_tensor *y = ct_op_output(tape, CT_SHAPE(g.N, g.C, g.Ho, g.Wo), &ct_op_max_pool2d, &x, 1, &nd);
@@ -644,7 +623,7 @@ static void avg_pool2d_backward(ct_tape *tape, ct_node *nd) {
 const ct_op ct_op_avg_pool2d = {"avg_pool2d", "y = Σ_window x / D; dx[window] += dy / D", avg_pool2d_backward};
 
 CT_KERNEL
-ct_tensor *ct_avg_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p) {
+ct_tensor *ct_avg_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_opts p) {
     const pool_geom g = pool_setup("ct_avg_pool2d", x, p);
     ct_node *nd;
     ct_tensor *y = ct_op_output(tape, CT_SHAPE(g.N, g.C, g.Ho, g.Wo), &ct_op_avg_pool2d, &x, 1, &nd);

@@ -242,10 +242,8 @@ ct_tensor *ct_layer_norm(ct_tape *tape, ct_tensor *x, int norm_dims, ct_tensor *
  *    per-block sums first (kept per block, then added up per channel in a fixed order, so the
  *    result does not depend on the thread count), then normalising or dx. Taking a channel at a
  *    time instead (all its passes back to back while it is in cache) reads x with a jump of C·S
- *    values between blocks; measured on the CIFAR network's batch-norm layers at batch 128 (one
- *    thread, CPU time, busy machine), memory order took forward 4.8 -> 2.6 ms (32 x 32x32),
- *    2.3 -> 1.1-1.5 ms (64 x 16x16), 1.1 -> 0.95 ms (128 x 8x8), backward 6.9 -> 4.7-5.8,
- *    3.5 -> 1.9-2.6, 1.6 -> 0.9 ms;
+ *    values between blocks, and measured slower on every batch-norm layer of the CIFAR network
+ *    (bench/NOTES.md);
  *  - S = 1 ((N, C) features): a block is one value, so the loops run along the rows instead,
  *    vectorised across the channels, with per-channel sums in arrays. */
 typedef struct {

@@ -166,10 +166,10 @@ ct_tensor *ct_l2_normalize(ct_tape *tape, ct_tensor *x, int axis, double eps);
  * Lowered to GEMM over the whole batch (autograd/conv.c). */
 typedef struct {
     int stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
-} ct_conv2d_params;
-#define CT_CONV2D_PARAMS(...) CT_WITH_DEFAULTS(ct_conv2d_params, (.stride_h = 1, .stride_w = 1, .pad_h = 0, \
+} ct_conv2d_op_opts;
+#define CT_CONV2D_OP(...) CT_WITH_DEFAULTS(ct_conv2d_op_opts, (.stride_h = 1, .stride_w = 1, .pad_h = 0, \
     .pad_w = 0, .dilation_h = 1, .dilation_w = 1, .groups = 1), __VA_ARGS__)
-ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct_conv2d_params p);
+ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct_conv2d_op_opts p);
 
 /* Pooling over (N, C, H, W). stride 0 means stride = kernel (PyTorch's default). max_pool2d pads
  * with −∞ and sends the gradient to the first maximum of each window; avg_pool2d counts the
@@ -177,11 +177,11 @@ ct_tensor *ct_conv2d(ct_tape *tape, ct_tensor *x, ct_tensor *w, ct_tensor *b, ct
 typedef struct {
     int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
     int count_include_pad;
-} ct_pool2d_params;
-#define CT_POOL2D_PARAMS(...) CT_WITH_DEFAULTS(ct_pool2d_params, (.kernel_h = 2, .kernel_w = 2, .stride_h = 0, \
+} ct_pool2d_opts;
+#define CT_POOL2D(...) CT_WITH_DEFAULTS(ct_pool2d_opts, (.kernel_h = 2, .kernel_w = 2, .stride_h = 0, \
     .stride_w = 0, .pad_h = 0, .pad_w = 0, .count_include_pad = 1), __VA_ARGS__)
-ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p);
-ct_tensor *ct_avg_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_params p);
+ct_tensor *ct_max_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_opts p);
+ct_tensor *ct_avg_pool2d(ct_tape *tape, ct_tensor *x, ct_pool2d_opts p);
 /* (N, C, H, W) -> (N, C): the mean over H·W. */
 ct_tensor *ct_global_avg_pool2d(ct_tape *tape, ct_tensor *x);
 

@@ -4,8 +4,22 @@
  * that the run was real. */
 #include <ctape.h>
 
+#include "../examples/common.h"
+
 #include <stdlib.h>
 #include <sys/resource.h>
+
+typedef struct {
+    ct_module *fc1, *fc2, *fc3;
+} mlp;
+
+/* logits = fc3(relu(fc2(relu(fc1(x))))) */
+static ct_tensor *mlp_forward(ct_tape *tape, const void *net, ct_tensor *x) {
+    const mlp *m = net;
+    ct_tensor *h = ct_relu(tape, ct_forward(tape, m->fc1, x));
+    h = ct_relu(tape, ct_forward(tape, m->fc2, h));
+    return ct_forward(tape, m->fc3, h);
+}
 
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
@@ -17,9 +31,8 @@ int main(int argc, char **argv) {
     }
     ct_model *model = ct_model_new();
     ct_model_set_seed(model, 1);
-    ct_module *fc1 = ct_linear_new(model, "fc1", 784, 512);
-    ct_module *fc2 = ct_linear_new(model, "fc2", 512, 256);
-    ct_module *fc3 = ct_linear_new(model, "fc3", 256, 10);
+    mlp net = {ct_linear_new(model, "fc1", 784, 512), ct_linear_new(model, "fc2", 512, 256),
+               ct_linear_new(model, "fc3", 256, 10)};
     ct_optim *opt = ct_sgd_new(model, CT_SGD(.lr = 0.05, .momentum = 0.9));
     ct_tape *tape = ct_tape_new();
     ct_loader *batches = ct_loader_new(train, CT_LOADER(.batch = 128, .shuffle = 1, .seed = 1, .flatten = 1));
@@ -28,9 +41,7 @@ int main(int argc, char **argv) {
     long seen = 0;
     double start = ct_time_now();
     while (ct_loader_next(batches, &b)) {
-        ct_tensor *h = ct_relu(tape, ct_forward(tape, fc1, b.x));
-        h = ct_relu(tape, ct_forward(tape, fc2, h));
-        ct_tensor *loss = ct_cross_entropy(tape, ct_forward(tape, fc3, h), b.y, CT_CE());
+        ct_tensor *loss = ct_cross_entropy(tape, mlp_forward(tape, &net, b.x), b.y, CT_CE());
         ct_backward(tape, loss);
         ct_optim_step(opt);
         ct_tape_reset(tape);
@@ -38,22 +49,12 @@ int main(int argc, char **argv) {
     }
     double seconds = ct_time_now() - start;
 
-    ct_tape_grad_enabled(tape, 0);
-    ct_loader *eval = ct_loader_new(test, CT_LOADER(.batch = 1000, .shuffle = 0, .flatten = 1));
-    long correct = 0;
-    while (ct_loader_next(eval, &b)) {
-        ct_tensor *h = ct_relu(tape, ct_forward(tape, fc1, b.x));
-        h = ct_relu(tape, ct_forward(tape, fc2, h));
-        ct_tensor *logits = ct_forward(tape, fc3, h);
-        correct += ct_count_correct(logits, b.y);
-        ct_tape_reset(tape);
-    }
+    double acc = ex_accuracy(tape, model, mlp_forward, &net, test, CT_LOADER(.batch = 1000, .shuffle = 0, .flatten = 1));
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("samples_per_s=%.0f seconds=%.3f peak_rss_mib=%.1f test_accuracy=%.4f threads=%d\n",
-           seen / seconds, seconds, ru.ru_maxrss / 1024.0, (double)correct / test->n, ct_get_threads());
+           seen / seconds, seconds, ru.ru_maxrss / 1024.0, acc, ct_get_threads());
 
-    ct_loader_free(eval);
     ct_loader_free(batches);
     ct_tape_free(tape);
     ct_optim_free(opt);

@@ -8,6 +8,8 @@
  * usage: w2_cnn [DATA_DIR [THREADS [TRAIN_SPLIT]]]   (default ../shared/data/mnist 2 train10k) */
 #include <ctape.h>
 
+#include "../examples/common.h"
+
 #include <stdlib.h>
 #include <sys/resource.h>
 
@@ -15,8 +17,9 @@ typedef struct {
     ct_module *conv1, *conv2, *fc1, *fc2;
 } cnn;
 
-static ct_tensor *forward(ct_tape *tape, const cnn *net, ct_tensor *x) {
-    ct_pool2d_params pool = CT_POOL2D_PARAMS(.kernel_h = 2, .kernel_w = 2);
+static ct_tensor *forward(ct_tape *tape, const void *arg, ct_tensor *x) {
+    const cnn *net = arg;
+    ct_pool2d_opts pool = CT_POOL2D(.kernel_h = 2, .kernel_w = 2);
     ct_tensor *h = ct_max_pool2d(tape, ct_relu(tape, ct_forward(tape, net->conv1, x)), pool);
     h = ct_max_pool2d(tape, ct_relu(tape, ct_forward(tape, net->conv2, h)), pool);
     h = ct_reshape(tape, h, CT_SHAPE(h->shape[0], -1));
@@ -52,20 +55,12 @@ int main(int argc, char **argv) {
     }
     double seconds = ct_time_now() - start;
 
-    ct_tape_grad_enabled(tape, 0);
-    ct_loader *eval = ct_loader_new(test, CT_LOADER(.batch = 250, .shuffle = 0));
-    long correct = 0;
-    while (ct_loader_next(eval, &b)) {
-        ct_tensor *logits = forward(tape, &net, b.x);
-        correct += ct_count_correct(logits, b.y);
-        ct_tape_reset(tape);
-    }
+    double acc = ex_accuracy(tape, model, forward, &net, test, CT_LOADER(.batch = 250, .shuffle = 0));
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("samples_per_s=%.0f seconds=%.3f peak_rss_mib=%.1f test_accuracy=%.4f threads=%d\n",
-           seen / seconds, seconds, ru.ru_maxrss / 1024.0, (double)correct / test->n, ct_get_threads());
+           seen / seconds, seconds, ru.ru_maxrss / 1024.0, acc, ct_get_threads());
 
-    ct_loader_free(eval);
     ct_loader_free(batches);
     ct_tape_free(tape);
     ct_optim_free(opt);

@@ -10,6 +10,8 @@
  * usage: w3_cifar TRAIN.bin TEST.bin [THREADS [PREFETCH]]   (defaults 2 threads, prefetch 0) */
 #include <ctape.h>
 
+#include "../examples/common.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -72,25 +74,17 @@ int main(int argc, char **argv) {
     double seconds = ct_time_now() - start;
     double waited = ct_loader_wait_seconds(batches);
 
-    ct_model_train(model, 0);
-    ct_tape_grad_enabled(tape, 0);
     ct_loader_opts eo = CT_LOADER(.batch = 200, .shuffle = 0, .normalize = 1);
     memcpy(eo.mean, mean, sizeof mean);
     memcpy(eo.std, std, sizeof std);
-    ct_loader *eval = ct_loader_new(test, eo);
-    long correct = 0;
-    while (ct_loader_next(eval, &b)) {
-        correct += ct_count_correct(ct_forward(tape, net, b.x), b.y);
-        ct_tape_reset(tape);
-    }
+    double acc = ex_accuracy(tape, model, ex_module_forward, net, test, eo);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("samples_per_s=%.0f seconds=%.3f wait_fraction=%.4f prefetch=%d peak_rss_mib=%.1f test_accuracy=%.4f "
            "threads=%d\n",
-           seen / seconds, seconds, waited / seconds, prefetch, ru.ru_maxrss / 1024.0, (double)correct / test->n,
+           seen / seconds, seconds, waited / seconds, prefetch, ru.ru_maxrss / 1024.0, acc,
            ct_get_threads());
 
-    ct_loader_free(eval);
     ct_loader_free(batches);
     ct_tape_free(tape);
     ct_optim_free(opt);

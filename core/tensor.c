@@ -85,8 +85,7 @@ void ct_tensor_copy_from(ct_tensor *t, const ct_real *src) {
 }
 
 /* Gradients from 2^18 elements (1 MiB in float32) are zeroed by every thread, a slice each: one
- * thread's memset does not reach the memory bandwidth (measured on a 4 MB gradient, W5's
- * (1024, 1000): 42 µs on one thread, 22 µs on two; W5 nll 46 -> 27 µs). */
+ * thread's memset does not reach the memory bandwidth (bench/NOTES.md). */
 #define PARALLEL_ZERO ((size_t)1 << 18)
 
 CT_KERNEL

@@ -248,7 +248,21 @@ static void free_results(file_result *results, int n) {
 /* Folders with at least this many files are decoded in parallel. */
 enum { PARALLEL_MIN_FILES = 32 };
 
-ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
+/* A load in progress: what ct_image_folder_load has built so far, freed by folder_free on failure. */
+typedef struct {
+    const char *dir;
+    char **classes, **files, **skipped_files;
+    int nclasses, nfiles, kept, *file_labels;
+    file_result *results;
+    uint8_t *images;          /* nfiles images of image_bytes, CHW */
+    int height, width;
+    size_t image_bytes;
+} folder_load;
+
+/* What a step returns besides CT_OK and an error code (message set): every file was skipped. */
+enum { ALL_SKIPPED = -1000 };
+
+static void check_opts(const char *dir, ct_image_folder_opts opts) {
     CT_CHECK(dir, "ct_image_folder_load", "NULL dir");
     CT_CHECK(opts.channels == 1 || opts.channels == 3, "ct_image_folder_load",
              "channels must be 1 (grayscale) or 3 (RGB), got %d", opts.channels);
@@ -259,14 +273,181 @@ ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
              "height x width %dx%d is too large", opts.height, opts.width);
     CT_CHECK(opts.max_pixels >= 0, "ct_image_folder_load", "max_pixels must be >= 0 (0: the default %lld), got %lld",
              (long long)CT_IMAGE_MAX_PIXELS, (long long)opts.max_pixels);
-    const int channels = opts.channels, resize = opts.height > 0;
-    const int64_t max_pixels = opts.max_pixels ? opts.max_pixels : CT_IMAGE_MAX_PIXELS;
+}
 
-    ct_dataset *d = NULL;
-    char **classes = NULL, **files = NULL, **skipped_files = NULL;
-    int nclasses = 0, nfiles = 0, kept = 0, *file_labels = NULL;
-    file_result *results = NULL;
-    uint8_t *images = NULL;
+static int out_of_memory(const folder_load *L) { return ct_set_error(CT_ERR_MEMORY, "%s: out of memory", L->dir); }
+
+/* Every file, class by class: full paths and labels. */
+static int list_files(folder_load *L) {
+    int cap = 0;
+    for (int c = 0; c < L->nclasses; c++) {
+        char *class_dir = path_join(L->dir, L->classes[c]), **names = NULL;
+        int count = 0;
+        if (!class_dir) return out_of_memory(L);
+        int rc = list_entries(class_dir, 0, &names, &count);
+        if (rc == CT_OK && count == 0)
+            rc = ct_set_error(CT_ERR_FORMAT,
+                              "%s: class folder has no image files (.png .jpg .jpeg .bmp .tga .gif .pnm .ppm .pgm)",
+                              class_dir);
+        if (rc == CT_OK && count > INT_MAX - L->nfiles)
+            rc = ct_set_error(CT_ERR_VALUE, "%s: more than %d images", L->dir, INT_MAX);
+        if (rc == CT_OK && L->nfiles + count > cap) {
+            int grown = L->nfiles + count > INT_MAX / 2 ? INT_MAX : 2 * (L->nfiles + count);
+            char **more_files = realloc(L->files, (size_t)grown * sizeof *L->files);
+            if (more_files) L->files = more_files;
+            int *more_labels = realloc(L->file_labels, (size_t)grown * sizeof *L->file_labels);
+            if (more_labels) L->file_labels = more_labels;
+            if (more_files && more_labels) cap = grown;
+            else rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory listing the images", L->dir);
+        }
+        for (int i = 0; rc == CT_OK && i < count; i++) {
+            if (!(L->files[L->nfiles] = path_join(class_dir, names[i])))
+                rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory listing the images", L->dir);
+            else L->file_labels[L->nfiles++] = c;
+        }
+        free_names(names, count);
+        free(class_dir);
+        if (rc != CT_OK) return rc;
+    }
+    return CT_OK;
+}
+
+/* The image size: given, or that of the first file that decodes (files before it failed: an
+ * error, or skipped); then the buffer for every image, with that first one stored in it. *start
+ * is the first file still to decode. */
+static int size_images(folder_load *L, ct_image_folder_opts opts, int64_t max_pixels, int *start) {
+    const int channels = opts.channels;
+    uint8_t *first_hwc = NULL;
+    int i = 0;
+    L->height = opts.height, L->width = opts.width;
+    if (opts.height == 0) {
+        for (; i < L->nfiles && !first_hwc; i++) {
+            first_hwc = decode(L->files[i], channels, max_pixels, &L->results[i]);
+            if (!first_hwc && !opts.skip_unreadable) return report(L->files[i], &L->results[i], NULL, 0, 0);
+        }
+        if (!first_hwc) return ALL_SKIPPED;
+        i--; /* the first decoded file is stored below with the others */
+        L->height = L->results[i].height;
+        L->width = L->results[i].width;
+    }
+    /* stb refuses images whose w·h·channels does not fit an int, so only the total can overflow. */
+    L->image_bytes = (size_t)channels * (size_t)L->height * (size_t)L->width;
+    L->images = L->image_bytes <= SIZE_MAX / (size_t)L->nfiles ? malloc(L->image_bytes * (size_t)L->nfiles) : NULL;
+    if (!L->images) {
+        free(first_hwc);
+        return out_of_memory(L);
+    }
+    if (first_hwc) {
+        hwc_to_chw(first_hwc, L->height, L->width, channels, L->images + (size_t)i * L->image_bytes);
+        free(first_hwc);
+        i++;
+    }
+    *start = i;
+    return CT_OK;
+}
+
+/* Files [start, nfiles), in parallel. `stop` is the lowest index of a file that failed for good:
+ * files after it need not be decoded, files before it still must (one of them may fail first). */
+static int decode_rest(folder_load *L, ct_image_folder_opts opts, int64_t max_pixels, int start) {
+    const int resize = opts.height > 0, skip = opts.skip_unreadable, nfiles = L->nfiles;
+    int stop = nfiles;
+#pragma omp parallel for schedule(dynamic, 4) if (nfiles - start >= PARALLEL_MIN_FILES)
+    for (int i = start; i < nfiles; i++) {
+        if (i > __atomic_load_n(&stop, __ATOMIC_RELAXED)) continue;
+        load_one(L->files[i], opts.channels, L->height, L->width, resize, max_pixels,
+                 L->images + (size_t)i * L->image_bytes, &L->results[i]);
+        if (L->results[i].status != FILE_OK && !(skip && is_skippable(L->results[i].status))) {
+            int seen = __atomic_load_n(&stop, __ATOMIC_RELAXED);
+            while (i < seen && !__atomic_compare_exchange_n(&stop, &seen, i, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            }
+        }
+    }
+    if (stop == nfiles) return CT_OK;
+    const char *first = resize ? NULL : L->files[0];
+    for (int i = 0; i < nfiles; i++)
+        if (L->results[i].status == FILE_OK) {
+            first = L->files[i];
+            break;
+        }
+    return report(L->files[stop], &L->results[stop], first, L->height, L->width);
+}
+
+/* Closes ranks over skipped files; their paths go to skipped_files, in order. */
+static int drop_skipped(folder_load *L) {
+    const int nfiles = L->nfiles;
+    L->kept = 0;
+    for (int i = 0; i < nfiles; i++) L->kept += L->results[i].status == FILE_OK;
+    if (L->kept == 0) return ALL_SKIPPED;
+    L->skipped_files = L->kept < nfiles ? malloc((size_t)(nfiles - L->kept) * sizeof *L->skipped_files) : NULL;
+    if (L->kept < nfiles && !L->skipped_files) return out_of_memory(L);
+    int kept = 0;
+    for (int i = 0, n_skipped = 0; i < nfiles; i++) {
+        if (L->results[i].status != FILE_OK) {
+            L->skipped_files[n_skipped++] = L->files[i];
+            L->files[i] = NULL;
+            continue;
+        }
+        if (kept != i) {
+            memcpy(L->images + (size_t)kept * L->image_bytes, L->images + (size_t)i * L->image_bytes, L->image_bytes);
+            L->files[kept] = L->files[i];
+            L->files[i] = NULL;
+        }
+        L->file_labels[kept++] = L->file_labels[i];
+    }
+    return CT_OK;
+}
+
+/* The dataset takes over what the load built, shrunk to the kept files; NULL when out of memory. */
+static ct_dataset *make_dataset(folder_load *L, int channels) {
+    const int kept = L->kept, nfiles = L->nfiles;
+    ct_dataset *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    uint8_t *shrunk = kept < nfiles ? realloc(L->images, L->image_bytes * (size_t)kept) : NULL;
+    d->images = shrunk ? shrunk : L->images;
+    int *labels = kept < nfiles ? realloc(L->file_labels, (size_t)kept * sizeof *labels) : NULL;
+    d->labels = labels ? labels : L->file_labels;
+    d->n = kept;
+    d->channels = channels;
+    d->height = L->height;
+    d->width = L->width;
+    d->classes = L->nclasses;
+    d->class_names = L->classes;
+    d->skipped = nfiles - kept;
+    char **kept_files = kept < nfiles ? realloc(L->files, (size_t)kept * sizeof *L->files) : NULL;
+    d->file_names = kept_files ? kept_files : L->files;
+    d->skipped_files = L->skipped_files;
+    size_t dir_len = strnlen(L->dir, sizeof d->source - 1);
+    memcpy(d->source, L->dir, dir_len);
+    free_results(L->results, nfiles);
+    return d;
+}
+
+/* Every file was skipped: the error names the first one's problem. */
+static void report_all_skipped(const folder_load *L) {
+    for (int i = 0; i < L->nfiles; i++)
+        if (L->results[i].status != FILE_OK) {
+            report(L->files[i], &L->results[i], NULL, 0, 0);
+            break;
+        }
+    char first_error[512];
+    snprintf(first_error, sizeof first_error, "%s", ct_last_error());
+    ct_set_error(CT_ERR_FORMAT, "%s: none of the %d image files could be read (all skipped); the first: %s", L->dir,
+                 L->nfiles, first_error);
+}
+
+static void folder_free(folder_load *L) {
+    free(L->images);
+    free_results(L->results, L->nfiles);
+    free(L->file_labels);
+    free_names(L->files, L->nfiles);
+    free_names(L->skipped_files, L->nfiles - L->kept);
+    free_names(L->classes, L->nclasses);
+}
+
+ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
+    check_opts(dir, opts);
+    const int64_t max_pixels = opts.max_pixels ? opts.max_pixels : CT_IMAGE_MAX_PIXELS;
+    folder_load L = {.dir = dir};
 
     struct stat st;
     if (stat(dir, &st) != 0) {
@@ -277,165 +458,18 @@ ct_dataset *ct_image_folder_load(const char *dir, ct_image_folder_opts opts) {
         ct_set_error(CT_ERR_IO, "%s: not a folder (want <dir>/<class>/<image>)", dir);
         return NULL;
     }
-    if (list_entries(dir, 1, &classes, &nclasses) != CT_OK) return NULL;
-    if (nclasses == 0) {
-        ct_set_error(CT_ERR_FORMAT, "%s: no class subfolders (want <dir>/<class>/<image>)", dir);
-        goto fail;
-    }
-
-    /* Every file, class by class: full paths and labels. */
-    int cap = 0;
-    for (int c = 0; c < nclasses; c++) {
-        char *class_dir = path_join(dir, classes[c]), **names = NULL;
-        int count = 0;
-        if (!class_dir) goto oom;
-        int rc = list_entries(class_dir, 0, &names, &count);
-        if (rc == CT_OK && count == 0)
-            rc = ct_set_error(CT_ERR_FORMAT,
-                              "%s: class folder has no image files (.png .jpg .jpeg .bmp .tga .gif .pnm .ppm .pgm)",
-                              class_dir);
-        if (rc == CT_OK && count > INT_MAX - nfiles)
-            rc = ct_set_error(CT_ERR_VALUE, "%s: more than %d images", dir, INT_MAX);
-        if (rc == CT_OK && nfiles + count > cap) {
-            int grown = nfiles + count > INT_MAX / 2 ? INT_MAX : 2 * (nfiles + count);
-            char **more_files = realloc(files, (size_t)grown * sizeof *files);
-            if (more_files) files = more_files;
-            int *more_labels = realloc(file_labels, (size_t)grown * sizeof *file_labels);
-            if (more_labels) file_labels = more_labels;
-            if (more_files && more_labels) cap = grown;
-            else rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory listing the images", dir);
-        }
-        for (int i = 0; rc == CT_OK && i < count; i++) {
-            if (!(files[nfiles] = path_join(class_dir, names[i])))
-                rc = ct_set_error(CT_ERR_MEMORY, "%s: out of memory listing the images", dir);
-            else file_labels[nfiles++] = c;
-        }
-        free_names(names, count);
-        free(class_dir);
-        if (rc != CT_OK) goto fail;
-    }
-
-    results = calloc((size_t)nfiles, sizeof *results);
-    if (!results) goto oom;
-
-    /* The image size: given, or that of the first file that decodes (files before it failed:
-     * an error, or skipped). */
-    int height = opts.height, width = opts.width, start = 0;
-    uint8_t *first_hwc = NULL;
-    if (!resize) {
-        for (; start < nfiles && !first_hwc; start++) {
-            first_hwc = decode(files[start], channels, max_pixels, &results[start]);
-            if (!first_hwc && !opts.skip_unreadable) {
-                report(files[start], &results[start], NULL, 0, 0);
-                goto fail;
-            }
-        }
-        if (!first_hwc) goto all_skipped;
-        start--; /* the first decoded file is stored below with the others */
-        height = results[start].height;
-        width = results[start].width;
-    }
-    /* stb refuses images whose w·h·channels does not fit an int, so only the total can overflow. */
-    size_t image_bytes = (size_t)channels * (size_t)height * (size_t)width;
-    images = image_bytes <= SIZE_MAX / (size_t)nfiles ? malloc(image_bytes * (size_t)nfiles) : NULL;
-    if (!images) {
-        free(first_hwc);
-        goto oom;
-    }
-    if (first_hwc) {
-        hwc_to_chw(first_hwc, height, width, channels, images + (size_t)start * image_bytes);
-        free(first_hwc);
-        start++;
-    }
-
-    /* The rest, in parallel. `stop` is the lowest index of a file that failed for good: files
-     * after it need not be decoded, files before it still must (one of them may fail first). */
-    int stop = nfiles;
-    const int skip = opts.skip_unreadable;
-#pragma omp parallel for schedule(dynamic, 4) if (nfiles - start >= PARALLEL_MIN_FILES)
-    for (int i = start; i < nfiles; i++) {
-        if (i > __atomic_load_n(&stop, __ATOMIC_RELAXED)) continue;
-        load_one(files[i], channels, height, width, resize, max_pixels, images + (size_t)i * image_bytes, &results[i]);
-        if (results[i].status != FILE_OK && !(skip && is_skippable(results[i].status))) {
-            int seen = __atomic_load_n(&stop, __ATOMIC_RELAXED);
-            while (i < seen && !__atomic_compare_exchange_n(&stop, &seen, i, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            }
-        }
-    }
-    if (stop < nfiles) {
-        const char *first = resize ? NULL : files[0];
-        for (int i = 0; i < nfiles; i++)
-            if (results[i].status == FILE_OK) {
-                first = files[i];
-                break;
-            }
-        report(files[stop], &results[stop], first, height, width);
-        goto fail;
-    }
-
-    for (int i = 0; i < nfiles; i++) kept += results[i].status == FILE_OK;
-    if (kept == 0) goto all_skipped;
-    skipped_files = kept < nfiles ? malloc((size_t)(nfiles - kept) * sizeof *skipped_files) : NULL;
-    if (kept < nfiles && !skipped_files) goto oom;
-
-    /* Close ranks over skipped files; their paths go to skipped_files, in order. */
-    kept = 0;
-    for (int i = 0, n_skipped = 0; i < nfiles; i++) {
-        if (results[i].status != FILE_OK) {
-            skipped_files[n_skipped++] = files[i];
-            files[i] = NULL;
-            continue;
-        }
-        if (kept != i) {
-            memcpy(images + (size_t)kept * image_bytes, images + (size_t)i * image_bytes, image_bytes);
-            files[kept] = files[i];
-            files[i] = NULL;
-        }
-        file_labels[kept++] = file_labels[i];
-    }
-
-    d = calloc(1, sizeof *d);
-    if (!d) goto oom;
-    uint8_t *shrunk = kept < nfiles ? realloc(images, image_bytes * (size_t)kept) : NULL;
-    d->images = shrunk ? shrunk : images;
-    int *labels = kept < nfiles ? realloc(file_labels, (size_t)kept * sizeof *labels) : NULL;
-    d->labels = labels ? labels : file_labels;
-    d->n = kept;
-    d->channels = channels;
-    d->height = height;
-    d->width = width;
-    d->classes = nclasses;
-    d->class_names = classes;
-    d->skipped = nfiles - kept;
-    char **kept_files = kept < nfiles ? realloc(files, (size_t)kept * sizeof *files) : NULL;
-    d->file_names = kept_files ? kept_files : files;
-    d->skipped_files = skipped_files;
-    size_t dir_len = strnlen(dir, sizeof d->source - 1);
-    memcpy(d->source, dir, dir_len);
-    free_results(results, nfiles);
-    return d;
-
-all_skipped:
-    for (int i = 0; i < nfiles; i++)
-        if (results[i].status != FILE_OK) {
-            report(files[i], &results[i], NULL, 0, 0);
-            break;
-        }
-    {
-        char first_error[512];
-        snprintf(first_error, sizeof first_error, "%s", ct_last_error());
-        ct_set_error(CT_ERR_FORMAT, "%s: none of the %d image files could be read (all skipped); the first: %s", dir,
-                     nfiles, first_error);
-    }
-    goto fail;
-oom:
-    ct_set_error(CT_ERR_MEMORY, "%s: out of memory", dir);
-fail:
-    free(images);
-    free_results(results, nfiles);
-    free(file_labels);
-    free_names(files, nfiles);
-    free_names(skipped_files, nfiles - kept);
-    free_names(classes, nclasses);
+    if (list_entries(dir, 1, &L.classes, &L.nclasses) != CT_OK) return NULL;
+    int rc = L.nclasses ? CT_OK : ct_set_error(CT_ERR_FORMAT, "%s: no class subfolders (want <dir>/<class>/<image>)", dir);
+    if (rc == CT_OK) rc = list_files(&L);
+    if (rc == CT_OK && !(L.results = calloc((size_t)L.nfiles, sizeof *L.results))) rc = out_of_memory(&L);
+    int start = 0;
+    if (rc == CT_OK) rc = size_images(&L, opts, max_pixels, &start);
+    if (rc == CT_OK) rc = decode_rest(&L, opts, max_pixels, start);
+    if (rc == CT_OK) rc = drop_skipped(&L);
+    ct_dataset *d = NULL;
+    if (rc == CT_OK && !(d = make_dataset(&L, opts.channels))) rc = out_of_memory(&L);
+    if (d) return d;
+    if (rc == ALL_SKIPPED) report_all_skipped(&L);
+    folder_free(&L);
     return NULL;
 }

@@ -18,10 +18,8 @@
  * run reports how much of the epoch the training loop spent waiting for data. */
 #include <ctape.h>
 
-#include "options.h"
+#include "common.h"
 
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -101,24 +99,6 @@ static void add_stage(ct_model *model, ct_module *net, int index, int in, int ou
     ct_sequential_add(net, ct_max_pool2d_new(model, name, 2, 0, 0));
 }
 
-/* Fraction of the test set whose largest logit is the label; nothing is recorded. */
-static double accuracy(ct_tape *tape, ct_module *net, const ct_dataset *test, const float *mean, const float *std) {
-    ct_loader_opts opts = CT_LOADER(.batch = 200, .shuffle = 0, .normalize = 1);
-    memcpy(opts.mean, mean, 3 * sizeof *mean);
-    memcpy(opts.std, std, 3 * sizeof *std);
-    ct_loader *batches = ct_loader_new(test, opts);
-    int was = ct_tape_grad_enabled(tape, 0);
-    long correct = 0;
-    ct_batch b;
-    while (ct_loader_next(batches, &b)) {
-        correct += ct_count_correct(ct_forward(tape, net, b.x), b.y);
-        ct_tape_reset(tape);
-    }
-    ct_tape_grad_enabled(tape, was);
-    ct_loader_free(batches);
-    return (double)correct / test->n;
-}
-
 int main(int argc, char **argv) {
     options o;
     if (!parse_options(argc, argv, &o)) return 2;
@@ -162,40 +142,33 @@ int main(int argc, char **argv) {
                            : o.one_cycle ? ct_schedule_one_cycle(o.lr, o.epochs * steps_per_epoch, CT_ONE_CYCLE())
                                          : ct_schedule_constant(o.lr);
 
+    ct_loader_opts test_opts = CT_LOADER(.batch = 200, .shuffle = 0, .normalize = 1);
+    memcpy(test_opts.mean, mean, sizeof mean);
+    memcpy(test_opts.std, std, sizeof std);
+
     double acc = 0;
-    long step = 0;
     for (int epoch = 1; epoch <= o.epochs; epoch++) {
-        char label[32];
-        snprintf(label, sizeof label, "epoch %d/%d", epoch, o.epochs);
-        ct_progress *progress = ct_progress_new(label, (int)steps_per_epoch);
-        double start = ct_time_now(), waited_before = ct_loader_wait_seconds(batches), loss_sum = 0;
-        long seen = 0, correct = 0;
-        int steps = 0;
+        ex_epoch e = ex_epoch_begin(epoch, o.epochs, (int)steps_per_epoch);
+        double waited_before = ct_loader_wait_seconds(batches);
         ct_batch b;
         while (ct_loader_next(batches, &b)) {
-            ct_optim_schedule(opt, &schedule);
+            ct_optim_schedule(opt, &schedule); /* the lr (and one-cycle's momentum) of this step */
             ct_tensor *logits = ct_forward(tape, net, b.x);
             ct_tensor *loss = ct_cross_entropy(tape, logits, b.y, CT_CE());
-            correct += ct_count_correct(logits, b.y);
             ct_backward(tape, loss);
             if (ct_optim_step(opt) != CT_OK) { /* a NaN or Inf gradient: nothing applied */
                 fprintf(stderr, "%s\n", ct_last_error());
                 return 1;
             }
-            loss_sum += loss->data[0];
+            ex_epoch_step(&e, loss, &b, logits);
             ct_tape_reset(tape);
-            seen += b.n;
-            steps++, step++;
-            ct_progress_update(progress, steps, "loss %.4f  train acc %.1f%%  %.0f samples/s", loss_sum / steps,
-                               100.0 * correct / seen, seen / (ct_time_now() - start));
         }
-        double seconds = ct_time_now() - start;
-        double waited = ct_loader_wait_seconds(batches) - waited_before;
-        ct_model_train(model, 0);
-        acc = accuracy(tape, net, test, mean, std);
-        ct_model_train(model, 1);
-        ct_progress_done(progress, "loss %.4f  %.0f samples/s  %.1fs (%.1f%% waiting for data)  test accuracy %.2f%%",
-                         loss_sum / steps, seen / seconds, seconds, 100 * waited / seconds, 100 * acc);
+        double seconds = ex_epoch_seconds(&e);
+        char waiting[64];
+        snprintf(waiting, sizeof waiting, " (%.1f%% waiting for data)",
+                 100 * (ct_loader_wait_seconds(batches) - waited_before) / seconds);
+        acc = ex_accuracy(tape, model, ex_module_forward, net, test, test_opts);
+        ex_epoch_end(&e, seconds, acc, waiting);
         if (o.save_path && ct_checkpoint_save(opt, o.save_path) != CT_OK)
             fprintf(stderr, "cifar10_cnn: checkpoint not saved: %s\n", ct_last_error());
     }

@@ -19,11 +19,7 @@
  *   4. train the same MLP with it, or with any zoo loss picked by name, and print test accuracy. */
 #include <ctape.h>
 
-#include "options.h"
-
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
+#include "common.h"
 
 /* ---- 1. the loss, from primitives (8 lines) -------------------------------------------------
  * logits z (N, C), labels y, params[0] = m. ct_one_hot fails with the index on a bad label. */
@@ -81,23 +77,9 @@ typedef struct {
     ct_module *fc1, *fc2;
 } mlp;
 
-static ct_tensor *mlp_forward(ct_tape *tape, const mlp *net, ct_tensor *x) {
-    return ct_forward(tape, net->fc2, ct_relu(tape, ct_forward(tape, net->fc1, x)));
-}
-
-static double accuracy(ct_tape *tape, const mlp *net, const ct_dataset *test) {
-    ct_loader *batches = ct_loader_new(test, CT_LOADER(.batch = 1000, .shuffle = 0, .flatten = 1));
-    int was = ct_tape_grad_enabled(tape, 0); /* evaluation records nothing */
-    long correct = 0;
-    ct_batch b;
-    while (ct_loader_next(batches, &b)) {
-        ct_tensor *logits = mlp_forward(tape, net, b.x);
-        correct += ct_count_correct(logits, b.y);
-        ct_tape_reset(tape);
-    }
-    ct_tape_grad_enabled(tape, was);
-    ct_loader_free(batches);
-    return (double)correct / test->n;
+static ct_tensor *mlp_forward(ct_tape *tape, const void *net, ct_tensor *x) {
+    const mlp *m = net;
+    return ct_forward(tape, m->fc2, ct_relu(tape, ct_forward(tape, m->fc1, x)));
 }
 
 static void usage(FILE *to, const char *prog) {
@@ -152,14 +134,15 @@ int main(int argc, char **argv) {
     ct_loader *batches = ct_loader_new(train, CT_LOADER(.batch = 32, .shuffle = 1, .seed = seed, .flatten = 1));
     printf("training with %s: %d images of %s, %d epoch(s), lr %g\n", described, train->n, dir, epochs, lr);
 
-    const int steps_per_epoch = ct_loader_batches_per_epoch(batches), total = epochs * steps_per_epoch;
+    const int steps_per_epoch = ct_loader_batches_per_epoch(batches);
+    /* cosine schedule: lr_t = lr·(1 + cos(πt/T))/2 over all T steps, so the last steps are small */
+    const ct_schedule schedule = ct_schedule_cosine(lr, (long)epochs * steps_per_epoch, 0);
     double start = ct_time_now();
-    for (int epoch = 0, t = 0; epoch < epochs; epoch++) {
+    for (int epoch = 0; epoch < epochs; epoch++) {
         double loss_sum = 0;
         ct_batch b;
         while (ct_loader_next(batches, &b)) {
-            /* cosine schedule: lr_t = lr·(1 + cos(πt/T))/2, so the last steps are small */
-            ct_optim_set_lr(opt, 0.5 * lr * (1 + cos(3.141592653589793 * t++ / total)));
+            ct_optim_schedule(opt, &schedule);
             ct_tensor *l = ct_loss_apply(tape, loss, mlp_forward(tape, &net, b.x), b.y);
             ct_backward(tape, l);
             if (ct_optim_step(opt) != CT_OK) { /* a NaN or Inf gradient: nothing applied */
@@ -171,7 +154,8 @@ int main(int argc, char **argv) {
         }
         printf("epoch %d: mean loss %.4f\n", epoch + 1, loss_sum / steps_per_epoch);
     }
-    printf("%.1fs; test accuracy: %.4f\n", ct_time_now() - start, accuracy(tape, &net, test));
+    double acc = ex_accuracy(tape, model, mlp_forward, &net, test, CT_LOADER(.batch = 1000, .shuffle = 0, .flatten = 1));
+    printf("%.1fs; test accuracy: %.4f\n", ct_time_now() - start, acc);
 
     ct_loader_free(batches);
     ct_tape_free(tape);

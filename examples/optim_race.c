@@ -15,7 +15,7 @@
  * same start and the same initial weights, on the same mini-batches. */
 #include <ctape.h>
 
-#include "options.h"
+#include "common.h"
 
 #include <errno.h>
 #include <math.h>
@@ -138,34 +138,17 @@ typedef struct {
     ct_batch *batch;
 } mnist_ctx;
 
+static ct_tensor *mnist_forward(ct_tape *tape, const void *net, ct_tensor *x) {
+    const mnist_ctx *c = net;
+    return ct_forward(tape, c->fc2, ct_relu(tape, ct_forward(tape, c->fc1, x)));
+}
+
 static double mnist_loss(void *arg) {
     mnist_ctx *c = arg;
     ct_tape_reset(c->tape);
-    ct_tensor *h = ct_relu(c->tape, ct_forward(c->tape, c->fc1, c->batch->x));
-    ct_tensor *loss = ct_cross_entropy(c->tape, ct_forward(c->tape, c->fc2, h), c->batch->y, CT_CE());
+    ct_tensor *loss = ct_cross_entropy(c->tape, mnist_forward(c->tape, c, c->batch->x), c->batch->y, CT_CE());
     ct_backward(c->tape, loss);
     return loss->data[0];
-}
-
-static double mnist_accuracy(mnist_ctx *c, const ct_dataset *test) {
-    ct_loader *l = ct_loader_new(test, CT_LOADER(.batch = 1000, .shuffle = 0, .flatten = 1));
-    int was = ct_tape_grad_enabled(c->tape, 0);
-    long correct = 0;
-    ct_batch b;
-    while (ct_loader_next(l, &b)) {
-        ct_tape_reset(c->tape);
-        ct_tensor *z = ct_forward(c->tape, c->fc2, ct_relu(c->tape, ct_forward(c->tape, c->fc1, b.x)));
-        for (int i = 0; i < b.n; i++) {
-            const ct_real *row = z->data + (size_t)i * 10;
-            int best = 0;
-            for (int k = 1; k < 10; k++)
-                if (row[k] > row[best]) best = k;
-            correct += best == b.y.data[i];
-        }
-    }
-    ct_tape_grad_enabled(c->tape, was);
-    ct_loader_free(l);
-    return (double)correct / test->n;
 }
 
 static void race_mnist(FILE *csv, const ct_dataset *train, const ct_dataset *test, int epochs) {
@@ -195,7 +178,8 @@ static void race_mnist(FILE *csv, const ct_dataset *train, const ct_dataset *tes
             }
         char lr[32];
         snprintf(lr, sizeof lr, racers[r].mnist_lr > 0 ? "%g" : "relative", racers[r].mnist_lr);
-        printf("  %-16s %10s %10.4f %9.2f%%\n", racers[r].name, lr, avg, 100 * mnist_accuracy(&c, test));
+        double acc = ex_accuracy(c.tape, m, mnist_forward, &c, test, CT_LOADER(.batch = 1000, .shuffle = 0, .flatten = 1));
+        printf("  %-16s %10s %10.4f %9.2f%%\n", racers[r].name, lr, avg, 100 * acc);
         ct_loader_free(l);
         ct_optim_free(opt);
         ct_tape_free(c.tape);

@@ -19,7 +19,7 @@
  *    permutes of the textbook version (four copies forward, four backward) never happen.
  * Self-attention records five nodes: reshape, linear, attention, linear, reshape. */
 #define CT_BUILDING_LIBRARY
-#include "nn.h"
+#include "layer.h"
 #include "../autograd/op.h"
 
 #include <stdlib.h>
@@ -65,15 +65,9 @@ static ct_tensor *project(ct_tape *tape, mha_module *a, ct_tensor *x2, int first
     return ct_linear(tape, x2, w, b);
 }
 
-static mha_module *as_mha(ct_module *mod, const char *op) {
-    CT_CHECK(mod && mod->kind && strcmp(mod->kind, "mha") == 0, op, "module %s is not multi-head attention",
-             mod ? mod->name : "(null)");
-    return (mha_module *)mod;
-}
-
 ct_tensor *ct_mha_forward(ct_tape *tape, ct_module *mha, ct_tensor *query, ct_tensor *key,
                           ct_tensor *value, ct_mha_masks masks) {
-    mha_module *a = as_mha(mha, "ct_mha_forward");
+    mha_module *a = ct_module_as(mha, "mha", "ct_mha_forward");
     const int E = a->embed_dim;
     CT_CHECK(query && key && value, a->base.name, "multi-head attention: query, key and value must not be NULL");
     CT_CHECK(query->ndim == 3 && query->shape[2] == E, a->base.name,
@@ -112,18 +106,12 @@ static ct_tensor *mha_self_forward(ct_tape *tape, ct_module *self, ct_tensor *x)
 
 ct_module *ct_mha_new(ct_model *m, const char *name, int embed_dim, int num_heads) {
     static const char *op = "ct_mha_new";
-    CT_CHECK(name && strlen(name) < sizeof ((ct_module *)0)->name, op, "name \"%s\" is missing or too long",
-             name ? name : "(null)");
+    CT_CHECK(name, op, "the name is NULL");
     CT_CHECK(embed_dim > 0 && num_heads > 0, op, "%s: embed_dim %d and num_heads %d must be positive",
              name, embed_dim, num_heads);
     CT_CHECK(embed_dim % num_heads == 0, op, "%s: embed_dim %d is not divisible by num_heads %d", name,
              embed_dim, num_heads);
-    mha_module *a = calloc(1, sizeof *a);
-    if (!a) ct_fatal(op, "out of memory");
-    a->base.kind = "mha";
-    snprintf(a->base.name, sizeof a->base.name, "%s", name);
-    a->base.forward = mha_self_forward;
-    a->base.destroy = (void (*)(ct_module *))free;
+    mha_module *a = ct_module_new(m, sizeof *a, "mha", name, mha_self_forward);
     a->embed_dim = embed_dim;
     a->num_heads = num_heads;
     for (int i = 0; i < 4; i++) {
@@ -134,16 +122,14 @@ ct_module *ct_mha_new(ct_model *m, const char *name, int embed_dim, int num_head
     /* PyTorch's order (its state_dict): in_proj_weight, in_proj_bias, out_proj.{weight,bias};
      * _reset_parameters: Xavier-uniform in_proj_weight, zero in_proj_bias and out_proj.bias,
      * out_proj.weight as any Linear (Kaiming-uniform, a = √5). */
-    char pname[160];
-    snprintf(pname, sizeof pname, "%s.in_proj_weight", name);
-    a->in_proj_weight = ct_model_add_param(m, pname, CT_SHAPE(3 * embed_dim, embed_dim));
+    a->in_proj_weight = ct_module_add_param(m, &a->base, "in_proj_weight", CT_SHAPE(3 * embed_dim, embed_dim));
     ct_init_xavier_uniform(a->in_proj_weight, ct_model_rng(m), 1.0);
-    snprintf(pname, sizeof pname, "%s.in_proj_bias", name);
-    a->in_proj_bias = ct_model_add_param(m, pname, CT_SHAPE(3 * embed_dim)); /* zeros */
+    a->in_proj_bias = ct_module_add_param(m, &a->base, "in_proj_bias", CT_SHAPE(3 * embed_dim)); /* zeros */
+    char pname[160];
     snprintf(pname, sizeof pname, "%s.out_proj", name);
     a->out_proj = ct_linear_new(m, pname, embed_dim, embed_dim);
     ct_init_zeros(ct_linear_bias(a->out_proj));
-    return ct_model_add_module(m, &a->base);
+    return &a->base;
 }
 
 /* ---- pre-LN transformer encoder block ---------------------------------------------------------
@@ -172,19 +158,13 @@ static ct_tensor *block_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
 ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim, int num_heads,
                                     int hidden_dim, int causal) {
     static const char *op = "ct_transformer_block_new";
-    CT_CHECK(name && strlen(name) < sizeof ((ct_module *)0)->name, op, "name \"%s\" is missing or too long",
-             name ? name : "(null)");
+    CT_CHECK(name, op, "the name is NULL");
     CT_CHECK(embed_dim > 0 && num_heads > 0 && hidden_dim > 0, op,
              "%s: embed_dim %d, num_heads %d and hidden_dim %d must be positive", name, embed_dim,
              num_heads, hidden_dim);
     CT_CHECK(embed_dim % num_heads == 0, op, "%s: embed_dim %d is not divisible by num_heads %d", name,
              embed_dim, num_heads);
-    block_module *t = calloc(1, sizeof *t);
-    if (!t) ct_fatal(op, "out of memory");
-    t->base.kind = "transformer";
-    snprintf(t->base.name, sizeof t->base.name, "%s", name);
-    t->base.forward = block_forward;
-    t->base.destroy = (void (*)(ct_module *))free;
+    block_module *t = ct_module_new(m, sizeof *t, "transformer", name, block_forward);
     t->embed_dim = embed_dim;
     char child[160];
     snprintf(child, sizeof child, "%s.ln1", name);
@@ -198,5 +178,5 @@ ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim
     t->fc1 = ct_linear_new(m, child, embed_dim, hidden_dim);
     snprintf(child, sizeof child, "%s.fc2", name);
     t->fc2 = ct_linear_new(m, child, hidden_dim, embed_dim);
-    return ct_model_add_module(m, &t->base);
+    return &t->base;
 }

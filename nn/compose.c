@@ -1,22 +1,10 @@
-/* nn/compose.c — building models out of modules: sequential, residual, flatten, activation
- * layers, and the Keras-style summary. */
+/* nn/compose.c — building models out of modules: sequential, residual, flatten and activation
+ * layers (the Keras-style summary is in nn/model.c). */
 #define CT_BUILDING_LIBRARY
-#include "nn.h"
+#include "layer.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static void *module_alloc(size_t size, const char *kind, const char *name,
-                          ct_tensor *(*forward)(ct_tape *, ct_module *, ct_tensor *)) {
-    ct_module *mod = calloc(1, size);
-    if (!mod) ct_fatal(kind, "out of memory");
-    CT_CHECK(name && strlen(name) < sizeof mod->name, kind, "name \"%s\" is missing or too long",
-             name ? name : "(null)");
-    mod->kind = kind;
-    snprintf(mod->name, sizeof mod->name, "%s", name);
-    mod->forward = forward;
-    return mod;
-}
 
 /* ---- sequential: y = f_n(... f_2(f_1(x))) --------------------------------------------------- */
 typedef struct {
@@ -37,15 +25,13 @@ static void sequential_destroy(ct_module *self) {
 }
 
 ct_module *ct_sequential_new(ct_model *m, const char *name) {
-    sequential_module *s = module_alloc(sizeof *s, "sequential", name, sequential_forward);
+    sequential_module *s = ct_module_new(m, sizeof *s, "sequential", name, sequential_forward);
     s->base.destroy = sequential_destroy;
-    return ct_model_add_module(m, &s->base);
+    return &s->base;
 }
 
 static sequential_module *as_sequential(const ct_module *mod, const char *op) {
-    CT_CHECK(mod && mod->kind && strcmp(mod->kind, "sequential") == 0, op, "module %s is not a sequential",
-             mod ? mod->name : "(null)");
-    return (sequential_module *)mod;
+    return ct_module_as(mod, "sequential", op);
 }
 
 ct_module *ct_sequential_add(ct_module *seq, ct_module *child) {
@@ -86,10 +72,9 @@ static ct_tensor *residual_forward(ct_tape *tape, ct_module *self, ct_tensor *x)
 
 ct_module *ct_residual_new(ct_model *m, const char *name, ct_module *inner) {
     CT_CHECK(inner, "ct_residual_new", "%s: inner module is NULL", name);
-    residual_module *r = module_alloc(sizeof *r, "residual", name, residual_forward);
+    residual_module *r = ct_module_new(m, sizeof *r, "residual", name, residual_forward);
     r->inner = inner;
-    r->base.destroy = (void (*)(ct_module *))free;
-    return ct_model_add_module(m, &r->base);
+    return &r->base;
 }
 
 /* ---- flatten: (N, d1, d2, ...) -> (N, d1·d2·...), a view --------------------------------- */
@@ -99,9 +84,7 @@ static ct_tensor *flatten_forward(ct_tape *tape, ct_module *self, ct_tensor *x) 
 }
 
 ct_module *ct_flatten_new(ct_model *m, const char *name) {
-    ct_module *mod = module_alloc(sizeof *mod, "flatten", name, flatten_forward);
-    mod->destroy = (void (*)(ct_module *))free;
-    return ct_model_add_module(m, mod);
+    return ct_module_new(m, sizeof(ct_module), "flatten", name, flatten_forward);
 }
 
 /* ---- activations as layers ---------------------------------------------------------------- */
@@ -110,11 +93,8 @@ static ct_tensor *gelu_forward(ct_tape *t, ct_module *self, ct_tensor *x) { (voi
 static ct_tensor *tanh_forward(ct_tape *t, ct_module *self, ct_tensor *x) { (void)self; return ct_tanh(t, x); }
 static ct_tensor *sigmoid_forward(ct_tape *t, ct_module *self, ct_tensor *x) { (void)self; return ct_sigmoid(t, x); }
 
-static ct_module *activation_new(ct_model *m, const char *name, const char *kind,
-                                 ct_tensor *(*forward)(ct_tape *, ct_module *, ct_tensor *)) {
-    ct_module *mod = module_alloc(sizeof *mod, kind, name, forward);
-    mod->destroy = (void (*)(ct_module *))free;
-    return ct_model_add_module(m, mod);
+static ct_module *activation_new(ct_model *m, const char *name, const char *kind, ct_forward_fn forward) {
+    return ct_module_new(m, sizeof(ct_module), kind, name, forward);
 }
 
 ct_module *ct_relu_layer_new(ct_model *m, const char *name) { return activation_new(m, name, "relu", relu_forward); }

@@ -1,33 +1,17 @@
 /* nn/conv.c — convolution and pooling layers on the fused ops of autograd/conv.c. */
 #define CT_BUILDING_LIBRARY
-#include "nn.h"
+#include "layer.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void module_free(ct_module *self) { free(self); }
-
-/* A module struct with ct_module first, named, with its forward; freed by free(). */
-static void *module_new(size_t size, const char *kind, const char *ctor, const char *name,
-                        ct_tensor *(*forward)(ct_tape *, ct_module *, ct_tensor *)) {
-    CT_CHECK(name && strlen(name) < sizeof((ct_module *)0)->name, ctor, "name \"%s\" is missing or too long",
-             name ? name : "(null)");
-    ct_module *mod = calloc(1, size);
-    if (!mod) ct_fatal(ctor, "out of memory");
-    mod->kind = kind;
-    snprintf(mod->name, sizeof mod->name, "%s", name);
-    mod->forward = forward;
-    mod->destroy = module_free;
-    return mod;
-}
 
 /* ---- conv2d --------------------------------------------------------------------------------- */
 typedef struct {
     ct_module base;
     ct_tensor *weight, *bias; /* (out, in/groups, k, k), (out) or NULL */
     int in, out, kernel;
-    ct_conv2d_params p;
+    ct_conv2d_op_opts p;
 } conv2d_module;
 
 static ct_tensor *conv2d_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
@@ -50,14 +34,12 @@ ct_module *ct_conv2d_new(ct_model *m, const char *name, int in_channels, int out
     CT_CHECK(opts.stride >= 1 && opts.dilation >= 1 && opts.padding >= 0, ctor,
              "%s: stride %d and dilation %d must be >= 1 and padding %d >= 0", name, opts.stride,
              opts.dilation, opts.padding);
-    conv2d_module *c = module_new(sizeof *c, "conv2d", ctor, name, conv2d_forward);
+    conv2d_module *c = ct_module_new(m, sizeof *c, "conv2d", name, conv2d_forward);
     c->in = in_channels, c->out = out_channels, c->kernel = kernel;
-    c->p = CT_CONV2D_PARAMS(.stride_h = opts.stride, .stride_w = opts.stride, .pad_h = opts.padding,
+    c->p = CT_CONV2D_OP(.stride_h = opts.stride, .stride_w = opts.stride, .pad_h = opts.padding,
                             .pad_w = opts.padding, .dilation_h = opts.dilation, .dilation_w = opts.dilation,
                             .groups = opts.groups);
-    char pname[160];
-    snprintf(pname, sizeof pname, "%s.weight", name);
-    c->weight = ct_model_add_param(m, pname, CT_SHAPE(out_channels, in_channels / opts.groups, kernel, kernel));
+    c->weight = ct_module_add_param(m, &c->base, "weight", CT_SHAPE(out_channels, in_channels / opts.groups, kernel, kernel));
     /* PyTorch's reset_parameters: kaiming_uniform_(a=√5) on fan_in = in/groups·k·k, which is
      * U(±1/√fan_in), and the bias U(±1/√fan_in) with the same fan. */
     ct_init_kaiming_uniform(c->weight, ct_model_rng(m), sqrt(5.0), CT_FAN_IN);
@@ -65,17 +47,16 @@ ct_module *ct_conv2d_new(ct_model *m, const char *name, int in_channels, int out
         int fan_in, fan_out;
         ct_init_fans(c->weight, &fan_in, &fan_out);
         const double bound = 1.0 / sqrt((double)fan_in);
-        snprintf(pname, sizeof pname, "%s.bias", name);
-        c->bias = ct_model_add_param(m, pname, CT_SHAPE(out_channels));
+        c->bias = ct_module_add_param(m, &c->base, "bias", CT_SHAPE(out_channels));
         ct_init_uniform(c->bias, ct_model_rng(m), -bound, bound);
     }
-    return ct_model_add_module(m, &c->base);
+    return &c->base;
 }
 
 /* ---- pooling ---------------------------------------------------------------------------------- */
 typedef struct {
     ct_module base;
-    ct_pool2d_params p;
+    ct_pool2d_opts p;
 } pool_module;
 
 static ct_tensor *max_pool2d_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
@@ -87,14 +68,14 @@ static ct_tensor *avg_pool2d_forward(ct_tape *tape, ct_module *self, ct_tensor *
 }
 
 static ct_module *pool_new(ct_model *m, const char *name, const char *kind, const char *ctor, int kernel,
-                           int stride, int padding, ct_tensor *(*forward)(ct_tape *, ct_module *, ct_tensor *)) {
+                           int stride, int padding, ct_forward_fn forward) {
     CT_CHECK(kernel >= 1 && stride >= 0 && padding >= 0 && 2 * padding <= kernel, ctor,
              "%s: kernel %d must be >= 1, stride %d >= 0 (0 = kernel), padding %d in [0, kernel/2]",
              name ? name : "(null)", kernel, stride, padding);
-    pool_module *pm = module_new(sizeof *pm, kind, ctor, name, forward);
-    pm->p = CT_POOL2D_PARAMS(.kernel_h = kernel, .kernel_w = kernel, .stride_h = stride, .stride_w = stride,
+    pool_module *pm = ct_module_new(m, sizeof *pm, kind, name, forward);
+    pm->p = CT_POOL2D(.kernel_h = kernel, .kernel_w = kernel, .stride_h = stride, .stride_w = stride,
                              .pad_h = padding, .pad_w = padding);
-    return ct_model_add_module(m, &pm->base);
+    return &pm->base;
 }
 
 ct_module *ct_max_pool2d_new(ct_model *m, const char *name, int kernel, int stride, int padding) {
@@ -111,7 +92,5 @@ static ct_tensor *global_avg_pool2d_forward(ct_tape *tape, ct_module *self, ct_t
 }
 
 ct_module *ct_global_avg_pool2d_new(ct_model *m, const char *name) {
-    ct_module *mod = module_new(sizeof *mod, "global_avg_pool2d", "ct_global_avg_pool2d_new", name,
-                                global_avg_pool2d_forward);
-    return ct_model_add_module(m, mod);
+    return ct_module_new(m, sizeof(ct_module), "global_avg_pool2d", name, global_avg_pool2d_forward);
 }

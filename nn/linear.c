@@ -1,6 +1,6 @@
 /* nn/linear.c — the linear layer: y = x·Wᵀ + b on the fused ct_linear op. */
 #define CT_BUILDING_LIBRARY
-#include "nn.h"
+#include "layer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,39 +19,29 @@ static ct_tensor *linear_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
     return ct_linear(tape, x, l->weight, l->bias);
 }
 
-static void linear_destroy(ct_module *self) { free(self); }
-
 static ct_module *linear_make(ct_model *m, const char *name, int in, int out, int with_bias) {
     CT_CHECK(in > 0 && out > 0, "ct_linear_new", "%s: sizes must be positive, got %d->%d", name, in, out);
-    linear_module *l = calloc(1, sizeof *l);
-    if (!l) ct_fatal("ct_linear_new", "out of memory");
-    l->base.kind = "linear";
-    snprintf(l->base.name, sizeof l->base.name, "%s", name);
-    l->base.forward = linear_forward;
-    l->base.destroy = linear_destroy;
+    linear_module *l = ct_module_new(m, sizeof *l, "linear", name, linear_forward);
     l->in = in;
     l->out = out;
-    char pname[160];
-    snprintf(pname, sizeof pname, "%s.weight", name);
-    l->weight = ct_model_add_param(m, pname, CT_SHAPE(out, in));
+    l->weight = ct_module_add_param(m, &l->base, "weight", CT_SHAPE(out, in));
     /* PyTorch: kaiming_uniform_(a=√5) gives bound = gain·√(3/fan_in) with gain = √(2/(1+5)),
      * which is 1/√fan_in; the bias uses the same bound. */
     ct_init_kaiming_uniform(l->weight, ct_model_rng(m), sqrt(5.0), CT_FAN_IN);
     double bound = 1.0 / sqrt((double)in);
     if (with_bias) {
-        snprintf(pname, sizeof pname, "%s.bias", name);
-        l->bias = ct_model_add_param(m, pname, CT_SHAPE(out));
+        l->bias = ct_module_add_param(m, &l->base, "bias", CT_SHAPE(out));
         ct_tensor_fill_uniform(l->bias, ct_model_rng(m), -bound, bound);
     }
-    return ct_model_add_module(m, &l->base);
+    return &l->base;
 }
 
 ct_module *ct_linear_new(ct_model *m, const char *name, int in, int out) { return linear_make(m, name, in, out, 1); }
 ct_module *ct_linear_new_nobias(ct_model *m, const char *name, int in, int out) { return linear_make(m, name, in, out, 0); }
 
-static linear_module *as_linear(ct_module *mod) {
-    CT_CHECK(mod && mod->kind && strcmp(mod->kind, "linear") == 0, "ct_linear_weight", "module is not a linear layer");
-    return (linear_module *)mod;
+ct_tensor *ct_linear_weight(ct_module *linear) {
+    return ((linear_module *)ct_module_as(linear, "linear", "ct_linear_weight"))->weight;
 }
-ct_tensor *ct_linear_weight(ct_module *linear) { return as_linear(linear)->weight; }
-ct_tensor *ct_linear_bias(ct_module *linear) { return as_linear(linear)->bias; }
+ct_tensor *ct_linear_bias(ct_module *linear) {
+    return ((linear_module *)ct_module_as(linear, "linear", "ct_linear_bias"))->bias;
+}

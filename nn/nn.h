@@ -99,7 +99,7 @@ ct_module *ct_sigmoid_layer_new(ct_model *m, const char *name);
  * prints each module's name, kind, output shape and parameter count, then the totals. */
 void ct_model_summary(ct_model *m, ct_module *top, ct_shape input_shape, FILE *out);
 
-/* ---- layers (nn/conv.c, nn/norm.c, nn/attention.c) --------------------------------------- */
+/* ---- layers (nn/conv.c, norm.c, dropout.c, embedding.c, attention.c) --------------------- */
 /* Conv2d with a square kernel; PyTorch's default init (Kaiming-uniform a = √5, bias
  * U(±1/√fan_in)). Parameters "<name>.weight" (out, in/groups, k, k) and "<name>.bias" (out). */
 typedef struct {

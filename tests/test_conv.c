@@ -40,9 +40,9 @@ static long first_mismatch(const ct_real *got, const double *want, size_t n) {
     return -1;
 }
 
-static ct_conv2d_params ref_conv_params(const conv_ref_case *rc) {
+static ct_conv2d_op_opts ref_conv_params(const conv_ref_case *rc) {
     const int *d = rc->dims;
-    return CT_CONV2D_PARAMS(.stride_h = d[7], .stride_w = d[8], .pad_h = d[9], .pad_w = d[10],
+    return CT_CONV2D_OP(.stride_h = d[7], .stride_w = d[8], .pad_h = d[9], .pad_w = d[10],
                             .dilation_h = d[11], .dilation_w = d[12], .groups = d[13]);
 }
 
@@ -85,7 +85,7 @@ CT_TEST(conv, pooling_matches_pytorch) {
         const int *d = rc->dims;
         ct_tape_reset(tape);
         ct_tensor *x = tape_input(tape, CT_SHAPE(d[0], d[1], d[2], d[3]), rc->x);
-        ct_pool2d_params p = CT_POOL2D_PARAMS(.kernel_h = d[4], .kernel_w = d[5], .stride_h = d[6], .stride_w = d[7],
+        ct_pool2d_opts p = CT_POOL2D(.kernel_h = d[4], .kernel_w = d[5], .stride_h = d[6], .stride_w = d[7],
                                               .pad_h = d[8], .pad_w = d[9], .count_include_pad = d[10]);
         ct_tensor *y = rc->kind == 0 ? ct_max_pool2d(tape, x, p)
                        : rc->kind == 1 ? ct_avg_pool2d(tape, x, p)
@@ -112,12 +112,12 @@ CT_TEST(conv, pooling_matches_pytorch) {
  * oh·sh − ph + i·dh, ow·sw − pw + j·dw], and the adjoint loops for dx, dW, db with cotangent dy. */
 typedef struct {
     int N, C, H, W, O, kh, kw;
-    ct_conv2d_params p;
+    ct_conv2d_op_opts p;
 } conv_cfg;
 
 static void direct_conv(const conv_cfg *c, int Ho, int Wo, const ct_real *x, const ct_real *w, const ct_real *b,
                         const ct_real *dy, double *y, double *dx, double *dw, double *db) {
-    const ct_conv2d_params *p = &c->p;
+    const ct_conv2d_op_opts *p = &c->p;
     const int Cg = c->C / p->groups, Og = c->O / p->groups;
     for (int n = 0; n < c->N; n++)
         for (int o = 0; o < c->O; o++)
@@ -151,12 +151,12 @@ static void fill_uniform(ct_tensor *t, ct_rng *rng) {
  * buffers and weight-gradient partials must add up to the direct loops, on 1 and 2 threads. */
 CT_TEST(conv, conv2d_matches_direct_loops) {
     const conv_cfg cfgs[] = {
-        {7, 3, 12, 11, 8, 3, 3, CT_CONV2D_PARAMS(.pad_h = 1, .pad_w = 1)},
-        {5, 6, 9, 10, 4, 3, 3, CT_CONV2D_PARAMS(.stride_h = 2, .stride_w = 2, .groups = 2)},
-        {4, 4, 10, 10, 8, 3, 3, CT_CONV2D_PARAMS(.pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2, .groups = 4)},
-        {6, 8, 5, 7, 6, 1, 1, CT_CONV2D_PARAMS()},
-        {3, 2, 11, 6, 5, 4, 2, CT_CONV2D_PARAMS(.stride_h = 3, .stride_w = 1, .pad_h = 2, .pad_w = 1)},
-        {9, 1, 28, 28, 4, 3, 3, CT_CONV2D_PARAMS()},
+        {7, 3, 12, 11, 8, 3, 3, CT_CONV2D_OP(.pad_h = 1, .pad_w = 1)},
+        {5, 6, 9, 10, 4, 3, 3, CT_CONV2D_OP(.stride_h = 2, .stride_w = 2, .groups = 2)},
+        {4, 4, 10, 10, 8, 3, 3, CT_CONV2D_OP(.pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2, .groups = 4)},
+        {6, 8, 5, 7, 6, 1, 1, CT_CONV2D_OP()},
+        {3, 2, 11, 6, 5, 4, 2, CT_CONV2D_OP(.stride_h = 3, .stride_w = 1, .pad_h = 2, .pad_w = 1)},
+        {9, 1, 28, 28, 4, 3, 3, CT_CONV2D_OP()},
     };
     const int saved_threads = ct_get_threads();
     ct_rng rng;
@@ -207,12 +207,12 @@ CT_TEST(conv, output_shapes) {
     ct_tape *tape = ct_tape_new();
     ct_tensor *x = ct_tape_zeros(tape, CT_SHAPE(2, 4, 28, 28));
     ct_tensor *w = ct_tape_zeros(tape, CT_SHAPE(6, 4, 3, 3));
-    const struct { ct_conv2d_params p; int ho, wo; } cases[] = {
-        {CT_CONV2D_PARAMS(), 26, 26},
-        {CT_CONV2D_PARAMS(.pad_h = 1, .pad_w = 1), 28, 28},
-        {CT_CONV2D_PARAMS(.stride_h = 2, .stride_w = 2), 13, 13},
-        {CT_CONV2D_PARAMS(.stride_h = 2, .stride_w = 3, .pad_h = 1), 14, 9},
-        {CT_CONV2D_PARAMS(.dilation_h = 2, .dilation_w = 3), 24, 22},
+    const struct { ct_conv2d_op_opts p; int ho, wo; } cases[] = {
+        {CT_CONV2D_OP(), 26, 26},
+        {CT_CONV2D_OP(.pad_h = 1, .pad_w = 1), 28, 28},
+        {CT_CONV2D_OP(.stride_h = 2, .stride_w = 2), 13, 13},
+        {CT_CONV2D_OP(.stride_h = 2, .stride_w = 3, .pad_h = 1), 14, 9},
+        {CT_CONV2D_OP(.dilation_h = 2, .dilation_w = 3), 24, 22},
     };
     for (int k = 0; k < 5; k++) {
         ct_tensor *y = ct_conv2d(tape, x, w, NULL, cases[k].p);
@@ -220,11 +220,11 @@ CT_TEST(conv, output_shapes) {
               y->shape[3] == cases[k].wo, "case %d: got %s, want (2, 6, %d, %d)", k,
               ct_tensor_shape_str(y, (char[96]){0}, 96), cases[k].ho, cases[k].wo);
     }
-    ct_tensor *m = ct_max_pool2d(tape, x, CT_POOL2D_PARAMS());
+    ct_tensor *m = ct_max_pool2d(tape, x, CT_POOL2D());
     CHECK(m->shape[2] == 14 && m->shape[3] == 14);
-    m = ct_max_pool2d(tape, ct_tape_zeros(tape, CT_SHAPE(1, 1, 13, 13)), CT_POOL2D_PARAMS()); /* floor: 6 */
+    m = ct_max_pool2d(tape, ct_tape_zeros(tape, CT_SHAPE(1, 1, 13, 13)), CT_POOL2D()); /* floor: 6 */
     CHECK(m->shape[2] == 6 && m->shape[3] == 6);
-    m = ct_avg_pool2d(tape, x, CT_POOL2D_PARAMS(.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1,
+    m = ct_avg_pool2d(tape, x, CT_POOL2D(.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1,
                                                 .pad_w = 1));
     CHECK(m->shape[2] == 14 && m->shape[3] == 14);
     ct_tensor *g = ct_global_avg_pool2d(tape, x);
@@ -242,7 +242,7 @@ CT_TEST(conv, max_pool2d_ties_go_to_the_first_maximum) {
     ct_tensor *x = ct_tape_zeros(tape, CT_SHAPE(1, 1, 3, 4));
     ct_tensor_fill(x, 0.5);
     ct_tape_requires_grad(tape, x);
-    ct_tensor *y = ct_max_pool2d(tape, x, CT_POOL2D_PARAMS(.stride_h = 1, .stride_w = 1));
+    ct_tensor *y = ct_max_pool2d(tape, x, CT_POOL2D(.stride_h = 1, .stride_w = 1));
     const ct_real dy[6] = {1, 10, 100, 1000, 10000, 100000};
     ct_backward_with(tape, y, dy);
     /* window (oh, ow) starts at (oh, ow), its first element: dx[oh, ow] = dy[oh, ow] */
@@ -256,7 +256,7 @@ CT_TEST(conv, max_pool2d_ties_go_to_the_first_maximum) {
     ct_tensor *x2 = ct_tape_zeros(tape, CT_SHAPE(1, 1, 2, 4));
     for (int i = 0; i < 8; i++) x2->data[i] = (ct_real)v[i];
     ct_tape_requires_grad(tape, x2);
-    ct_tensor *y2 = ct_max_pool2d(tape, x2, CT_POOL2D_PARAMS());
+    ct_tensor *y2 = ct_max_pool2d(tape, x2, CT_POOL2D());
     CHECK(y2->data[0] == 3 && y2->data[1] == 7);
     ct_backward(tape, ct_sum_all(tape, y2));
     const double want2[8] = {1, 0, 0, 1, 0, 0, 0, 0};
@@ -271,12 +271,12 @@ CT_TEST(conv, max_pool2d_padding_is_minus_infinity_and_nan_wins) {
     ct_tape *tape = ct_tape_new();
     ct_tensor *x = ct_tape_zeros(tape, CT_SHAPE(1, 1, 3, 3));
     for (int i = 0; i < 9; i++) x->data[i] = (ct_real)(-1 - i);
-    ct_tensor *y = ct_max_pool2d(tape, x, CT_POOL2D_PARAMS(.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1));
+    ct_tensor *y = ct_max_pool2d(tape, x, CT_POOL2D(.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1));
     CHECK(y->shape[2] == 2 && y->shape[3] == 2);
     const double want[4] = {-1, -2, -4, -5};
     for (int i = 0; i < 4; i++) CHECK(y->data[i] == want[i], "y[%d] = %g, want %g", i, (double)y->data[i], want[i]);
     x->data[4] = NAN;
-    y = ct_max_pool2d(tape, x, CT_POOL2D_PARAMS(.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1));
+    y = ct_max_pool2d(tape, x, CT_POOL2D(.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1));
     /* 2x2 windows, stride 2, padding 1: only window (1, 1) = {x4, x5, x7, x8} holds x4 */
     for (int i = 0; i < 3; i++) CHECK(y->data[i] == want[i], "y[%d] = %g, want %g", i, (double)y->data[i], want[i]);
     CHECK(isnan(y->data[3]), "the window holding the NaN: y = %g", (double)y->data[3]);
@@ -288,7 +288,7 @@ CT_TEST(conv, avg_pool2d_count_include_pad) {
     ct_tape *tape = ct_tape_new();
     ct_tensor *x = ct_tape_zeros(tape, CT_SHAPE(1, 1, 2, 2));
     ct_tensor_fill(x, 8);
-    ct_pool2d_params p = CT_POOL2D_PARAMS(.pad_h = 1, .pad_w = 1);
+    ct_pool2d_opts p = CT_POOL2D(.pad_h = 1, .pad_w = 1);
     ct_tensor *with = ct_avg_pool2d(tape, x, p);
     p.count_include_pad = 0;
     ct_tensor *without = ct_avg_pool2d(tape, x, p);
@@ -306,10 +306,10 @@ static void two_step_grads(int steps, int reuse, ct_tensor *x, ct_tensor *w, ct_
     ct_tensor_zero_grad(x), ct_tensor_zero_grad(w), ct_tensor_zero_grad(b);
     ct_tape *tape = ct_tape_new();
     for (int s = 0; s < steps; s++) {
-        ct_conv2d_params p = CT_CONV2D_PARAMS(.pad_h = 1, .pad_w = 1);
+        ct_conv2d_op_opts p = CT_CONV2D_OP(.pad_h = 1, .pad_w = 1);
         ct_tensor *y = ct_conv2d(tape, x, w, b, p);
         if (reuse) y = ct_add(tape, y, ct_conv2d(tape, x, w, b, p));
-        y = ct_max_pool2d(tape, ct_relu(tape, y), CT_POOL2D_PARAMS());
+        y = ct_max_pool2d(tape, ct_relu(tape, y), CT_POOL2D());
         ct_backward(tape, ct_sum_all(tape, ct_global_avg_pool2d(tape, y)));
         ct_tape_reset(tape);
     }
@@ -347,12 +347,12 @@ CT_TEST(conv, no_grad_records_nothing) {
     ct_tensor *w = ct_tensor_new_grad(CT_SHAPE(2, 1, 3, 3));
     ct_tensor *x = ct_tape_zeros(tape, CT_SHAPE(2, 1, 8, 8));
     int was = ct_tape_grad_enabled(tape, 0);
-    ct_tensor *y = ct_conv2d(tape, x, w, NULL, CT_CONV2D_PARAMS());
-    y = ct_avg_pool2d(tape, ct_max_pool2d(tape, y, CT_POOL2D_PARAMS()), CT_POOL2D_PARAMS(.kernel_h = 1, .kernel_w = 1));
+    ct_tensor *y = ct_conv2d(tape, x, w, NULL, CT_CONV2D_OP());
+    y = ct_avg_pool2d(tape, ct_max_pool2d(tape, y, CT_POOL2D()), CT_POOL2D(.kernel_h = 1, .kernel_w = 1));
     y = ct_global_avg_pool2d(tape, y);
     CHECK(ct_tape_node_count(tape) == 0 && !ct_requires_grad(y));
     ct_tape_grad_enabled(tape, was);
-    y = ct_conv2d(tape, x, w, NULL, CT_CONV2D_PARAMS());
+    y = ct_conv2d(tape, x, w, NULL, CT_CONV2D_OP());
     CHECK(ct_tape_node_count(tape) == 1 && strcmp(ct_tape_node(tape, 0)->op->name, "conv2d") == 0);
     ct_tensor_free(w);
     ct_tape_free(tape);
@@ -363,52 +363,52 @@ static void bad_channels(void *arg) {
     (void)arg;
     ct_tape *tape = ct_tape_new();
     ct_conv2d(tape, ct_tape_zeros(tape, CT_SHAPE(2, 3, 32, 32)), ct_tape_zeros(tape, CT_SHAPE(8, 1, 3, 3)), NULL,
-              CT_CONV2D_PARAMS());
+              CT_CONV2D_OP());
 }
 static void bad_groups(void *arg) {
     (void)arg;
     ct_tape *tape = ct_tape_new();
     ct_conv2d(tape, ct_tape_zeros(tape, CT_SHAPE(1, 4, 8, 8)), ct_tape_zeros(tape, CT_SHAPE(6, 1, 3, 3)), NULL,
-              CT_CONV2D_PARAMS(.groups = 4));
+              CT_CONV2D_OP(.groups = 4));
 }
 static void bad_bias(void *arg) {
     (void)arg;
     ct_tape *tape = ct_tape_new();
     ct_conv2d(tape, ct_tape_zeros(tape, CT_SHAPE(1, 3, 8, 8)), ct_tape_zeros(tape, CT_SHAPE(8, 3, 3, 3)),
-              ct_tape_zeros(tape, CT_SHAPE(7)), CT_CONV2D_PARAMS());
+              ct_tape_zeros(tape, CT_SHAPE(7)), CT_CONV2D_OP());
 }
 static void bad_rank(void *arg) {
     (void)arg;
     ct_tape *tape = ct_tape_new();
     ct_conv2d(tape, ct_tape_zeros(tape, CT_SHAPE(3, 32, 32)), ct_tape_zeros(tape, CT_SHAPE(8, 3, 3, 3)), NULL,
-              CT_CONV2D_PARAMS());
+              CT_CONV2D_OP());
 }
 static void too_small(void *arg) {
     (void)arg;
     ct_tape *tape = ct_tape_new();
     ct_conv2d(tape, ct_tape_zeros(tape, CT_SHAPE(1, 3, 4, 4)), ct_tape_zeros(tape, CT_SHAPE(8, 3, 3, 3)), NULL,
-              CT_CONV2D_PARAMS(.dilation_h = 2, .dilation_w = 2));
+              CT_CONV2D_OP(.dilation_h = 2, .dilation_w = 2));
 }
 static void bad_stride(void *arg) {
     (void)arg;
     ct_tape *tape = ct_tape_new();
     ct_conv2d(tape, ct_tape_zeros(tape, CT_SHAPE(1, 3, 8, 8)), ct_tape_zeros(tape, CT_SHAPE(8, 3, 3, 3)), NULL,
-              CT_CONV2D_PARAMS(.stride_w = 0));
+              CT_CONV2D_OP(.stride_w = 0));
 }
 static void pool_pad_too_big(void *arg) {
     (void)arg;
     ct_tape *tape = ct_tape_new();
-    ct_max_pool2d(tape, ct_tape_zeros(tape, CT_SHAPE(1, 1, 8, 8)), CT_POOL2D_PARAMS(.pad_h = 2, .pad_w = 2));
+    ct_max_pool2d(tape, ct_tape_zeros(tape, CT_SHAPE(1, 1, 8, 8)), CT_POOL2D(.pad_h = 2, .pad_w = 2));
 }
 static void pool_rank(void *arg) {
     (void)arg;
     ct_tape *tape = ct_tape_new();
-    ct_avg_pool2d(tape, ct_tape_zeros(tape, CT_SHAPE(8, 8)), CT_POOL2D_PARAMS());
+    ct_avg_pool2d(tape, ct_tape_zeros(tape, CT_SHAPE(8, 8)), CT_POOL2D());
 }
 static void pool_too_small(void *arg) {
     (void)arg;
     ct_tape *tape = ct_tape_new();
-    ct_max_pool2d(tape, ct_tape_zeros(tape, CT_SHAPE(1, 2, 1, 5)), CT_POOL2D_PARAMS());
+    ct_max_pool2d(tape, ct_tape_zeros(tape, CT_SHAPE(1, 2, 1, 5)), CT_POOL2D());
 }
 static void global_rank(void *arg) {
     (void)arg;
@@ -526,7 +526,7 @@ CT_TEST(conv, pooling_layers) {
 typedef struct {
     const char *label;
     int N, C, H, W, O, kh, kw, bias;
-    ct_conv2d_params p;
+    ct_conv2d_op_opts p;
 } conv_gc;
 
 #ifdef CT_PRECISION_64
@@ -552,15 +552,15 @@ CT_TEST(gradcheck, conv2d) {
     CT_SKIP("gradient checks run in the float64 build");
 #else
     const conv_gc cases[] = {
-        {"3x3", 2, 2, 5, 5, 3, 3, 3, 1, CT_CONV2D_PARAMS()},
-        {"stride 2, padding 1", 2, 2, 6, 6, 3, 3, 3, 1, CT_CONV2D_PARAMS(.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1)},
-        {"dilation 2, padding 2", 1, 2, 6, 6, 2, 3, 3, 1, CT_CONV2D_PARAMS(.pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2)},
-        {"groups 2", 2, 4, 4, 4, 4, 3, 3, 1, CT_CONV2D_PARAMS(.groups = 2, .pad_h = 1, .pad_w = 1)},
-        {"depthwise, multiplier 2", 2, 3, 5, 5, 6, 3, 3, 1, CT_CONV2D_PARAMS(.groups = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1)},
+        {"3x3", 2, 2, 5, 5, 3, 3, 3, 1, CT_CONV2D_OP()},
+        {"stride 2, padding 1", 2, 2, 6, 6, 3, 3, 3, 1, CT_CONV2D_OP(.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1)},
+        {"dilation 2, padding 2", 1, 2, 6, 6, 2, 3, 3, 1, CT_CONV2D_OP(.pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2)},
+        {"groups 2", 2, 4, 4, 4, 4, 3, 3, 1, CT_CONV2D_OP(.groups = 2, .pad_h = 1, .pad_w = 1)},
+        {"depthwise, multiplier 2", 2, 3, 5, 5, 6, 3, 3, 1, CT_CONV2D_OP(.groups = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1)},
         {"no bias, non-square input and kernel", 2, 2, 4, 7, 3, 2, 3, 0,
-         CT_CONV2D_PARAMS(.stride_h = 2, .pad_h = 1, .dilation_w = 2)},
-        {"1x1 (direct path)", 3, 4, 3, 5, 2, 1, 1, 1, CT_CONV2D_PARAMS()},
-        {"1x1 stride 2 padding 1", 2, 3, 4, 4, 2, 1, 1, 1, CT_CONV2D_PARAMS(.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1)},
+         CT_CONV2D_OP(.stride_h = 2, .pad_h = 1, .dilation_w = 2)},
+        {"1x1 (direct path)", 3, 4, 3, 5, 2, 1, 1, 1, CT_CONV2D_OP()},
+        {"1x1 stride 2 padding 1", 2, 3, 4, 4, 2, 1, 1, 1, CT_CONV2D_OP(.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1)},
     };
     ct_rng rng;
     ct_rng_seed(&rng, 11);
@@ -587,7 +587,7 @@ typedef struct {
     const char *label;
     int kind; /* 0 max, 1 avg, 2 global */
     int N, C, H, W;
-    ct_pool2d_params p;
+    ct_pool2d_opts p;
 } pool_gc;
 
 #ifdef CT_PRECISION_64
@@ -629,12 +629,12 @@ CT_TEST(gradcheck, max_pool2d) {
     CT_SKIP("gradient checks run in the float64 build");
 #endif
     const pool_gc cases[] = {
-        {"max 2x2", 0, 2, 2, 4, 6, CT_POOL2D_PARAMS()},
+        {"max 2x2", 0, 2, 2, 4, 6, CT_POOL2D()},
         {"max 3x3 stride 2 padding 1", 0, 2, 2, 7, 7,
-         CT_POOL2D_PARAMS(.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1)},
-        {"max 2x2 stride 1 (overlapping)", 0, 1, 2, 5, 5, CT_POOL2D_PARAMS(.stride_h = 1, .stride_w = 1)},
+         CT_POOL2D(.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1)},
+        {"max 2x2 stride 1 (overlapping)", 0, 1, 2, 5, 5, CT_POOL2D(.stride_h = 1, .stride_w = 1)},
         {"max 3x2 stride (1, 2) padding (1, 0)", 0, 1, 2, 6, 7,
-         CT_POOL2D_PARAMS(.kernel_h = 3, .kernel_w = 2, .stride_h = 1, .stride_w = 2, .pad_h = 1)},
+         CT_POOL2D(.kernel_h = 3, .kernel_w = 2, .stride_h = 1, .stride_w = 2, .pad_h = 1)},
     };
     size_t checked = 0;
     if (!check_pools(cases, 4, &checked)) return;
@@ -647,14 +647,14 @@ CT_TEST(gradcheck, avg_pool2d) {
     CT_SKIP("gradient checks run in the float64 build");
 #endif
     const pool_gc cases[] = {
-        {"avg 2x2", 1, 2, 2, 4, 6, CT_POOL2D_PARAMS()},
+        {"avg 2x2", 1, 2, 2, 4, 6, CT_POOL2D()},
         {"avg 3x3 stride 2 padding 1, count_include_pad 1", 1, 2, 2, 7, 7,
-         CT_POOL2D_PARAMS(.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1)},
+         CT_POOL2D(.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1)},
         {"avg 3x3 stride 2 padding 1, count_include_pad 0", 1, 2, 2, 7, 7,
-         CT_POOL2D_PARAMS(.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1,
+         CT_POOL2D(.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1,
                           .count_include_pad = 0)},
         {"avg 2x3 stride 1 padding 1, count_include_pad 0", 1, 1, 2, 5, 6,
-         CT_POOL2D_PARAMS(.kernel_h = 2, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1,
+         CT_POOL2D(.kernel_h = 2, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1,
                           .count_include_pad = 0)},
     };
     size_t checked = 0;
@@ -667,7 +667,7 @@ CT_TEST(gradcheck, global_avg_pool2d) {
 #ifndef CT_PRECISION_64
     CT_SKIP("gradient checks run in the float64 build");
 #endif
-    const pool_gc cases[] = {{"global avg", 2, 2, 3, 4, 5, CT_POOL2D_PARAMS()}, {"global avg 1x1", 2, 3, 2, 1, 1, CT_POOL2D_PARAMS()}};
+    const pool_gc cases[] = {{"global avg", 2, 2, 3, 4, 5, CT_POOL2D()}, {"global avg 1x1", 2, 3, 2, 1, 1, CT_POOL2D()}};
     size_t checked = 0;
     if (!check_pools(cases, 2, &checked)) return;
     ct_test_note("2 configurations, %zu elements", checked);

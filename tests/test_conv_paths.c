@@ -11,14 +11,14 @@
 /* ---- conv2d, same width ------------------------------------------------------------------- */
 typedef struct {
     int N, C, H, W, O, kh, kw;
-    ct_conv2d_params p;
+    ct_conv2d_op_opts p;
 } conv_case;
 
 /* The definition and its adjoints in double: y[n,o,oh,ow] = b[o] + Σ_{c,i,j} W[o,c,i,j]·x[n, g·C/G + c,
  * oh − ph + i·dh, ow − pw + j·dw] (stride 1), and dx, dW, db for the cotangent dy. */
 static void direct_conv_stride1(const conv_case *k, int Ho, int Wo, const ct_real *x, const ct_real *w,
                                 const ct_real *b, const ct_real *dy, double *y, double *dx, double *dw, double *db) {
-    const ct_conv2d_params *p = &k->p;
+    const ct_conv2d_op_opts *p = &k->p;
     const int Cg = k->C / p->groups, Og = k->O / p->groups;
     for (int n = 0; n < k->N; n++)
         for (int o = 0; o < k->O; o++)
@@ -48,12 +48,12 @@ static void direct_conv_stride1(const conv_case *k, int Ho, int Wo, const ct_rea
  * output row at all); a one-column input (kernel columns with no valid output column). */
 CT_TEST(conv, conv2d_same_width_matches_direct_loops) {
     const conv_case cases[] = {
-        {3, 2, 5, 6, 3, 3, 3, CT_CONV2D_PARAMS(.pad_h = 1, .pad_w = 1)},
-        {2, 3, 4, 4, 2, 5, 5, CT_CONV2D_PARAMS(.pad_h = 2, .pad_w = 2)},
-        {2, 2, 3, 7, 2, 3, 1, CT_CONV2D_PARAMS(.pad_h = 1)},
-        {2, 4, 6, 5, 4, 3, 3, CT_CONV2D_PARAMS(.pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2, .groups = 2)},
-        {2, 1, 2, 3, 2, 5, 3, CT_CONV2D_PARAMS(.pad_h = 2, .pad_w = 1)},
-        {2, 2, 4, 1, 3, 3, 3, CT_CONV2D_PARAMS(.pad_h = 1, .pad_w = 1)},
+        {3, 2, 5, 6, 3, 3, 3, CT_CONV2D_OP(.pad_h = 1, .pad_w = 1)},
+        {2, 3, 4, 4, 2, 5, 5, CT_CONV2D_OP(.pad_h = 2, .pad_w = 2)},
+        {2, 2, 3, 7, 2, 3, 1, CT_CONV2D_OP(.pad_h = 1)},
+        {2, 4, 6, 5, 4, 3, 3, CT_CONV2D_OP(.pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2, .groups = 2)},
+        {2, 1, 2, 3, 2, 5, 3, CT_CONV2D_OP(.pad_h = 2, .pad_w = 1)},
+        {2, 2, 4, 1, 3, 3, 3, CT_CONV2D_OP(.pad_h = 1, .pad_w = 1)},
     };
     const int n_cases = (int)(sizeof cases / sizeof cases[0]), saved_threads = ct_get_threads();
     ct_rng rng;

@@ -68,7 +68,7 @@ int main(void) {
 
     /* ---- ct_conv2d on the tape, and a loss L = Σ y·g for a fixed g, so dL/dy = g ---- */
     ct_tape *tape = ct_tape_new();
-    ct_tensor *y = ct_conv2d(tape, x, w, NULL, CT_CONV2D_PARAMS(.pad_h = P, .pad_w = P));
+    ct_tensor *y = ct_conv2d(tape, x, w, NULL, CT_CONV2D_OP(.pad_h = P, .pad_w = P));
     ct_tensor *g = ct_tape_zeros(tape, ct_tensor_shape(y));
     for (size_t t = 0; t < g->size; t++) g->data[t] = (ct_real)sin(0.7 * (double)t);
     ct_backward(tape, ct_sum_all(tape, ct_mul(tape, y, g)));
