@@ -41,7 +41,7 @@ OPENBLAS_DIR := /usr/lib/$(MULTIARCH)/openblas-openmp
 OPENBLAS_INC := /usr/include/$(MULTIARCH)/openblas-openmp
 CPPFLAGS += -I. -D_GNU_SOURCE -I$(OPENBLAS_INC)
 # NATIVE=0 (the default): a library for any x86-64 CPU (baseline instructions, generic tuning)
-# whose hot loops (CT_KERNEL in core/tensor.h) carry AVX2 and AVX-512 copies picked at load time;
+# whose hot loops (CT_KERNEL in core/core.h) carry AVX2 and AVX-512 copies picked at load time;
 # valgrind runs it. NATIVE=1, in build/native: for this CPU only (-march=native; valgrind stops
 # on its AVX-512 instructions).
 ifeq ($(NATIVE),1)
@@ -81,7 +81,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c examples/learn/*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 HEADERS := ctape.h $(wildcard $(addsuffix /*.h,$(LIB_DIRS)))
-PUBLIC_HEADERS := ctape.h core/tensor.h core/vmath.h core/plot.h core/spec.h core/safetensors.h autograd/ops.h \
+PUBLIC_HEADERS := ctape.h core/core.h core/vmath.h core/plot.h core/spec.h core/safetensors.h autograd/ops.h \
 	autograd/op.h nn/nn.h nn/layer.h losses/losses.h losses/metrics.h optim/optim.h optim/schedule.h \
 	optim/literature.h optim/optimizer.h optim/registry.h optim/trainer.h data/data.h data/conditions.h
 

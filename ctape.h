@@ -2,7 +2,7 @@
 #ifndef CTAPE_H
 #define CTAPE_H
 
-#include "core/tensor.h"
+#include "core/core.h"
 #include "core/plot.h"
 #include "core/spec.h"
 #include "core/safetensors.h"

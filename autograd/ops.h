@@ -15,7 +15,7 @@
 #ifndef CTAPE_AUTOGRAD_OPS_H
 #define CTAPE_AUTOGRAD_OPS_H
 
-#include "../core/tensor.h"
+#include "../core/core.h"
 
 typedef struct ct_tape ct_tape;
 typedef struct ct_node ct_node; /* one recorded op application (autograd/op.h) */

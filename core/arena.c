@@ -1,7 +1,7 @@
 /* core/arena.c — bump allocator for everything one training step creates.
  * Chunks form a list; reset rewinds to the first chunk in O(1) and keeps every chunk, so a
  * steady-state training loop allocates nothing after its first step. */
-#include "tensor.h"
+#include "core.h"
 
 #include <stdlib.h>
 #include <string.h>

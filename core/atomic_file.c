@@ -10,7 +10,7 @@
  * umask asks for without reading the umask, which cannot be done without briefly changing it. */
 #define CT_BUILDING_LIBRARY
 #include "atomic_file.h"
-#include "tensor.h"
+#include "core.h"
 
 #include <dirent.h>
 #include <errno.h>

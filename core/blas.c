@@ -1,5 +1,5 @@
 /* core/blas.c — the one place that talks to OpenBLAS and OpenMP: GEMM and the thread setting. */
-#include "tensor.h"
+#include "core.h"
 
 #include <cblas.h>
 #include <stdlib.h>

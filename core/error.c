@@ -1,10 +1,10 @@
 /* core/error.c — the two kinds of error: fatal programmer errors and recoverable runtime errors. */
-#include "tensor.h"
+#include "core.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 
-/* The library's precision, checked at link time against every user file (core/tensor.h). */
+/* The library's precision, checked at link time against every user file (core/core.h). */
 #ifdef CT_PRECISION_64
 const char ct_library_built_for_float64 = 1;
 #else

@@ -12,7 +12,7 @@
 #ifndef CTAPE_CORE_PLOT_H
 #define CTAPE_CORE_PLOT_H
 
-#include "tensor.h"
+#include "core.h"
 
 /* One line of a chart: n points (x[i], y[i]); x may be NULL for 1, 2, ..., n (steps or epochs). */
 typedef struct {

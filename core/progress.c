@@ -1,5 +1,5 @@
 /* core/progress.c — the training progress line: a live bar on a terminal, log lines otherwise. */
-#include "tensor.h"
+#include "core.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

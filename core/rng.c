@@ -1,6 +1,6 @@
 /* core/rng.c — xoshiro256** (Blackman & Vigna), seeded with splitmix64.
  * Integer arithmetic only for the stream, so every machine draws the same numbers. */
-#include "tensor.h"
+#include "core.h"
 
 #include <math.h>
 

@@ -14,7 +14,7 @@
 #ifndef CTAPE_CORE_SAFETENSORS_H
 #define CTAPE_CORE_SAFETENSORS_H
 
-#include "tensor.h"
+#include "core.h"
 
 /* ---- writing ------------------------------------------------------------------------------
  * Writes n tensors as dtype F32 (F64 in the float64 build), header and data sorted by name (so
@@ -85,7 +85,7 @@ int ct_safetensors_load_into(const ct_safetensors *f, const char *owner, int n, 
 const char *ct_safetensors_format_number(double x, char buf[32]);
 int ct_safetensors_parse_number(const char *s, double *out);
 
-/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+/* The user's call site for error messages (core/core.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
 #ifndef CT_BUILDING_LIBRARY
 #define ct_safetensors_write(...) CT_SITE_CALL_CLEARING(ct_safetensors_write, __VA_ARGS__)

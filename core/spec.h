@@ -12,7 +12,7 @@
 #ifndef CTAPE_CORE_SPEC_H
 #define CTAPE_CORE_SPEC_H
 
-#include "tensor.h"
+#include "core.h"
 
 #include <stdio.h>
 

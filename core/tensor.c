@@ -1,5 +1,5 @@
 /* core/tensor.c — heap tensors and shape helpers. Tape tensors are made in autograd/tape.c. */
-#include "tensor.h"
+#include "core.h"
 
 #include <stdlib.h>
 #include <omp.h>

@@ -7,7 +7,7 @@
 #ifndef CTAPE_CORE_VMATH_H
 #define CTAPE_CORE_VMATH_H
 
-#include "tensor.h"
+#include "core.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
 #ifndef CTAPE_DATA_DATA_H
 #define CTAPE_DATA_DATA_H
 
-#include "../core/tensor.h"
+#include "../core/core.h"
 
 /* n images of channels×height×width bytes (row-major, channel-major per image) and n labels. */
 typedef struct {
@@ -153,7 +153,7 @@ void ct_loader_free(ct_loader *l);
 /* The loader as a batch source for the trainer (the source borrows the loader). */
 ct_batch_source ct_loader_source(ct_loader *l);
 
-/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+/* The user's call site for error messages (core/core.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
 #ifndef CT_BUILDING_LIBRARY
 #define ct_idx_load(...) CT_SITE_CALL_CLEARING(ct_idx_load, __VA_ARGS__)

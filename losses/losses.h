@@ -393,7 +393,7 @@ int ct_count_correct(const ct_tensor *logits, ct_labels labels);
 #define ct_loss_apply(...) CT_SITE_CALL(ct_loss_apply, __VA_ARGS__)
 #endif
 
-/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+/* The user's call site for error messages (core/core.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
 #ifndef CT_BUILDING_LIBRARY
 #define ct_loss_parse(...) CT_SITE_CALL_CLEARING(ct_loss_parse, __VA_ARGS__)

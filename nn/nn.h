@@ -176,7 +176,7 @@ void ct_model_tensors(const ct_model *m, ct_tensor **out);
  * ..., NULL as ct_safetensors_write takes it. */
 const char *const *ct_model_metadata(void);
 
-/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+/* The user's call site for error messages (core/core.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
 #ifndef CT_BUILDING_LIBRARY
 #define ct_model_new(...) CT_SITE_CALL(ct_model_new, __VA_ARGS__)

@@ -101,7 +101,7 @@ typedef struct {
     .eps = 1e-6, .weight_decay = 0, .decoupled = 0, .clip = 1), __VA_ARGS__)
 ct_optim *ct_adopt_new(ct_model *m, ct_adopt_opts opts);
 
-/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+/* The user's call site for error messages (core/core.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
 #ifndef CT_BUILDING_LIBRARY
 #define ct_adabelief_new(...) CT_SITE_CALL(ct_adabelief_new, __VA_ARGS__)

@@ -311,9 +311,9 @@ int ct_ema_load(ct_ema *ema, const char *path);
  * message naming the function. */
 void ct_ema_free(ct_ema *ema);
 
-/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+/* The user's call site for error messages (core/core.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
-/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+/* The user's call site for error messages (core/core.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
 #ifndef CT_BUILDING_LIBRARY
 #define ct_sgd_new(...) CT_SITE_CALL(ct_sgd_new, __VA_ARGS__)

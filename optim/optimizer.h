@@ -138,7 +138,7 @@ static inline double ct_optim_param_weight_decay(const ct_optim *opt, int k) {
     return opt->groups[opt->group_of[k]].weight_decay;
 }
 
-/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+/* The user's call site for error messages (core/core.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
 #ifndef CT_BUILDING_LIBRARY
 #define ct_optim_create(...) CT_SITE_CALL(ct_optim_create, __VA_ARGS__)

@@ -3,7 +3,7 @@
 #ifndef CTAPE_OPTIM_SCHEDULE_H
 #define CTAPE_OPTIM_SCHEDULE_H
 
-#include "../core/tensor.h"
+#include "../core/core.h"
 
 typedef struct ct_optim ct_optim;
 
@@ -161,7 +161,7 @@ double ct_plateau_step(ct_plateau *p, double metric);
  * while opt lives; make it with the same options before loading. Once per optimizer. */
 void ct_plateau_attach(ct_plateau *p, ct_optim *opt);
 
-/* The user's call site for error messages (core/tensor.h, CT_SITE_CALL); a call made from user
+/* The user's call site for error messages (core/core.h, CT_SITE_CALL); a call made from user
  * code to a function that can fail (a status or a NULL handle) also clears ct_last_error() on entry. */
 #ifndef CT_BUILDING_LIBRARY
 #define ct_schedule_constant(...) CT_SITE_CALL(ct_schedule_constant, __VA_ARGS__)

@@ -1,8 +1,9 @@
-/* core/tensor.h — the ground floor of ctape: real type, tensors, arena, RNG, errors, threads.
+/* core/core.h — the ground floor of ctape: the real type, tensors and shapes, labels, the arena, the RNG,
+ * errors and call sites, threads and BLAS, the progress line.
  *
  * Everything here is plain C11 with no dependency on the rest of ctape. */
-#ifndef CTAPE_CORE_TENSOR_H
-#define CTAPE_CORE_TENSOR_H
+#ifndef CTAPE_CORE_CORE_H
+#define CTAPE_CORE_CORE_H
 
 #include <stddef.h>
 #include <stdint.h>
