@@ -167,7 +167,7 @@ enum { IN_RANDOM, IN_STAIRCASE, IN_EXTREME };
 
 /* Logits (N, C): normal(0, 2); a staircase, row i lowered by i mod 60 (short rows share their
  * block's maximum as the shift down to about 42 below it and take their own below that: both
- * sides, see losses/rows.h); or extreme rows — ±1e4 mixed, all equal, one large (1e4) among
+ * sides, see losses/softmax_rows.h); or extreme rows — ±1e4 mixed, all equal, one large (1e4) among
  * zeros, the label's logit far below the rest, 30 and −30 — cycled over the rows. */
 static void fill_logits(ct_tensor *z, int how, ct_rng *rng) {
     const int N = z->shape[0], C = z->shape[1];
