@@ -107,10 +107,13 @@ typedef struct {
 ct_tensor *ct_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_ce_opts opts);
 
 /* ======================================================================================== */
-/* ---- classification and regression losses (losses/classification.c) ---------------------- *
- * Shapes: logits / log_probs (N, C) with N labels; element-wise losses take input and target of
- * the same shape. "none" is per sample for the label losses (N) and per element for the
- * element-wise ones (PyTorch). Composed from primitive ops unless said otherwise. */
+/* ---- classification and regression losses ------------------------------------------------ *
+ * losses/nll_stablemax.c (nll, StableMax), losses/pointwise.c (bce, mse, l1, smooth_l1, huber,
+ * kl_div, distillation, sigmoid focal), losses/softmax_family.c (focal, Poly, squentropy,
+ * comp-sum, NCE + RCE). Shapes: logits / log_probs (N, C) with N labels; element-wise losses take
+ * input and target of the same shape. "none" is per sample for the label losses (N) and per
+ * element for the element-wise ones (PyTorch). Each is a fused op with a closed-form backward
+ * except distillation (composed); its composed form is ct_*_reference (below). */
 
 /* Negative log-likelihood on log-probabilities (torch.nn.functional.nll_loss):
  *   ℓ_i = −w_{y_i}·x_{i,y_i}  (0 at ignore_index);  mean = Σ ℓ_i / Σ w_{y_i} (kept samples). */
@@ -176,8 +179,8 @@ ct_tensor *ct_distillation_loss(ct_tape *tape, ct_tensor *student_logits, ct_ten
                                 ct_kd_opts opts);
 
 /* Focal loss, softmax form (Lin et al. 2017): ℓ_i = −α_{y_i}·(1 − p_{i,y_i})^γ·log p_{i,y_i}.
- * α is a scalar (alpha, default 1) or per class (alpha_per_class, C values). Composed on the
- * fused per-sample cross-entropy: log p_y = −CE, 1 − p_y = 1 − exp(−CE). */
+ * α is a scalar (alpha, default 1) or per class (alpha_per_class, C values), with
+ * log p_y = −CE, 1 − p_y = 1 − exp(−CE). */
 typedef struct {
     ct_reduction reduction;
     double gamma;                   /* γ >= 0; 0 is (α-weighted) cross-entropy */
@@ -259,13 +262,13 @@ typedef struct {
 ct_tensor *ct_stablemax_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_stablemax_opts opts);
 
 /* ======================================================================================== */
-/* ---- embedding losses (losses/embedding.c) ---- */
+/* ---- embedding losses (losses/embedding_similarity.c, losses/embedding_distance.c) ---- */
 /* Losses on embeddings (rows of features) and integer labels. Labels only group samples (any
  * int; equal labels = same class), except where a loss indexes class parameters (the class form
  * of Circle loss, center loss: labels in [0, C)). SupCon/NT-Xent, both Circle forms and the
  * mined triplet loss's batch-all form and L2 distances are fused ops (one GEMM for the
- * similarities, one pass per row for the loss and its gradient); the rest is composed from tape
- * ops, and tests/test_loss_embedding_fused.c checks each fused op against the composed form. Fatal,
+ * similarities, one pass per row for the loss and its gradient) with their composed forms as
+ * ct_*_reference (below); the rest is composed from tape ops. Fatal,
  * naming the loss and the index, on a wrong label count, a wrong shape or an out-of-range option.
  * A NaN or ±inf feature (or proxy, centre) gives a NaN loss and NaN gradients (center loss: in
  * that sample's row). Formulas, defaults and the differences from the authors' code are in
@@ -356,6 +359,69 @@ typedef struct {
 #define CT_CENTER(...) CT_WITH_DEFAULTS(ct_center_opts, (.reduction = CT_REDUCTION_MEAN, .lambda = 0.003), __VA_ARGS__)
 ct_tensor *ct_center_loss(ct_tape *tape, ct_tensor *features, ct_tensor *centers, ct_labels labels,
                           ct_center_opts opts);
+
+/* ======================================================================================== */
+/* ---- the references: each fused loss in its readable form ---------------------------------- */
+/* Every fused loss has a composed twin with the same signature and options, ct_<loss>_reference,
+ * built from the public tape ops of autograd/ops.h only (log_softmax, gather_rows, exp, where,
+ * matmul_t, logsumexp, ...): the formula above written as code, with no backward of its own (the
+ * tape differentiates it). It is the definition the fused op must match — tests/test_loss_fused.c
+ * and tests/test_loss_embedding_fused.c compare the two, values and gradients, and gradient-check
+ * the references in the float64 build — and it is the path an element-wise loss takes when its
+ * target requires grad. Slower (a node per op and (N, C) or (N, N) temporaries); the same input
+ * checks, with errors naming the _reference function. It sits beside the fused kernel in the
+ * same file (losses/README.md lists which). The softmax family's references build on the
+ * per-sample ct_cross_entropy_reference and 1 − p_y = 1 − e^(−CE), which loses digits where p_y is
+ * near 1 in float32: compare in float64 there. */
+ct_tensor *ct_cross_entropy_reference(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_ce_opts opts);
+ct_tensor *ct_nll_loss_reference(ct_tape *tape, ct_tensor *log_probs, ct_labels labels, ct_nll_opts opts);
+ct_tensor *ct_bce_with_logits_reference(ct_tape *tape, ct_tensor *logits, ct_tensor *targets, ct_bce_opts opts);
+ct_tensor *ct_mse_loss_reference(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_regression_opts opts);
+ct_tensor *ct_l1_loss_reference(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_regression_opts opts);
+ct_tensor *ct_smooth_l1_loss_reference(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_regression_opts opts);
+ct_tensor *ct_huber_loss_reference(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_regression_opts opts);
+ct_tensor *ct_kl_div_reference(ct_tape *tape, ct_tensor *input, ct_tensor *target, ct_kl_div_opts opts);
+ct_tensor *ct_focal_loss_reference(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_focal_opts opts);
+ct_tensor *ct_sigmoid_focal_loss_reference(ct_tape *tape, ct_tensor *logits, ct_tensor *targets,
+                                           ct_sigmoid_focal_opts opts);
+ct_tensor *ct_poly1_loss_reference(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_poly_opts opts);
+ct_tensor *ct_poly_n_loss_reference(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_poly_opts opts);
+ct_tensor *ct_poly1_focal_loss_reference(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_poly_opts opts);
+ct_tensor *ct_squentropy_loss_reference(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_squentropy_opts opts);
+ct_tensor *ct_comp_sum_loss_reference(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_comp_sum_opts opts);
+ct_tensor *ct_nce_rce_loss_reference(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_nce_rce_opts opts);
+ct_tensor *ct_stablemax_cross_entropy_reference(ct_tape *tape, ct_tensor *logits, ct_labels labels,
+                                                ct_stablemax_opts opts);
+ct_tensor *ct_supcon_loss_reference(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_supcon_opts opts);
+ct_tensor *ct_circle_loss_reference(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_circle_opts opts);
+ct_tensor *ct_circle_class_loss_reference(ct_tape *tape, ct_tensor *features, ct_tensor *proxies,
+                                          ct_labels labels, ct_circle_opts opts);
+ct_tensor *ct_triplet_mined_loss_reference(ct_tape *tape, ct_tensor *features, ct_labels labels,
+                                           ct_triplet_opts opts);
+
+#ifndef CT_BUILDING_LIBRARY
+#define ct_cross_entropy_reference(...) CT_SITE_CALL(ct_cross_entropy_reference, __VA_ARGS__)
+#define ct_nll_loss_reference(...) CT_SITE_CALL(ct_nll_loss_reference, __VA_ARGS__)
+#define ct_bce_with_logits_reference(...) CT_SITE_CALL(ct_bce_with_logits_reference, __VA_ARGS__)
+#define ct_mse_loss_reference(...) CT_SITE_CALL(ct_mse_loss_reference, __VA_ARGS__)
+#define ct_l1_loss_reference(...) CT_SITE_CALL(ct_l1_loss_reference, __VA_ARGS__)
+#define ct_smooth_l1_loss_reference(...) CT_SITE_CALL(ct_smooth_l1_loss_reference, __VA_ARGS__)
+#define ct_huber_loss_reference(...) CT_SITE_CALL(ct_huber_loss_reference, __VA_ARGS__)
+#define ct_kl_div_reference(...) CT_SITE_CALL(ct_kl_div_reference, __VA_ARGS__)
+#define ct_focal_loss_reference(...) CT_SITE_CALL(ct_focal_loss_reference, __VA_ARGS__)
+#define ct_sigmoid_focal_loss_reference(...) CT_SITE_CALL(ct_sigmoid_focal_loss_reference, __VA_ARGS__)
+#define ct_poly1_loss_reference(...) CT_SITE_CALL(ct_poly1_loss_reference, __VA_ARGS__)
+#define ct_poly_n_loss_reference(...) CT_SITE_CALL(ct_poly_n_loss_reference, __VA_ARGS__)
+#define ct_poly1_focal_loss_reference(...) CT_SITE_CALL(ct_poly1_focal_loss_reference, __VA_ARGS__)
+#define ct_squentropy_loss_reference(...) CT_SITE_CALL(ct_squentropy_loss_reference, __VA_ARGS__)
+#define ct_comp_sum_loss_reference(...) CT_SITE_CALL(ct_comp_sum_loss_reference, __VA_ARGS__)
+#define ct_nce_rce_loss_reference(...) CT_SITE_CALL(ct_nce_rce_loss_reference, __VA_ARGS__)
+#define ct_stablemax_cross_entropy_reference(...) CT_SITE_CALL(ct_stablemax_cross_entropy_reference, __VA_ARGS__)
+#define ct_supcon_loss_reference(...) CT_SITE_CALL(ct_supcon_loss_reference, __VA_ARGS__)
+#define ct_circle_loss_reference(...) CT_SITE_CALL(ct_circle_loss_reference, __VA_ARGS__)
+#define ct_circle_class_loss_reference(...) CT_SITE_CALL(ct_circle_class_loss_reference, __VA_ARGS__)
+#define ct_triplet_mined_loss_reference(...) CT_SITE_CALL(ct_triplet_mined_loss_reference, __VA_ARGS__)
+#endif
 
 /* ---- metrics ---------------------------------------------------------------------------- */
 /* The number of rows of logits (N, C) whose largest value (the first, on ties) is the label. */

@@ -198,7 +198,7 @@ static ct_tensor *apply_stablemax(ct_tape *tape, ct_loss *l, ct_tensor *z, ct_la
     return ct_stablemax_cross_entropy(tape, z, y, CT_STABLEMAX(.reduction = reduction(l)));
 }
 
-/* ---- embedding-loss adapters (losses/embedding.c) ------------------------------------------ */
+/* ---- embedding-loss adapters (losses/embedding_similarity.c, embedding_distance.c) -------- */
 static ct_tensor *apply_supcon(ct_tape *tape, ct_loss *l, ct_tensor *f, ct_labels y) {
     return ct_supcon_loss(tape, f, y, CT_SUPCON(.reduction = reduction(l), .temperature = num(l, "temperature"),
                                                 .base_temperature = num(l, "base_temperature"),
@@ -308,7 +308,7 @@ static const loss_entry registry[] = {
     {"stablemax", "−log(s(z_y)/Σ_k s(z_k)), s(x) = x+1 (x ≥ 0), 1/(1−x) (x < 0)", "logits (N, C)",
      {REDUCTION_PARAM}, apply_stablemax, NULL},
 
-    /* ---- embedding losses (losses/embedding.c): rows here ---- */
+    /* ---- embedding losses (losses/embedding_*.c): rows here ---- */
     {"supcon", "−(τ/τ_b)·mean_{p∈P(a)} log(e^(s_ap/τ)/Σ_{k≠a} e^(s_ak/τ)), s = cosines (Khosla et al. 2020)",
      "features (N, V, D) or (N, D)",
      {REDUCTION_PARAM, {"temperature", LP_REAL, "0.07", "(0, inf)", "τ"},

@@ -156,7 +156,7 @@ CT_TEST(losses, cross_entropy_short_rows_keep_a_non_finite_logit_in_its_row) {
     }
 }
 
-/* The softmax losses of losses/classification.c take the same shared block shift on short rows.
+/* The softmax losses of losses/softmax_family.c take the same shared block shift on short rows.
  * Focal with γ = 0 is cross-entropy, and Poly-1 adds ε·(1 − p_y): both against the definition in
  * double on staircase rows (row i lowered by i mod 60, the label's logit 8 above the rest:
  * losses ~1e-3), per sample, with the same absolute bound as cross_entropy above. */

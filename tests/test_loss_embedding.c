@@ -1,8 +1,8 @@
-/* tests/test_loss_embedding.c — the embedding losses (losses/embedding.c): SupCon / NT-Xent,
- * Circle (pair and class forms), triplet (explicit, batch all, batch hard) and center loss,
- * against PyTorch (tests/reference/loss_embedding_ref.h, from gen_loss_embedding.py), their edge
- * cases (anchors without positives, batches without pairs), extreme inputs, errors, and gradient
- * checks (group gradcheck, float64 build). */
+/* tests/test_loss_embedding.c — the embedding losses (losses/embedding_similarity.c,
+ * embedding_distance.c): SupCon / NT-Xent, Circle (pair and class forms), triplet (explicit, batch
+ * all, batch hard) and center loss, against PyTorch (tests/reference/loss_embedding_ref.h, from
+ * gen_loss_embedding.py), their edge cases (anchors without positives, batches without pairs),
+ * extreme inputs, errors, and gradient checks (group gradcheck, float64 build). */
 #include "test.h"
 #include "reference/loss_embedding_ref.h"
 

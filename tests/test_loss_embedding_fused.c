@@ -1,8 +1,8 @@
 /* tests/test_loss_embedding_fused.c — the fused SupCon / NT-Xent and Circle losses
- * (losses/embedding.c, one tape node each with a closed-form backward) and the mined triplet loss
- * (fused pairwise L2 distances and batch-all hinge) against the same losses
- * composed from primitive tape ops, which is how they were first written and what the tape
- * differentiates without help. Values and gradients must agree to the float precision on random
+ * (losses/embedding_similarity.c, one tape node each with a closed-form backward) and the mined
+ * triplet loss (losses/embedding_distance.c: fused pairwise L2 distances and batch-all hinge)
+ * against their composed forms in the library (ct_*_reference), which the tape differentiates
+ * without help. Values and gradients must agree to the float precision on random
  * inputs: V = 1, 2, 3, a class of one sample, no labels (NT-Xent), an anchor without a negative,
  * every reduction, detached and differentiated Circle weights, extreme feature scales (normalised
  * rows below the 1e-12 clamp too), batches large enough to split the rows among the threads.
@@ -15,172 +15,7 @@
 #include <omp.h>
 #endif
 
-/* ---- the composed reference ----------------------------------------------------------------------
- * Which pairs count comes from constant 0/1 masks built from the labels. A set restricted by a mask
- * enters a logsumexp through where(mask, x, −∞); an anchor whose set is empty gets its row widened
- * to finite values and its loss multiplied by a constant 0, so it is left out of the value and the
- * gradient. */
-static ct_tensor *constant(ct_tape *tape, double value) {
-    ct_tensor *t = ct_tape_zeros(tape, CT_SHAPE(1));
-    t->data[0] = (ct_real)value;
-    return t;
-}
-
-static ct_tensor *reduce_losses(ct_tape *tape, ct_tensor *per, ct_reduction r, double count, ct_shape none_shape) {
-    if (r == CT_REDUCTION_NONE) return ct_reshape(tape, per, none_shape);
-    ct_tensor *total = ct_sum_all(tape, per);
-    if (r == CT_REDUCTION_SUM) return total;
-    return ct_mul_scalar(tape, total, 1.0 / (count > 0 ? count : 1));
-}
-
-/* S = F·Fᵀ/τ, lse_a = logsumexp_{k≠a} S_ak, ℓ_a = −(τ/τ_b)·Σ_k W_ak·(S_ak − lse_a),
- * W_ak = [k ∈ P(a)]/|P(a)| (rows of 0 for anchors without a positive). */
-static ct_tensor *composed_supcon(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_supcon_opts opts) {
-    const int three_d = features->ndim == 3;
-    const int N = features->shape[0], V = three_d ? features->shape[1] : 1;
-    const int D = features->shape[features->ndim - 1], M = N * V;
-    ct_tensor *W = ct_tape_zeros(tape, CT_SHAPE(M, M));
-    ct_tensor *not_self = ct_tape_zeros(tape, CT_SHAPE(M, M));
-    int anchors_with_positive = 0;
-    for (int a = 0; a < M; a++) {
-        const int ia = a / V;
-        int n_pos = 0;
-        for (int k = 0; k < M; k++) {
-            if (k == a) continue;
-            not_self->data[(size_t)a * M + k] = 1;
-            const int ik = k / V;
-            const int positive = labels.data ? labels.data[ia] == labels.data[ik] : ia == ik;
-            if (positive) W->data[(size_t)a * M + k] = 1, n_pos++;
-        }
-        if (n_pos == 0) continue;
-        anchors_with_positive++;
-        for (int k = 0; k < M; k++) W->data[(size_t)a * M + k] /= (ct_real)n_pos;
-    }
-    ct_shape none_shape = three_d ? CT_SHAPE(N, V) : CT_SHAPE(N);
-    ct_tensor *f = ct_reshape(tape, features, CT_SHAPE(M, D));
-    if (opts.normalize) f = ct_l2_normalize(tape, f, 1, 1e-12);
-    if (M == 1)
-        return reduce_losses(tape, ct_mul_scalar(tape, ct_sum(tape, f, 1, 0), 0.0), opts.reduction, 0, none_shape);
-    ct_tensor *S = ct_mul_scalar(tape, ct_matmul_t(tape, f, 0, f, 1), 1.0 / opts.temperature);
-    ct_tensor *lse = ct_logsumexp(tape, ct_where(tape, not_self, S, constant(tape, -INFINITY)), 1, 1);
-    ct_tensor *per = ct_sum(tape, ct_mul(tape, ct_sub(tape, S, lse), W), 1, 0);
-    per = ct_mul_scalar(tape, per, -opts.temperature / opts.base_temperature);
-    return reduce_losses(tape, per, opts.reduction, anchors_with_positive, none_shape);
-}
-
-/* ℓ_i = valid_i·softplus(lse_pos(−γ·α_p·(S − Δ_p)) + lse_neg(γ·α_n·(S − Δ_n))), α detached or not. */
-static ct_tensor *composed_circle_rows(ct_tape *tape, ct_tensor *S, ct_tensor *pos, ct_tensor *neg, ct_tensor *valid,
-                                       ct_circle_opts o) {
-    const double m = o.m, gamma = o.gamma;
-    ct_tensor *s_fixed = o.detach_weights ? ct_detach(tape, S) : S;
-    ct_tensor *alpha_p = ct_relu(tape, ct_add_scalar(tape, ct_neg(tape, s_fixed), 1 + m));
-    ct_tensor *alpha_n = ct_relu(tape, ct_add_scalar(tape, s_fixed, m));
-    ct_tensor *logit_p = ct_mul(tape, ct_mul_scalar(tape, alpha_p, -gamma), ct_add_scalar(tape, S, -(1 - m)));
-    ct_tensor *logit_n = ct_mul(tape, ct_mul_scalar(tape, alpha_n, gamma), ct_add_scalar(tape, S, -m));
-    ct_tensor *minus_inf = constant(tape, -INFINITY);
-    ct_tensor *lse_p = ct_logsumexp(tape, ct_where(tape, pos, logit_p, minus_inf), 1, 0);
-    ct_tensor *lse_n = ct_logsumexp(tape, ct_where(tape, neg, logit_n, minus_inf), 1, 0);
-    ct_tensor *per = ct_softplus(tape, ct_add(tape, lse_p, lse_n), 1.0, 20.0);
-    return valid ? ct_mul(tape, per, valid) : per;
-}
-
-static ct_tensor *composed_circle(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_circle_opts opts) {
-    const int N = features->shape[0];
-    ct_tensor *pos = ct_tape_zeros(tape, CT_SHAPE(N, N));
-    ct_tensor *neg = ct_tape_zeros(tape, CT_SHAPE(N, N));
-    ct_tensor *valid = ct_tape_zeros(tape, CT_SHAPE(N));
-    int n_valid = 0;
-    for (int i = 0; i < N; i++) {
-        int n_pos = 0, n_neg = 0;
-        ct_real *p = pos->data + (size_t)i * N, *q = neg->data + (size_t)i * N;
-        for (int j = 0; j < N; j++) {
-            const int same = labels.data[j] == labels.data[i];
-            p[j] = (ct_real)(same && j != i), n_pos += same && j != i;
-            q[j] = (ct_real)!same, n_neg += !same;
-        }
-        if (n_pos > 0 && n_neg > 0) valid->data[i] = 1, n_valid++;
-        else
-            for (int j = 0; j < N; j++) p[j] = q[j] = 1;
-    }
-    ct_tensor *e = ct_l2_normalize(tape, features, 1, 1e-12);
-    ct_tensor *per = composed_circle_rows(tape, ct_matmul_t(tape, e, 0, e, 1), pos, neg, valid, opts);
-    return reduce_losses(tape, per, opts.reduction, n_valid, CT_SHAPE(N));
-}
-
-static ct_tensor *composed_circle_class(ct_tape *tape, ct_tensor *features, ct_tensor *proxies, ct_labels labels,
-                                        ct_circle_opts opts) {
-    const int N = features->shape[0], C = proxies->shape[0];
-    ct_tensor *pos = ct_tape_zeros(tape, CT_SHAPE(N, C));
-    ct_tensor *neg = ct_tape_zeros(tape, CT_SHAPE(N, C));
-    for (int i = 0; i < N; i++)
-        for (int c = 0; c < C; c++) {
-            pos->data[(size_t)i * C + c] = (ct_real)(c == labels.data[i]);
-            neg->data[(size_t)i * C + c] = (ct_real)(c != labels.data[i]);
-        }
-    ct_tensor *e = ct_l2_normalize(tape, features, 1, 1e-12);
-    ct_tensor *p = ct_l2_normalize(tape, proxies, 1, 1e-12);
-    ct_tensor *per = composed_circle_rows(tape, ct_matmul_t(tape, e, 0, p, 1), pos, neg, NULL, opts);
-    return reduce_losses(tape, per, opts.reduction, N, CT_SHAPE(N));
-}
-
-/* Triplet mining on D (N, N) built by broadcasting (N, 1, D) against (1, N, D); batch all on
- * (N, N, N) tensors. */
-static ct_tensor *composed_distance(ct_tape *tape, ct_tensor *x, ct_tensor *y, ct_triplet_opts o) {
-    const int axis = x->ndim - 1;
-    if (o.distance == CT_DISTANCE_L2) {
-        ct_tensor *diff = ct_add_scalar(tape, ct_sub(tape, x, y), o.eps);
-        return ct_sqrt(tape, ct_sum(tape, ct_mul(tape, diff, diff), -1, 0));
-    }
-    ct_tensor *xh = ct_l2_normalize(tape, x, axis, 1e-12), *yh = ct_l2_normalize(tape, y, y->ndim - 1, 1e-12);
-    return ct_add_scalar(tape, ct_neg(tape, ct_sum(tape, ct_mul(tape, xh, yh), -1, 0)), 1.0);
-}
-
-static ct_tensor *composed_triplet_mined(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_triplet_opts opts) {
-    const int N = features->shape[0], D = features->shape[1];
-    const int *y = labels.data;
-    ct_tensor *rows = ct_reshape(tape, features, CT_SHAPE(N, 1, D));
-    ct_tensor *cols = ct_reshape(tape, features, CT_SHAPE(1, N, D));
-    ct_tensor *dist = composed_distance(tape, rows, cols, opts);
-    if (opts.mining == CT_MINING_BATCH_ALL) {
-        ct_tensor *valid = ct_tape_zeros(tape, CT_SHAPE(N, N, N));
-        for (int a = 0; a < N; a++)
-            for (int p = 0; p < N; p++) {
-                if (p == a || y[p] != y[a]) continue;
-                ct_real *v = valid->data + ((size_t)a * N + p) * N;
-                for (int n = 0; n < N; n++) v[n] = (ct_real)(y[n] != y[a]);
-            }
-        ct_tensor *d_ap = ct_reshape(tape, dist, CT_SHAPE(N, N, 1));
-        ct_tensor *d_an = ct_reshape(tape, dist, CT_SHAPE(N, 1, N));
-        ct_tensor *t = ct_mul(tape, ct_relu(tape, ct_add_scalar(tape, ct_sub(tape, d_ap, d_an), opts.margin)), valid);
-        size_t positive = 0;
-        for (size_t i = 0; i < t->size; i++) positive += t->data[i] > 0;
-        ct_tensor *per = ct_sum(tape, ct_sum(tape, t, 2, 0), 1, 0);
-        return reduce_losses(tape, per, opts.reduction, (double)positive, CT_SHAPE(N));
-    }
-    ct_tensor *pos = ct_tape_zeros(tape, CT_SHAPE(N, N));
-    ct_tensor *neg = ct_tape_zeros(tape, CT_SHAPE(N, N));
-    ct_tensor *valid = ct_tape_zeros(tape, CT_SHAPE(N));
-    int n_valid = 0;
-    for (int a = 0; a < N; a++) {
-        int n_pos = 0, n_neg = 0;
-        ct_real *p = pos->data + (size_t)a * N, *q = neg->data + (size_t)a * N;
-        for (int j = 0; j < N; j++) {
-            const int same = y[j] == y[a];
-            p[j] = (ct_real)(same && j != a), n_pos += same && j != a;
-            q[j] = (ct_real)!same, n_neg += !same;
-        }
-        if (n_pos > 0 && n_neg > 0) valid->data[a] = 1, n_valid++;
-        else
-            for (int j = 0; j < N; j++) p[j] = q[j] = 1;
-    }
-    ct_tensor *minus_inf = constant(tape, -INFINITY);
-    ct_tensor *hardest_pos = ct_max(tape, ct_where(tape, pos, dist, minus_inf), 1, 0);
-    ct_tensor *hardest_neg = ct_neg(tape, ct_max(tape, ct_where(tape, neg, ct_neg(tape, dist), minus_inf), 1, 0));
-    ct_tensor *per = ct_relu(tape, ct_add_scalar(tape, ct_sub(tape, hardest_pos, hardest_neg), opts.margin));
-    return reduce_losses(tape, ct_mul(tape, per, valid), opts.reduction, n_valid, CT_SHAPE(N));
-}
-
-/* ---- fused vs composed ------------------------------------------------------------------------------ */
+/* ---- fused vs the library's reference ------------------------------------------------------------------------------ */
 #ifdef CT_PRECISION_64
 #define VALUE_RTOL 1e-11
 #define GRAD_RTOL 1e-10 /* of the largest gradient element */
@@ -218,7 +53,7 @@ static ct_tensor *input(ct_tape *tape, ct_shape shape, uint64_t seed, double sca
     return t;
 }
 
-/* One loss, fused or composed, on fresh inputs from the case's seed; x[0] features, x[1] proxies. */
+/* One loss, fused or the reference (composed), on fresh inputs from the case's seed; x[0] features, x[1] proxies. */
 static ct_tensor *run_case(ct_tape *tape, const fused_case *c, int *labels, int composed, ct_tensor **x) {
     const int N = c->shape.d[0];
     const ct_labels l = CT_LABELS(c->classes ? labels : NULL, c->classes ? N : 0);
@@ -227,12 +62,17 @@ static ct_tensor *run_case(ct_tape *tape, const fused_case *c, int *labels, int 
     if (c->equal_rows)
         for (size_t i = 0; i < x[0]->size; i++) x[0]->data[i] = x[0]->data[i % (size_t)c->shape.d[1]];
     switch (c->kind) {
-    case TRIPLET: return (composed ? composed_triplet_mined : ct_triplet_mined_loss)(tape, x[0], l, c->triplet);
-    case SUPCON: return (composed ? composed_supcon : ct_supcon_loss)(tape, x[0], l, c->supcon);
-    case CIRCLE: return (composed ? composed_circle : ct_circle_loss)(tape, x[0], l, c->circle);
+    case TRIPLET:
+        return composed ? ct_triplet_mined_loss_reference(tape, x[0], l, c->triplet)
+                        : ct_triplet_mined_loss(tape, x[0], l, c->triplet);
+    case SUPCON:
+        return composed ? ct_supcon_loss_reference(tape, x[0], l, c->supcon) : ct_supcon_loss(tape, x[0], l, c->supcon);
+    case CIRCLE:
+        return composed ? ct_circle_loss_reference(tape, x[0], l, c->circle) : ct_circle_loss(tape, x[0], l, c->circle);
     default:
         x[1] = input(tape, CT_SHAPE(c->classes, c->shape.d[1]), 8, 1, !c->proxies_fixed);
-        return (composed ? composed_circle_class : ct_circle_class_loss)(tape, x[0], x[1], l, c->circle);
+        return composed ? ct_circle_class_loss_reference(tape, x[0], x[1], l, c->circle)
+                        : ct_circle_class_loss(tape, x[0], x[1], l, c->circle);
     }
 }
 
@@ -296,7 +136,7 @@ static const int mixed_y[] = {0, 0, 0, 0, 0, 1, 1};          /* two classes of 5
 static const int lonely_y[] = {0, 0, 1, 1, 2, 5};            /* 2 and 5 alone: anchors without positives */
 
 
-CT_TEST(losses, embedding_fused_match_composed) {
+CT_TEST(losses, embedding_fused_match_reference) {
     /* a table in the test body: CT_SUPCON() and CT_CIRCLE() are statement expressions */
 #define SUP(name_, shape_, classes_, scale_, ...) \
     {.name = name_, .kind = SUPCON, .shape = shape_, .classes = classes_, .scale = scale_, __VA_ARGS__}
@@ -493,15 +333,24 @@ typedef struct {
     int n;
     ct_supcon_opts supcon;
     ct_circle_opts circle;
+    ct_triplet_opts triplet;
+    int reference; /* check the library's composed reference instead of the fused loss */
 } fused_check;
 
 #ifdef CT_PRECISION_64
 static ct_tensor *fused_check_fn(ct_tape *tape, ct_tensor *const *in, void *ctx) {
     const fused_check *c = ctx;
     ct_labels l = CT_LABELS(c->labels, c->labels ? c->n : 0);
+    if (c->reference) switch (c->kind) {
+        case SUPCON: return ct_supcon_loss_reference(tape, in[0], l, c->supcon);
+        case CIRCLE: return ct_circle_loss_reference(tape, in[0], l, c->circle);
+        case TRIPLET: return ct_triplet_mined_loss_reference(tape, in[0], l, c->triplet);
+        default: return ct_circle_class_loss_reference(tape, in[0], in[1], l, c->circle);
+        }
     switch (c->kind) {
     case SUPCON: return ct_supcon_loss(tape, in[0], l, c->supcon);
     case CIRCLE: return ct_circle_loss(tape, in[0], l, c->circle);
+    case TRIPLET: return ct_triplet_mined_loss(tape, in[0], l, c->triplet);
     default: return ct_circle_class_loss(tape, in[0], in[1], l, c->circle);
     }
 }
@@ -548,4 +397,26 @@ CT_TEST(gradcheck, circle_class_fused_none) {
     fused_gradcheck((fused_check){CIRCLE_CLASS, labels_mod_k(9, 4), 9,
                                   .circle = CT_CIRCLE(.reduction = NONE, .gamma = 8, .detach_weights = 0)},
                     CT_SHAPE(9, 4), CT_SHAPE(4, 4));
+}
+
+/* The references themselves, differentiated by the tape (Circle with its weights differentiated:
+ * the detached gradient is not the derivative of the value). */
+CT_TEST(gradcheck, embedding_references) {
+    fused_gradcheck((fused_check){SUPCON, labels_mod_k(6, 3), 6, .supcon = CT_SUPCON(.temperature = 0.5), .reference = 1},
+                    CT_SHAPE(6, 2, 3), CT_SHAPE(1));
+    fused_gradcheck((fused_check){SUPCON, NULL, 0, .supcon = CT_SUPCON(.reduction = NONE, .temperature = 0.5),
+                                  .reference = 1},
+                    CT_SHAPE(5, 2, 3), CT_SHAPE(1));
+    fused_gradcheck((fused_check){CIRCLE, labels_mod_k(8, 3), 8, .circle = CT_CIRCLE(.gamma = 4, .detach_weights = 0),
+                                  .reference = 1},
+                    CT_SHAPE(8, 3), CT_SHAPE(1));
+    fused_gradcheck((fused_check){CIRCLE_CLASS, labels_mod_k(7, 4), 7,
+                                  .circle = CT_CIRCLE(.reduction = SUM, .gamma = 8, .detach_weights = 0), .reference = 1},
+                    CT_SHAPE(7, 4), CT_SHAPE(4, 4));
+    fused_gradcheck((fused_check){TRIPLET, labels_mod_k(8, 3), 8, .triplet = CT_TRIPLET(.margin = 2), .reference = 1},
+                    CT_SHAPE(8, 3), CT_SHAPE(1));
+    fused_gradcheck((fused_check){TRIPLET, labels_mod_k(8, 3), 8,
+                                  .triplet = CT_TRIPLET(.reduction = NONE, .distance = CT_DISTANCE_COSINE, .margin = 0.5),
+                                  .reference = 1},
+                    CT_SHAPE(8, 3), CT_SHAPE(1));
 }

@@ -1,9 +1,10 @@
-/* tests/test_loss_fused.c — the zoo's fused losses (losses/classification.c) against the same
- * losses composed from primitive tape ops, written out again here; value and gradient, every
- * reduction, random and extreme inputs, short rows (the blocked path, over several blocks) and
- * long rows. Plus the accuracy of the vectorised float math (autograd/vmath.h) against libm, and
- * float64 gradient checks of the fused ops' paths the reference cases of test_loss_zoo.c do not
- * reach (several blocks, long rows, γ off the special values, weights). */
+/* tests/test_loss_fused.c — the zoo's fused losses (cross_entropy.c, softmax_family.c,
+ * nll_stablemax.c, pointwise.c) against their composed forms in the library (ct_*_reference);
+ * value and gradient, every reduction, random and extreme inputs, short rows (the blocked path,
+ * over several blocks) and long rows. Plus the accuracy of the vectorised float math
+ * (core/vmath.h) against libm, float64 gradient checks of the fused ops' paths the reference cases
+ * of test_loss_zoo.c do not reach (several blocks, long rows, γ off the special values, weights),
+ * and float64 gradient checks of the references themselves. */
 #include "test.h"
 #include "../core/vmath.h"
 
@@ -98,30 +99,7 @@ CT_TEST(vmath, wide_log_and_exact_difference_exp) {
     ct_test_note("log abs err %.1e; e^(a - b) %.2f ulp (of the rounded difference: %.1f ulp)", worst_log, worst_exp, worst_plain);
 }
 
-/* ---- the composed versions (the code the fused ops replaced) -------------------------------- */
-static ct_tensor *reduce_composed(ct_tape *tape, ct_tensor *per, ct_reduction r) {
-    if (r == CT_REDUCTION_NONE) return per;
-    return r == CT_REDUCTION_SUM ? ct_sum_all(tape, per) : ct_mean_all(tape, per);
-}
-
-static ct_tensor *constant(ct_tape *tape, ct_shape shape, double value) {
-    ct_tensor *t = ct_tape_zeros(tape, shape);
-    ct_tensor_fill(t, (ct_real)value);
-    return t;
-}
-
-static ct_tensor *one_minus_p(ct_tape *tape, ct_tensor *ce) {
-    return ct_add_scalar(tape, ct_neg(tape, ct_exp(tape, ct_neg(tape, ce))), 1.0);
-}
-
-static ct_tensor *modulator(ct_tape *tape, ct_tensor *one_minus, double gamma) {
-    if (gamma == 0) return NULL;
-    if (gamma == 1) return one_minus;
-    if (gamma == 2) return ct_mul(tape, one_minus, one_minus);
-    if (gamma < 1) one_minus = ct_clamp(tape, one_minus, 1e-30, 1.0);
-    return ct_pow_scalar(tape, one_minus, gamma);
-}
-
+/* ---- the cases: one loss, its options, fused or its library reference ---------------------------- */
 typedef struct {
     int kind;                   /* which loss: the enum below */
     ct_reduction reduction;
@@ -131,185 +109,65 @@ typedef struct {
     const ct_real *w1, *w2;     /* per-class vectors (weights, pos_weight, alpha) or NULL */
     const double *eps;
     int n_eps;
+    int use_reference;          /* gradient checks: of the reference instead of the fused loss */
 } loss_case;
 
 enum {
     L_NLL, L_BCE, L_MSE, L_L1, L_SMOOTH_L1, L_HUBER, L_KL, L_SIGMOID_FOCAL, L_FOCAL, L_POLY1, L_POLY_N, L_POLY1_FOCAL,
-    L_SQUENTROPY, L_COMP_SUM, L_NCE_RCE, L_STABLEMAX
+    L_SQUENTROPY, L_COMP_SUM, L_NCE_RCE, L_STABLEMAX, L_CE
 };
 static const char *const loss_names[] = {"nll", "bce", "mse", "l1", "smooth_l1", "huber", "kl_div", "sigmoid_focal",
                                          "focal", "poly1", "poly_n", "poly1_focal", "squentropy", "comp_sum",
-                                         "nce_rce", "stablemax"};
+                                         "nce_rce", "stablemax", "cross_entropy"};
 
-static ct_tensor *composed(ct_tape *tape, ct_tensor *z, const loss_case *lc) {
-    const ct_reduction r = lc->reduction;
-    ct_tensor *t = lc->target;
-    const int N = z->shape[0], C = z->shape[z->ndim - 1];
-    switch (lc->kind) {
-    case L_NLL: {
-        int *index = ct_arena_alloc(ct_tape_arena(tape), (size_t)N * sizeof *index);
-        ct_tensor *w = ct_tape_zeros(tape, CT_SHAPE(N));
-        double denom = 0;
-        for (int i = 0; i < N; i++) {
-            const int kept = lc->y.data[i] != -100;
-            index[i] = kept ? lc->y.data[i] : 0;
-            w->data[i] = kept ? (lc->w1 ? lc->w1[lc->y.data[i]] : 1) : 0;
-            denom += w->data[i];
-        }
-        ct_tensor *per = ct_neg(tape, ct_mul(tape, ct_gather_rows(tape, z, index, N), w));
-        if (r == CT_REDUCTION_NONE) return per;
-        return r == CT_REDUCTION_SUM ? ct_sum_all(tape, per) : ct_mul_scalar(tape, ct_sum_all(tape, per), 1.0 / denom);
-    }
-    case L_BCE: {
-        ct_tensor *per = ct_mul(tape, ct_add_scalar(tape, ct_neg(tape, t), 1.0), z);
-        ct_tensor *sp = ct_softplus(tape, ct_neg(tape, z), 1.0, INFINITY);
-        if (lc->w2) {
-            ct_tensor *pw1 = ct_tape_zeros(tape, CT_SHAPE(C));
-            for (int c = 0; c < C; c++) pw1->data[c] = lc->w2[c] - 1;
-            sp = ct_mul(tape, ct_add_scalar(tape, ct_mul(tape, t, pw1), 1.0), sp);
-        }
-        per = ct_add(tape, per, sp);
-        if (lc->w1) per = ct_mul(tape, per, ct_tape_tensor_from(tape, CT_SHAPE(C), lc->w1));
-        return reduce_composed(tape, per, r);
-    }
-    case L_MSE: {
-        ct_tensor *d = ct_sub(tape, z, t);
-        return reduce_composed(tape, ct_mul(tape, d, d), r);
-    }
-    case L_L1: return reduce_composed(tape, ct_abs(tape, ct_sub(tape, z, t)), r);
-    case L_SMOOTH_L1:
-    case L_HUBER: {
-        const int huber = lc->kind == L_HUBER;
-        const double knee = lc->a, quad_scale = huber ? 1.0 : 1.0 / knee, lin_scale = huber ? knee : 1.0;
-        ct_tensor *d = ct_sub(tape, z, t), *a = ct_abs(tape, d);
-        ct_tensor *inside = ct_tape_zeros(tape, ct_tensor_shape(d));
-        for (size_t k = 0; k < d->size; k++) {
-            const double v = fabs((double)d->data[k]);
-            inside->data[k] = huber ? v <= knee : v < knee;
-        }
-        ct_tensor *quad = ct_mul_scalar(tape, ct_mul(tape, d, d), 0.5 * quad_scale);
-        ct_tensor *lin = ct_mul_scalar(tape, ct_add_scalar(tape, a, -0.5 * knee), lin_scale);
-        return reduce_composed(tape, ct_where(tape, inside, quad, lin), r);
-    }
-    case L_KL: {
-        ct_tensor *per;
-        if (lc->a != 0) { /* log_target */
-            per = ct_mul(tape, ct_exp(tape, t), ct_sub(tape, t, z));
-        } else {
-            ct_tensor *positive = ct_tape_zeros(tape, ct_tensor_shape(t));
-            for (size_t k = 0; k < t->size; k++) positive->data[k] = t->data[k] > 0;
-            ct_tensor *safe = ct_where(tape, positive, t, constant(tape, CT_SHAPE(1), 1.0));
-            per = ct_mul(tape, t, ct_sub(tape, ct_log(tape, safe), z));
-        }
-        if (r == CT_REDUCTION_BATCHMEAN) return ct_mul_scalar(tape, ct_sum_all(tape, per), 1.0 / N);
-        return reduce_composed(tape, per, r);
-    }
-    case L_SIGMOID_FOCAL: {
-        ct_tensor *ce = ct_add(tape, ct_mul(tape, ct_add_scalar(tape, ct_neg(tape, t), 1.0), z),
-                               ct_softplus(tape, ct_neg(tape, z), 1.0, INFINITY));
-        ct_tensor *p = ct_sigmoid(tape, z);
-        ct_tensor *q = ct_sub(tape, ct_add(tape, p, t), ct_mul_scalar(tape, ct_mul(tape, p, t), 2.0));
-        ct_tensor *mod = modulator(tape, q, lc->b);
-        ct_tensor *per = mod ? ct_mul(tape, ce, mod) : ce;
-        if (lc->a >= 0) per = ct_mul(tape, per, ct_add_scalar(tape, ct_mul_scalar(tape, t, 2 * lc->a - 1), 1 - lc->a));
-        return reduce_composed(tape, per, r);
-    }
-    case L_STABLEMAX: {
-        ct_tensor *nonneg = ct_tape_zeros(tape, ct_tensor_shape(z));
-        for (size_t k = 0; k < z->size; k++) nonneg->data[k] = z->data[k] >= 0;
-        ct_tensor *pos = ct_add_scalar(tape, z, 1.0);
-        ct_tensor *neg_part = ct_minimum(tape, z, constant(tape, CT_SHAPE(1), 0.0));
-        ct_tensor *negb = ct_pow_scalar(tape, ct_add_scalar(tape, ct_neg(tape, neg_part), 1.0), -1.0);
-        ct_tensor *s = ct_where(tape, nonneg, pos, negb);
-        ct_tensor *per = ct_sub(tape, ct_log(tape, ct_sum(tape, s, 1, 0)), ct_log(tape, ct_gather_rows(tape, s, lc->y.data, N)));
-        return reduce_composed(tape, per, r);
-    }
-    default: break;
-    }
-    /* the softmax losses, from the fused per-sample cross-entropy */
-    ct_tensor *ce = ct_cross_entropy(tape, z, lc->y, CT_CE(.reduction = CT_REDUCTION_NONE)), *per = ce;
-    switch (lc->kind) {
-    case L_FOCAL:
-    case L_POLY1_FOCAL: {
-        ct_tensor *one_minus = one_minus_p(tape, ce), *mod = modulator(tape, one_minus, lc->b);
-        per = mod ? ct_mul(tape, mod, ce) : ce;
-        if (lc->w1 || lc->a != 1) {
-            ct_tensor *alpha = constant(tape, CT_SHAPE(N), lc->a);
-            if (lc->w1)
-                for (int i = 0; i < N; i++) alpha->data[i] = lc->w1[lc->y.data[i]];
-            per = ct_mul(tape, per, alpha);
-        }
-        if (lc->kind == L_POLY1_FOCAL)
-            per = ct_add(tape, per, ct_mul_scalar(tape, modulator(tape, one_minus, lc->b + 1), lc->c));
-        break;
-    }
-    case L_POLY1: per = ct_add(tape, ce, ct_mul_scalar(tape, one_minus_p(tape, ce), lc->c)); break;
-    case L_POLY_N: {
-        ct_tensor *one_minus = one_minus_p(tape, ce), *power = one_minus;
-        for (int j = 0; j < lc->n_eps; j++) {
-            if (j) power = ct_mul(tape, power, one_minus);
-            if (lc->eps[j] != 0) per = ct_add(tape, per, ct_mul_scalar(tape, power, lc->eps[j]));
-        }
-        break;
-    }
-    case L_SQUENTROPY: {
-        ct_tensor *others = constant(tape, CT_SHAPE(N, C), 1.0);
-        for (int i = 0; i < N; i++) others->data[(size_t)i * C + lc->y.data[i]] = 0;
-        ct_tensor *masked = ct_mul(tape, z, others);
-        per = ct_add(tape, ce, ct_mul_scalar(tape, ct_sum(tape, ct_mul(tape, masked, masked), 1, 0), 1.0 / (C - 1)));
-        break;
-    }
-    case L_COMP_SUM: {
-        const double k = 1 - lc->a;
-        if (k == 0) break; /* τ = 1: CE */
-        per = ct_mul_scalar(tape, ct_add_scalar(tape, ct_exp(tape, ct_mul_scalar(tape, ce, k)), -1.0), 1.0 / k);
-        break;
-    }
-    case L_NCE_RCE: {
-        ct_tensor *log_p = ct_log_softmax(tape, z, 1);
-        ct_tensor *nce = ct_div(tape, ce, ct_neg(tape, ct_sum(tape, log_p, 1, 0)));
-        ct_tensor *rce = ct_mul_scalar(tape, one_minus_p(tape, ce), -lc->c);
-        per = ct_add(tape, ct_mul_scalar(tape, nce, lc->a), ct_mul_scalar(tape, rce, lc->b));
-        break;
-    }
-    default: break;
-    }
-    return reduce_composed(tape, per, r);
-}
-
-static ct_tensor *fused(ct_tape *tape, ct_tensor *z, const loss_case *lc) {
+/* The loss of the case, fused (ct_focal_loss, ...) or as the library's composed reference
+ * (ct_focal_loss_reference, ...): the same call with the same options. */
+#define LOSS_CALL(fn, ...) (reference ? fn##_reference(__VA_ARGS__) : fn(__VA_ARGS__))
+static ct_tensor *loss_of(ct_tape *tape, ct_tensor *z, const loss_case *lc, int reference) {
     const ct_reduction r = lc->reduction;
     ct_tensor *t = lc->target;
     switch (lc->kind) {
-    case L_NLL: return ct_nll_loss(tape, z, lc->y, CT_NLL(.reduction = r, .weight = lc->w1));
-    case L_BCE: return ct_bce_with_logits(tape, z, t, CT_BCE(.reduction = r, .weight = lc->w1, .pos_weight = lc->w2));
-    case L_MSE: return ct_mse_loss(tape, z, t, CT_REGRESSION(.reduction = r));
-    case L_L1: return ct_l1_loss(tape, z, t, CT_REGRESSION(.reduction = r));
-    case L_SMOOTH_L1: return ct_smooth_l1_loss(tape, z, t, CT_REGRESSION(.reduction = r, .beta = lc->a));
-    case L_HUBER: return ct_huber_loss(tape, z, t, CT_REGRESSION(.reduction = r, .delta = lc->a));
-    case L_KL: return ct_kl_div(tape, z, t, CT_KL_DIV(.reduction = r, .log_target = lc->a != 0));
+    case L_CE:
+        return LOSS_CALL(ct_cross_entropy, tape, z, lc->y,
+                         CT_CE(.reduction = r, .weight = lc->w1, .label_smoothing = lc->a));
+    case L_NLL: return LOSS_CALL(ct_nll_loss, tape, z, lc->y, CT_NLL(.reduction = r, .weight = lc->w1));
+    case L_BCE:
+        return LOSS_CALL(ct_bce_with_logits, tape, z, t, CT_BCE(.reduction = r, .weight = lc->w1, .pos_weight = lc->w2));
+    case L_MSE: return LOSS_CALL(ct_mse_loss, tape, z, t, CT_REGRESSION(.reduction = r));
+    case L_L1: return LOSS_CALL(ct_l1_loss, tape, z, t, CT_REGRESSION(.reduction = r));
+    case L_SMOOTH_L1: return LOSS_CALL(ct_smooth_l1_loss, tape, z, t, CT_REGRESSION(.reduction = r, .beta = lc->a));
+    case L_HUBER: return LOSS_CALL(ct_huber_loss, tape, z, t, CT_REGRESSION(.reduction = r, .delta = lc->a));
+    case L_KL: return LOSS_CALL(ct_kl_div, tape, z, t, CT_KL_DIV(.reduction = r, .log_target = lc->a != 0));
     case L_SIGMOID_FOCAL:
-        return ct_sigmoid_focal_loss(tape, z, t, CT_SIGMOID_FOCAL(.reduction = r, .alpha = lc->a, .gamma = lc->b));
+        return LOSS_CALL(ct_sigmoid_focal_loss, tape, z, t, CT_SIGMOID_FOCAL(.reduction = r, .alpha = lc->a, .gamma = lc->b));
     case L_FOCAL:
-        return ct_focal_loss(tape, z, lc->y, CT_FOCAL(.reduction = r, .alpha = lc->a, .gamma = lc->b, .alpha_per_class = lc->w1));
-    case L_POLY1: return ct_poly1_loss(tape, z, lc->y, CT_POLY(.reduction = r, .epsilon = lc->c));
-    case L_POLY_N: return ct_poly_n_loss(tape, z, lc->y, CT_POLY(.reduction = r, .epsilons = lc->eps, .n_epsilons = lc->n_eps));
+        return LOSS_CALL(ct_focal_loss, tape, z, lc->y,
+                         CT_FOCAL(.reduction = r, .alpha = lc->a, .gamma = lc->b, .alpha_per_class = lc->w1));
+    case L_POLY1: return LOSS_CALL(ct_poly1_loss, tape, z, lc->y, CT_POLY(.reduction = r, .epsilon = lc->c));
+    case L_POLY_N:
+        return LOSS_CALL(ct_poly_n_loss, tape, z, lc->y, CT_POLY(.reduction = r, .epsilons = lc->eps, .n_epsilons = lc->n_eps));
     case L_POLY1_FOCAL:
-        return ct_poly1_focal_loss(tape, z, lc->y, CT_POLY(.reduction = r, .alpha = lc->a, .gamma = lc->b, .epsilon = lc->c));
-    case L_SQUENTROPY: return ct_squentropy_loss(tape, z, lc->y, CT_SQUENTROPY(.reduction = r));
-    case L_COMP_SUM: return ct_comp_sum_loss(tape, z, lc->y, CT_COMP_SUM(.reduction = r, .tau = lc->a));
+        return LOSS_CALL(ct_poly1_focal_loss, tape, z, lc->y,
+                         CT_POLY(.reduction = r, .alpha = lc->a, .gamma = lc->b, .epsilon = lc->c));
+    case L_SQUENTROPY: return LOSS_CALL(ct_squentropy_loss, tape, z, lc->y, CT_SQUENTROPY(.reduction = r));
+    case L_COMP_SUM: return LOSS_CALL(ct_comp_sum_loss, tape, z, lc->y, CT_COMP_SUM(.reduction = r, .tau = lc->a));
     case L_NCE_RCE:
-        return ct_nce_rce_loss(tape, z, lc->y, CT_NCE_RCE(.reduction = r, .alpha = lc->a, .beta = lc->b, .log_zero = lc->c));
-    default: return ct_stablemax_cross_entropy(tape, z, lc->y, CT_STABLEMAX(.reduction = r));
+        return LOSS_CALL(ct_nce_rce_loss, tape, z, lc->y,
+                         CT_NCE_RCE(.reduction = r, .alpha = lc->a, .beta = lc->b, .log_zero = lc->c));
+    default: return LOSS_CALL(ct_stablemax_cross_entropy, tape, z, lc->y, CT_STABLEMAX(.reduction = r));
     }
 }
+#undef LOSS_CALL
+
+static ct_tensor *fused(ct_tape *tape, ct_tensor *z, const loss_case *lc) { return loss_of(tape, z, lc, 0); }
+static ct_tensor *reference(ct_tape *tape, ct_tensor *z, const loss_case *lc) { return loss_of(tape, z, lc, 1); }
 
 /* ---- inputs ------------------------------------------------------------------------------------ */
 enum { IN_RANDOM, IN_STAIRCASE, IN_EXTREME };
 
 /* Logits (N, C): normal(0, 2); a staircase, row i lowered by i mod 60 (short rows share their
  * block's maximum as the shift down to about 42 below it and take their own below that: both
- * sides, see losses/rows.h); or extreme rows — ±1e4 mixed, all equal, one large (1e4) among
+ * sides, see losses/softmax_rows.h); or extreme rows — ±1e4 mixed, all equal, one large (1e4) among
  * zeros, the label's logit far below the rest, 30 and −30 — cycled over the rows. */
 static void fill_logits(ct_tensor *z, int how, ct_rng *rng) {
     const int N = z->shape[0], C = z->shape[1];
@@ -382,7 +240,7 @@ static size_t run_loss(ct_tensor *(*build)(ct_tape *, ct_tensor *, const loss_ca
 #define GRAD_RTOL 2e-4
 #endif
 
-/* Fused == composed on one input, for every reduction the loss has; updates *worst (relative to
+/* Fused == reference on one input, for every reduction the loss has; updates *worst (relative to
  * the largest magnitude, so tiny entries next to big ones compare at the big one's precision). */
 static int compare_on(loss_case lc, ct_tensor *z, double *worst) {
     const ct_reduction reductions[] = {CT_REDUCTION_MEAN, CT_REDUCTION_SUM, CT_REDUCTION_NONE, CT_REDUCTION_BATCHMEAN};
@@ -394,7 +252,7 @@ static int compare_on(loss_case lc, ct_tensor *z, double *worst) {
     for (int ri = 0; ri < n_red && ok; ri++) {
         lc.reduction = reductions[ri];
         const size_t n = run_loss(fused, &lc, z, v1, g1, 7);
-        run_loss(composed, &lc, z, v2, g2, 7);
+        run_loss(reference, &lc, z, v2, g2, 7);
         double vscale = 0, gscale = 0;
         for (size_t k = 0; k < n; k++) vscale = fmax(vscale, fabs((double)v2[k]));
         for (size_t k = 0; k < z->size; k++) gscale = fmax(gscale, fabs((double)g2[k]));
@@ -402,7 +260,7 @@ static int compare_on(loss_case lc, ct_tensor *z, double *worst) {
             const double err = fabs((double)v1[k] - v2[k]) / fmax(vscale, 1e-30);
             *worst = fmax(*worst, err);
             if (!(err <= VALUE_RTOL) || !isfinite((double)v1[k])) {
-                ct_test_fail(__FILE__, __LINE__, "%s reduction %d: value[%zu] fused %.9g, composed %.9g",
+                ct_test_fail(__FILE__, __LINE__, "%s reduction %d: value[%zu] fused %.9g, reference %.9g",
                              loss_names[lc.kind], (int)lc.reduction, k, (double)v1[k], (double)v2[k]);
                 ok = 0;
             }
@@ -411,7 +269,7 @@ static int compare_on(loss_case lc, ct_tensor *z, double *worst) {
             const double err = fabs((double)g1[k] - g2[k]) / fmax(gscale, 1e-30);
             *worst = fmax(*worst, err);
             if (!(err <= GRAD_RTOL) || !isfinite((double)g1[k])) {
-                ct_test_fail(__FILE__, __LINE__, "%s reduction %d: grad[%zu] fused %.9g, composed %.9g (scale %.3g)",
+                ct_test_fail(__FILE__, __LINE__, "%s reduction %d: grad[%zu] fused %.9g, reference %.9g (scale %.3g)",
                              loss_names[lc.kind], (int)lc.reduction, k, (double)g1[k], (double)g2[k], gscale);
                 ok = 0;
             }
@@ -433,7 +291,7 @@ static void compare_loss(loss_case lc, int extreme_ok) {
         const int N = shapes[s][0], C = shapes[s][1];
         int *labels = malloc((size_t)N * sizeof *labels);
         for (int i = 0; i < N; i++) labels[i] = (int)ct_rng_int(&rng, 0, C);
-        if (lc.kind == L_NLL) labels[N - 1] = -100; /* one ignored sample */
+        if (lc.kind == L_NLL || lc.kind == L_CE) labels[N - 1] = -100; /* one ignored sample */
         lc.y = CT_LABELS(labels, N);
         for (int how = IN_RANDOM; how <= (extreme_ok ? IN_EXTREME : IN_STAIRCASE); how++) {
             ct_tensor *z = ct_tensor_new_grad(CT_SHAPE(N, C));
@@ -456,6 +314,8 @@ static void compare_loss(loss_case lc, int extreme_ok) {
             if (t) ct_tensor_free(t);
             cases++;
             if (!ok) {
+                static const char *const inputs[] = {"random", "staircase", "extreme"};
+                ct_test_note("on (%d, %d) %s logits", N, C, inputs[how]);
                 free(labels);
                 return;
             }
@@ -476,55 +336,61 @@ static ct_real *per_class(double base) {
 }
 #define PER_CLASS(base) per_class(base)
 
-CT_TEST(loss_fused, nll_matches_composed) {
+CT_TEST(loss_fused, cross_entropy_matches_reference) {
+    compare_loss((loss_case){.kind = L_CE}, 1);
+    if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_CE, .w1 = PER_CLASS(0.5)}, 1);
+    if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_CE, .a = 0.1}, 1);
+    if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_CE, .a = 0.25, .w1 = PER_CLASS(0.25)}, 1);
+}
+CT_TEST(loss_fused, nll_matches_reference) {
     compare_loss((loss_case){.kind = L_NLL}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_NLL, .w1 = PER_CLASS(0.5)}, 1);
 }
-CT_TEST(loss_fused, bce_with_logits_matches_composed) {
+CT_TEST(loss_fused, bce_with_logits_matches_reference) {
     compare_loss((loss_case){.kind = L_BCE}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_BCE, .w2 = PER_CLASS(0.5)}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_BCE, .w1 = PER_CLASS(0.25), .w2 = PER_CLASS(1.5)}, 1);
 }
-CT_TEST(loss_fused, mse_matches_composed) { compare_loss((loss_case){.kind = L_MSE}, 1); }
-CT_TEST(loss_fused, l1_matches_composed) { compare_loss((loss_case){.kind = L_L1}, 1); }
-CT_TEST(loss_fused, smooth_l1_matches_composed) {
+CT_TEST(loss_fused, mse_matches_reference) { compare_loss((loss_case){.kind = L_MSE}, 1); }
+CT_TEST(loss_fused, l1_matches_reference) { compare_loss((loss_case){.kind = L_L1}, 1); }
+CT_TEST(loss_fused, smooth_l1_matches_reference) {
     compare_loss((loss_case){.kind = L_SMOOTH_L1, .a = 1.0}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_SMOOTH_L1, .a = 0.25}, 1);
 }
-CT_TEST(loss_fused, huber_matches_composed) {
+CT_TEST(loss_fused, huber_matches_reference) {
     compare_loss((loss_case){.kind = L_HUBER, .a = 1.0}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_HUBER, .a = 2.5}, 1);
 }
-CT_TEST(loss_fused, kl_div_matches_composed) {
+CT_TEST(loss_fused, kl_div_matches_reference) {
     compare_loss((loss_case){.kind = L_KL, .a = 0}, 0);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_KL, .a = 1}, 0);
 }
-CT_TEST(loss_fused, sigmoid_focal_matches_composed) {
+CT_TEST(loss_fused, sigmoid_focal_matches_reference) {
     const double gammas[] = {2, 0, 1, 0.5, 3, 1.5};
     for (int k = 0; k < 6 && !ct_test_stopped(); k++)
         compare_loss((loss_case){.kind = L_SIGMOID_FOCAL, .a = k % 2 ? 0.25 : -1, .b = gammas[k]}, 1);
 }
-CT_TEST(loss_fused, focal_matches_composed) {
+CT_TEST(loss_fused, focal_matches_reference) {
     const double gammas[] = {2, 0, 1, 0.5, 3, 1.5};
     for (int k = 0; k < 6 && !ct_test_stopped(); k++)
         compare_loss((loss_case){.kind = L_FOCAL, .a = k % 2 ? 0.25 : 1, .b = gammas[k]}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_FOCAL, .a = 1, .b = 2, .w1 = PER_CLASS(0.25)}, 1);
 }
-CT_TEST(loss_fused, poly1_matches_composed) {
+CT_TEST(loss_fused, poly1_matches_reference) {
     compare_loss((loss_case){.kind = L_POLY1, .c = 1}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_POLY1, .c = -1}, 1);
 }
-CT_TEST(loss_fused, poly_n_matches_composed) {
+CT_TEST(loss_fused, poly_n_matches_reference) {
     static const double eps[] = {1, 0, -0.5, 2};
     compare_loss((loss_case){.kind = L_POLY_N, .eps = eps, .n_eps = 4}, 1);
 }
-CT_TEST(loss_fused, poly1_focal_matches_composed) {
+CT_TEST(loss_fused, poly1_focal_matches_reference) {
     compare_loss((loss_case){.kind = L_POLY1_FOCAL, .a = 1, .b = 2, .c = 1}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_POLY1_FOCAL, .a = 0.25, .b = 0.5, .c = -1}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_POLY1_FOCAL, .a = 0.5, .b = 0, .c = 2}, 1);
 }
-CT_TEST(loss_fused, squentropy_matches_composed) { compare_loss((loss_case){.kind = L_SQUENTROPY}, 1); }
-CT_TEST(loss_fused, comp_sum_matches_composed) {
+CT_TEST(loss_fused, squentropy_matches_reference) { compare_loss((loss_case){.kind = L_SQUENTROPY}, 1); }
+CT_TEST(loss_fused, comp_sum_matches_reference) {
     /* τ < 1 grows like e^((1−τ)·CE): the extreme rows overflow both versions, so random inputs only */
     compare_loss((loss_case){.kind = L_COMP_SUM, .a = 0}, 0);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_COMP_SUM, .a = 1}, 1);
@@ -532,13 +398,13 @@ CT_TEST(loss_fused, comp_sum_matches_composed) {
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_COMP_SUM, .a = 1.7}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_COMP_SUM, .a = 2}, 1);
 }
-CT_TEST(loss_fused, nce_rce_matches_composed) {
+CT_TEST(loss_fused, nce_rce_matches_reference) {
     compare_loss((loss_case){.kind = L_NCE_RCE, .a = 1, .b = 1, .c = -4}, 1);
     if (!ct_test_stopped()) compare_loss((loss_case){.kind = L_NCE_RCE, .a = 0.5, .b = 2, .c = -2}, 1);
 }
-CT_TEST(loss_fused, stablemax_matches_composed) { compare_loss((loss_case){.kind = L_STABLEMAX}, 1); }
+CT_TEST(loss_fused, stablemax_matches_reference) { compare_loss((loss_case){.kind = L_STABLEMAX}, 1); }
 
-/* A target that requires grad takes the composed path: its gradient arrives (mse: −2d/n). */
+/* A target that requires grad takes the reference path: its gradient arrives (mse: −2d/n). */
 CT_TEST(loss_fused, target_with_grad_gets_its_gradient) {
     ct_tensor *x = ct_tensor_new_grad(CT_SHAPE(2, 3)), *t = ct_tensor_new_grad(CT_SHAPE(2, 3));
     for (int k = 0; k < 6; k++) x->data[k] = (ct_real)k, t->data[k] = (ct_real)(k * k) / 4;
@@ -556,7 +422,8 @@ CT_TEST(loss_fused, target_with_grad_gets_its_gradient) {
 /* ---- float64 gradient checks of the fused paths ------------------------------------------------ */
 #ifdef CT_PRECISION_64
 static ct_tensor *gradcheck_fn(ct_tape *tape, ct_tensor *const *inputs, void *ctx) {
-    return fused(tape, inputs[0], ctx);
+    const loss_case *lc = ctx;
+    return loss_of(tape, inputs[0], lc, lc->use_reference);
 }
 #endif
 
@@ -592,7 +459,7 @@ static void gradcheck_loss(loss_case lc, int N, int C) {
     free(labels);
     ct_tensor_free(z);
     if (t) ct_tensor_free(t);
-    CHECK(passed, "%s: %s", loss_names[lc.kind], msg);
+    CHECK(passed, "%s%s: %s", loss_names[lc.kind], lc.use_reference ? " reference" : "", msg);
 #endif
 }
 
@@ -624,4 +491,27 @@ CT_TEST(gradcheck, loss_fused_pointwise) {
 CT_TEST(gradcheck, loss_fused_stablemax_nll) {
     gradcheck_loss((loss_case){.kind = L_STABLEMAX}, 300, 10);
     if (!ct_test_stopped()) gradcheck_loss((loss_case){.kind = L_NLL, .w1 = PER_CLASS(0.5)}, 9, 70);
+}
+
+/* The references themselves (composed from tape ops, differentiated by the tape): one case per
+ * fused loss, short and long rows, with its options off the defaults. */
+CT_TEST(gradcheck, loss_references) {
+    static const double eps[] = {1, 0.5};
+    const loss_case cases[] = {
+        {.kind = L_CE, .a = 0.1, .w1 = PER_CLASS(0.5)}, {.kind = L_NLL, .w1 = PER_CLASS(0.5)},
+        {.kind = L_BCE, .w1 = PER_CLASS(0.5), .w2 = PER_CLASS(2)}, {.kind = L_MSE},
+        {.kind = L_L1},                                  {.kind = L_SMOOTH_L1, .a = 2},
+        {.kind = L_HUBER, .a = 0.5},                     {.kind = L_KL, .a = 0},
+        {.kind = L_KL, .a = 1},                          {.kind = L_SIGMOID_FOCAL, .a = 0.25, .b = 1.5},
+        {.kind = L_FOCAL, .a = 0.25, .b = 1.5},          {.kind = L_POLY1, .c = 1},
+        {.kind = L_POLY_N, .eps = eps, .n_eps = 2},      {.kind = L_POLY1_FOCAL, .a = 1, .b = 3, .c = 1},
+        {.kind = L_SQUENTROPY},                          {.kind = L_COMP_SUM, .a = 1.7},
+        {.kind = L_NCE_RCE, .a = 1, .b = 1, .c = -4},    {.kind = L_STABLEMAX},
+    };
+    const int n = (int)(sizeof cases / sizeof cases[0]);
+    for (int k = 0; k < n && !ct_test_stopped(); k++) {
+        loss_case lc = cases[k];
+        lc.use_reference = 1;
+        gradcheck_loss(lc, k % 2 ? 7 : 5, k % 2 ? 70 : 10);
+    }
 }

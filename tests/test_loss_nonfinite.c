@@ -68,11 +68,8 @@ CT_TEST(loss_nonfinite, squentropy_overflowing_square_is_inf_not_nan) {
         ct_tensor *loss = ct_squentropy_loss(tape, z, CT_LABELS(y, N), CT_SQUENTROPY(.reduction = reductions[r]));
         ct_backward(tape, loss);
         /* the same loss composed: CE + Σ (z·(1 − onehot))² / (C − 1) */
-        ct_tensor *mask = ct_add_scalar(tape, ct_neg(tape, ct_one_hot(tape, y, N, C)), 1.0);
-        ct_tensor *off = ct_mul(tape, z, mask);
-        ct_tensor *per = ct_add(tape, ct_cross_entropy(tape, z, CT_LABELS(y, N), CT_CE(.reduction = CT_REDUCTION_NONE)),
-                                ct_mul_scalar(tape, ct_sum(tape, ct_mul(tape, off, off), 1, 0), 1.0 / (C - 1)));
-        ct_tensor *composed = r == 0 ? ct_mean_all(tape, per) : ct_sum_all(tape, per);
+        ct_tensor *composed =
+            ct_squentropy_loss_reference(tape, z, CT_LABELS(y, N), CT_SQUENTROPY(.reduction = reductions[r]));
         CHECK(!isnan(loss->data[0]), "reduction %d: NaN", r);
         CHECK(loss->data[0] == composed->data[0], "reduction %d: %g, composed %g", r, (double)loss->data[0],
               (double)composed->data[0]);
@@ -224,4 +221,37 @@ CT_TEST(loss_nonfinite, divergent_training_reaches_the_optimizer_guard) {
     CHECK(out[1] > 0, "the loss never became non-finite: the test does not diverge");
     CHECK(out[0] > 0, "%ld non-finite losses, no step skipped", out[1]);
     ct_test_note("%ld of 30 losses non-finite, %ld steps skipped", out[1], out[0]);
+}
+
+/* ---- option vectors: every entry checked, one finiteness check -------------------------------- */
+/* A class weight is an option, not data: a non-finite one is named whether or not a label picks
+ * it. nll checked only the weights its labels read (an inf weight of an unused class passed). */
+typedef struct {
+    const char *loss;
+    int which; /* the class whose weight is inf */
+} bad_weight_case;
+
+static void bad_weight_body(void *arg) {
+    const bad_weight_case *c = arg;
+    ct_tape *tape = ct_tape_new();
+    ct_tensor *z = ct_tape_zeros(tape, CT_SHAPE(4, 3));
+    const int y[4] = {0, 0, 1, 0}; /* class 2 is never a label */
+    ct_real w[3] = {1, 1, 1};
+    w[c->which] = INFINITY;
+    if (!strcmp(c->loss, "nll")) ct_nll_loss(tape, z, CT_LABELS(y, 4), CT_NLL(.weight = w));
+    else if (!strcmp(c->loss, "cross_entropy")) ct_cross_entropy(tape, z, CT_LABELS(y, 4), CT_CE(.weight = w));
+    else if (!strcmp(c->loss, "focal")) ct_focal_loss(tape, z, CT_LABELS(y, 4), CT_FOCAL(.alpha_per_class = w));
+    else ct_bce_with_logits(tape, z, z, CT_BCE(.weight = w));
+    ct_tape_free(tape);
+}
+
+CT_TEST(loss_nonfinite, non_finite_class_weights_are_named_even_when_no_label_picks_them) {
+    const char *losses[] = {"nll", "cross_entropy", "focal", "bce_with_logits"};
+    const char *names[] = {"weight[2] = inf is not finite", "weight[2] = inf is not finite",
+                           "alpha_per_class[2] = inf is not finite", "weight[2] = inf is not finite"};
+    char got[1024];
+    for (int k = 0; k < 4; k++) {
+        bad_weight_case c = {losses[k], 2};
+        CHECK(ct_test_expect_fatal(bad_weight_body, &c, names[k], got, sizeof got), "%s: got '%s'", losses[k], got);
+    }
 }

@@ -1,7 +1,8 @@
 /* tests/test_loss_zoo.c — the classification / regression losses of the zoo
- * (losses/classification.c): values and gradients against PyTorch (tests/reference/
- * loss_zoo_ref.h, from gen_loss_zoo.py), gradient checks of every case (group gradcheck, float64
- * build), extreme logits through the registry, errors naming the loss and the index. */
+ * (losses/softmax_family.c, nll_stablemax.c, pointwise.c, cross_entropy.c): values and gradients
+ * against PyTorch (tests/reference/loss_zoo_ref.h, from gen_loss_zoo.py), gradient checks of every
+ * case (group gradcheck, float64 build), extreme logits through the registry, errors naming the
+ * loss and the index. */
 #include "test.h"
 #include "reference/loss_zoo_ref.h"
 

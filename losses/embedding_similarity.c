@@ -1,90 +1,30 @@
-/* losses/embedding.c — losses on embeddings: SupCon / NT-Xent, Circle (pair and class forms),
- * triplet margin (explicit, batch-all, batch-hard) and center loss.
- *
- * SupCon and the two Circle forms are fused ops, one tape node each (the shared forward pieces and
- * backward are described above similarity_saved); the mined triplet loss uses two fused ops, the
- * pairwise L2 distances and the batch-all hinge, so that it builds no (N, N, D) or (N, N, N)
- * tensor. tests/test_loss_embedding_fused.c checks all of them against the same losses composed
- * from tape ops. The rest (the explicit triplet loss, batch hard on the distances, cosine
- * distances, center loss) is composed from tape ops and has no backward code of its own. Which
- * pairs or triplets count is decided from the labels:
- *   - in the fused ops, by comparing labels inside the pass over each row;
- *   - in the composed ones, by constant 0/1 masks: a set restricted by a mask enters a max through
- *     where(mask, x, −∞), so the excluded entries get no gradient; an anchor whose set is empty
- *     would make a row of −∞ only, so for such a row the mask is widened to the whole row (finite,
- *     meaningless) and the anchor's loss is multiplied by a constant 0: it is left out of the
- *     value, and 0·(finite gradient) = 0 leaves it out of the gradient too.
- * The mean of a loss is taken over the anchors (or triplets) that count, and a batch where none
- * counts gives 0 with a zero gradient, never 0/0. */
+/* losses/embedding_similarity.c — the losses of one cosine-similarity matrix: SupCon / NT-Xent and
+ * Circle (pair and class forms), fused ops with one shared backward, each with its composed form
+ * beside it (ct_*_reference: the readable definition, which tests/test_loss_embedding_fused.c
+ * checks the fused op against). In the fused ops, which pairs count is decided by comparing labels
+ * inside the pass over each row; in the composed ones by constant 0/1 masks: a set restricted by a
+ * mask enters a logsumexp through where(mask, x, −∞), so the excluded entries get no gradient; an
+ * anchor whose set is empty would make a row of −∞ only, so for such a row the mask is widened to
+ * the whole row (finite, meaningless) and the anchor's loss is multiplied by a constant 0: it is
+ * left out of the value, and 0·(finite gradient) = 0 leaves it out of the gradient too. The mean
+ * is over the anchors that count, and a batch where none counts gives 0 with a zero gradient. */
 #define CT_BUILDING_LIBRARY
 #include "losses.h"
-#include "../autograd/op.h"
+#include "common.h"
 
-#include <math.h>
 #include <string.h>
-
-/* ---- shared checks and constants ------------------------------------------------------------ */
-
-static void check_reduction(const char *op, ct_reduction r) {
-    CT_CHECK(r == CT_REDUCTION_MEAN || r == CT_REDUCTION_SUM || r == CT_REDUCTION_NONE, op,
-             "unknown reduction %d", (int)r);
-}
-
-/* 1 when every element of every given tensor (NULLs skipped) is finite. */
-static int all_finite(const ct_tensor *a, const ct_tensor *b, const ct_tensor *c) {
-    const ct_tensor *t[3] = {a, b, c};
-    for (int k = 0; k < 3; k++)
-        if (t[k] && !ct_all_finite(t[k]->data, t[k]->size)) return 0;
-    return 1;
-}
-
-/* The loss of inputs with a NaN or ±inf: NaN (every element for none, of the shape the loss gives:
- * the features' leading dims), with a NaN gradient for every input. A non-finite feature is data,
- * not a programmer error, and an optimizer's guard needs a loss and gradients to look at; in the
- * fused losses it would meet masks and maxima that may drop it, so it is not passed through them.
- * As in PyTorch, where one such row reaches every anchor through the similarities or distances.
- * Composed as NaN·Σ x (+ NaN·Σ of the other inputs): no op of its own. */
-static ct_tensor *nonfinite_loss(ct_tape *tape, ct_tensor *features, ct_tensor *b, ct_tensor *c, ct_reduction r) {
-    ct_tensor *t = r == CT_REDUCTION_NONE ? ct_sum(tape, features, -1, 0) : ct_sum_all(tape, features);
-    if (b) t = ct_add(tape, t, ct_reshape(tape, ct_sum_all(tape, b), CT_SHAPE(1)));
-    if (c) t = ct_add(tape, t, ct_reshape(tape, ct_sum_all(tape, c), CT_SHAPE(1)));
-    if (r != CT_REDUCTION_NONE && t->ndim) t = ct_reshape(tape, t, (ct_shape){.ndim = 0});
-    return ct_mul_scalar(tape, t, NAN);
-}
-
-/* labels.n == n and, when classes > 0, every label in [0, classes). */
-static void check_labels(const char *op, ct_labels labels, int n, int classes) {
-    CT_CHECK(labels.n == n, op, "%d labels for %d samples", labels.n, n);
-    CT_CHECK(labels.data || n == 0, op, "labels are NULL for %d samples", n);
-    if (classes > 0)
-        for (int i = 0; i < n; i++)
-            CT_CHECK(labels.data[i] >= 0 && labels.data[i] < classes, op,
-                     "label %d of sample %d is out of range for C = %d classes", labels.data[i], i, classes);
-}
-
-static ct_tensor *constant(ct_tape *tape, double value) {
-    ct_tensor *t = ct_tape_zeros(tape, CT_SHAPE(1));
-    t->data[0] = (ct_real)value;
-    return t;
-}
-
-/* The reduction of per-anchor losses `per` (zero where an anchor does not count): none gives
- * `per` itself (reshaped to none_shape), sum Σ per, mean Σ per / count (count = 0: Σ per = 0). */
-static ct_tensor *reduce_losses(ct_tape *tape, ct_tensor *per, ct_reduction r, double count,
-                                ct_shape none_shape) {
-    if (r == CT_REDUCTION_NONE) return ct_reshape(tape, per, none_shape);
-    ct_tensor *total = ct_sum_all(tape, per);
-    if (r == CT_REDUCTION_SUM) return total;
-    return ct_mul_scalar(tape, total, 1.0 / (count > 0 ? count : 1));
-}
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* ---- fused cosine-similarity losses: shared pieces and one backward ----------------------------
  * SupCon and both Circle forms are functions of one similarity matrix
  *   S = σ·Â·B̂ᵀ  (R, K),   Â (R, D) the anchors, B̂ (K, D) what they are compared with,
  * B̂ = Â for SupCon and the Circle pair form (one input), the class proxies for the class form;
  * rows L2-normalised (SupCon optionally), σ = 1/τ for SupCon and 1 for Circle. The loss ℓ_r of
- * anchor r depends on row r of S only. Composed from tape ops each loss was a dozen nodes with
- * (R, K) masks and as many (R, K) temporaries; fused, each is one node:
+ * anchor r depends on row r of S only. Composed from tape ops (the references at the end of this
+ * file) each loss is a dozen nodes with (R, K) masks and as many (R, K) temporaries; fused, each
+ * is one node:
  *   forward   normalise the rows (exactly ct_l2_normalize: x / max(‖x‖, 1e-12), the norm summed in
  *             double), S = σ·Â·B̂ᵀ into an (R, K) buffer, and one pass per row that computes ℓ_r
  *             and, when a gradient is wanted, overwrites the row with G_rk = ∂ℓ_r/∂S_rk. Every
@@ -101,17 +41,15 @@ static ct_tensor *reduce_losses(ct_tape *tape, ct_tensor *per, ct_reduction r, d
  * their row pass in the forward; its rows of H, its GEMM and its rows of the normalisation's
  * backward in the backward — so a step has two fork/joins and nothing else to wait for; the GEMMs
  * run on the calling thread (blas_on_this_thread). Below PAR_MIN_MACS everything runs on one
- * thread, GEMMs included: W5's (256, 128) takes ~0.5 ms on one thread, and on this 2-core machine
- * with other work running every fork/join (OpenBLAS's own included) can wait a scheduler time
- * slice for the second thread — measured under load: 3–18 ms per step with 2 threads against
- * 0.7–0.9 ms on one, while on a quiet machine 2 threads could at best halve the ~0.5 ms.
+ * thread, GEMMs included: on a busy machine every fork/join (OpenBLAS's own included) can wait a
+ * scheduler time slice for the second thread, which costs far more than a small batch's work.
  * Which pairs count comes from group numbers, not masks: anchor r's positives are the columns k
  * with col_group[k] = row_group[r] other than r itself, the other columns its negatives (SupCon:
  * the rest of its denominator). */
 
 #define NORM_EPS 1e-12 /* the eps the composed losses gave ct_l2_normalize */
 /* R·K·D (the multiply-adds of S) from which the rows are split among the threads (see above):
- * 2^27 is M = 1024 anchors of D = 128, ~10 ms of work on one thread. */
+ * 2^27 is M = 1024 anchors of D = 128. */
 #define PAR_MIN_MACS ((size_t)1 << 27)
 
 /* What the forward keeps for similarity_backward (in the arena). */
@@ -397,22 +335,27 @@ const ct_op ct_op_supcon = {
     "S = F̂F̂ᵀ/τ; ℓ_a = −(τ/τ_b)(mean_{P(a)} S_ap − lse_{k≠a} S_ak); dS_ak = w_a(τ/τ_b)(p_ak − [k∈P(a)]/|P(a)|)",
     similarity_backward};
 
-ct_tensor *ct_supcon_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_supcon_opts opts) {
-    static const char *op = "ct_supcon_loss";
+static void check_supcon(const char *op, ct_tensor *features, ct_labels labels, ct_supcon_opts opts) {
     CT_CHECK(features && (features->ndim == 3 || features->ndim == 2), op,
              "features must be (N, V, D) or (N, D), got %s", features ? ct_shp(features) : "NULL");
-    const int three_d = features->ndim == 3;
-    const int N = features->shape[0], V = three_d ? features->shape[1] : 1;
-    const int D = features->shape[features->ndim - 1], M = N * V;
+    const int N = features->shape[0], V = features->ndim == 3 ? features->shape[1] : 1;
+    const int D = features->shape[features->ndim - 1];
     CT_CHECK(N > 0 && V > 0 && D > 0, op, "features %s are empty", ct_shp(features));
     CT_CHECK(opts.temperature > 0 && isfinite(opts.temperature), op, "temperature τ = %g must be > 0",
              opts.temperature);
     CT_CHECK(opts.base_temperature > 0 && isfinite(opts.base_temperature), op,
              "base_temperature τ_base = %g must be > 0", opts.base_temperature);
-    check_reduction(op, opts.reduction);
+    check_reduction(op, opts.reduction, 0);
     if (labels.data) check_labels(op, labels, N, 0);
     else CT_CHECK(labels.n == 0 || labels.n == N, op, "labels are NULL but labels.n = %d", labels.n);
-    if (!all_finite(features, NULL, NULL)) return nonfinite_loss(tape, features, NULL, NULL, opts.reduction);
+}
+
+ct_tensor *ct_supcon_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_supcon_opts opts) {
+    check_supcon("ct_supcon_loss", features, labels, opts);
+    const int three_d = features->ndim == 3;
+    const int N = features->shape[0], V = three_d ? features->shape[1] : 1;
+    const int D = features->shape[features->ndim - 1], M = N * V;
+    if (!inputs_finite(features, NULL, NULL)) return nonfinite_loss(tape, features, NULL, NULL, opts.reduction);
 
     ct_shape shape = opts.reduction != CT_REDUCTION_NONE ? (ct_shape){.ndim = 0}
                      : three_d                           ? CT_SHAPE(N, V)
@@ -505,7 +448,7 @@ static int circle_row(ct_real *restrict row, ct_real *restrict e, int K, int sel
 }
 
 static void check_circle_opts(const char *op, ct_circle_opts o) {
-    check_reduction(op, o.reduction);
+    check_reduction(op, o.reduction, 0);
     CT_CHECK(o.m >= 0 && o.m <= 1, op, "margin m = %g is outside [0, 1]", o.m);
     CT_CHECK(o.gamma > 0 && isfinite(o.gamma), op, "scale gamma = %g must be > 0", o.gamma);
 }
@@ -517,15 +460,19 @@ const ct_op ct_op_circle = {
 
 /* Pair form: S = Ê·Êᵀ over the batch; for anchor i the positives are j ≠ i with y_j = y_i and the
  * negatives j with y_j ≠ y_i. */
-ct_tensor *ct_circle_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_circle_opts opts) {
-    static const char *op = "ct_circle_loss";
+static void check_circle(const char *op, ct_tensor *features, ct_labels labels, ct_circle_opts opts) {
     CT_CHECK(features && features->ndim == 2, op, "features must be (N, D), got %s",
              features ? ct_shp(features) : "NULL");
-    const int N = features->shape[0], D = features->shape[1];
-    CT_CHECK(N > 0 && D > 0, op, "features %s are empty", ct_shp(features));
+    CT_CHECK(features->shape[0] > 0 && features->shape[1] > 0, op, "features %s are empty", ct_shp(features));
     check_circle_opts(op, opts);
-    check_labels(op, labels, N, 0);
-    if (!all_finite(features, NULL, NULL)) return nonfinite_loss(tape, features, NULL, NULL, opts.reduction);
+    check_labels(op, labels, features->shape[0], 0);
+}
+
+ct_tensor *ct_circle_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_circle_opts opts) {
+    static const char *op = "ct_circle_loss";
+    check_circle(op, features, labels, opts);
+    const int N = features->shape[0], D = features->shape[1];
+    if (!inputs_finite(features, NULL, NULL)) return nonfinite_loss(tape, features, NULL, NULL, opts.reduction);
 
     ct_node *nd;
     ct_shape shape = opts.reduction == CT_REDUCTION_NONE ? CT_SHAPE(N) : (ct_shape){.ndim = 0};
@@ -550,20 +497,26 @@ const ct_op ct_op_circle_class = {
 
 /* Class form: S = Ê·P̂ᵀ (N, C) against the normalised proxies; the positive of sample i is
  * column y_i, the negatives the other C − 1 columns (so every sample counts). */
-ct_tensor *ct_circle_class_loss(ct_tape *tape, ct_tensor *features, ct_tensor *proxies, ct_labels labels,
-                                ct_circle_opts opts) {
-    static const char *op = "ct_circle_class_loss";
+static void check_circle_class(const char *op, ct_tensor *features, ct_tensor *proxies, ct_labels labels,
+                               ct_circle_opts opts) {
     CT_CHECK(features && features->ndim == 2, op, "features must be (N, D), got %s",
              features ? ct_shp(features) : "NULL");
     CT_CHECK(proxies && proxies->ndim == 2 && proxies->shape[1] == features->shape[1], op,
              "proxies must be (C, D) with D = %d as the features %s, got %s", features->shape[1],
              ct_shp(features), proxies ? ct_shp(proxies) : "NULL");
-    const int N = features->shape[0], C = proxies->shape[0], D = features->shape[1];
-    CT_CHECK(N > 0 && D > 0, op, "features %s are empty", ct_shp(features));
-    CT_CHECK(C >= 2, op, "needs at least 2 class proxies (a positive and a negative), got %s", ct_shp(proxies));
+    CT_CHECK(features->shape[0] > 0 && features->shape[1] > 0, op, "features %s are empty", ct_shp(features));
+    CT_CHECK(proxies->shape[0] >= 2, op, "needs at least 2 class proxies (a positive and a negative), got %s",
+             ct_shp(proxies));
     check_circle_opts(op, opts);
-    check_labels(op, labels, N, C);
-    if (!all_finite(features, proxies, NULL)) return nonfinite_loss(tape, features, proxies, NULL, opts.reduction);
+    check_labels(op, labels, features->shape[0], proxies->shape[0]);
+}
+
+ct_tensor *ct_circle_class_loss(ct_tape *tape, ct_tensor *features, ct_tensor *proxies, ct_labels labels,
+                                ct_circle_opts opts) {
+    static const char *op = "ct_circle_class_loss";
+    check_circle_class(op, features, proxies, labels, opts);
+    const int N = features->shape[0], C = proxies->shape[0], D = features->shape[1];
+    if (!inputs_finite(features, proxies, NULL)) return nonfinite_loss(tape, features, proxies, NULL, opts.reduction);
 
     ct_node *nd;
     ct_shape shape = opts.reduction == CT_REDUCTION_NONE ? CT_SHAPE(N) : (ct_shape){.ndim = 0};
@@ -584,267 +537,101 @@ ct_tensor *ct_circle_class_loss(ct_tape *tape, ct_tensor *features, ct_tensor *p
     return out;
 }
 
-/* ---- triplet margin loss ---------------------------------------------------------------------- */
 
-static void check_triplet_opts(const char *op, ct_triplet_opts o) {
-    check_reduction(op, o.reduction);
-    CT_CHECK(o.margin >= 0 && isfinite(o.margin), op, "margin %g must be >= 0", o.margin);
-    CT_CHECK(o.distance == CT_DISTANCE_L2 || o.distance == CT_DISTANCE_COSINE, op, "unknown distance %d",
-             (int)o.distance);
-    CT_CHECK(o.eps >= 0 && isfinite(o.eps), op, "eps %g must be >= 0", o.eps);
-    CT_CHECK(o.mining == CT_MINING_BATCH_ALL || o.mining == CT_MINING_BATCH_HARD, op, "unknown mining %d",
-             (int)o.mining);
-}
+/* ---- the references, composed from tape ops ---------------------------------------------------------
+ * Which pairs count comes from constant 0/1 masks built from the labels (see the top of the file). */
 
-/* Distances between matching rows of x and y (N, D) -> (N), or, when x is (N, 1, D) and y is
- * (1, N, D), between every pair -> (N, N) by broadcasting (D_ij = d(x_i, y_j)):
- *   L2:     ‖x − y + eps‖₂ = sqrt(Σ_d (x_d − y_d + eps)²)      F.pairwise_distance's form; the eps
- *           keeps the sqrt away from 0, so d(x, x) = eps·√D has a finite gradient
- *   cosine: 1 − ⟨x̂, ŷ⟩, x̂ = x / max(‖x‖, 1e-12) */
-static ct_tensor *distance(ct_tape *tape, ct_tensor *x, ct_tensor *y, ct_triplet_opts o) {
-    const int axis = x->ndim - 1;
-    if (o.distance == CT_DISTANCE_L2) {
-        ct_tensor *diff = ct_add_scalar(tape, ct_sub(tape, x, y), o.eps);
-        return ct_sqrt(tape, ct_sum(tape, ct_mul(tape, diff, diff), -1, 0));
-    }
-    ct_tensor *xh = ct_l2_normalize(tape, x, axis, 1e-12), *yh = ct_l2_normalize(tape, y, y->ndim - 1, 1e-12);
-    return ct_add_scalar(tape, ct_neg(tape, ct_sum(tape, ct_mul(tape, xh, yh), -1, 0)), 1.0);
-}
-
-/* Explicit form, torch.nn.TripletMarginLoss: ℓ_i = [d(a_i, p_i) − d(a_i, n_i) + margin]₊,
- * with swap d(a_i, n_i) ← min(d(a_i, n_i), d(p_i, n_i)); mean over N, sum, or none (N). */
-ct_tensor *ct_triplet_margin_loss(ct_tape *tape, ct_tensor *anchor, ct_tensor *positive, ct_tensor *negative,
-                                  ct_triplet_opts opts) {
-    static const char *op = "ct_triplet_margin_loss";
-    CT_CHECK(anchor && positive && negative, op, "anchor, positive and negative must not be NULL");
-    CT_CHECK(anchor->ndim == 2 && anchor->shape[0] > 0 && anchor->shape[1] > 0, op,
-             "anchor must be (N, D) with N, D > 0, got %s", ct_shp(anchor));
-    CT_CHECK(positive->ndim == 2 && positive->shape[0] == anchor->shape[0] &&
-             positive->shape[1] == anchor->shape[1], op, "positive %s does not match anchor %s",
-             ct_shp(positive), ct_shp(anchor));
-    CT_CHECK(negative->ndim == 2 && negative->shape[0] == anchor->shape[0] &&
-             negative->shape[1] == anchor->shape[1], op, "negative %s does not match anchor %s",
-             ct_shp(negative), ct_shp(anchor));
-    check_triplet_opts(op, opts);
-    if (!all_finite(anchor, positive, negative)) return nonfinite_loss(tape, anchor, positive, negative, opts.reduction);
-    const int N = anchor->shape[0];
-
-    ct_tensor *d_ap = distance(tape, anchor, positive, opts);
-    ct_tensor *d_an = distance(tape, anchor, negative, opts);
-    if (opts.swap) d_an = ct_minimum(tape, d_an, distance(tape, positive, negative, opts));
-    ct_tensor *per = ct_relu(tape, ct_add_scalar(tape, ct_sub(tape, d_ap, d_an), opts.margin));
-    return reduce_losses(tape, per, opts.reduction, N, CT_SHAPE(N));
-}
-
-/* ---- pairwise L2 distances, fused: x (N, D) -> D (N, N) ---------------------------------------------
- *   D_ij = ‖x_i − x_j + eps‖₂ = sqrt(Σ_d u_ijd²),  u_ij = x_i − x_j + eps   (F.pairwise_distance's
- *   form for every pair; not symmetric: the eps has a sign)
- * Composed by broadcasting (N, 1, D) against (1, N, D) it built (N, N, D) tensors; this keeps D.
- * The differences are summed directly, not as ‖x_i‖² + ‖x_j‖² − 2⟨x_i, x_j⟩ (a GEMM), which for
- * close rows cancels to noise in float32 (D_ii = eps·√D ≈ 1e-5 against ‖x‖² ≈ 1e2).
- * Backward, ∂D_ij/∂x_i = u_ij/D_ij = −∂D_ij/∂x_j:  dx_i += g_ij·u_ij/D_ij,  dx_j −= g_ij·u_ij/D_ij,
- * skipping g_ij = 0 and D_ij = 0 (the composed sqrt gave 0·∞ = NaN there; 0 is PyTorch's norm
- * gradient at 0). arg[0] = eps. */
-CT_KERNEL
-static void pairwise_l2_backward(ct_tape *tape, ct_node *nd) {
-    ct_tensor *x = nd->in[0];
-    ct_real *dx = ct_grad_of(tape, x);
-    if (!dx) return;
-    const int N = x->shape[0], D = x->shape[1];
-    const ct_real eps = (ct_real)nd->arg[0], *g = nd->out->grad, *dist = nd->out->data;
-    for (int i = 0; i < N; i++) {
-        const ct_real *restrict xi = x->data + (size_t)i * D;
-        ct_real *restrict dxi = dx + (size_t)i * D;
-        for (int j = 0; j < N; j++) {
-            const ct_real gij = g[(size_t)i * N + j], dij = dist[(size_t)i * N + j];
-            if (gij == 0 || dij == 0 || j == i) continue; /* j = i: u = eps, and the two terms cancel */
-            const ct_real c = gij / dij, *restrict xj = x->data + (size_t)j * D;
-            ct_real *restrict dxj = dx + (size_t)j * D;
-#pragma omp simd
-            for (int d = 0; d < D; d++) {
-                const ct_real u = (xi[d] - xj[d]) + eps;
-                dxi[d] += c * u;
-                dxj[d] -= c * u;
-            }
+/* SupCon: S = F̂·F̂ᵀ/τ (M, M), lse_a = logsumexp_{k≠a} S_ak, ℓ_a = −(τ/τ_b)·Σ_k W_ak·(S_ak − lse_a),
+ * W_ak = [k ∈ P(a)]/|P(a)| (rows of 0 for anchors without a positive). */
+ct_tensor *ct_supcon_loss_reference(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_supcon_opts opts) {
+    check_supcon("ct_supcon_loss_reference", features, labels, opts);
+    const int three_d = features->ndim == 3;
+    const int N = features->shape[0], V = three_d ? features->shape[1] : 1;
+    const int D = features->shape[features->ndim - 1], M = N * V;
+    ct_tensor *W = ct_tape_zeros(tape, CT_SHAPE(M, M));
+    ct_tensor *not_self = ct_tape_zeros(tape, CT_SHAPE(M, M));
+    int anchors_with_positive = 0;
+    for (int a = 0; a < M; a++) {
+        int n_pos = 0;
+        for (int k = 0; k < M; k++) {
+            if (k == a) continue;
+            not_self->data[(size_t)a * M + k] = 1;
+            const int positive = labels.data ? labels.data[a / V] == labels.data[k / V] : a / V == k / V;
+            if (positive) W->data[(size_t)a * M + k] = 1, n_pos++;
         }
+        if (n_pos == 0) continue;
+        anchors_with_positive++;
+        for (int k = 0; k < M; k++) W->data[(size_t)a * M + k] /= (ct_real)n_pos;
     }
-}
-const ct_op ct_op_pairwise_l2 = {"pairwise_l2", "D_ij = ‖x_i − x_j + eps‖₂; dx_i += g_ij·u_ij/D_ij, dx_j −= g_ij·u_ij/D_ij",
-                                 pairwise_l2_backward};
-
-CT_KERNEL
-static ct_tensor *pairwise_l2(ct_tape *tape, ct_tensor *x, double eps) {
-    const int N = x->shape[0], D = x->shape[1];
-    ct_node *nd;
-    ct_tensor *out = ct_op_output(tape, CT_SHAPE(N, N), &ct_op_pairwise_l2, &x, 1, &nd);
-    const ct_real e = (ct_real)eps;
-    for (int i = 0; i < N; i++) {
-        const ct_real *restrict xi = x->data + (size_t)i * D;
-        for (int j = 0; j < N; j++) {
-            const ct_real *restrict xj = x->data + (size_t)j * D;
-            ct_real ss = 0;
-#pragma omp simd reduction(+ : ss)
-            for (int d = 0; d < D; d++) {
-                const ct_real u = (xi[d] - xj[d]) + e;
-                ss += u * u;
-            }
-            out->data[(size_t)i * N + j] = (ct_real)sqrt(ss);
-        }
-    }
-    if (nd) nd->arg[0] = eps;
-    return out;
+    ct_shape none_shape = three_d ? CT_SHAPE(N, V) : CT_SHAPE(N);
+    ct_tensor *f = ct_reshape(tape, features, CT_SHAPE(M, D));
+    if (opts.normalize) f = ct_l2_normalize(tape, f, 1, NORM_EPS);
+    if (M == 1) /* no pair at all: 0, with a zero gradient */
+        return reduce_counted(tape, ct_mul_scalar(tape, ct_sum(tape, f, 1, 0), 0.0), opts.reduction, 0, none_shape);
+    ct_tensor *S = ct_mul_scalar(tape, ct_matmul_t(tape, f, 0, f, 1), 1.0 / opts.temperature);
+    ct_tensor *lse = ct_logsumexp(tape, ct_where(tape, not_self, S, constant(tape, CT_SHAPE(1), -INFINITY)), 1, 1);
+    ct_tensor *per = ct_sum(tape, ct_mul(tape, ct_sub(tape, S, lse), W), 1, 0);
+    per = ct_mul_scalar(tape, per, -opts.temperature / opts.base_temperature);
+    return reduce_counted(tape, per, opts.reduction, anchors_with_positive, none_shape);
 }
 
-/* ---- batch-all triplet hinge, fused: D (N, N) -> per-anchor sums (N) ------------------------------
- *   t_apn = [D_ap − D_an + margin]₊   for p ≠ a with y_p = y_a and n with y_n ≠ y_a
- *   ℓ_a = Σ_p Σ_n t_apn;  *positive = #(t_apn > 0) over the batch
- * Composed it was (N, N, N) tensors (T, its mask and the intermediate sums: 67 MB each at N = 256);
- * fused the triplets are visited and only D is kept. Backward (relu'(0) = 0, as ct_relu):
- *   dD_ap += g_a·#{n: t_apn > 0},   dD_an −= g_a·#{p: t_apn > 0}.
- * extra = the labels, copied (the caller's array may change before ct_backward); arg[0] = margin. */
-CT_KERNEL
-static void triplet_batch_all_backward(ct_tape *tape, ct_node *nd) {
-    ct_tensor *dist = nd->in[0];
-    ct_real *dd = ct_grad_of(tape, dist);
-    if (!dd) return;
-    const int N = dist->shape[0], *y = nd->extra;
-    const ct_real margin = (ct_real)nd->arg[0], *g = nd->out->grad;
-    for (int a = 0; a < N; a++) {
-        const ct_real *restrict da = dist->data + (size_t)a * N;
-        ct_real *restrict dda = dd + (size_t)a * N;
-        const ct_real ga = g[a];
-        for (int p = 0; p < N; p++) {
-            if (p == a || y[p] != y[a]) continue;
-            const ct_real dap = da[p];
-            int active = 0;
-#pragma omp simd reduction(+ : active)
-            for (int n = 0; n < N; n++) {
-                const int on = (y[n] != y[a]) & ((dap - da[n]) + margin > 0);
-                dda[n] -= on ? ga : 0;
-                active += on;
-            }
-            dda[p] += ga * (ct_real)active;
-        }
-    }
-}
-const ct_op ct_op_triplet_batch_all = {
-    "triplet_batch_all", "ℓ_a = Σ_{p∈P(a), n∈N(a)} [D_ap − D_an + m]₊; dD_ap += g_a·#active n, dD_an −= g_a·#active p",
-    triplet_batch_all_backward};
-
-static ct_tensor *triplet_batch_all(ct_tape *tape, ct_tensor *dist, const int *y, double margin, size_t *positive) {
-    const int N = dist->shape[0];
-    ct_node *nd;
-    ct_tensor *out = ct_op_output(tape, CT_SHAPE(N), &ct_op_triplet_batch_all, &dist, 1, &nd);
-    const ct_real m = (ct_real)margin;
-    size_t count = 0;
-    for (int a = 0; a < N; a++) {
-        const ct_real *restrict da = dist->data + (size_t)a * N;
-        double sum = 0;
-        for (int p = 0; p < N; p++) {
-            if (p == a || y[p] != y[a]) continue;
-            const ct_real dap = da[p];
-            ct_real s = 0;
-            int active = 0;
-#pragma omp simd reduction(+ : s, active)
-            for (int n = 0; n < N; n++) {
-                const ct_real v = (dap - da[n]) + m;
-                const int on = (y[n] != y[a]) & (v > 0);
-                s += on ? v : 0;
-                active += on;
-            }
-            sum += s;
-            count += (size_t)active;
-        }
-        out->data[a] = (ct_real)sum;
-    }
-    *positive = count;
-    if (nd) {
-        int *labels = ct_arena_alloc(ct_tape_arena(tape), (size_t)N * sizeof *labels);
-        memcpy(labels, y, (size_t)N * sizeof *labels);
-        nd->extra = labels;
-        nd->arg[0] = margin;
-    }
-    return out;
+/* Circle, per row of S: ℓ_i = valid_i·softplus(lse_pos(−γ·α_p·(S − Δ_p)) + lse_neg(γ·α_n·(S − Δ_n))),
+ * α detached or not; valid NULL: every row counts. */
+static ct_tensor *circle_rows_composed(ct_tape *tape, ct_tensor *S, ct_tensor *pos, ct_tensor *neg, ct_tensor *valid,
+                                       ct_circle_opts o) {
+    const double m = o.m, gamma = o.gamma;
+    ct_tensor *s_fixed = o.detach_weights ? ct_detach(tape, S) : S;
+    ct_tensor *alpha_p = ct_relu(tape, ct_add_scalar(tape, ct_neg(tape, s_fixed), 1 + m));
+    ct_tensor *alpha_n = ct_relu(tape, ct_add_scalar(tape, s_fixed, m));
+    ct_tensor *logit_p = ct_mul(tape, ct_mul_scalar(tape, alpha_p, -gamma), ct_add_scalar(tape, S, -(1 - m)));
+    ct_tensor *logit_n = ct_mul(tape, ct_mul_scalar(tape, alpha_n, gamma), ct_add_scalar(tape, S, -m));
+    ct_tensor *minus_inf = constant(tape, CT_SHAPE(1), -INFINITY);
+    ct_tensor *lse_p = ct_logsumexp(tape, ct_where(tape, pos, logit_p, minus_inf), 1, 0);
+    ct_tensor *lse_n = ct_logsumexp(tape, ct_where(tape, neg, logit_n, minus_inf), 1, 0);
+    ct_tensor *per = ct_softplus(tape, ct_add(tape, lse_p, lse_n), 1.0, 20.0);
+    return valid ? ct_mul(tape, per, valid) : per;
 }
 
-/* Mined forms on the pairwise distances D (N, N), D_ij = d(x_i, x_j): L2 by the fused
- * pairwise_l2, cosine as 1 − Ê·Êᵀ (a GEMM; no cancellation problem there).
- *   batch all:  ℓ_a = Σ_{p,n} [D_ap − D_an + margin]₊ over valid (a, p, n) (triplet_batch_all)
- *               mean = Σ_a ℓ_a / #(t_apn > 0), counted on the forward values (a constant of the
- *               backward, as in the reference implementations)
- *   batch hard: hp_a = max_{p ∈ P(a)} D_ap, hn_a = min_{n ∈ N(a)} D_an = −max(−D_an),
- *               ℓ_a = valid_a · [hp_a − hn_a + margin]₊, max sending the gradient to the first
- *               maximum, as ct_max does. */
-ct_tensor *ct_triplet_mined_loss(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_triplet_opts opts) {
-    static const char *op = "ct_triplet_mined_loss";
-    CT_CHECK(features && features->ndim == 2, op, "features must be (N, D), got %s",
-             features ? ct_shp(features) : "NULL");
-    const int N = features->shape[0], D = features->shape[1];
-    CT_CHECK(N > 0 && D > 0, op, "features %s are empty", ct_shp(features));
-    check_triplet_opts(op, opts);
-    CT_CHECK(!opts.swap, op, "swap applies to the explicit form (ct_triplet_margin_loss) only");
-    check_labels(op, labels, N, 0);
-    if (!all_finite(features, NULL, NULL)) return nonfinite_loss(tape, features, NULL, NULL, opts.reduction);
-    const int *y = labels.data;
-
-    ct_tensor *dist; /* (N, N) */
-    if (opts.distance == CT_DISTANCE_L2) dist = pairwise_l2(tape, features, opts.eps);
-    else {
-        ct_tensor *e = ct_l2_normalize(tape, features, 1, 1e-12);
-        dist = ct_add_scalar(tape, ct_neg(tape, ct_matmul_t(tape, e, 0, e, 1)), 1.0);
-    }
-
-    if (opts.mining == CT_MINING_BATCH_ALL) {
-        size_t positive;
-        ct_tensor *per = triplet_batch_all(tape, dist, y, opts.margin, &positive);
-        return reduce_losses(tape, per, opts.reduction, (double)positive, CT_SHAPE(N));
-    }
-
+/* Pair form: S = Ê·Êᵀ, positives j ≠ i with y_j = y_i, negatives y_j ≠ y_i; an anchor without
+ * either is left out (its row widened to every column, its loss times 0). */
+ct_tensor *ct_circle_loss_reference(ct_tape *tape, ct_tensor *features, ct_labels labels, ct_circle_opts opts) {
+    check_circle("ct_circle_loss_reference", features, labels, opts);
+    const int N = features->shape[0];
     ct_tensor *pos = ct_tape_zeros(tape, CT_SHAPE(N, N));
     ct_tensor *neg = ct_tape_zeros(tape, CT_SHAPE(N, N));
     ct_tensor *valid = ct_tape_zeros(tape, CT_SHAPE(N));
     int n_valid = 0;
-    for (int a = 0; a < N; a++) {
+    for (int i = 0; i < N; i++) {
         int n_pos = 0, n_neg = 0;
-        ct_real *p = pos->data + (size_t)a * N, *q = neg->data + (size_t)a * N;
+        ct_real *p = pos->data + (size_t)i * N, *q = neg->data + (size_t)i * N;
         for (int j = 0; j < N; j++) {
-            const int same = y[j] == y[a];
-            p[j] = (ct_real)(same && j != a), n_pos += same && j != a;
+            const int same = labels.data[j] == labels.data[i];
+            p[j] = (ct_real)(same && j != i), n_pos += same && j != i;
             q[j] = (ct_real)!same, n_neg += !same;
         }
-        if (n_pos > 0 && n_neg > 0) valid->data[a] = 1, n_valid++;
+        if (n_pos > 0 && n_neg > 0) valid->data[i] = 1, n_valid++;
         else
             for (int j = 0; j < N; j++) p[j] = q[j] = 1;
     }
-    ct_tensor *minus_inf = constant(tape, -INFINITY);
-    ct_tensor *hardest_pos = ct_max(tape, ct_where(tape, pos, dist, minus_inf), 1, 0);
-    ct_tensor *hardest_neg = ct_neg(tape, ct_max(tape, ct_where(tape, neg, ct_neg(tape, dist), minus_inf), 1, 0));
-    ct_tensor *per = ct_relu(tape, ct_add_scalar(tape, ct_sub(tape, hardest_pos, hardest_neg), opts.margin));
-    per = ct_mul(tape, per, valid);
-    return reduce_losses(tape, per, opts.reduction, n_valid, CT_SHAPE(N));
+    ct_tensor *e = ct_l2_normalize(tape, features, 1, NORM_EPS);
+    ct_tensor *per = circle_rows_composed(tape, ct_matmul_t(tape, e, 0, e, 1), pos, neg, valid, opts);
+    return reduce_counted(tape, per, opts.reduction, n_valid, CT_SHAPE(N));
 }
 
-/* ---- center loss ------------------------------------------------------------------------------
- *   ℓ_i = (λ/2)·‖x_i − c_{y_i}‖²
- * c_{y_i} is gathered with index_select (its backward accumulates over repeated labels), so
- *   ∂ℓ_i/∂x_i = λ·(x_i − c_{y_i}),   ∂ℓ/∂c_j = −λ·Σ_{i: y_i = j} (x_i − c_j)   (then / N for mean). */
-ct_tensor *ct_center_loss(ct_tape *tape, ct_tensor *features, ct_tensor *centers, ct_labels labels,
-                          ct_center_opts opts) {
-    static const char *op = "ct_center_loss";
-    CT_CHECK(features && features->ndim == 2, op, "features must be (N, D), got %s",
-             features ? ct_shp(features) : "NULL");
-    CT_CHECK(centers && centers->ndim == 2 && centers->shape[1] == features->shape[1], op,
-             "centers must be (C, D) with D = %d as the features %s, got %s", features->shape[1],
-             ct_shp(features), centers ? ct_shp(centers) : "NULL");
-    const int N = features->shape[0], C = centers->shape[0];
-    CT_CHECK(N > 0 && C > 0 && features->shape[1] > 0, op, "features %s or centers %s are empty",
-             ct_shp(features), ct_shp(centers));
-    check_reduction(op, opts.reduction);
-    CT_CHECK(opts.lambda >= 0 && isfinite(opts.lambda), op, "lambda %g must be >= 0", opts.lambda);
-    check_labels(op, labels, N, C); /* a NaN or ±inf passes through these ops as in PyTorch: row by row */
-
-    ct_tensor *c = ct_index_select(tape, centers, 0, labels.data, N);
-    ct_tensor *diff = ct_sub(tape, features, c);
-    ct_tensor *per = ct_mul_scalar(tape, ct_sum(tape, ct_mul(tape, diff, diff), 1, 0), opts.lambda / 2);
-    return reduce_losses(tape, per, opts.reduction, N, CT_SHAPE(N));
+/* Class form: S = Ê·P̂ᵀ (N, C), the positive column y_i, the other C − 1 negatives. */
+ct_tensor *ct_circle_class_loss_reference(ct_tape *tape, ct_tensor *features, ct_tensor *proxies, ct_labels labels,
+                                          ct_circle_opts opts) {
+    check_circle_class("ct_circle_class_loss_reference", features, proxies, labels, opts);
+    const int N = features->shape[0], C = proxies->shape[0];
+    ct_tensor *pos = ct_tape_zeros(tape, CT_SHAPE(N, C));
+    ct_tensor *neg = ct_tape_zeros(tape, CT_SHAPE(N, C));
+    for (int i = 0; i < N; i++)
+        for (int c = 0; c < C; c++) {
+            pos->data[(size_t)i * C + c] = (ct_real)(c == labels.data[i]);
+            neg->data[(size_t)i * C + c] = (ct_real)(c != labels.data[i]);
+        }
+    ct_tensor *e = ct_l2_normalize(tape, features, 1, NORM_EPS);
+    ct_tensor *p = ct_l2_normalize(tape, proxies, 1, NORM_EPS);
+    ct_tensor *per = circle_rows_composed(tape, ct_matmul_t(tape, e, 0, p, 1), pos, neg, NULL, opts);
+    return reduce_counted(tape, per, opts.reduction, N, CT_SHAPE(N));
 }
