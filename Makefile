@@ -76,7 +76,8 @@ endif
 LIB_DIRS := core autograd nn losses optim data
 LIB_SRC := $(wildcard $(addsuffix /*.c,$(LIB_DIRS)))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-TEST_SRC := $(wildcard tests/*.c)
+TEST_DIRS := core autograd nn losses optim data examples
+TEST_SRC := $(wildcard tests/*.c $(addprefix tests/,$(addsuffix /*.c,$(TEST_DIRS))))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c examples/learn/*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))

@@ -1,6 +1,6 @@
 /* autograd/op_table.c — every op of autograd, once. The gradient-check test walks this table
  * (and losses/op_table.c's for the fused losses) and fails for any op without a check, so a new
- * op is added here and in tests/test_gradcheck.c.
+ * op is added here and in tests/autograd/test_gradcheck.c.
  * Ops that record no node (detach, one_hot) are not here; the *_all reductions record the
  * axis reduction's op (sum, mean, max, logsumexp) and transpose records permute. */
 #define CT_BUILDING_LIBRARY

@@ -3,7 +3,7 @@
  * OpenMP's thread numbers. For op and loss authors; installed with the public headers.
  * glibc's vector logf/expf are only declared under -ffast-math, and a scalar libm call per element
  * is what made the element-wise losses slow. float64 builds, which are for checking, keep libm.
- * Accuracy against libm over dense ranges is tested in tests/test_loss_fused.c (group vmath). */
+ * Accuracy against libm over dense ranges is tested in tests/losses/test_loss_fused.c (group vmath). */
 #ifndef CTAPE_CORE_VMATH_H
 #define CTAPE_CORE_VMATH_H
 

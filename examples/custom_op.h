@@ -7,7 +7,7 @@
  * Composed from tape ops (swiglu_reference below) this records four nodes and keeps four (N, H)
  * tensors; fused, it is one node that keeps a = x·W1ᵀ and g = x·W2ᵀ for the backward, and its
  * backward is the chain rule written out once. examples/custom_op.c checks and trains it;
- * tests/test_custom_op.c gradient-checks it (float32 and float64) and compares it with the
+ * tests/examples/test_custom_op.c gradient-checks it (float32 and float64) and compares it with the
  * composed form. A header only so that the test can include the same code. */
 #ifndef CTAPE_EXAMPLES_CUSTOM_OP_H
 #define CTAPE_EXAMPLES_CUSTOM_OP_H

@@ -1,6 +1,6 @@
 /* losses/embedding_similarity.c — the losses of one cosine-similarity matrix: SupCon / NT-Xent and
  * Circle (pair and class forms), fused ops with one shared backward, each with its composed form
- * beside it (ct_*_reference: the readable definition, which tests/test_loss_embedding_fused.c
+ * beside it (ct_*_reference: the readable definition, which tests/losses/test_loss_embedding_fused.c
  * checks the fused op against). In the fused ops, which pairs count is decided by comparing labels
  * inside the pass over each row; in the composed ones by constant 0/1 masks: a set restricted by a
  * mask enters a logsumexp through where(mask, x, −∞), so the excluded entries get no gradient; an

@@ -365,8 +365,8 @@ ct_tensor *ct_center_loss(ct_tape *tape, ct_tensor *features, ct_tensor *centers
 /* Every fused loss has a composed twin with the same signature and options, ct_<loss>_reference,
  * built from the public tape ops of autograd/ops.h only (log_softmax, gather_rows, exp, where,
  * matmul_t, logsumexp, ...): the formula above written as code, with no backward of its own (the
- * tape differentiates it). It is the definition the fused op must match — tests/test_loss_fused.c
- * and tests/test_loss_embedding_fused.c compare the two, values and gradients, and gradient-check
+ * tape differentiates it). It is the definition the fused op must match — tests/losses/test_loss_fused.c
+ * and tests/losses/test_loss_embedding_fused.c compare the two, values and gradients, and gradient-check
  * the references in the float64 build — and it is the path an element-wise loss takes when its
  * target requires grad. Slower (a node per op and (N, C) or (N, N) temporaries); the same input
  * checks, with errors naming the _reference function. It sits beside the fused kernel in the

@@ -2,7 +2,7 @@
  * comp-sum (GCE), squentropy, NCE + RCE. One fused op (loss_softmax) configured by a softmax_spec,
  * on the softmax-row engine of losses/softmax_rows.h (which cross-entropy configures too); each
  * public function has its composed form beside it (ct_*_reference, from tape ops: the readable
- * definition, against which tests/test_loss_fused.c checks the fused path). */
+ * definition, against which tests/losses/test_loss_fused.c checks the fused path). */
 /* No floating-point trap is ever enabled in ctape, so GCC may evaluate both arms of a select:
  * under the default -ftrapping-math it keeps an arm that does arithmetic (a division, a product)
  * behind a branch, and a loop with a branch does not vectorise. This changes no result. */
@@ -376,7 +376,7 @@ static ct_tensor *softmax_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_redu
 /* ---- the public functions: checks, the fused op configured, and the composed reference ----------
  * Each loss has its reference beside it, composed from tape ops on the per-sample cross-entropy
  * CE_i = −log p_y (ct_cross_entropy_reference) with 1 − p_y = 1 − e^(−CE_i): the readable
- * definition, which tests/test_loss_fused.c compares with the fused path. */
+ * definition, which tests/losses/test_loss_fused.c compares with the fused path. */
 
 /* CE_i, (N), composed. */
 static ct_tensor *ce_per_sample(ct_tape *tape, ct_tensor *z, ct_labels y) {

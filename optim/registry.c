@@ -1,5 +1,5 @@
 /* optim/registry.c — the tables behind ct_optim_parse and ct_schedule_parse. Each default here is
- * the one of the optimizer's CT_* macro (tests/test_optim_registry.c checks that they agree). */
+ * the one of the optimizer's CT_* macro (tests/optim/test_optim_registry.c checks that they agree). */
 #define CT_BUILDING_LIBRARY
 #include "registry.h"
 

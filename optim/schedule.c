@@ -2,7 +2,7 @@
  *
  * t is the 0-based optimizer step, lr the base learning rate. Every schedule here is the closed
  * form of its torch.optim.lr_scheduler twin; PyTorch computes several of them recursively
- * (lr_t = lr_{t−1}·ratio), which agrees with the closed form to rounding (tests/test_schedule.c
+ * (lr_t = lr_{t−1}·ratio), which agrees with the closed form to rounding (tests/optim/test_schedule.c
  * compares 64 steps of each against what torch produced).
  *
  *   constant        lr

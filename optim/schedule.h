@@ -10,7 +10,7 @@ typedef struct ct_optim ct_optim;
 /* A learning-rate schedule is a value: ct_schedule_lr(&s, step) is the lr for optimizer step
  * `step` (0-based), a pure function of the step, so resuming at step k needs nothing saved.
  * ct_optim_schedule(opt, &s) sets the lr for the optimizer's next step. The values match
- * torch.optim.lr_scheduler stepped once per optimizer step (tests/test_schedule.c compares
+ * torch.optim.lr_scheduler stepped once per optimizer step (tests/optim/test_schedule.c compares
  * them). Any schedule takes a linear warmup in front (ct_schedule_with_warmup); the schedule
  * then starts at step 0 once the warmup is over, as torch's SequentialLR([LinearLR, ...]).
  * Fatal on a negative lr or a period < 1, naming the constructor and the value. */

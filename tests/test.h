@@ -60,7 +60,7 @@ int ct_test_expect_fatal(void (*body)(void *), void *arg, const char *expect, ch
     }                                                                              \
     static void test_##group##_##name(void)
 
-/* A gradient-check test outside tests/test_gradcheck.c's table declares the op it checks, next
+/* A gradient-check test outside tests/autograd/test_gradcheck.c's table declares the op it checks, next
  * to that test, so gradcheck/every_op_has_an_entry counts it:  CT_GRADCHECK_COVERS(conv2d) */
 void ct_test_gradcheck_cover(const char *op);
 int ct_test_gradcheck_covered(const char *op);

@@ -1,4 +1,4 @@
-"""The recipe of tests/test_e2e_cifar.c in PyTorch, to show what accuracy the bar should expect.
+"""The recipe of tests/examples/test_e2e_cifar.c in PyTorch, to show what accuracy the bar should expect.
 
 usage: /usr/bin/python3 tests/reference/cifar_recipe_torch.py SEED [SHARED_DATA_DIR]
     examples/cifar10_cnn --width 16 --epochs 2 --cosine: 3 x [conv 3x3 pad 1 (no bias),

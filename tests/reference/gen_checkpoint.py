@@ -16,7 +16,7 @@ PyTorch -> ctape (what `make test` checks, without PyTorch):
 writes tests/reference/torch_mlp.safetensors (the state_dict of a seeded torch model: F32
 weights, an I64 buffer, torch's own key order, {"format": "pt"}), and prints a header with that
 file's bytes, a fixed input and the model's output on it (float64 from the float32 weights).
-tests/test_checkpoint.c (checkpoint/torch_file_loads_and_matches) loads those bytes with
+tests/nn/test_checkpoint.c (checkpoint/torch_file_loads_and_matches) loads those bytes with
 ct_model_load into the ctape model and compares the outputs.
 
 ctape -> PyTorch (run by hand after changing ct_model_save; the result is reported in the commit):

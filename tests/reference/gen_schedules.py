@@ -10,7 +10,7 @@ hand-over at the warmup milestone, and ReduceLROnPlateau driven by a fixed metri
 
     /usr/bin/python3 tests/reference/gen_schedules.py > tests/reference/schedules_ref.h
 
-The C test (tests/test_schedule.c) builds the matching ct_schedule for each case by name; the
+The C test (tests/optim/test_schedule.c) builds the matching ct_schedule for each case by name; the
 torch arguments are printed beside each case. `make test` never runs this script.
 """
 import math
