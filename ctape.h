@@ -1,4 +1,25 @@
-/* ctape.h — everything: #include <ctape.h> and link with -lctape (pkg-config ctape). */
+/* ctape.h — everything a training program needs: #include <ctape.h> and link with -lctape
+ * (pkg-config ctape). What lives where:
+ *
+ *   core/core.h          tensors and shapes, labels, batch sources, the arena, RNG, errors and call
+ *                        sites, threads + BLAS, the progress line
+ *   core/plot.h          PNG charts: training curves, confusion matrix, reliability diagram, image
+ *                        grids, optimizer paths over contours
+ *   core/spec.h          "name:key=value" spec strings (models, optimizers, schedules)
+ *   core/safetensors.h   the safetensors file format, atomic writes
+ *   autograd/ops.h       the tape (ct_backward, printing) and every differentiable op, gradcheck
+ *   nn/nn.h              ct_model (named parameters), layers, composition, init, save/load
+ *   losses/losses.h      the loss zoo, each fused loss with its readable reference, the registry
+ *   losses/metrics.h     accuracy, F1, NLL, Brier, ECE, reliability bins, kNN and linear probes
+ *   optim/optim.h        optimizers, guards, clipping, EMA, checkpoints; schedules (optim/schedule.h)
+ *   optim/registry.h     optimizers and schedules by name
+ *   optim/trainer.h      ct_fit: the training loop with logs, checkpoints, keep-best, Ctrl-C
+ *   data/data.h          IDX, CIFAR, image folders, the loader (augmentation, two views, balanced)
+ *   data/conditions.h    long-tailed subsets and label noise
+ *
+ * Headers for extending ctape, not included here: autograd/op.h (writing an op with its backward),
+ * core/vmath.h (vectorisable exp/log for op authors), nn/layer.h (writing a layer),
+ * optim/optimizer.h (writing an optimizer). */
 #ifndef CTAPE_H
 #define CTAPE_H
 
