@@ -8,21 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- numbers in the C locale: strtod and printf follow LC_NUMERIC, specs do not ------------- */
-typedef struct {
-    locale_t c, previous;
-} c_numbers;
-
-static c_numbers c_numbers_begin(void) {
-    c_numbers s = {newlocale(LC_ALL_MASK, "C", (locale_t)0), (locale_t)0};
-    if (s.c) s.previous = uselocale(s.c);
-    return s;
+/* ---- numbers in the C locale ------------------------------------------------------------------ */
+ct_c_numbers ct_c_numbers_begin(void) {
+    locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    return (ct_c_numbers){c, c ? (void *)uselocale(c) : NULL};
 }
 
-static void c_numbers_end(c_numbers s) {
+void ct_c_numbers_end(ct_c_numbers s) {
     if (!s.c) return;
-    uselocale(s.previous);
-    freelocale(s.c);
+    uselocale((locale_t)s.previous);
+    freelocale((locale_t)s.c);
 }
 
 /* One number of the whole text [s, s + len): nothing left over, finite. */
@@ -249,9 +244,9 @@ static int parse(const char *what, const char *text, const ct_spec_entry *table,
 int ct_spec_parse(const char *what, const char *text, const ct_spec_entry *table, int n, ct_spec *out) {
     CT_CHECK(what && table && n > 0 && out, "ct_spec_parse", "what, table (n = %d) and out must be given", n);
     if (!text) return ct_set_error(CT_ERR_VALUE, "%s: the spec is NULL", what);
-    const c_numbers numbers = c_numbers_begin();
+    const ct_c_numbers numbers = ct_c_numbers_begin();
     const int status = parse(what, text, table, n, out);
-    c_numbers_end(numbers);
+    ct_c_numbers_end(numbers);
     if (status) out->entry = NULL;
     return status;
 }
@@ -283,7 +278,7 @@ void ct_spec_describe(const ct_spec *s, char *buf, size_t len) {
     if (!len) return;
     buf[0] = 0;
     if (!s || !s->entry) return;
-    const c_numbers numbers = c_numbers_begin();
+    const ct_c_numbers numbers = ct_c_numbers_begin();
     const ct_spec_entry *e = s->entry;
     size_t used = (size_t)snprintf(buf, len, "%s", e->name);
     for (int k = 0; k < param_count(e) && used < len; k++) {
@@ -306,7 +301,7 @@ void ct_spec_describe(const ct_spec *s, char *buf, size_t len) {
             used += put_number(buf + used, len - used, s->num[k]);
         }
     }
-    c_numbers_end(numbers);
+    ct_c_numbers_end(numbers);
 }
 
 void ct_spec_print_table(const char *what, const ct_spec_entry *table, int n, FILE *out) {

@@ -54,6 +54,16 @@ int ct_spec_given(const ct_spec *s, const char *key);
 void ct_spec_describe(const ct_spec *s, char *buf, size_t len);
 /* One line per entry (name and help), then its parameters with kind, default, range and help. */
 void ct_spec_print_table(const char *what, const ct_spec_entry *table, int n, FILE *out);
+/* Numbers in the C locale on this thread until ct_c_numbers_end: strtod and printf read and write
+ * "0.25" whatever the program's LC_NUMERIC (after setlocale(LC_ALL, "") in de_DE they would stop at
+ * the '.' and write "0,25"). Code that reads or writes numbers in files and specs brackets itself
+ * with these; the caller's locale comes back at the end. */
+typedef struct {
+    void *c, *previous;
+} ct_c_numbers;
+ct_c_numbers ct_c_numbers_begin(void);
+void ct_c_numbers_end(ct_c_numbers s);
+
 /* The candidate nearest to word by edit distance, or NULL when none is close (for "did you mean"). */
 const char *ct_spec_nearest(const char *word, const char *const *candidates, int n);
 

@@ -12,6 +12,7 @@
 #define CT_BUILDING_LIBRARY
 #include "losses.h"
 #include "../nn/nn.h"
+#include "../core/spec.h"
 #include "../autograd/op.h"
 
 #include <ctype.h>
@@ -398,26 +399,8 @@ static int in_range(double v, range r) {
     return 1;
 }
 
-/* ---- numbers in the C locale ------------------------------------------------------------------
- * A spec's numbers are written "0.25" whatever the program's locale: strtod and printf follow
- * LC_NUMERIC, and after setlocale(LC_ALL, "") in a decimal-comma locale (de_DE) "0.25" would stop
- * at the '.' and describe would write "0,25". The public entry points that read or write numbers
- * (parse, describe, register) run in the C locale on this thread and restore the caller's after. */
-typedef struct {
-    locale_t c, previous;
-} c_numbers;
-
-static c_numbers c_numbers_begin(void) {
-    c_numbers s = {newlocale(LC_ALL_MASK, "C", (locale_t)0), (locale_t)0};
-    if (s.c) s.previous = uselocale(s.c);
-    return s;
-}
-
-static void c_numbers_end(c_numbers s) {
-    if (!s.c) return;
-    uselocale(s.previous);
-    freelocale(s.c);
-}
+/* A spec's numbers are written "0.25" whatever the program's locale: the public entry points that
+ * read or write numbers (parse, describe, register) run in the C locale (ct_c_numbers_begin). */
 
 /* ---- values --------------------------------------------------------------------------------- */
 /* Parses one number of the whole string [s, s+len): strtod, nothing left over, finite. */
@@ -628,9 +611,9 @@ fail:
 }
 
 ct_loss *ct_loss_parse(const char *spec) {
-    const c_numbers numbers = c_numbers_begin();
+    const ct_c_numbers numbers = ct_c_numbers_begin();
     ct_loss *l = parse_spec(spec);
-    c_numbers_end(numbers);
+    ct_c_numbers_end(numbers);
     return l;
 }
 
@@ -674,9 +657,9 @@ static void describe_loss(const ct_loss *loss, char *buf, size_t len) {
 }
 
 void ct_loss_describe(const ct_loss *loss, char *buf, size_t len) {
-    const c_numbers numbers = c_numbers_begin();
+    const ct_c_numbers numbers = ct_c_numbers_begin();
     describe_loss(loss, buf, len);
-    c_numbers_end(numbers);
+    ct_c_numbers_end(numbers);
 }
 
 void ct_loss_list(FILE *out) {
@@ -776,8 +759,8 @@ static int register_loss(const ct_loss_def *def) {
 }
 
 int ct_loss_register(const ct_loss_def *def) {
-    const c_numbers numbers = c_numbers_begin();
+    const ct_c_numbers numbers = ct_c_numbers_begin();
     const int rc = register_loss(def);
-    c_numbers_end(numbers);
+    ct_c_numbers_end(numbers);
     return rc;
 }

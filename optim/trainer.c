@@ -3,7 +3,6 @@
 #include "trainer.h"
 #include "registry.h"
 
-#include <locale.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -84,7 +83,7 @@ static int log_row(logs *l, const ct_fit_epoch *e) {
                                  e->evaluated ? e->val.f1 : NAN, e->evaluated ? e->val.nll : NAN,
                                  e->evaluated ? e->val.brier : NAN, e->evaluated ? e->val.ece : NAN,
                                  e->samples_per_second};
-    locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0), previous = c ? uselocale(c) : (locale_t)0;
+    const ct_c_numbers numbers = ct_c_numbers_begin();
     for (int k = 0; l->csv && k < N_COLUMNS; k++) {
         if (isfinite(v[k])) fprintf(l->csv, "%.8g", v[k]);
         fputs(k + 1 < N_COLUMNS ? "," : "\n", l->csv);
@@ -95,7 +94,7 @@ static int log_row(logs *l, const ct_fit_epoch *e) {
         else fputs("null", l->jsonl);
         if (k + 1 == N_COLUMNS) fputs("}\n", l->jsonl);
     }
-    if (c) uselocale(previous), freelocale(c);
+    ct_c_numbers_end(numbers);
     if ((l->csv && fflush(l->csv)) || (l->jsonl && fflush(l->jsonl)))
         return ct_set_error(CT_ERR_IO, "ct_fit: cannot write the log %s", l->csv ? l->csv_path : l->jsonl_path);
     return CT_OK;
