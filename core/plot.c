@@ -1,13 +1,12 @@
 /* core/plot.c — PNG charts drawn into an RGB canvas: lines, rectangles, bitmap text, axes with
- * "nice" ticks, then encoded by stb_image_write (Debian's libstb) and renamed into place. */
+ * "nice" ticks, then encoded by stb_image_write (Debian's libstb) and written atomically. */
 #include "plot.h"
+#include "atomic_file.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <stb/stb_image_write.h>
 
@@ -240,36 +239,43 @@ static void draw_series(canvas *c, const frame *f, const ct_plot_series *s, unsi
 }
 
 /* ---- writing -------------------------------------------------------------------------------- */
-static void write_to_file(void *context, void *data, int size) {
-    FILE *out = context;
-    if (fwrite(data, 1, (size_t)size, out) != (size_t)size) (void)0; /* ferror() is checked after */
+typedef struct {
+    unsigned char *bytes;
+    size_t len, cap;
+    int failed;
+} png_buffer;
+
+/* stb_image_write hands the encoded PNG over in pieces: gather them in memory. */
+static void gather(void *context, void *data, int size) {
+    png_buffer *b = context;
+    if (b->failed || size <= 0) return;
+    if (b->len + (size_t)size > b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 1 << 16;
+        while (cap < b->len + (size_t)size) cap *= 2;
+        unsigned char *grown = realloc(b->bytes, cap);
+        if (!grown) return (void)(b->failed = 1);
+        b->bytes = grown, b->cap = cap;
+    }
+    memcpy(b->bytes + b->len, data, (size_t)size);
+    b->len += (size_t)size;
 }
 
-/* The canvas as a PNG at path, through a temporary file beside it and a rename. */
+static int put_png(int fd, void *ctx) {
+    const png_buffer *b = ctx;
+    return ct_write_all(fd, b->bytes, b->len);
+}
+
+/* The canvas as a PNG at path, written whole or not at all (core/atomic_file.h). */
 static int write_png(canvas *c, const char *path) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp) {
-        free(c->rgb);
-        return ct_set_error(CT_ERR_IO, "%s: path too long", path);
-    }
-    const int fd = mkstemp(tmp);
-    if (fd < 0) {
-        free(c->rgb);
-        return ct_set_error(CT_ERR_IO, "%s: cannot create a file beside it: %s", path, strerror(errno));
-    }
-    FILE *out = fdopen(fd, "wb");
-    int ok = out && stbi_write_png_to_func(write_to_file, out, c->w, c->h, 3, c->rgb, c->w * 3);
-    const int saved_errno = errno;
-    if (out) ok = !ferror(out) && fclose(out) == 0 && ok;
-    else close(fd);
+    png_buffer b = {0};
+    const int encoded = stbi_write_png_to_func(gather, &b, c->w, c->h, 3, c->rgb, c->w * 3);
     free(c->rgb);
     c->rgb = NULL;
-    if (!ok || rename(tmp, path) != 0) {
-        const int e = ok ? errno : saved_errno;
-        unlink(tmp);
-        return ct_set_error(CT_ERR_IO, "%s: cannot write the picture: %s", path, e ? strerror(e) : "encoding failed");
-    }
-    return CT_OK;
+    int status = CT_OK;
+    if (!encoded || b.failed) status = ct_set_error(CT_ERR_MEMORY, "%s: out of memory encoding the picture", path);
+    else status = ct_atomic_write_file(path, put_png, &b);
+    free(b.bytes);
+    return status;
 }
 
 static void check_common(const char *op, const char *path, ct_plot_opts *o) {

@@ -4,8 +4,8 @@
  *
  * Every picture has a title, axes with ticks and numbers, and a legend where there are several
  * series; text is stb_easy_font's bitmap font drawn at twice its size, the PNG is encoded by
- * stb_image_write. A picture is written to a temporary file beside `path` and renamed over it, so
- * a failed write leaves the previous file; the calls return CT_OK or CT_ERR_IO / CT_ERR_MEMORY
+ * stb_image_write. A picture is written whole or not at all (core/atomic_file.c, as checkpoints),
+ * so a failed write leaves the previous file; the calls return CT_OK or CT_ERR_IO / CT_ERR_MEMORY
  * with a message naming the file. Values that are not finite are data, not errors: a NaN or an
  * infinity breaks a line (as matplotlib does), and a NaN cell is drawn grey. Numbers are printed
  * with a '.' whatever the locale. */
