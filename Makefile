@@ -138,6 +138,13 @@ $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@echo "  CC    $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+# stb_image 2.27 (Debian's) multiplies a JPEG block's DC coefficient, a running sum of the file's
+# differences, by its quantiser in int with no overflow check (stb 2.28 added one): a corrupt file
+# can overflow it, which is undefined behaviour. -fwrapv defines it as wrapping, so such a file
+# decodes to wrong pixels of a broken image instead.
+STB_FLAGS := -fwrapv
+$(BUILD)/obj/data/stb_image.o: CFLAGS += $(STB_FLAGS)
+
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	@echo "  AR    $@"
@@ -244,6 +251,7 @@ $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  FUZZCC $<"
 	@$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_BUILD)/obj/data/stb_image.o: FUZZ_CFLAGS += $(STB_FLAGS)
 
 $(FUZZ_BUILD)/libctape.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@ && ar rcs $@ $^

@@ -5,7 +5,8 @@
  *
  *   1. the content is the format its extension names (by magic bytes; TGA, which has none, by a
  *      valid header), so a PSD or PNG named .tga never reaches another decoder;
- *   2. JPEG: every marker segment fits in the file and every Huffman table (DHT) declares at most
+ *   2. JPEG: every marker segment fits in the file, every scan's quantisation tables were defined, and
+ *      every Huffman table (DHT) declares at most
  *      256 codes that fit in its segment (stb 2.27 writes past a 257-byte array otherwise), and the
  *      file has its end-of-image marker (a cut JPEG has none);
  *   3. the size the header declares (stbi_info) is not zero and at most max_pixels;
@@ -118,6 +119,9 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
     /* Huffman tables defined so far, [class: 0 DC, 1 AC][id]: stb 2.27 decodes a scan with a table
      * that was never defined from uninitialised memory */
     int defined[2][4] = {{0}};
+    /* quantisation tables defined so far, and the one each frame component uses: stb 2.27
+     * dequantises with a table no DQT segment set from uninitialised memory too */
+    int quant_defined[4] = {0}, frame_tables[4], frame_components = 0;
     for (;;) {
         if (in_scan) {
             for (;;) {
@@ -180,6 +184,27 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
                 left -= 17 + codes;
             }
         }
+        if (marker == 0xdb) { /* DQT: tables of (precision << 4 | id, 64 or 128 bytes) */
+            const uint8_t *t = b + pos + 2;
+            size_t left = seg_len - 2;
+            while (left > 0) {
+                const size_t size = 1 + ((t[0] >> 4) ? 128 : 64);
+                if (size > left || (t[0] & 15) > 3) break; /* stb refuses the segment itself */
+                quant_defined[t[0] & 15] = 1;
+                t += size, left -= size;
+            }
+        }
+        if (marker == 0xc0 || marker == 0xc1 || marker == 0xc2) { /* SOF: P, Y, X, Nf, Nf × (id, HV, table) */
+            const uint8_t *h = b + pos + 2;
+            frame_components = 0;
+            if (seg_len >= 8 && h[5] >= 1 && h[5] <= 4 && seg_len == 8 + 3 * (size_t)h[5]) /* else stb refuses it */
+                for (int k = 0; k < h[5]; k++) frame_tables[frame_components++] = h[6 + 3 * k + 2] & 15;
+        }
+        if (marker == 0xda) /* every frame component's quantisation table must be defined by now */
+            for (int k = 0; k < frame_components; k++)
+                if (frame_tables[k] > 3 || !quant_defined[frame_tables[k]])
+                    return fail(why, "%s: JPEG scan at byte %zu needs quantisation table %d (component %d), which no DQT "
+                                "segment defined before it", path, at, frame_tables[k], k);
         if (marker == 0xda) { /* scan header: Ns, Ns × (component, DC table << 4 | AC table), Ss, Se, Ah/Al */
             const uint8_t *h = b + pos + 2;
             const size_t n = seg_len >= 3 ? h[0] : 0;

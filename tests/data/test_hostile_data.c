@@ -606,3 +606,29 @@ CT_TEST(data, image_folder_16_bit_pnm_channel_conversion) {
     ct_dataset_free(r);
     CHECK(ok, "RGB 16-bit -> gray: stb's luma of the high bytes");
 }
+
+/* A JPEG with no DQT segment (found by fuzz_image): stb 2.27 dequantised its blocks with a table
+ * from uninitialised memory, and UBSan caught an overflowing product there now and then. It is now
+ * refused before stb sees it, naming the table. */
+CT_TEST(data, image_folder_jpeg_without_quantisation_table_is_refused) {
+    char input[1024], dir[900], sub[1000], path[1100];
+    const char *slash = strrchr(__FILE__, '/');
+    snprintf(input, sizeof input, "%.*s../fuzz/corpus/image/regress-jpeg-dc-overflow", slash ? (int)(slash - __FILE__ + 1) : 0,
+             __FILE__);
+    FILE *in = fopen(input, "rb");
+    if (!in) CT_SKIP("%s not found (run from the repository root)", input);
+    unsigned char bytes[4096];
+    const size_t len = fread(bytes, 1, sizeof bytes, in);
+    fclose(in);
+    snprintf(dir, sizeof dir, "%s/img", ct_test_tmpdir());
+    snprintf(sub, sizeof sub, "%s/c", dir);
+    CHECK(make_folder(dir) && make_folder(sub), "cannot make %s", sub);
+    snprintf(path, sizeof path, "%s/x.jpg", sub);
+    FILE *out = fopen(path, "wb");
+    CHECK(out && fwrite(bytes + 1, 1, len - 1, out) == len - 1, "cannot write %s", path); /* byte 0: the fuzzer's options */
+    fclose(out);
+    ct_dataset *d = ct_image_folder_load(dir, CT_IMAGE_FOLDER(.channels = 3));
+    CHECK(!d && strstr(ct_last_error(), "x.jpg") && strstr(ct_last_error(), "needs quantisation table 0"),
+          "loaded: %s (%s)", d ? "yes" : "no", ct_last_error());
+    ct_dataset_free(d);
+}
