@@ -12,7 +12,7 @@
  *   3. the size the header declares (stbi_info) is not zero and at most max_pixels;
  *   4. the file is long enough for the pixels it declares, where that is cheap to know:
  *      uncompressed TGA, BMP and PNM hold exactly width·height pixels of known bytes, RLE TGA at
- *      least one packet per 128 pixels, PNG chunks each within the file and at least 1/1032 of
+ *      least one packet per 128 pixels, PNG chunks (a last header without its data too) each within the file and at least 1/1032 of
  *      the pixel bytes in IDAT chunks (deflate's best ratio). PNM header numbers must not overflow an int (stb 2.27
  *      does not check). GIF is not checked past its header.
  * Failures are messages naming the file and the problem, returned to the loader, which skips the
@@ -329,9 +329,9 @@ int ct_image_check(const char *path, const uint8_t *b, size_t len, int64_t max_p
         /* chunks up to IEND: length (4, big endian), type (4), data, CRC (4); each must fit (stb
          * grows its IDAT buffer to a declared length before it reads the data) */
         uint64_t idat = 0;
-        for (size_t pos = 8; len - pos >= 12;) {
+        for (size_t pos = 8; len - pos >= 8;) { /* a chunk whose length and type are there is read */
             uint64_t n = be32(b + pos);
-            if (n > len - pos - 12) {
+            if (len - pos < 12 || n > len - pos - 12) {
                 char type[5];
                 for (int i = 0; i < 4; i++) {
                     const uint8_t c = b[pos + 4 + i];
@@ -339,7 +339,7 @@ int ct_image_check(const char *path, const uint8_t *b, size_t len, int64_t max_p
                 }
                 type[4] = 0;
                 return fail(why, "%s: PNG is truncated: chunk %s at byte %zu declares %llu bytes, %zu are left",
-                            path, type, pos, (unsigned long long)n, len - pos - 12);
+                            path, type, pos, (unsigned long long)n, len - pos < 12 ? 0 : len - pos - 12);
             }
             if (!memcmp(b + pos + 4, "IDAT", 4)) idat += n;
             if (!memcmp(b + pos + 4, "IEND", 4)) break;

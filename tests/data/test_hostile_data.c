@@ -607,14 +607,12 @@ CT_TEST(data, image_folder_16_bit_pnm_channel_conversion) {
     CHECK(ok, "RGB 16-bit -> gray: stb's luma of the high bytes");
 }
 
-/* A JPEG with no DQT segment (found by fuzz_image): stb 2.27 dequantised its blocks with a table
- * from uninitialised memory, and UBSan caught an overflowing product there now and then. It is now
- * refused before stb sees it, naming the table. */
-CT_TEST(data, image_folder_jpeg_without_quantisation_table_is_refused) {
+/* A seed of tests/fuzz/corpus/image (byte 0: the fuzzer's options, then the file) written as
+ * <folder>/c/x.<ext>, loaded: the error must contain `expect`. */
+static void fuzz_seed_refused(const char *seed, const char *ext, const char *expect) {
     char input[1024], dir[900], sub[1000], path[1100];
     const char *slash = strrchr(__FILE__, '/');
-    snprintf(input, sizeof input, "%.*s../fuzz/corpus/image/regress-jpeg-dc-overflow", slash ? (int)(slash - __FILE__ + 1) : 0,
-             __FILE__);
+    snprintf(input, sizeof input, "%.*s../fuzz/corpus/image/%s", slash ? (int)(slash - __FILE__ + 1) : 0, __FILE__, seed);
     FILE *in = fopen(input, "rb");
     if (!in) CT_SKIP("%s not found (run from the repository root)", input);
     unsigned char bytes[4096];
@@ -623,12 +621,25 @@ CT_TEST(data, image_folder_jpeg_without_quantisation_table_is_refused) {
     snprintf(dir, sizeof dir, "%s/img", ct_test_tmpdir());
     snprintf(sub, sizeof sub, "%s/c", dir);
     CHECK(make_folder(dir) && make_folder(sub), "cannot make %s", sub);
-    snprintf(path, sizeof path, "%s/x.jpg", sub);
+    snprintf(path, sizeof path, "%s/x.%s", sub, ext);
     FILE *out = fopen(path, "wb");
-    CHECK(out && fwrite(bytes + 1, 1, len - 1, out) == len - 1, "cannot write %s", path); /* byte 0: the fuzzer's options */
+    CHECK(out && fwrite(bytes + 1, 1, len - 1, out) == len - 1, "cannot write %s", path);
     fclose(out);
     ct_dataset *d = ct_image_folder_load(dir, CT_IMAGE_FOLDER(.channels = 3));
-    CHECK(!d && strstr(ct_last_error(), "x.jpg") && strstr(ct_last_error(), "needs quantisation table 0"),
-          "loaded: %s (%s)", d ? "yes" : "no", ct_last_error());
+    CHECK(!d && strstr(ct_last_error(), path) && strstr(ct_last_error(), expect), "loaded: %s (%s)", d ? "yes" : "no",
+          ct_last_error());
     ct_dataset_free(d);
+}
+
+/* A JPEG with no DQT segment (found by fuzz_image): stb 2.27 dequantised its blocks with a table
+ * from uninitialised memory, and UBSan caught an overflowing product there now and then. It is now
+ * refused before stb sees it, naming the table. */
+CT_TEST(data, image_folder_jpeg_without_quantisation_table_is_refused) {
+    fuzz_seed_refused("regress-jpeg-dc-overflow", "jpg", "needs quantisation table 0");
+}
+
+/* A PNG ending in a chunk header without its data (found by fuzz_image): the check stopped at the
+ * last complete 12 bytes, and stb 2.27 grew its IDAT buffer to 2 GiB for the declared length. */
+CT_TEST(data, image_folder_png_chunk_header_at_the_end_is_refused) {
+    fuzz_seed_refused("regress-png-chunk-header-at-end", "png", "PNG is truncated: chunk IDAT at byte 171");
 }
