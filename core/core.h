@@ -190,12 +190,16 @@ typedef struct {
 
 /* A stream of mini-batches, as the trainer (optim/trainer.h) reads them without knowing where they
  * come from: next() gives a batch's inputs and labels (valid until the next call) and returns 1, or
- * returns 0 once at the end of each epoch; batches() is the number per epoch (0 when unknown).
+ * returns 0 once at the end of each epoch; batches() is the number per epoch (0 when unknown);
+ * seek() repositions it for a resumed run.
  * data/'s ct_loader_source makes one from a loader. */
 typedef struct {
     void *state;
     int (*next)(void *state, ct_tensor **x, ct_labels *y);
     int (*batches)(void *state);
+    /* Optional: puts the stream where it was before batch `batch` of epoch `epoch` (0-based) of a run
+     * from the start, so a resumed run draws the same batches; CT_OK or an error code. */
+    int (*seek)(void *state, int epoch, int batch);
 } ct_batch_source;
 
 /* ---- arena ------------------------------------------------------------------------------- */

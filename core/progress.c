@@ -13,6 +13,8 @@ struct ct_progress {
     int is_tty;
     int log_every;   /* plain mode: print every log_every steps and at the end */
     double start, last_draw;
+    int first_step;    /* the first step reported (a resumed epoch starts mid-way), for the ETA */
+    double first_time;
 };
 
 double ct_time_now(void) {
@@ -30,6 +32,7 @@ ct_progress *ct_progress_new(const char *label, int total_steps) {
     p->log_every = total_steps >= 10 ? total_steps / 10 : 1;
     p->start = ct_time_now();
     p->last_draw = -1;
+    p->first_step = -1;
     return p;
 }
 
@@ -41,6 +44,14 @@ void ct_progress_update(ct_progress *p, int step, const char *fmt, ...) {
     vsnprintf(status, sizeof status, fmt, ap);
     va_end(ap);
     double now = ct_time_now();
+    if (p->first_step < 0) p->first_step = step, p->first_time = now;
+    /* the time left at the rate of the steps seen since the first: (total − step)·elapsed/steps */
+    char eta[32] = "";
+    if (step > p->first_step && step < p->total) {
+        const double left = (now - p->first_time) / (step - p->first_step) * (p->total - step);
+        if (left < 3600) snprintf(eta, sizeof eta, "  ETA %d:%02d", (int)left / 60, (int)left % 60);
+        else snprintf(eta, sizeof eta, "  ETA %dh%02d", (int)(left / 3600), (int)left % 3600 / 60);
+    }
     if (p->is_tty) {
         /* redraw at most 20 times a second, and always on the last step */
         if (step != p->total && now - p->last_draw < 0.05) return;
@@ -50,10 +61,10 @@ void ct_progress_update(ct_progress *p, int step, const char *fmt, ...) {
         char bar[WIDTH + 1];
         for (int i = 0; i < WIDTH; i++) bar[i] = i < filled ? '#' : '.';
         bar[WIDTH] = 0;
-        printf("\r%s [%s] %d/%d %s  %.1fs\033[K", p->label, bar, step, p->total, status, now - p->start);
+        printf("\r%s [%s] %d/%d %s  %.1fs%s\033[K", p->label, bar, step, p->total, status, now - p->start, eta);
         fflush(stdout);
     } else if (step % p->log_every == 0 || step == p->total) {
-        printf("%s step %d/%d %s  %.1fs\n", p->label, step, p->total, status, now - p->start);
+        printf("%s step %d/%d %s  %.1fs%s\n", p->label, step, p->total, status, now - p->start, eta);
         fflush(stdout);
     }
 }

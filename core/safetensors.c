@@ -339,6 +339,17 @@ const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key) {
     return NULL;
 }
 
+int ct_safetensors_metadata_count(const ct_safetensors *f) {
+    check_file(f, "ct_safetensors_metadata_count");
+    return f->n_meta;
+}
+
+const char *ct_safetensors_metadata_key(const ct_safetensors *f, int i) {
+    check_file(f, "ct_safetensors_metadata_key");
+    CT_CHECK(i >= 0 && i < f->n_meta, "ct_safetensors_metadata_key", "index %d is outside [0, %d)", i, f->n_meta);
+    return f->meta[i].key;
+}
+
 static const st_entry *find_entry(const ct_safetensors *f, const char *name) {
     st_entry key = {.name = (char *)name};
     if (!f->n) return NULL;

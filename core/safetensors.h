@@ -61,6 +61,8 @@ const char *ct_safetensors_name(const ct_safetensors *f, int i);
 ct_shape ct_safetensors_shape(const ct_safetensors *f, int i);
 const char *ct_safetensors_dtype(const ct_safetensors *f, int i);             /* "F32", ... */
 const char *ct_safetensors_metadata(const ct_safetensors *f, const char *key); /* NULL when absent */
+int ct_safetensors_metadata_count(const ct_safetensors *f);
+const char *ct_safetensors_metadata_key(const ct_safetensors *f, int i);        /* sorted by key */
 /* Strict load (PyTorch's load_state_dict(strict=True)): every name present with exactly the
  * tensor's shape and no other tensor in the file, else CT_ERR_VALUE naming the tensor; everything
  * is checked before the first tensor is written, so on any error nothing has changed. */
@@ -98,6 +100,8 @@ int ct_safetensors_parse_number(const char *s, double *out);
 #define ct_safetensors_shape(...) CT_SITE_CALL(ct_safetensors_shape, __VA_ARGS__)
 #define ct_safetensors_dtype(...) CT_SITE_CALL(ct_safetensors_dtype, __VA_ARGS__)
 #define ct_safetensors_metadata(...) CT_SITE_CALL(ct_safetensors_metadata, __VA_ARGS__)
+#define ct_safetensors_metadata_count(...) CT_SITE_CALL(ct_safetensors_metadata_count, __VA_ARGS__)
+#define ct_safetensors_metadata_key(...) CT_SITE_CALL(ct_safetensors_metadata_key, __VA_ARGS__)
 #define ct_safetensors_load(...) CT_SITE_CALL_CLEARING(ct_safetensors_load, __VA_ARGS__)
 #define ct_safetensors_load_checked(...) CT_SITE_CALL_CLEARING(ct_safetensors_load_checked, __VA_ARGS__)
 #define ct_safetensors_load_into(...) CT_SITE_CALL_CLEARING(ct_safetensors_load_into, __VA_ARGS__)

@@ -143,6 +143,11 @@ ct_loader *ct_loader_new(const ct_dataset *d, ct_loader_opts opts);
  * next epoch, reshuffled). */
 int ct_loader_next(ct_loader *l, ct_batch *b);
 int ct_loader_batches_per_epoch(const ct_loader *l);
+/* Puts the loader where a fresh one with the same options is before batch `batch` (0 .. batches per
+ * epoch) of epoch `epoch`: the next ct_loader_next gives that batch, the same as in the run from
+ * the start (how a resumed training run continues exactly). CT_OK, or CT_ERR_VALUE for a position
+ * the loader does not have. */
+int ct_loader_seek(ct_loader *l, int epoch, int batch);
 /* Seconds the caller spent inside ct_loader_next since the loader was made: the time a
  * training loop waited for data. */
 double ct_loader_wait_seconds(const ct_loader *l);
@@ -170,6 +175,7 @@ ct_batch_source ct_loader_source(ct_loader *l);
 #define ct_loader_new(...) CT_SITE_CALL(ct_loader_new, __VA_ARGS__)
 #define ct_loader_next(...) CT_SITE_CALL(ct_loader_next, __VA_ARGS__)
 #define ct_loader_batches_per_epoch(...) CT_SITE_CALL(ct_loader_batches_per_epoch, __VA_ARGS__)
+#define ct_loader_seek(...) CT_SITE_CALL_CLEARING(ct_loader_seek, __VA_ARGS__)
 #define ct_loader_wait_seconds(...) CT_SITE_CALL(ct_loader_wait_seconds, __VA_ARGS__)
 #define ct_loader_prefetching(...) CT_SITE_CALL(ct_loader_prefetching, __VA_ARGS__)
 #define ct_loader_free(...) CT_SITE_CALL_VOID(ct_loader_free, __VA_ARGS__)

@@ -334,6 +334,16 @@ static void *prefetch_worker(void *arg) {
     return NULL;
 }
 
+/* The background thread stopped and every slot free: the stream can be moved. */
+static void stop_worker(ct_loader *l) {
+    pthread_mutex_lock(&l->mutex);
+    l->stop = 1;
+    pthread_cond_broadcast(&l->freed);
+    pthread_mutex_unlock(&l->mutex);
+    pthread_join(l->worker, NULL);
+    l->stop = 0;
+}
+
 /* ---- public API -------------------------------------------------------------------------- */
 
 static ct_tensor *batch_tensor(const ct_dataset *d, int rows, int flatten) { /* rows: samples × views */
@@ -516,11 +526,7 @@ void ct_loader_free(ct_loader *l) {
     if (!l) return;
     check_loader(l, "ct_loader_free");
     if (l->prefetching) {
-        pthread_mutex_lock(&l->mutex);
-        l->stop = 1;
-        pthread_cond_broadcast(&l->freed);
-        pthread_mutex_unlock(&l->mutex);
-        pthread_join(l->worker, NULL);
+        stop_worker(l);
         pthread_cond_destroy(&l->freed);
         pthread_cond_destroy(&l->ready);
         pthread_mutex_destroy(&l->mutex);
@@ -536,6 +542,36 @@ void ct_loader_free(ct_loader *l) {
     free(l);
 }
 
+int ct_loader_seek(ct_loader *l, int epoch, int batch) {
+    check_loader(l, "ct_loader_seek");
+    const int batches = ct_loader_batches_per_epoch(l);
+    if (epoch < 0 || batch < 0 || batch > batches)
+        return ct_set_error(CT_ERR_VALUE, "ct_loader_seek: epoch %d, batch %d is not a position of a loader with %d "
+                            "batches per epoch", epoch, batch, batches);
+    if (l->prefetching) stop_worker(l);
+    /* the stream from the start: every epoch's draws replayed (a permutation each: cheap) */
+    ct_rng_seed(&l->rng, l->opts.seed);
+    l->epoch = 0;
+    start_epoch(l);
+    while (l->epoch < epoch) {
+        l->epoch++;
+        start_epoch(l);
+    }
+    l->batch_index = batch;
+    l->pos = batch == batches ? l->count : batch * l->opts.batch;
+    if (l->prefetching) {
+        for (int k = 0; k < 2; k++) l->slots[k].state = SLOT_FREE;
+        l->held = -1, l->next_slot = 0;
+        if (pthread_create(&l->worker, NULL, prefetch_worker, l) != 0) { /* as at creation: go on without */
+            l->prefetching = 0;
+            pthread_cond_destroy(&l->freed);
+            pthread_cond_destroy(&l->ready);
+            pthread_mutex_destroy(&l->mutex);
+        }
+    }
+    return CT_OK;
+}
+
 static int source_next(void *state, ct_tensor **x, ct_labels *y) {
     ct_batch b;
     if (!ct_loader_next(state, &b)) return 0;
@@ -544,8 +580,9 @@ static int source_next(void *state, ct_tensor **x, ct_labels *y) {
 }
 
 static int source_batches(void *state) { return ct_loader_batches_per_epoch(state); }
+static int source_seek(void *state, int epoch, int batch) { return ct_loader_seek(state, epoch, batch); }
 
 ct_batch_source ct_loader_source(ct_loader *l) {
     check_loader(l, "ct_loader_source");
-    return (ct_batch_source){.state = l, .next = source_next, .batches = source_batches};
+    return (ct_batch_source){.state = l, .next = source_next, .batches = source_batches, .seek = source_seek};
 }

@@ -4,6 +4,8 @@
 #define CT_BUILDING_LIBRARY
 #include "layer.h"
 
+#include <stdio.h>
+
 typedef struct {
     ct_module base;
     double p;
@@ -21,5 +23,8 @@ ct_module *ct_dropout_new(ct_model *m, const char *name, double p) {
     dropout_module *d = ct_module_new(m, sizeof *d, "dropout", name, dropout_forward);
     d->p = p;
     ct_rng_seed(&d->rng, ct_rng_u64(ct_model_rng(m)));
+    char stream[128];
+    snprintf(stream, sizeof stream, "%s.rng", d->base.name);
+    ct_model_add_rng(m, stream, &d->rng);
     return &d->base;
 }

@@ -2,6 +2,7 @@
 #define CT_BUILDING_LIBRARY
 #include "nn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,11 @@ typedef struct {
     char name[128];
     ct_tensor *tensor;
 } named_param;
+
+typedef struct {
+    char name[128];
+    ct_rng *rng;
+} named_rng;
 
 struct ct_model {
     named_param *params;
@@ -18,6 +24,8 @@ struct ct_model {
     ct_module **modules;
     int n_modules, cap_modules;
     ct_rng rng;
+    named_rng *rngs;        /* the random streams modules draw from while training (dropout) */
+    int n_rngs, cap_rngs;
     unsigned magic; /* MODEL_MAGIC while alive, MODEL_FREED after ct_model_free */
 };
 
@@ -50,6 +58,7 @@ void ct_model_free(ct_model *m) {
     free(m->modules);
     free(m->params);
     free(m->buffers);
+    free(m->rngs);
     free(m);
 }
 
@@ -61,6 +70,35 @@ void ct_model_set_seed(ct_model *m, uint64_t seed) {
 ct_rng *ct_model_rng(ct_model *m) {
     check_model(m, "ct_model_rng");
     return &m->rng;
+}
+
+void ct_model_add_rng(ct_model *m, const char *name, ct_rng *rng) {
+    check_model(m, "ct_model_add_rng");
+    CT_CHECK(rng && name && strlen(name) < sizeof m->rngs[0].name && strcmp(name, "model") != 0, "ct_model_add_rng",
+             "a stream and a name shorter than %zu characters other than \"model\" are needed (got \"%s\")",
+             sizeof m->rngs[0].name, name ? name : "(null)");
+    for (int i = 0; i < m->n_rngs; i++)
+        CT_CHECK(strcmp(m->rngs[i].name, name) != 0, "ct_model_add_rng", "a random stream \"%s\" exists already", name);
+    if (m->n_rngs == m->cap_rngs) {
+        const int cap = m->cap_rngs ? 2 * m->cap_rngs : 4;
+        named_rng *grown = realloc(m->rngs, (size_t)cap * sizeof *grown);
+        if (!grown) ct_fatal("ct_model_add_rng", "out of memory");
+        m->rngs = grown, m->cap_rngs = cap;
+    }
+    snprintf(m->rngs[m->n_rngs].name, sizeof m->rngs[0].name, "%s", name);
+    m->rngs[m->n_rngs++].rng = rng;
+}
+
+int ct_model_rng_count(const ct_model *m) {
+    check_model(m, "ct_model_rng_count");
+    return m->n_rngs + 1;
+}
+
+ct_rng *ct_model_rng_stream(ct_model *m, int i, const char **name) {
+    check_model(m, "ct_model_rng_stream");
+    CT_CHECK(i >= 0 && i <= m->n_rngs, "ct_model_rng_stream", "index %d is outside [0, %d)", i, m->n_rngs + 1);
+    if (name) *name = i == 0 ? "model" : m->rngs[i - 1].name;
+    return i == 0 ? &m->rng : m->rngs[i - 1].rng;
 }
 
 /* Parameters and buffers share one namespace (a checkpoint addresses both by name). */

@@ -28,6 +28,13 @@ ct_model *ct_model_new(void);
 void ct_model_free(ct_model *m);
 void ct_model_set_seed(ct_model *m, uint64_t seed);
 ct_rng *ct_model_rng(ct_model *m);
+/* The random streams a training run draws from, which a checkpoint saves so that a resumed run
+ * draws the same numbers (ct_checkpoint_save): stream 0 is the model's own ("model"), then one per
+ * module that registered its stream (dropout: "<name>.rng"). The model borrows rng, which must live
+ * as long as the model (a module's own struct). */
+void ct_model_add_rng(ct_model *m, const char *name, ct_rng *rng);
+int ct_model_rng_count(const ct_model *m);
+ct_rng *ct_model_rng_stream(ct_model *m, int i, const char **name);
 
 /* Buffers: persistent tensors without gradients (batch norm's running statistics). They are
  * saved and loaded with the parameters but optimizers never see them. */
@@ -183,6 +190,9 @@ const char *const *ct_model_metadata(void);
 #define ct_model_free(...) CT_SITE_CALL_VOID(ct_model_free, __VA_ARGS__)
 #define ct_model_set_seed(...) CT_SITE_CALL_VOID(ct_model_set_seed, __VA_ARGS__)
 #define ct_model_rng(...) CT_SITE_CALL(ct_model_rng, __VA_ARGS__)
+#define ct_model_add_rng(...) CT_SITE_CALL_VOID(ct_model_add_rng, __VA_ARGS__)
+#define ct_model_rng_count(...) CT_SITE_CALL(ct_model_rng_count, __VA_ARGS__)
+#define ct_model_rng_stream(...) CT_SITE_CALL(ct_model_rng_stream, __VA_ARGS__)
 #define ct_model_add_buffer(...) CT_SITE_CALL(ct_model_add_buffer, __VA_ARGS__)
 #define ct_model_buffer_count(...) CT_SITE_CALL(ct_model_buffer_count, __VA_ARGS__)
 #define ct_model_buffer(...) CT_SITE_CALL(ct_model_buffer, __VA_ARGS__)

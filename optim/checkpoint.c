@@ -4,7 +4,7 @@
  * One list of (name, tensor) pairs: with the model, ct_model_tensors (every parameter, then
  * every buffer, under their names) first; then every state tensor as "<param>.<slot>". The
  * metadata: the optimizer's kind, step, lr, groups and scalars as "ctape.*" pairs, then, with the
- * model, ct_model_metadata. A load reads and range-checks every number and value before it
+ * model, its random streams and ct_model_metadata, then a caller's extra pairs (a trainer's position). A load reads and range-checks every number and value before it
  * changes anything. */
 #define CT_BUILDING_LIBRARY
 #include "optimizer.h"
@@ -100,11 +100,23 @@ static void collect_metadata(const ct_optim *opt, entries *e) {
                                        : xstrdup_printf("%s", ct_safetensors_format_number(*opt->scalars[i].value, num)));
 }
 
-/* The file's tensors and metadata for opt (with the model's tensors and metadata: with_model). */
-static void collect(const ct_optim *opt, int with_model, entries *e) {
+/* The model's random streams as "ctape.rng.<stream>" = four 16-digit hex words (xoshiro256's state). */
+static void collect_rngs(ct_model *m, entries *e) {
+    for (int i = 0; i < ct_model_rng_count(m); i++) {
+        const char *name;
+        const ct_rng *r = ct_model_rng_stream(m, i, &name);
+        add_meta(e, xstrdup_printf("ctape.rng.%s", name),
+                 xstrdup_printf("%016llx %016llx %016llx %016llx", (unsigned long long)r->s[0],
+                                (unsigned long long)r->s[1], (unsigned long long)r->s[2], (unsigned long long)r->s[3]));
+    }
+}
+
+/* The file's tensors and metadata for opt (with the model's tensors, random streams and metadata:
+ * with_model; then the caller's extra tensors and pairs). */
+static void collect(const ct_optim *opt, int with_model, const ct_checkpoint_extra *extra, entries *e) {
     memset(e, 0, sizeof *e);
     const int n_model = with_model ? ct_model_tensor_count(opt->model) : 0;
-    const int cap = n_model + opt->n_params * opt->n_slots;
+    const int cap = n_model + opt->n_params * opt->n_slots + extra->n_tensors;
     e->names = xmalloc((size_t)cap * sizeof *e->names);
     e->tensors = xmalloc((size_t)cap * sizeof *e->tensors);
     e->check = xmalloc((size_t)cap * sizeof *e->check);
@@ -121,17 +133,30 @@ static void collect(const ct_optim *opt, int with_model, entries *e) {
                                   : xstrdup_printf("param%d.%s", k, opt->slots[s].name);
             add_tensor(e, name, t, state_is_nonnegative(opt->slots[s].name) ? FINITE_NONNEGATIVE : FINITE);
         }
+    for (int i = 0; i < extra->n_tensors; i++) {
+        CT_CHECK(extra->names[i] && extra->tensors[i], "ct_checkpoint_extra", "extra tensor %d has no name or tensor", i);
+        add_tensor(e, xstrdup_printf("%s", extra->names[i]), extra->tensors[i], FINITE);
+    }
     collect_metadata(opt, e);
-    if (with_model)
+    if (with_model) {
+        collect_rngs(opt->model, e);
         for (const char *const *kv = ct_model_metadata(); *kv; kv += 2)
             add_meta(e, xstrdup_printf("%s", kv[0]), xstrdup_printf("%s", kv[1]));
+    }
+    for (const char *const *kv = extra->metadata; kv && *kv; kv += 2) {
+        CT_CHECK(kv[1], "ct_checkpoint_extra", "metadata key \"%s\" has no value (pairs, then NULL)", kv[0]);
+        for (int i = 0; i < e->n_meta; i += 2)
+            CT_CHECK(strcmp(e->meta[i], kv[0]) != 0, "ct_checkpoint_extra", "metadata key \"%s\" is the checkpoint's own",
+                     kv[0]);
+        add_meta(e, xstrdup_printf("%s", kv[0]), xstrdup_printf("%s", kv[1]));
+    }
 }
 
-static int save(const ct_optim *opt, const char *path, int with_model) {
+static int save(const ct_optim *opt, const char *path, int with_model, const ct_checkpoint_extra *extra) {
     ct_optim_check(opt, with_model ? "ct_checkpoint_save" : "ct_optim_save");
     CT_CHECK(path, with_model ? "ct_checkpoint_save" : "ct_optim_save", "path is NULL");
     entries e;
-    collect(opt, with_model, &e);
+    collect(opt, with_model, extra, &e);
     int rc = ct_safetensors_check_finite(path, e.n, (const char *const *)e.names, e.tensors);
     if (rc == CT_OK)
         rc = ct_safetensors_write(path, e.n, (const char *const *)e.names, e.tensors, (const char *const *)e.meta);
@@ -139,8 +164,12 @@ static int save(const ct_optim *opt, const char *path, int with_model) {
     return rc;
 }
 
-int ct_optim_save(const ct_optim *opt, const char *path) { return save(opt, path, 0); }
-int ct_checkpoint_save(const ct_optim *opt, const char *path) { return save(opt, path, 1); }
+static const ct_checkpoint_extra no_extra;
+int ct_optim_save(const ct_optim *opt, const char *path) { return save(opt, path, 0, &no_extra); }
+int ct_checkpoint_save(const ct_optim *opt, const char *path) { return save(opt, path, 1, &no_extra); }
+int ct_checkpoint_save_extra(const ct_optim *opt, const char *path, ct_checkpoint_extra extra) {
+    return save(opt, path, 1, &extra);
+}
 
 /* A metadata number, all of the string parsed, or CT_ERR_FORMAT naming the file and key. */
 static int meta_number(const ct_safetensors *f, const char *path, const char *key, double *out) {
@@ -251,7 +280,47 @@ static int read_numbers(const ct_optim *opt, const ct_safetensors *f, const char
     return CT_OK;
 }
 
-static int load(ct_optim *opt, const char *path, int with_model) {
+/* One hex word of 16 digits at *p, then a space or the end. */
+static int hex_word(const char **p, uint64_t *out) {
+    uint64_t v = 0;
+    for (int k = 0; k < 16; k++, (*p)++) {
+        const char c = **p;
+        const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* The streams saved in f ("ctape.rng.*"), checked against the model's and parsed into states[i] for
+ * stream i (have[i] = 1 when the file holds it; a file from before streams were saved holds none). */
+static int read_rngs(ct_model *m, const ct_safetensors *f, const char *path, ct_rng *states, int *have) {
+    const int n = ct_safetensors_metadata_count(f);
+    for (int k = 0; k < n; k++) {
+        const char *key = ct_safetensors_metadata_key(f, k);
+        if (strncmp(key, "ctape.rng.", 10) != 0) continue;
+        int i = 0;
+        const char *name = NULL;
+        for (; i < ct_model_rng_count(m); i++) {
+            ct_model_rng_stream(m, i, &name);
+            if (!strcmp(name, key + 10)) break;
+        }
+        if (i == ct_model_rng_count(m))
+            return ct_set_error(CT_ERR_VALUE, "%s: random stream \"%s\" belongs to no module of this model (another "
+                                "model's checkpoint?)", path, key + 10);
+        const char *p = ct_safetensors_metadata(f, key);
+        ct_rng r;
+        int ok = 1;
+        for (int w = 0; w < 4 && ok; w++) ok = hex_word(&p, &r.s[w]) && *p == (w < 3 ? ' ' : '\0') && (p++, 1);
+        if (!ok || !(r.s[0] | r.s[1] | r.s[2] | r.s[3]))
+            return ct_set_error(CT_ERR_FORMAT, "%s: metadata \"%s\" must be four 16-digit hex words, not all zero", path, key);
+        states[i] = r, have[i] = 1;
+    }
+    return CT_OK;
+}
+
+static int load(ct_optim *opt, const char *path, int with_model, const ct_checkpoint_extra *extra) {
     const char *op = with_model ? "ct_checkpoint_load" : "ct_optim_load";
     ct_optim_check(opt, op);
     CT_CHECK(path, op, "path is NULL");
@@ -261,8 +330,14 @@ static int load(ct_optim *opt, const char *path, int with_model) {
     saved_numbers v = {.groups = xmalloc((size_t)opt->n_groups * 2 * sizeof *v.groups),
                        .scalars = xmalloc((size_t)opt->n_scalars * sizeof *v.scalars)};
     entries e = {0};
+    const int n_rngs = with_model ? ct_model_rng_count(opt->model) : 0;
+    ct_rng *rngs = xmalloc((size_t)n_rngs * sizeof *rngs);
+    int *have_rng = calloc((size_t)n_rngs + 1, sizeof *have_rng);
+    if (!have_rng) ct_fatal(op, "out of memory");
     if ((rc = read_numbers(opt, f, path, &v)) != CT_OK) goto done;
-    collect(opt, with_model, &e);
+    if (with_model && (rc = read_rngs(opt->model, f, path, rngs, have_rng)) != CT_OK) goto done;
+    if (extra->check && (rc = extra->check(f, path, extra->user)) != CT_OK) goto done;
+    collect(opt, with_model, extra, &e);
     values_ctx ctx = {path, &e};
     if ((rc = ct_safetensors_load_checked(f, e.n, (const char *const *)e.names, e.tensors, check_state_values, &ctx)))
         goto done;
@@ -277,7 +352,10 @@ static int load(ct_optim *opt, const char *path, int with_model) {
         if (opt->scalars[i].count) *opt->scalars[i].count = (long)v.scalars[i];
         else *opt->scalars[i].value = v.scalars[i];
     }
+    for (int i = 0; i < n_rngs; i++)
+        if (have_rng[i]) *ct_model_rng_stream(opt->model, i, NULL) = rngs[i];
 done:
+    free(rngs), free(have_rng);
     entries_free(&e);
     free(v.groups);
     free(v.scalars);
@@ -285,5 +363,8 @@ done:
     return rc;
 }
 
-int ct_optim_load(ct_optim *opt, const char *path) { return load(opt, path, 0); }
-int ct_checkpoint_load(ct_optim *opt, const char *path) { return load(opt, path, 1); }
+int ct_optim_load(ct_optim *opt, const char *path) { return load(opt, path, 0, &no_extra); }
+int ct_checkpoint_load(ct_optim *opt, const char *path) { return load(opt, path, 1, &no_extra); }
+int ct_checkpoint_load_extra(ct_optim *opt, const char *path, ct_checkpoint_extra extra) {
+    return load(opt, path, 1, &extra);
+}

@@ -236,6 +236,24 @@ int ct_optim_save(const ct_optim *opt, const char *path);
 int ct_optim_load(ct_optim *opt, const char *path);
 int ct_checkpoint_save(const ct_optim *opt, const char *path);
 int ct_checkpoint_load(ct_optim *opt, const char *path);
+/* The model's random streams (ct_model_rng_stream: its own, dropout's) are saved with it as
+ * "ctape.rng.<stream>" and restored by ct_checkpoint_load (a stream the file does not hold is left
+ * as it is; one the model does not have is CT_ERR_VALUE). What a training loop adds to a checkpoint
+ * so that it resumes exactly (ct_fit: its position, its EMA, its best epoch): more tensors, saved
+ * and loaded by name with the rest (finite values only), and metadata pairs (key, value, ...,
+ * NULL; a key the checkpoint writes itself is a fatal error). On load, check (may be NULL) reads
+ * the file's metadata first and returns CT_OK or an error code set with ct_set_error; nothing
+ * changes unless it and every other check pass. */
+typedef struct {
+    int n_tensors;
+    const char *const *names;
+    ct_tensor *const *tensors;
+    const char *const *metadata;
+    int (*check)(const ct_safetensors *file, const char *path, void *user);
+    void *user;
+} ct_checkpoint_extra;
+int ct_checkpoint_save_extra(const ct_optim *opt, const char *path, ct_checkpoint_extra extra);
+int ct_checkpoint_load_extra(ct_optim *opt, const char *path, ct_checkpoint_extra extra);
 
 /* ---- schedules (optim/schedule.h) and the optimizers from the literature (optim/literature.h) ---- */
 #include "schedule.h"
@@ -304,6 +322,9 @@ void ct_ema_update(ct_ema *ema);
 void ct_ema_swap(ct_ema *ema);
 int ct_ema_swapped(const ct_ema *ema);                 /* 1 while the averages are in the model */
 long ct_ema_updates(const ct_ema *ema);
+/* The count a resumed run restores with the averages it loads into ct_ema_average's tensors
+ * (warmup decays depend on it). */
+void ct_ema_set_updates(ct_ema *ema, long updates);
 ct_tensor *ct_ema_average(const ct_ema *ema, int k);   /* the average of parameter k */
 int ct_ema_save(const ct_ema *ema, const char *path);
 int ct_ema_load(ct_ema *ema, const char *path);
@@ -355,6 +376,8 @@ void ct_ema_free(ct_ema *ema);
 #define ct_optim_load(...) CT_SITE_CALL_CLEARING(ct_optim_load, __VA_ARGS__)
 #define ct_checkpoint_save(...) CT_SITE_CALL_CLEARING(ct_checkpoint_save, __VA_ARGS__)
 #define ct_checkpoint_load(...) CT_SITE_CALL_CLEARING(ct_checkpoint_load, __VA_ARGS__)
+#define ct_checkpoint_save_extra(...) CT_SITE_CALL_CLEARING(ct_checkpoint_save_extra, __VA_ARGS__)
+#define ct_checkpoint_load_extra(...) CT_SITE_CALL_CLEARING(ct_checkpoint_load_extra, __VA_ARGS__)
 #define ct_lookahead_new(...) CT_SITE_CALL(ct_lookahead_new, __VA_ARGS__)
 #define ct_lookahead_base(...) CT_SITE_CALL(ct_lookahead_base, __VA_ARGS__)
 #define ct_sam_new(...) CT_SITE_CALL(ct_sam_new, __VA_ARGS__)
@@ -365,6 +388,7 @@ void ct_ema_free(ct_ema *ema);
 #define ct_ema_swap(...) CT_SITE_CALL_VOID(ct_ema_swap, __VA_ARGS__)
 #define ct_ema_swapped(...) CT_SITE_CALL(ct_ema_swapped, __VA_ARGS__)
 #define ct_ema_updates(...) CT_SITE_CALL(ct_ema_updates, __VA_ARGS__)
+#define ct_ema_set_updates(...) CT_SITE_CALL_VOID(ct_ema_set_updates, __VA_ARGS__)
 #define ct_ema_average(...) CT_SITE_CALL(ct_ema_average, __VA_ARGS__)
 #define ct_ema_save(...) CT_SITE_CALL_CLEARING(ct_ema_save, __VA_ARGS__)
 #define ct_ema_load(...) CT_SITE_CALL_CLEARING(ct_ema_load, __VA_ARGS__)

@@ -52,48 +52,93 @@ int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char 
 typedef struct {
     FILE *csv, *jsonl;
     const char *csv_path, *jsonl_path;
-    double start;
+    double start; /* ct_time_now() at the start of this call, less the seconds of the run before it */
 } logs;
 
 static const char *const columns[] = {"epoch", "step", "seconds", "lr", "train_loss", "train_accuracy", "val_loss",
                                       "val_accuracy", "val_top_k", "val_f1", "val_nll", "val_brier", "val_ece",
-                                      "samples_per_second"};
-enum { N_COLUMNS = sizeof columns / sizeof *columns };
+                                      "samples_per_second", "row"};
+enum { N_COLUMNS = sizeof columns / sizeof *columns, N_NUMBERS = N_COLUMNS - 1 };
+enum { ROW_EPOCH, ROW_STEP, ROW_EVAL };
+static const char *const row_kinds[] = {"epoch", "step", "eval"};
 
-static int open_logs(logs *l, const ct_fit_opts *o) {
+/* The step of a log line: CSV's second field, JSON Lines' "step"; -1 for a header or a line without one. */
+static long line_step(const char *line, int jsonl) {
+    const char *p = jsonl ? strstr(line, "\"step\": ") : strchr(line, ',');
+    if (!p) return -1;
+    p += jsonl ? 8 : 1;
+    char *end;
+    const double v = strtod(p, &end);
+    return end == p ? -1 : (long)v;
+}
+
+/* A resumed run's log: the lines of the run up to its checkpoint (step <= steps) are kept, the
+ * ones written after it (by a run killed later) dropped, so the log reads as one run. The kept
+ * text goes to a temporary file renamed over the log. 1 when a log with its header was kept. */
+static int keep_log_until(const char *path, long steps, int jsonl) {
+    FILE *in = fopen(path, "r");
+    if (!in) return 0;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.resume-tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return 0;
+    }
+    char line[4096];
+    int header = 0, lineno = 0;
+    while (fgets(line, sizeof line, in)) {
+        const long step = line_step(line, jsonl);
+        if (!jsonl && lineno++ == 0) header = !strncmp(line, "epoch,step,", 11);
+        if ((!jsonl && lineno == 1) || (step >= 0 && step <= steps)) fputs(line, out);
+    }
+    fclose(in);
+    if (fclose(out) || rename(tmp, path)) {
+        remove(tmp);
+        return 0;
+    }
+    return jsonl || header;
+}
+
+static int open_logs(logs *l, const ct_fit_opts *o, int resuming, long steps) {
     memset(l, 0, sizeof *l);
     l->csv_path = o->log_csv, l->jsonl_path = o->log_jsonl, l->start = ct_time_now();
-    if (o->log_csv && !(l->csv = fopen(o->log_csv, "w")))
+    const int csv_kept = resuming && o->log_csv && keep_log_until(o->log_csv, steps, 0);
+    if (resuming && o->log_jsonl) keep_log_until(o->log_jsonl, steps, 1);
+    if (o->log_csv && !(l->csv = fopen(o->log_csv, resuming ? "a" : "w")))
         return ct_set_error(CT_ERR_IO, "ct_fit: cannot write the log %s", o->log_csv);
-    if (o->log_jsonl && !(l->jsonl = fopen(o->log_jsonl, "w"))) {
+    if (o->log_jsonl && !(l->jsonl = fopen(o->log_jsonl, resuming ? "a" : "w"))) {
         if (l->csv) fclose(l->csv);
         return ct_set_error(CT_ERR_IO, "ct_fit: cannot write the log %s", o->log_jsonl);
     }
-    for (int k = 0; l->csv && k < N_COLUMNS; k++) fprintf(l->csv, "%s%s", columns[k], k + 1 < N_COLUMNS ? "," : "\n");
+    for (int k = 0; l->csv && !csv_kept && k < N_COLUMNS; k++)
+        fprintf(l->csv, "%s%s", columns[k], k + 1 < N_COLUMNS ? "," : "\n");
     return CT_OK;
 }
 
-/* One row: an epoch's summary (or, mid-epoch, the running training figures), numbers in the C
- * locale whatever the program's. A field without a value is empty (CSV) or null (JSON). */
-static int log_row(logs *l, const ct_fit_epoch *e) {
+/* One row: an epoch's summary, the running training figures mid-epoch (ROW_STEP), or those with a
+ * mid-epoch evaluation (ROW_EVAL); numbers in the C locale whatever the program's. A field without
+ * a value is empty (CSV) or null (JSON). */
+static int log_row(logs *l, const ct_fit_epoch *e, double epoch, int kind) {
     if (!l->csv && !l->jsonl) return CT_OK;
-    const double v[N_COLUMNS] = {e->epoch, (double)e->steps, ct_time_now() - l->start, e->lr, e->train_loss,
+    const double v[N_NUMBERS] = {epoch, (double)e->steps, ct_time_now() - l->start, e->lr, e->train_loss,
                                  e->train_accuracy, e->evaluated ? e->val_loss : NAN,
                                  e->evaluated ? e->val.accuracy : NAN, e->evaluated ? e->val.top_k_accuracy : NAN,
                                  e->evaluated ? e->val.f1 : NAN, e->evaluated ? e->val.nll : NAN,
                                  e->evaluated ? e->val.brier : NAN, e->evaluated ? e->val.ece : NAN,
                                  e->samples_per_second};
     const ct_c_numbers numbers = ct_c_numbers_begin();
-    for (int k = 0; l->csv && k < N_COLUMNS; k++) {
+    for (int k = 0; l->csv && k < N_NUMBERS; k++) {
         if (isfinite(v[k])) fprintf(l->csv, "%.8g", v[k]);
-        fputs(k + 1 < N_COLUMNS ? "," : "\n", l->csv);
+        fputs(",", l->csv);
     }
-    for (int k = 0; l->jsonl && k < N_COLUMNS; k++) {
+    if (l->csv) fprintf(l->csv, "%s\n", row_kinds[kind]);
+    for (int k = 0; l->jsonl && k < N_NUMBERS; k++) {
         fprintf(l->jsonl, "%s\"%s\": ", k ? ", " : "{", columns[k]);
         if (isfinite(v[k])) fprintf(l->jsonl, "%.8g", v[k]);
         else fputs("null", l->jsonl);
-        if (k + 1 == N_COLUMNS) fputs("}\n", l->jsonl);
     }
+    if (l->jsonl) fprintf(l->jsonl, ", \"row\": \"%s\"}\n", row_kinds[kind]);
     ct_c_numbers_end(numbers);
     if ((l->csv && fflush(l->csv)) || (l->jsonl && fflush(l->jsonl)))
         return ct_set_error(CT_ERR_IO, "ct_fit: cannot write the log %s", l->csv ? l->csv_path : l->jsonl_path);
@@ -127,6 +172,137 @@ static int better(const ct_fit_opts *o, const ct_fit_epoch *now, const ct_fit_ep
     return !have_best || !isfinite(b) || (higher ? v > b : v < b);
 }
 
+/* ---- the run's state, and its place in a checkpoint ---------------------------------------------- */
+/* Where the run is and what it has summed so far: everything besides the model, the optimizer and
+ * the EMA that a resumed run needs to continue exactly. */
+typedef struct {
+    int epoch, batch;        /* batches done in epoch `epoch` (0-based) */
+    double loss_sum;         /* this epoch's running sums */
+    double correct, samples;
+    double val_passes;       /* evaluations run (each one epoch of the validation source) */
+    int have_best, since_best;
+    ct_fit_epoch best;
+    double seconds;          /* wall time of the run so far */
+    double ema_updates;
+} fit_position;
+
+/* The numbers a checkpoint holds as "ctape.fit.<name>", each read and written exactly. */
+typedef struct {
+    const char *name;
+    size_t offset;
+    char type; /* 'i' int, 'd' double, 'l' long */
+} position_field;
+
+#define FIELD(name, member, type) {name, offsetof(fit_position, member), type}
+static const position_field position_fields[] = {
+    FIELD("epoch", epoch, 'i'), FIELD("batch", batch, 'i'), FIELD("loss_sum", loss_sum, 'd'),
+    FIELD("correct", correct, 'd'), FIELD("samples", samples, 'd'), FIELD("val_passes", val_passes, 'd'),
+    FIELD("have_best", have_best, 'i'), FIELD("since_best", since_best, 'i'), FIELD("seconds", seconds, 'd'),
+    FIELD("ema_updates", ema_updates, 'd'),
+    FIELD("best.epoch", best.epoch, 'i'), FIELD("best.steps", best.steps, 'l'),
+    FIELD("best.train_loss", best.train_loss, 'd'), FIELD("best.train_accuracy", best.train_accuracy, 'd'),
+    FIELD("best.lr", best.lr, 'd'), FIELD("best.val_loss", best.val_loss, 'd'),
+    FIELD("best.val.n", best.val.n, 'l'), FIELD("best.val.nonfinite", best.val.nonfinite, 'l'),
+    FIELD("best.val.top_k", best.val.top_k, 'i'), FIELD("best.val.accuracy", best.val.accuracy, 'd'),
+    FIELD("best.val.top_k_accuracy", best.val.top_k_accuracy, 'd'),
+    FIELD("best.val.balanced_accuracy", best.val.balanced_accuracy, 'd'),
+    FIELD("best.val.precision", best.val.precision, 'd'), FIELD("best.val.recall", best.val.recall, 'd'),
+    FIELD("best.val.f1", best.val.f1, 'd'), FIELD("best.val.nll", best.val.nll, 'd'),
+    FIELD("best.val.brier", best.val.brier, 'd'), FIELD("best.val.ece", best.val.ece, 'd'),
+    FIELD("best.val.ece_equal_mass", best.val.ece_equal_mass, 'd'),
+};
+#undef FIELD
+enum { N_FIELDS = sizeof position_fields / sizeof *position_fields };
+
+/* What must match between the run that wrote a checkpoint and the one resuming from it. */
+typedef struct {
+    char loss[256], schedule[256];
+    int epochs, batches;
+} fit_identity;
+
+enum { N_META = N_FIELDS + 4 };
+
+typedef struct {
+    char keys[N_META][48], values[N_META][300];
+    const char *pairs[2 * N_META + 1];
+} fit_metadata;
+
+static void build_metadata(const fit_position *p, const fit_identity *id, fit_metadata *md) {
+    char num[32];
+    int n = 0;
+    for (int k = 0; k < N_FIELDS; k++, n++) {
+        const char *at = (const char *)p + position_fields[k].offset;
+        const double v = position_fields[k].type == 'i'   ? *(const int *)at
+                         : position_fields[k].type == 'l' ? (double)*(const long *)at
+                                                          : *(const double *)at;
+        snprintf(md->keys[n], sizeof md->keys[n], "ctape.fit.%s", position_fields[k].name);
+        /* NaN and ±Inf (a best epoch's NaN ECE) as text: the checkpoint's own number format has none */
+        snprintf(md->values[n], sizeof md->values[n], "%s",
+                 isnan(v) ? "nan" : isinf(v) ? (v > 0 ? "inf" : "-inf") : ct_safetensors_format_number(v, num));
+    }
+    snprintf(md->keys[n], sizeof md->keys[n], "ctape.fit.loss"), snprintf(md->values[n++], 300, "%s", id->loss);
+    snprintf(md->keys[n], sizeof md->keys[n], "ctape.fit.schedule"), snprintf(md->values[n++], 300, "%s", id->schedule);
+    snprintf(md->keys[n], sizeof md->keys[n], "ctape.fit.epochs"), snprintf(md->values[n++], 300, "%d", id->epochs);
+    snprintf(md->keys[n], sizeof md->keys[n], "ctape.fit.batches"), snprintf(md->values[n++], 300, "%d", id->batches);
+    for (int k = 0; k < n; k++) md->pairs[2 * k] = md->keys[k], md->pairs[2 * k + 1] = md->values[k];
+    md->pairs[2 * n] = NULL;
+}
+
+typedef struct {
+    const fit_identity *id;
+    fit_position *out;
+} resume_check;
+
+static int read_number(const ct_safetensors *f, const char *path, const char *key, double *out) {
+    const char *v = ct_safetensors_metadata(f, key);
+    if (!v) return ct_set_error(CT_ERR_FORMAT, "%s: no metadata \"%s\" (a checkpoint of ct_fit is needed to resume)", path, key);
+    if (!strcmp(v, "nan") || !strcmp(v, "inf") || !strcmp(v, "-inf")) {
+        *out = !strcmp(v, "nan") ? NAN : v[0] == '-' ? -INFINITY : INFINITY;
+        return CT_OK;
+    }
+    if (ct_safetensors_parse_number(v, out) != CT_OK)
+        return ct_set_error(CT_ERR_FORMAT, "%s: metadata \"%s\" = \"%s\" is not a number", path, key, v);
+    return CT_OK;
+}
+
+/* The checkpoint's run against this one (the same loss, schedule, epochs and batches per epoch, or
+ * the resumed run would not be the one that was interrupted), then its position, range-checked. */
+static int check_resume(const ct_safetensors *f, const char *path, void *user) {
+    resume_check *c = user;
+    const char *loss = ct_safetensors_metadata(f, "ctape.fit.loss"), *sched = ct_safetensors_metadata(f, "ctape.fit.schedule");
+    double epochs, batches;
+    int rc;
+    if (!loss || !sched)
+        return ct_set_error(CT_ERR_FORMAT, "%s: not a checkpoint written by ct_fit (no \"ctape.fit.*\" metadata)", path);
+    if ((rc = read_number(f, path, "ctape.fit.epochs", &epochs)) || (rc = read_number(f, path, "ctape.fit.batches", &batches)))
+        return rc;
+    if (strcmp(loss, c->id->loss) || strcmp(sched, c->id->schedule) || epochs != c->id->epochs || batches != c->id->batches)
+        return ct_set_error(CT_ERR_VALUE, "%s: written by a run with loss \"%s\", schedule \"%s\", %g epochs of %g batches; "
+                            "this one has \"%s\", \"%s\", %d epochs of %d batches (resume with the same settings)",
+                            path, loss, sched, epochs, batches, c->id->loss, c->id->schedule, c->id->epochs, c->id->batches);
+    fit_position p = {0};
+    for (int k = 0; k < N_FIELDS; k++) {
+        char key[64];
+        double v;
+        snprintf(key, sizeof key, "ctape.fit.%s", position_fields[k].name);
+        if ((rc = read_number(f, path, key, &v))) return rc;
+        const int is_count = position_fields[k].type != 'd' || !strcmp(position_fields[k].name, "correct") ||
+                             !strcmp(position_fields[k].name, "samples") || !strcmp(position_fields[k].name, "val_passes") ||
+                             !strcmp(position_fields[k].name, "ema_updates");
+        if (is_count && !(v >= 0 && v <= 2e9 && v == floor(v)) && strncmp(position_fields[k].name, "best.", 5))
+            return ct_set_error(CT_ERR_VALUE, "%s: metadata \"%s\" = %g must be a whole number in [0, 2e9]", path, key, v);
+        char *at = (char *)&p + position_fields[k].offset;
+        if (position_fields[k].type == 'i') *(int *)at = (int)v;
+        else if (position_fields[k].type == 'l') *(long *)at = (long)v;
+        else *(double *)at = v;
+    }
+    if (p.epoch > c->id->epochs || p.batch > c->id->batches || p.samples < p.correct)
+        return ct_set_error(CT_ERR_VALUE, "%s: position epoch %d, batch %d is outside the run (%d epochs of %d batches)",
+                            path, p.epoch, p.batch, c->id->epochs, c->id->batches);
+    *c->out = p;
+    return CT_OK;
+}
+
 /* ---- the loop ----------------------------------------------------------------------------------- */
 typedef struct {
     ct_model *m;
@@ -138,68 +314,133 @@ typedef struct {
     ct_ema *ema;
     ct_tape *tape;
     logs log;
+    fit_identity id;
+    fit_position pos;
+    ct_batch_source train;
+    const ct_batch_source *val;
+    const ct_fit_opts *o;
+    char **ema_names;       /* "ema.<parameter>", the EMA's averages in a checkpoint */
+    ct_tensor **ema_tensors;
 } fit_state;
 
-/* One epoch of training; fills e's training figures. */
-static int train_epoch(fit_state *f, ct_batch_source train, const ct_fit_opts *o, int epoch, ct_fit_epoch *e) {
-    const int batches = train.batches ? train.batches(train.state) : 0;
+static int save_checkpoint(fit_state *f) {
+    if (!f->o->checkpoint) return CT_OK;
+    fit_metadata md;
+    f->pos.seconds = ct_time_now() - f->log.start;
+    f->pos.ema_updates = f->ema ? (double)ct_ema_updates(f->ema) : 0;
+    build_metadata(&f->pos, &f->id, &md);
+    const ct_checkpoint_extra extra = {.n_tensors = f->ema ? ct_model_param_count(f->m) : 0,
+                                       .names = (const char *const *)f->ema_names,
+                                       .tensors = f->ema_tensors,
+                                       .metadata = md.pairs};
+    return ct_checkpoint_save_extra(f->opt, f->o->checkpoint, extra);
+}
+
+/* Model, optimizer, random streams, EMA and position from o->resume; the sources moved to where the
+ * interrupted run left them. */
+static int resume(fit_state *f) {
+    if (!f->train.seek || (f->val && !f->val->seek))
+        return ct_set_error(CT_ERR_VALUE, "ct_fit: resuming needs sources that can seek (ct_loader_source gives one)");
+    resume_check c = {&f->id, &f->pos};
+    const ct_checkpoint_extra extra = {.n_tensors = f->ema ? ct_model_param_count(f->m) : 0,
+                                       .names = (const char *const *)f->ema_names,
+                                       .tensors = f->ema_tensors,
+                                       .check = check_resume,
+                                       .user = &c};
+    int rc = ct_checkpoint_load_extra(f->opt, f->o->resume, extra);
+    if (rc) return rc;
+    if (f->ema) ct_ema_set_updates(f->ema, (long)f->pos.ema_updates);
+    if ((rc = f->train.seek(f->train.state, f->pos.epoch, f->pos.batch))) return rc;
+    if (f->val && (rc = f->val->seek(f->val->state, (int)f->pos.val_passes, 0))) return rc;
+    return CT_OK;
+}
+
+/* One evaluation on the validation source (with the EMA's weights when there is one). */
+static int evaluate(fit_state *f, ct_fit_epoch *e) {
+    if (f->ema) ct_ema_swap(f->ema);
+    const int status = ct_evaluate(f->m, f->net, *f->val, f->o->loss, CT_METRICS(.transform = f->o->transform), &e->val,
+                                   &e->val_loss);
+    if (f->ema) ct_ema_swap(f->ema);
+    f->pos.val_passes++;
+    e->evaluated = status == CT_OK;
+    return status;
+}
+
+/* After each step: the callback, the step log row, the mid-epoch evaluation. */
+static int after_step(fit_state *f, int epoch, int batches, const ct_tensor *x, ct_labels y, double value, double rate) {
+    const ct_fit_opts *o = f->o;
+    const long steps = ct_optim_steps(f->opt);
+    const double lr = ct_optim_lr(f->opt);
+    if (o->on_step) {
+        const ct_fit_step s = {steps, epoch, f->pos.batch - 1, x, y, value, lr};
+        o->on_step(&s, o->user);
+    }
+    const int eval_now = o->eval_every > 0 && f->val && steps % o->eval_every == 0 && f->pos.batch < batches;
+    if (!(o->log_every > 0 && steps % o->log_every == 0) && !eval_now) return CT_OK;
+    ct_fit_epoch row = {.steps = steps, .lr = lr, .train_loss = f->pos.loss_sum / f->pos.batch,
+                        .train_accuracy = f->pos.correct / f->pos.samples, .samples_per_second = rate};
+    int status = eval_now ? evaluate(f, &row) : CT_OK;
+    if (status == CT_OK)
+        status = log_row(&f->log, &row, epoch + (batches ? (double)f->pos.batch / batches : 0), eval_now ? ROW_EVAL : ROW_STEP);
+    return status;
+}
+
+/* The rest of epoch `epoch` from f->pos.batch on (all of it unless resuming mid-epoch); fills e's
+ * training figures. */
+static int train_epoch(fit_state *f, int epoch, ct_fit_epoch *e) {
+    const ct_fit_opts *o = f->o;
+    const int batches = f->id.batches;
     char label[64];
     snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o->epochs);
     ct_progress *bar = o->progress ? ct_progress_new(label, batches) : NULL;
-    double loss_sum = 0, started = ct_time_now();
-    long correct = 0, samples = 0;
-    int batch = 0, status = CT_OK;
+    const double started = ct_time_now(), samples_before = f->pos.samples;
+    int status = CT_OK;
     ct_tensor *x;
     ct_labels y;
     ct_model_train(f->m, 1);
-    while (status == CT_OK && !interrupt_requested && train.next(train.state, &x, &y)) {
+    while (status == CT_OK && !interrupt_requested && f->train.next(f->train.state, &x, &y)) {
         if (f->scheduled) ct_optim_schedule(f->opt, &f->schedule);
         ct_tensor *logits = ct_forward(f->tape, f->net, x);
         ct_tensor *loss = ct_loss_apply(f->tape, f->loss, logits, y);
         const double value = loss->data[0];
-        correct += ct_count_correct(logits, y);
-        samples += y.n;
+        f->pos.correct += ct_count_correct(logits, y);
+        f->pos.samples += y.n;
         ct_backward(f->tape, loss);
         const int stepped = ct_optim_step(f->opt);
         ct_tape_reset(f->tape);
         if (stepped != CT_OK && stepped != CT_OPTIM_SKIPPED) status = stepped;
         if (f->ema && stepped == CT_OK) ct_ema_update(f->ema);
-        loss_sum += value;
-        batch++;
-        const double lr = ct_optim_lr(f->opt), rate = samples / fmax(ct_time_now() - started, 1e-9);
+        f->pos.loss_sum += value;
+        f->pos.batch++;
+        const double rate = (f->pos.samples - samples_before) / fmax(ct_time_now() - started, 1e-9);
         if (bar)
-            ct_progress_update(bar, batch, "loss %.4f  acc %.2f%%  lr %.3g  %.0f samples/s", loss_sum / batch,
-                               100.0 * (double)correct / (double)samples, lr, rate);
-        if (o->on_step) {
-            const ct_fit_step s = {ct_optim_steps(f->opt), epoch, batch - 1, x, y, value, lr};
-            o->on_step(&s, o->user);
-        }
-        if (o->log_every > 0 && ct_optim_steps(f->opt) % o->log_every == 0 && status == CT_OK) {
-            const ct_fit_epoch row = {.epoch = epoch, .steps = ct_optim_steps(f->opt), .lr = lr,
-                                      .train_loss = loss_sum / batch, .train_accuracy = (double)correct / (double)samples,
-                                      .samples_per_second = rate};
-            status = log_row(&f->log, &row);
-        }
+            ct_progress_update(bar, f->pos.batch, "loss %.4f  acc %.2f%%  lr %.3g  %.0f samples/s",
+                               f->pos.loss_sum / f->pos.batch, 100.0 * f->pos.correct / f->pos.samples,
+                               ct_optim_lr(f->opt), rate);
+        if (status == CT_OK) status = after_step(f, epoch, batches, x, y, value, rate);
     }
-    if (interrupt_requested) /* the rest of the epoch is not drawn: leave the source at its end */
-        while (train.next(train.state, &x, &y)) {}
     e->epoch = epoch + 1;
     e->steps = ct_optim_steps(f->opt);
-    e->train_loss = batch ? loss_sum / batch : NAN;
-    e->train_accuracy = samples ? (double)correct / (double)samples : NAN;
+    e->train_loss = f->pos.batch ? f->pos.loss_sum / f->pos.batch : NAN;
+    e->train_accuracy = f->pos.samples ? f->pos.correct / f->pos.samples : NAN;
     e->lr = ct_optim_lr(f->opt);
     e->seconds = ct_time_now() - started;
-    e->samples_per_second = samples / fmax(e->seconds, 1e-9);
+    e->samples_per_second = (f->pos.samples - samples_before) / fmax(e->seconds, 1e-9);
     if (bar) ct_progress_done(bar, "loss %.4f  acc %.2f%%  %.0f samples/s", e->train_loss, 100 * e->train_accuracy,
                               e->samples_per_second);
     return status;
 }
 
-static int setup(fit_state *f, ct_batch_source train, const ct_fit_opts *o) {
+static int setup(fit_state *f) {
+    const ct_fit_opts *o = f->o;
     f->loss = ct_loss_parse(o->loss ? o->loss : "cross_entropy");
     if (!f->loss) return CT_ERR_VALUE;
+    ct_loss_describe(f->loss, f->id.loss, sizeof f->id.loss);
+    snprintf(f->id.schedule, sizeof f->id.schedule, "%s", o->schedule ? o->schedule : "");
+    f->id.epochs = o->epochs;
+    f->id.batches = f->train.batches ? f->train.batches(f->train.state) : 0;
     if (o->schedule) {
-        const long total = (long)o->epochs * (train.batches ? train.batches(train.state) : 0);
+        const long total = (long)o->epochs * f->id.batches;
         if (total < 1)
             return ct_set_error(CT_ERR_VALUE, "ct_fit: a schedule needs the number of batches per epoch (the source "
                                               "gives none)");
@@ -207,61 +448,100 @@ static int setup(fit_state *f, ct_batch_source train, const ct_fit_opts *o) {
         if (status) return status;
         f->scheduled = 1;
     }
-    if (o->ema_decay > 0) f->ema = ct_ema_new(f->m, CT_EMA(.decay = o->ema_decay));
+    if (o->ema_decay > 0) {
+        f->ema = ct_ema_new(f->m, CT_EMA(.decay = o->ema_decay));
+        const int n = ct_model_param_count(f->m);
+        f->ema_names = calloc((size_t)n, sizeof *f->ema_names);
+        f->ema_tensors = calloc((size_t)n, sizeof *f->ema_tensors);
+        CT_CHECK(f->ema_names && f->ema_tensors, "ct_fit", "out of memory");
+        for (int k = 0; k < n; k++) {
+            const char *name = ct_model_param(f->m, k)->name;
+            f->ema_names[k] = malloc(strlen(name ? name : "") + 16);
+            CT_CHECK(f->ema_names[k], "ct_fit", "out of memory");
+            sprintf(f->ema_names[k], "ema.%s", name ? name : "");
+            f->ema_tensors[k] = ct_ema_average(f->ema, k);
+        }
+    }
     f->tape = ct_tape_new();
-    return open_logs(&f->log, o);
+    if (o->resume) {
+        const int status = resume(f);
+        if (status) return status;
+    }
+    const int status = open_logs(&f->log, o, o->resume != NULL, ct_optim_steps(f->opt));
+    f->log.start -= f->pos.seconds;
+    return status;
+}
+
+static void teardown(fit_state *f) {
+    close_logs(&f->log);
+    ct_tape_free(f->tape);
+    for (int k = 0; f->ema_names && k < ct_model_param_count(f->m); k++) free(f->ema_names[k]);
+    free(f->ema_names), free(f->ema_tensors);
+    ct_ema_free(f->ema);
+    ct_loss_free(f->loss);
+}
+
+/* After an epoch's training: evaluation, keep-best, the log row, the checkpoint, the callback.
+ * Returns the status; *stop is set when patience ran out. */
+static int end_epoch(fit_state *f, ct_fit_epoch *e, ct_fit_result *r, int *stop) {
+    const ct_fit_opts *o = f->o;
+    int status = f->val ? evaluate(f, e) : CT_OK;
+    if (status == CT_OK && e->evaluated && better(o, e, &f->pos.best, f->pos.have_best)) {
+        e->best = 1, f->pos.have_best = 1, f->pos.since_best = 0;
+        f->pos.best = *e;
+        if (o->best_model) {
+            if (f->ema) ct_ema_swap(f->ema);
+            status = ct_model_save(f->m, o->best_model);
+            if (f->ema) ct_ema_swap(f->ema);
+        }
+    } else if (e->evaluated) {
+        f->pos.since_best++;
+    }
+    r->last = *e, r->epochs_run = e->epoch;
+    if (status == CT_OK) status = log_row(&f->log, e, e->epoch, ROW_EPOCH);
+    f->pos.epoch++, f->pos.batch = 0, f->pos.loss_sum = f->pos.correct = f->pos.samples = 0;
+    if (status == CT_OK) status = save_checkpoint(f);
+    if (status == CT_OK && o->on_epoch) o->on_epoch(e, o->user);
+    *stop = o->patience && f->pos.since_best >= o->patience;
+    return status;
 }
 
 int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, const ct_batch_source *val,
            ct_fit_opts o, ct_fit_result *result) {
-    CT_CHECK(m && net && opt && train.next && o.epochs >= 1 && o.patience >= 0 && o.ema_decay >= 0 && o.ema_decay < 1,
-             "ct_fit", "model, net, optimizer, a train source, epochs >= 1 (got %d), patience >= 0, ema_decay in [0, 1)",
-             o.epochs);
+    CT_CHECK(m && net && opt && train.next && o.epochs >= 1 && o.patience >= 0 && o.ema_decay >= 0 && o.ema_decay < 1 &&
+                 o.eval_every >= 0 && o.log_every >= 0,
+             "ct_fit", "model, net, optimizer, a train source, epochs >= 1 (got %d), patience, eval_every and "
+             "log_every >= 0, ema_decay in [0, 1)", o.epochs);
     ct_fit_result r = {0};
-    fit_state f = {.m = m, .net = net, .opt = opt};
-    int status = setup(&f, train, &o);
+    fit_state f = {.m = m, .net = net, .opt = opt, .train = train, .val = val, .o = &o};
+    int status = setup(&f);
     struct sigaction handler = {.sa_handler = on_sigint}, previous;
     sigemptyset(&handler.sa_mask);
     interrupt_requested = 0;
     sigaction(SIGINT, &handler, &previous);
-    int have_best = 0, since_best = 0;
-    for (int epoch = 0; status == CT_OK && epoch < o.epochs; epoch++) {
+    r.epochs_run = f.pos.epoch;
+    while (status == CT_OK && f.pos.epoch < o.epochs) {
         ct_fit_epoch e = {0};
-        status = train_epoch(&f, train, &o, epoch, &e);
+        status = train_epoch(&f, f.pos.epoch, &e);
         if (status) break;
-        if (val && !interrupt_requested) {
-            if (f.ema) ct_ema_swap(f.ema);
-            status = ct_evaluate(m, net, *val, o.loss, CT_METRICS(.transform = o.transform), &e.val, &e.val_loss);
-            if (f.ema) ct_ema_swap(f.ema);
-            e.evaluated = status == CT_OK;
+        if (interrupt_requested) { /* mid-epoch: the checkpoint holds the position to resume from */
+            r.interrupted = 1;
+            status = save_checkpoint(&f);
+            break;
         }
-        if (status == CT_OK && e.evaluated && better(&o, &e, &r.best, have_best)) {
-            e.best = 1, have_best = 1, since_best = 0;
-            if (o.best_model) {
-                if (f.ema) ct_ema_swap(f.ema);
-                status = ct_model_save(m, o.best_model);
-                if (f.ema) ct_ema_swap(f.ema);
-            }
-        } else if (e.evaluated) {
-            since_best++;
-        }
-        if (e.best) r.best = e;
-        r.last = e, r.epochs_run = epoch + 1;
-        if (status == CT_OK) status = log_row(&f.log, &e);
-        if (status == CT_OK && o.checkpoint) status = ct_checkpoint_save(opt, o.checkpoint);
-        if (status == CT_OK && o.on_epoch) o.on_epoch(&e, o.user);
-        if (interrupt_requested) r.interrupted = 1;
+        int stop = 0;
+        status = end_epoch(&f, &e, &r, &stop);
+        if (status == CT_OK && interrupt_requested) r.interrupted = 1;
         if (r.interrupted) break;
-        if (o.patience && since_best >= o.patience) {
+        if (stop) {
             r.stopped_early = 1;
             break;
         }
     }
     sigaction(SIGINT, &previous, NULL);
-    close_logs(&f.log);
-    ct_tape_free(f.tape);
-    ct_ema_free(f.ema);
-    ct_loss_free(f.loss);
+    r.best = f.pos.best;
+    if (status == CT_OK && !r.interrupted && f.ema && o.end_with_ema) ct_ema_swap(f.ema);
+    teardown(&f);
     if (result) *result = r;
     return status ? status : r.interrupted ? CT_FIT_INTERRUPTED : CT_OK;
 }

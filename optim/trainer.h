@@ -12,7 +12,18 @@
  * the model in evaluation mode without gradients and fills a ct_metrics (losses/metrics.h). A step
  * the non-finite guard refuses stops the run (CT_ERR_VALUE, the guard's message) unless the
  * optimizer's guard is CT_NONFINITE_SKIP. Ctrl-C (SIGINT) stops at the next step boundary: the
- * checkpoint is written and ct_fit returns CT_FIT_INTERRUPTED. */
+ * checkpoint is written and ct_fit returns CT_FIT_INTERRUPTED.
+ *
+ * Resuming: the checkpoint (.checkpoint, written after every epoch and at an interrupt) holds the
+ * model, the optimizer, the model's random streams (dropout), the EMA, and the run's position
+ * (epoch, batch, the epoch's running sums, the best epoch, the patience count). A new process that
+ * builds the same model, optimizer and sources and calls ct_fit with the same options and
+ * .resume = that file continues the run: at the same thread count its weights, logs and results
+ * are those of the run that was never stopped. The sources must be able to seek (ct_loader_source
+ * can) and start where they stood when the interrupted run started. A checkpoint of a run with
+ * another loss, schedule, number of epochs or batches per epoch is refused (CT_ERR_VALUE naming
+ * both). The logs are continued: lines written after the checkpoint (by a run killed later) are
+ * dropped first. */
 #ifndef CTAPE_OPTIM_TRAINER_H
 #define CTAPE_OPTIM_TRAINER_H
 
@@ -55,15 +66,21 @@ typedef struct {
     const char *loss;          /* a loss spec ("cross_entropy", "focal:gamma=2"); NULL: cross_entropy */
     const char *schedule;      /* a schedule spec (optim/registry.h) over the whole run; NULL: constant lr */
     int progress;              /* 1: a live bar on a terminal, lines in a log; 0: silent */
-    const char *log_csv;       /* one row per epoch (and per log_every steps), with wall time */
+    const char *log_csv;       /* one row per epoch, log_every and eval_every steps: epoch (fractional within
+                                  one), step, seconds, lr, the training and validation figures, samples/s,
+                                  and the row's kind: epoch, step or eval */
     const char *log_jsonl;
     int log_every;             /* also log every this many steps (0: epochs only) */
-    const char *checkpoint;    /* model + optimizer after every epoch (ct_checkpoint_save) */
+    int eval_every;            /* also evaluate every this many steps (a log row "eval"; 0: epochs only) */
+    const char *checkpoint;    /* everything to resume from, after every epoch and at an interrupt */
+    const char *resume;        /* a checkpoint to continue from (NULL: start) */
     const char *best_model;    /* the model of the best epoch so far (ct_model_save) */
     const char *best_metric;   /* "accuracy" (the default), "f1", "balanced_accuracy" (higher is better),
                                   "nll", "ece", "brier", "val_loss" (lower is better) */
     int patience;              /* stop after this many epochs without a new best (0: never) */
     double ema_decay;          /* > 0: keep an EMA of the weights and evaluate with it */
+    int end_with_ema;          /* with ema_decay: a run that completes leaves the averaged weights (the
+                                  ones evaluated) in the model, not the last training weights */
     ct_eval_transform transform; /* how logits become probabilities for the metrics */
     void (*on_step)(const ct_fit_step *step, void *user);
     void (*on_epoch)(const ct_fit_epoch *epoch, void *user);

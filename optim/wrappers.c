@@ -286,6 +286,12 @@ long ct_ema_updates(const ct_ema *e) {
     return e->updates;
 }
 
+void ct_ema_set_updates(ct_ema *e, long updates) {
+    ema_check(e, "ct_ema_set_updates");
+    CT_CHECK(updates >= 0, "ct_ema_set_updates", "the update count must be >= 0 (got %ld)", updates);
+    e->updates = updates;
+}
+
 ct_tensor *ct_ema_average(const ct_ema *e, int k) {
     ema_check(e, "ct_ema_average");
     CT_CHECK(k >= 0 && k < e->n_params, "ct_ema_average", "parameter %d out of range [0, %d)", k, e->n_params);

@@ -857,3 +857,39 @@ CT_TEST(data, cifar10_channel_stats_and_normalised_batches) {
     ct_dataset_free(d);
     ct_test_note("mean %.4f %.4f %.4f, std %.4f %.4f %.4f", mean[0], mean[1], mean[2], std[0], std[1], std[2]);
 }
+
+/* ---- seek (a resumed run) ------------------------------------------------------------------ */
+
+/* After ct_loader_seek(e, b) the loader gives what a fresh one gives from batch b of epoch e on: the
+ * same samples, augmentation and labels, the ends of epoch in place, with and without prefetch
+ * (shuffled, cropped and flipped, a short last batch). */
+CT_TEST(data, loader_seek_continues_the_stream_of_a_fresh_loader) {
+    ct_dataset *d = random_dataset(10, 1, 3, 4, 3, 6);
+    for (int prefetch = 0; prefetch <= 1; prefetch++) {
+        const ct_loader_opts o = CT_LOADER(.batch = 4, .seed = 9, .crop_padding = 1, .hflip = 1, .prefetch = prefetch);
+        const int positions[][2] = {{0, 0}, {0, 2}, {1, 1}, {2, 3}, {3, 0}};
+        for (size_t p = 0; p < sizeof positions / sizeof *positions; p++) {
+            const int e = positions[p][0], b = positions[p][1];
+            ct_loader *fresh = ct_loader_new(d, o), *moved = ct_loader_new(d, o);
+            ct_batch x, y;
+            for (int k = 0; k < e * 4 + b; k++) ct_loader_next(fresh, &x); /* 3 batches and the end per epoch */
+            ct_loader_next(moved, &y); /* used before: seek starts over all the same */
+            CHECK(ct_loader_seek(moved, e, b) == CT_OK, "%s", ct_last_error());
+            int same = 1;
+            for (int k = 0; k < 6 && same; k++) {
+                const int hx = ct_loader_next(fresh, &x), hy = ct_loader_next(moved, &y);
+                same = hx == hy && (!hx || (x.n == y.n && x.epoch == y.epoch && x.index == y.index &&
+                                            !memcmp(x.x->data, y.x->data, x.x->size * sizeof(ct_real)) &&
+                                            !memcmp(x.y.data, y.y.data, (size_t)x.n * sizeof(int))));
+            }
+            CHECK(same, "prefetch %d: after seek(%d, %d) the stream differs from a fresh loader's", prefetch, e, b);
+            ct_loader_free(fresh), ct_loader_free(moved);
+        }
+    }
+    ct_loader *l = ct_loader_new(d, CT_LOADER(.batch = 4));
+    CHECK(ct_loader_seek(l, 0, 4) == CT_ERR_VALUE && strstr(ct_last_error(), "3 batches per epoch"), "%s",
+          ct_last_error());
+    CHECK(ct_loader_seek(l, -1, 0) == CT_ERR_VALUE, "a negative epoch was accepted");
+    ct_loader_free(l);
+    ct_dataset_free(d);
+}

@@ -151,3 +151,51 @@ CT_TEST(checkpoint, load_status_does_not_depend_on_the_message_text) {
     ct_optim_free(opt);
     ct_model_free(m);
 }
+
+/* ---- random streams ------------------------------------------------------------------------ */
+
+static ct_model *model_with_dropout(const char *dropout_name) {
+    ct_model *m = ct_model_new();
+    ct_model_set_seed(m, 5);
+    ct_linear_new(m, "fc", 3, 2);
+    ct_dropout_new(m, dropout_name, 0.5);
+    return m;
+}
+
+/* A checkpoint carries the model's random streams (its own and dropout's), so the masks drawn
+ * after a load are the ones drawn after the save; a stream of another module, or one that is not
+ * four hex words, is refused with nothing changed. */
+CT_TEST(checkpoint, random_streams_are_saved_and_checked) {
+    const char *dir = ct_test_tmpdir(), *path = path_in(dir, "streams.safetensors");
+    ct_model *a = model_with_dropout("drop"), *b = model_with_dropout("drop"), *other = model_with_dropout("dropout");
+    ct_optim *oa = ct_sgd_new(a, CT_SGD(.lr = 0.1)), *ob = ct_sgd_new(b, CT_SGD(.lr = 0.1)),
+             *oo = ct_sgd_new(other, CT_SGD(.lr = 0.1));
+    CHECK(ct_model_rng_count(a) == 2, "streams: %d (want the model's and dropout's)", ct_model_rng_count(a));
+    const char *name;
+    ct_rng *drop_a = ct_model_rng_stream(a, 1, &name), *drop_b = ct_model_rng_stream(b, 1, NULL);
+    CHECK(!strcmp(name, "drop.rng"), "stream 1 is \"%s\"", name);
+    for (int k = 0; k < 5; k++) ct_rng_u64(drop_a), ct_rng_u64(ct_model_rng(a)); /* a has drawn masks */
+    CHECK(ct_checkpoint_save(oa, path) == CT_OK, "%s", ct_last_error());
+    CHECK(ct_checkpoint_load(ob, path) == CT_OK, "%s", ct_last_error());
+    CHECK(ct_rng_u64(drop_a) == ct_rng_u64(drop_b) && ct_rng_u64(ct_model_rng(a)) == ct_rng_u64(ct_model_rng(b)),
+          "the streams after a load differ from the saved ones");
+    const ct_rng before = *ct_model_rng_stream(other, 1, NULL);
+    CHECK(ct_checkpoint_load(oo, path) == CT_ERR_VALUE && strstr(ct_last_error(), "\"drop.rng\" belongs to no module"),
+          "%s", ct_last_error());
+    CHECK(!memcmp(&before, ct_model_rng_stream(other, 1, NULL), sizeof before), "a refused load moved a stream");
+    /* one hex digit made a 'g' in the header (same length): malformed */
+    FILE *f = fopen(path, "r+b");
+    char head[4096] = {0};
+    const size_t got = fread(head, 1, sizeof head - 1, f);
+    char *at = memmem(head, got, "\"ctape.rng.drop.rng\":\"", 22);
+    CHECK(at, "no stream in the header");
+    if (at) {
+        fseek(f, (long)(at - head) + 22, SEEK_SET);
+        fputc('g', f);
+    }
+    fclose(f);
+    CHECK(ct_checkpoint_load(ob, path) == CT_ERR_FORMAT && strstr(ct_last_error(), "four 16-digit hex words"), "%s",
+          ct_last_error());
+    ct_optim_free(oa), ct_optim_free(ob), ct_optim_free(oo);
+    ct_model_free(a), ct_model_free(b), ct_model_free(other);
+}

@@ -4,6 +4,9 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <string.h>
 #include <unistd.h>
 
@@ -152,9 +155,11 @@ CT_TEST(trainer, early_stopping_and_ctrl_c) {
     CHECK(status == CT_FIT_INTERRUPTED && r.interrupted, "status %d after SIGINT", status);
     CHECK(c.steps == 6 && ct_optim_steps(sgd) == 6, "ran %ld steps after the interrupt at 6", c.steps);
     CHECK(access(ckpt, R_OK) == 0, "no checkpoint after the interrupt");
-    /* the loader was left at an epoch's end: the next epoch starts clean */
+    /* the loader is left where the run stopped: after the 3 epochs of the run above, step 6 (of 4
+     * batches per epoch) is batch 2 of the loader's epoch 4 */
     ct_batch b;
-    CHECK(ct_loader_next(l, &b) && b.index == 0, "the loader is mid-epoch after the interrupt");
+    CHECK(ct_loader_next(l, &b) && b.epoch == 4 && b.index == 2, "the loader is at epoch %d batch %d after the interrupt",
+          b.epoch, b.index);
     ct_loader_free(l), ct_loader_free(v);
     ct_optim_free(opt), ct_optim_free(sgd);
     ct_model_free(m);
@@ -214,4 +219,166 @@ CT_TEST(trainer, mnist_two_epochs) {
     ct_optim_free(opt);
     ct_model_free(m);
     ct_dataset_free(train), ct_dataset_free(test);
+}
+
+/* ---- resume ------------------------------------------------------------------------------------ */
+
+/* An MLP with dropout (a random stream of its own) on the 8-pixel blobs. */
+static ct_module *mlp_dropout(ct_model *m) {
+    ct_module *net = ct_sequential_new(m, "net");
+    ct_sequential_add(net, ct_linear_new(m, "net.0", 8, 16));
+    ct_sequential_add(net, ct_relu_layer_new(m, "net.1"));
+    ct_sequential_add(net, ct_dropout_new(m, "net.2", 0.3));
+    ct_sequential_add(net, ct_linear_new(m, "net.3", 16, 4));
+    return net;
+}
+
+typedef struct {
+    ct_model *m;
+    ct_module *net;
+    ct_optim *opt;
+    ct_loader *train, *val;
+    ct_batch_source vs;
+} resume_run;
+
+static void resume_run_new(resume_run *r, const ct_dataset *train, const ct_dataset *val) {
+    r->m = ct_model_new();
+    ct_model_set_seed(r->m, 7);
+    r->net = mlp_dropout(r->m);
+    r->opt = ct_adam_new(r->m, CT_ADAM(.lr = 2e-2));
+    r->train = ct_loader_new(train, CT_LOADER(.batch = 50, .seed = 3, .hflip = 1, .flatten = 1, .prefetch = 1));
+    r->val = ct_loader_new(val, CT_LOADER(.batch = 64, .shuffle = 0, .flatten = 1));
+    r->vs = ct_loader_source(r->val);
+}
+
+static void resume_run_free(resume_run *r) {
+    ct_loader_free(r->train), ct_loader_free(r->val);
+    ct_optim_free(r->opt);
+    ct_model_free(r->m);
+}
+
+static int fit_run(resume_run *r, const char *ckpt, const char *csv, const char *resume, counter *c, ct_fit_result *out) {
+    return ct_fit(r->m, r->net, r->opt, ct_loader_source(r->train), &r->vs,
+                  CT_FIT(.epochs = 3, .progress = 0, .schedule = "cosine:warmup=4", .ema_decay = 0.8, .checkpoint = ckpt,
+                         .resume = resume, .log_csv = csv, .log_every = 5, .eval_every = 10, .on_step = count_steps,
+                         .user = c),
+                  out);
+}
+
+static void interrupt_after_first_epoch(const ct_fit_epoch *e, void *user) {
+    (void)user;
+    if (e->epoch == 1) raise(SIGINT);
+}
+
+/* The CSV without its seconds and samples/s columns (wall time differs between runs). */
+static char *log_without_times(const char *path) {
+    char *text = slurp_text(path);
+    if (!text) return NULL;
+    char *out = calloc(1, strlen(text) + 1), *o = out;
+    int field = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n') field = -1;
+        const int timed = field == 2 || field == 13;
+        if (!timed || *p == ',') *o++ = *p;
+        if (*p == ',' || *p == '\n') field++;
+    }
+    free(text);
+    return out;
+}
+
+/* Interrupt + resume gives the uninterrupted run's weights, results and log, bit for bit, at one
+ * thread: the shuffled and flipped batches (the loader seeks), dropout's stream, Adam's state, the
+ * warmed-up cosine schedule, the EMA, the running sums of the epoch and the best epoch so far. Once
+ * mid-epoch (Ctrl-C at step 13 of 24) and once at an epoch's end. */
+CT_TEST(trainer, interrupt_and_resume_gives_the_uninterrupted_run) {
+#ifdef _OPENMP
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+#endif
+    ct_dataset *train = blobs(400, 11), *val = blobs(128, 12);
+    const char *dir = ct_test_tmpdir();
+    char ckpt[1100], csv_a[1100], csv_b[1100];
+    snprintf(ckpt, sizeof ckpt, "%s/resume.safetensors", dir);
+    snprintf(csv_a, sizeof csv_a, "%s/whole.csv", dir), snprintf(csv_b, sizeof csv_b, "%s/resumed.csv", dir);
+    resume_run a;
+    resume_run_new(&a, train, val);
+    counter ca = {0};
+    ct_fit_result ra;
+    CHECK(fit_run(&a, NULL, csv_a, NULL, &ca, &ra) == CT_OK, "%s", ct_last_error());
+    char *log_a = log_without_times(csv_a);
+    for (int where = 0; where < 2; where++) {
+        resume_run b;
+        resume_run_new(&b, train, val);
+        counter cb = {.interrupt_at = where == 0 ? 13 : 0};
+        ct_fit_result rb;
+        int status;
+        if (where == 0) {
+            status = fit_run(&b, ckpt, csv_b, NULL, &cb, &rb);
+        } else {
+            status = ct_fit(b.m, b.net, b.opt, ct_loader_source(b.train), &b.vs,
+                            CT_FIT(.epochs = 3, .progress = 0, .schedule = "cosine:warmup=4", .ema_decay = 0.8,
+                                   .checkpoint = ckpt, .log_csv = csv_b, .log_every = 5, .eval_every = 10,
+                                   .on_step = count_steps, .user = &cb, .on_epoch = interrupt_after_first_epoch),
+                            &rb);
+        }
+        CHECK(status == CT_FIT_INTERRUPTED, "%s: status %d", where ? "epoch end" : "mid-epoch", status);
+        CHECK(ct_optim_steps(b.opt) == (where == 0 ? 13 : 8), "stopped after %ld steps", ct_optim_steps(b.opt));
+        resume_run_free(&b);
+        /* a new process: everything built again, then resumed from the file */
+        resume_run c;
+        resume_run_new(&c, train, val);
+        counter cc = {0};
+        ct_fit_result rc;
+        CHECK(fit_run(&c, ckpt, csv_b, ckpt, &cc, &rc) == CT_OK, "%s", ct_last_error());
+        CHECK(cb.steps + cc.steps == 24 && ct_optim_steps(c.opt) == 24, "%ld + %ld steps, want 24 in all", cb.steps,
+              cc.steps);
+        for (int p = 0; p < ct_model_param_count(a.m); p++)
+            CHECK(!memcmp(ct_model_param(a.m, p)->data, ct_model_param(c.m, p)->data,
+                          ct_model_param(a.m, p)->size * sizeof(ct_real)),
+                  "%s: parameter %s differs from the uninterrupted run's", where ? "epoch end" : "mid-epoch",
+                  ct_model_param(a.m, p)->name);
+        CHECK(rc.last.train_loss == ra.last.train_loss && rc.last.val.nll == ra.last.val.nll &&
+                  rc.best.epoch == ra.best.epoch && rc.best.val.nll == ra.best.val.nll && rc.epochs_run == 3,
+              "results differ: train loss %.17g vs %.17g, EMA val NLL %.17g vs %.17g, best epoch %d vs %d",
+              rc.last.train_loss, ra.last.train_loss, rc.last.val.nll, ra.last.val.nll, rc.best.epoch, ra.best.epoch);
+        char *log_b = log_without_times(csv_b);
+        CHECK(log_a && log_b && !strcmp(log_a, log_b), "the resumed log differs:\n%s\nwant:\n%s", log_b ? log_b : "",
+              log_a ? log_a : "");
+        free(log_b);
+        resume_run_free(&c);
+    }
+    free(log_a);
+    resume_run_free(&a);
+    ct_dataset_free(train), ct_dataset_free(val);
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+}
+
+/* A checkpoint is only resumed into the run that wrote it. */
+CT_TEST(trainer, resume_refuses_another_run) {
+    ct_dataset *train = blobs(100, 13), *val = blobs(64, 14);
+    const char *dir = ct_test_tmpdir();
+    char ckpt[1100], plain[1100];
+    snprintf(ckpt, sizeof ckpt, "%s/other.safetensors", dir), snprintf(plain, sizeof plain, "%s/plain.safetensors", dir);
+    resume_run a;
+    resume_run_new(&a, train, val);
+    counter c = {0};
+    ct_fit_result r;
+    CHECK(fit_run(&a, ckpt, NULL, NULL, &c, &r) == CT_OK, "%s", ct_last_error());
+    CHECK(ct_checkpoint_save(a.opt, plain) == CT_OK, "%s", ct_last_error());
+    int rc = ct_fit(a.m, a.net, a.opt, ct_loader_source(a.train), &a.vs,
+                    CT_FIT(.epochs = 3, .progress = 0, .schedule = "cosine", .ema_decay = 0.8, .resume = ckpt), &r);
+    CHECK(rc == CT_ERR_VALUE && strstr(ct_last_error(), "cosine:warmup=4") && strstr(ct_last_error(), "same settings"),
+          "another schedule: %d %s", rc, ct_last_error());
+    rc = fit_run(&a, NULL, NULL, plain, &c, &r);
+    CHECK(rc == CT_ERR_FORMAT && strstr(ct_last_error(), "not a checkpoint written by ct_fit"), "a plain checkpoint: %d %s",
+          rc, ct_last_error());
+    ct_batch_source unseekable = ct_loader_source(a.train);
+    unseekable.seek = NULL;
+    rc = ct_fit(a.m, a.net, a.opt, unseekable, &a.vs,
+                CT_FIT(.epochs = 3, .progress = 0, .schedule = "cosine:warmup=4", .ema_decay = 0.8, .resume = ckpt), &r);
+    CHECK(rc == CT_ERR_VALUE && strstr(ct_last_error(), "seek"), "a source without seek: %d %s", rc, ct_last_error());
+    resume_run_free(&a);
+    ct_dataset_free(train), ct_dataset_free(val);
 }
