@@ -291,6 +291,10 @@ static ct_tensor *vit_forward(ct_tape *tape, ct_module *self, ct_tensor *x) {
     const int E = v->dim;
     ct_tensor *p = ct_forward(tape, v->patch_embed, x); /* (N, E, h, w) */
     const int N = p->shape[0], L = p->shape[2] * p->shape[3];
+    CT_CHECK(L + (v->cls_token != NULL) == v->pos_embed->shape[1], self->name,
+             "built for %d patches (pos_embed %s), input %s gives %d: build the model for this image size",
+             v->pos_embed->shape[1] - (v->cls_token != NULL), ct_tensor_shape_str(v->pos_embed, (char[96]){0}, 96),
+             ct_tensor_shape_str(x, (char[96]){0}, 96), L);
     ct_tensor *t = ct_transpose(tape, ct_reshape(tape, p, CT_SHAPE(N, E, L)), 1, 2);
     if (v->cls_token) {
         /* the class token broadcast to every sample; its gradient is the sum over the batch */

@@ -110,6 +110,38 @@ CT_TEST(zoo, defaults_build_and_run_forward_backward) {
     }
 }
 
+/* vgg_small is examples/cifar10_cnn.c's and bench W3's network: the same layers made in the same
+ * order, so with one seed the same names and the same initial weights, bit for bit. */
+CT_TEST(zoo, vgg_small_is_the_w3_net) {
+    ct_model *w3 = ct_model_new(), *zoo = ct_model_new();
+    ct_model_set_seed(w3, 42), ct_model_set_seed(zoo, 42);
+    const int w = 32;
+    ct_module *net = ct_sequential_new(w3, "net");
+    char name[32];
+    for (int i = 1, in = 3, out = w; i <= 3; i++, in = out, out *= 2) { /* cifar10_cnn.c's add_stage */
+        snprintf(name, sizeof name, "conv%d", i);
+        ct_sequential_add(net, ct_conv2d_new(w3, name, in, out, 3, CT_CONV2D(.padding = 1, .bias = 0)));
+        snprintf(name, sizeof name, "bn%d", i);
+        ct_sequential_add(net, ct_batch_norm_new(w3, name, out, CT_BATCH_NORM()));
+        snprintf(name, sizeof name, "relu%d", i);
+        ct_sequential_add(net, ct_relu_layer_new(w3, name));
+        snprintf(name, sizeof name, "pool%d", i);
+        ct_sequential_add(net, ct_max_pool2d_new(w3, name, 2, 0, 0));
+    }
+    ct_sequential_add(net, ct_flatten_new(w3, "flatten"));
+    ct_sequential_add(net, ct_linear_new(w3, "fc", 4 * w * 4 * 4, 10));
+    CHECK(ct_model_parse(zoo, "vgg_small", CT_SHAPE(3, 32, 32), 10), "%s", ct_last_error());
+    CHECK(ct_model_tensor_count(w3) == ct_model_tensor_count(zoo), "%d and %d tensors", ct_model_tensor_count(w3),
+          ct_model_tensor_count(zoo));
+    ct_tensor *a[32], *b[32];
+    ct_model_tensors(w3, a), ct_model_tensors(zoo, b);
+    for (int i = 0; i < ct_model_tensor_count(w3); i++)
+        CHECK(!strcmp(a[i]->name, b[i]->name) && a[i]->size == b[i]->size &&
+                  !memcmp(a[i]->data, b[i]->data, a[i]->size * sizeof(ct_real)),
+              "tensor %d: %s and %s differ", i, a[i]->name, b[i]->name);
+    ct_model_free(w3), ct_model_free(zoo);
+}
+
 /* The one flat-input case: an MLP on vectors, and on images it flattens. */
 CT_TEST(zoo, mlp_takes_vectors_and_flattens_images) {
     ct_model *m = ct_model_new();
@@ -197,6 +229,21 @@ CT_TEST(zoo, bad_specs_and_inputs_name_the_mistake) {
     CHECK(ct_model_parse(m, "lenet5", CT_SHAPE(1, 12, 12), 10) && !strcmp(ct_last_error(), "no error"), "%s",
           ct_last_error());
     ct_model_free(m);
+}
+
+static void vit_on_another_size(void *arg) {
+    (void)arg;
+    ct_model *m = ct_model_new();
+    ct_module *net = ct_model_parse(m, "vit_tiny:dim=8,depth=1,heads=2", CT_SHAPE(3, 32, 32), 10);
+    ct_tape *tape = ct_tape_new();
+    ct_forward(tape, net, ct_tape_zeros(tape, CT_SHAPE(1, 3, 16, 16)));
+}
+
+/* A network fed another image size than it was built for: the ViT's position embedding says so. */
+CT_TEST(zoo, vit_names_a_wrong_image_size) {
+    char got[512];
+    CHECK(ct_test_expect_fatal(vit_on_another_size, NULL, "built for 64 patches (pos_embed (1, 65, 8)), input "
+                               "(1, 3, 16, 16) gives 16", got, sizeof got), "%s", got);
 }
 
 CT_TEST(zoo, describe_round_trips) {
