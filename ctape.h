@@ -9,6 +9,7 @@
  *   core/safetensors.h   the safetensors file format, atomic writes
  *   autograd/ops.h       the tape (ct_backward, printing) and every differentiable op, gradcheck
  *   nn/nn.h              ct_model (named parameters), layers, composition, init, save/load
+ *   nn/zoo.h             networks by name: mlp, lenet5, vgg_small, resnet20.., vit_tiny
  *   losses/losses.h      the loss zoo, each fused loss with its readable reference, the registry
  *   losses/metrics.h     accuracy, F1, NLL, Brier, ECE, reliability bins, kNN and linear probes
  *   optim/optim.h        optimizers, guards, clipping, EMA, checkpoints; schedules (optim/schedule.h)
@@ -29,6 +30,7 @@
 #include "core/safetensors.h"
 #include "autograd/ops.h"
 #include "nn/nn.h"
+#include "nn/zoo.h"
 #include "losses/losses.h"
 #include "losses/metrics.h"
 #include "optim/optim.h"

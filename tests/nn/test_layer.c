@@ -109,7 +109,7 @@ CT_TEST(layer, every_nn_layer_uses_ct_module_new) {
     const char *repo = ct_test_repository();
     if (!*repo) CT_SKIP("no repository beside the test binary");
     static const char *const files[] = {"attention.c", "compose.c", "conv.c", "dropout.c", "embedding.c",
-                                        "linear.c", "norm.c"};
+                                        "linear.c", "norm.c", "zoo.c"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[1024], text[65536];
         snprintf(path, sizeof path, "%s/nn/%s", repo, files[i]);
