@@ -81,6 +81,10 @@ TEST_SRC := $(wildcard tests/*.c $(addprefix tests/,$(addsuffix /*.c,$(TEST_DIRS
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c examples/learn/*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+# The ctape command (examples/ctape/): train, resume, eval, plot and list without writing C.
+COMMAND_SRC := $(wildcard examples/ctape/*.c)
+COMMAND_OBJ := $(COMMAND_SRC:%.c=$(BUILD)/obj/%.o)
+COMMAND := $(BUILD)/ctape
 HEADERS := ctape.h $(wildcard $(addsuffix /*.h,$(LIB_DIRS)))
 PUBLIC_HEADERS := ctape.h core/core.h core/vmath.h core/plot.h core/spec.h core/safetensors.h autograd/ops.h \
 	autograd/op.h nn/nn.h nn/layer.h nn/zoo.h losses/losses.h losses/metrics.h optim/optim.h optim/schedule.h \
@@ -100,7 +104,7 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(LIBA) $(LIBSO) $(TESTBIN) $(EXAMPLES) $(BENCHES)
+all: $(LIBA) $(LIBSO) $(TESTBIN) $(EXAMPLES) $(BENCHES) $(COMMAND)
 
 # ---- system packages ---------------------------------------------------------------------
 # Installed with apt-get when we are root; otherwise one message with the command to run.
@@ -170,6 +174,11 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIBA)
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
+$(COMMAND): $(COMMAND_OBJ) $(LIBA)
+	@mkdir -p $(@D)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(COMMAND_OBJ) $(LIBA) $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBA)
 	@mkdir -p $(@D)
 	@echo "  LD    $@"
@@ -188,7 +197,7 @@ test:
 	bash scripts/test-summary $(COUNTS)/float32 $(COUNTS)/float64 $(COUNTS)/install || status=1; \
 	exit $$status
 
-test-f32: $(TESTBIN) $(EXAMPLES)
+test-f32: $(TESTBIN) $(EXAMPLES) $(COMMAND)
 	@echo "== ctape tests ($(if $(filter 64,$(PRECISION)),float64,float32)$(if $(filter 1,$(SANITIZE)), with sanitizers)) =="
 	@$(TESTBIN) --skip-group gradcheck $(if $(COUNTS_FILE),--counts $(COUNTS_FILE))
 
@@ -280,8 +289,9 @@ LIBS_DEPS := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -lstb -lm -
 PC_DIR := $(DESTDIR)$(PREFIX)/lib/pkgconfig
 PC_SED := sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	      -e 's|@PRECISION_CFLAGS@|$(filter -DCT_PRECISION_64,$(CPPFLAGS))|'
-install: $(LIBA) $(LIBSO)
-	install -d $(DESTDIR)$(PREFIX)/include/ctape $(PC_DIR)
+install: $(LIBA) $(LIBSO) $(COMMAND)
+	install -d $(DESTDIR)$(PREFIX)/include/ctape $(PC_DIR) $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(COMMAND) $(DESTDIR)$(PREFIX)/bin/ctape
 	for h in $(PUBLIC_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/ctape/$$h; done
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIBSO_REAL) $(DESTDIR)$(PREFIX)/lib/
@@ -332,4 +342,4 @@ help:
 clean:
 	rm -rf $(BUILDROOT)
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(EXAMPLES:$(BUILD)/examples/%=$(BUILD)/obj/examples/%.d) $(BENCHES:$(BUILD)/bench/%=$(BUILD)/obj/bench/%.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(COMMAND_OBJ:.o=.d) $(EXAMPLES:$(BUILD)/examples/%=$(BUILD)/obj/examples/%.d) $(BENCHES:$(BUILD)/bench/%=$(BUILD)/obj/bench/%.d)
