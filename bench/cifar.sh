@@ -20,6 +20,10 @@ c0=$(CTAPE_THREADS=2 best_of "$runs" "$build/bench/w3_cifar" "$train" "$test" 2 
 echo "ctape (no prefetch):  $c0"
 c1=$(CTAPE_THREADS=2 best_of "$runs" "$build/bench/w3_cifar" "$train" "$test" 2 1)
 echo "ctape (prefetch):     $c1"
+t1=$(CTAPE_THREADS=2 best_of "$runs" "$build/bench/w3_cifar" "$train" "$test" 2 1 trainer)
+echo "ctape (prefetch, ct_fit): $t1"
+awk -v h="$(field samples_per_s "$c1")" -v t="$(field samples_per_s "$t1")" 'BEGIN {
+  printf "W3 trainer overhead: ct_fit %d vs the hand-written loop %d samples/s (%+.1f%%)\n", t, h, 100 * (h - t) / h }'
 best=$c0
 if [ "$(field samples_per_s "$c1")" -gt "$(field samples_per_s "$c0")" ]; then best=$c1; fi
 if /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then

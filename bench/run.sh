@@ -11,6 +11,10 @@ runs=${BENCH_RUNS:-3}
 echo "== W1: MLP 784-512-256-10, SGD momentum, batch 128, one epoch of Fashion-MNIST (60k), 2 threads; best of $runs runs each =="
 ct=$(CTAPE_THREADS=2 best_of "$runs" "$build/bench/w1_mlp" "$fashion" 2)
 echo "ctape:   $ct"
+ctt=$(CTAPE_THREADS=2 best_of "$runs" "$build/bench/w1_mlp" "$fashion" 2 trainer)
+echo "ctape (ct_fit): $ctt"
+awk -v h="$(field samples_per_s "$ct")" -v t="$(field samples_per_s "$ctt")" 'BEGIN {
+  printf "W1 trainer overhead: ct_fit %d vs the hand-written loop %d samples/s (%+.1f%%)\n", t, h, 100 * (h - t) / h }'
 
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   # PyTorch's best on 2 cores is not its default (both pools on 2 threads oversubscribe):

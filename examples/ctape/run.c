@@ -272,10 +272,34 @@ static int train_and_report(const run_settings *s, int resuming) {
     return status == CT_OK ? 0 : 1;
 }
 
+/* Every spec checked before the data is read and the folder made: a typo costs nothing. 0 after
+ * the message. */
+static int check_specs(const run_settings *s) {
+    char canonical[512];
+    int ok = ct_model_describe(s->model, canonical, sizeof canonical) == CT_OK;
+    ct_loss *loss = ok ? ct_loss_parse(s->loss) : NULL;
+    ok = ok && loss;
+    ct_loss_free(loss);
+    ct_schedule sched;
+    if (ok && strcmp(s->sched, "none") && strcmp(s->sched, "constant"))
+        ok = ct_schedule_parse(s->sched, 0.1, 1000, &sched) == CT_OK;
+    if (ok) { /* an optimizer needs parameters: a model of one */
+        ct_model *m = ct_model_new();
+        ct_model_add_param(m, "w", CT_SHAPE(1));
+        ct_optim *opt = ct_optim_parse(m, s->optim);
+        ok = opt != NULL;
+        ct_optim_free(opt);
+        ct_model_free(m);
+    }
+    if (!ok) fprintf(stderr, "ctape train: %s\n", ct_last_error());
+    return ok;
+}
+
 int command_train(int argc, char **argv) {
     run_settings s = default_settings();
     const int rc = parse_train(argc, argv, 2, &s);
     if (rc != 1) return rc == 2 ? 0 : 2;
+    if (!check_specs(&s)) return 2;
     char out[1024], ckpt[1200];
     if (!s.out) {
         const char *colon = strchr(s.model, ':'), *dcolon = strchr(s.data, ':');
