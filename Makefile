@@ -1,7 +1,7 @@
 # ctape — one Makefile. Every output goes under build/.
 #   make            libraries, tests, examples and benchmarks (float32) in build/
 #   make test       the suite in float32, then the gradient checks in float64
-#   make demo       train the MNIST MLP on Fashion-MNIST for one epoch
+#   make demo       train an MLP on Fashion-MNIST for one epoch with the ctape command (runs/demo)
 #   make data       fetch MNIST, KMNIST, CIFAR-10/100 into data/ (checksummed); Fashion-MNIST from Debian
 #   make bench      W1 (MLP, one epoch of Fashion-MNIST) against PyTorch when it is installed
 #   make install    PREFIX=/usr/local: headers, libctape.a, libctape.so.$(SOVERSION), ctape.pc, ctape-static.pc
@@ -213,9 +213,11 @@ test-install: $(LIBA) $(LIBSO) demo-deps
 
 # ---- demo and bench ----------------------------------------------------------------------
 # Threads: CTAPE_THREADS (make demo CTAPE_THREADS=1, or in the environment), else all cores.
+# The ctape command trains the MLP for one epoch and writes its log, pictures and summary.md into
+# runs/demo (started over each time).
 demo: demo-deps
-	@$(MAKE) --no-print-directory $(BUILD)/examples/mnist_mlp
-	$(BUILD)/examples/mnist_mlp --data $(FASHION_DIR) --epochs 1$(if $(CTAPE_THREADS), --threads $(CTAPE_THREADS))
+	@$(MAKE) --no-print-directory $(COMMAND)
+	$(COMMAND) train --model mlp --data fashion-mnist --epochs 1 --out runs/demo --force$(if $(CTAPE_THREADS), --threads $(CTAPE_THREADS))
 
 # The standard datasets under data/<name>/ (scripts/get-data: checksummed downloads, Fashion-MNIST
 # from Debian). DATASETS="mnist cifar10" picks some; the default is all of them.
@@ -323,7 +325,7 @@ help:
 	@echo "  make test          float32 suite, float64 gradient checks, install check; a summary at the end"
 	@echo "  make test-f32      the float32 suite only (test-f64: the float64 gradient checks only)"
 	@echo "  make test-install  make install into a temporary prefix, build and run the README's training loop"
-	@echo "  make demo          train the MNIST MLP on Fashion-MNIST for one epoch (installs the dataset as root)"
+	@echo "  make demo          ctape train: an MLP on Fashion-MNIST for one epoch into runs/demo (installs the dataset as root)"
 	@echo "  make bench         the standard workloads W1-W5, against PyTorch when it is installed"
 	@echo "  make data          MNIST, KMNIST, CIFAR-10/100 into data/ (checksummed); DATASETS=\"mnist ...\" picks some"
 	@echo "  make install       headers, libctape.a, libctape.so.$(SOVERSION), ctape.pc, ctape-static.pc under PREFIX"

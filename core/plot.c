@@ -202,13 +202,34 @@ static frame frame_for(const ct_plot_opts *o, int w, int h) {
     return f;
 }
 
-/* Legend in the plot area's top-right corner: a swatch (dashed where the series is) and the label. */
-static void draw_legend(canvas *c, const frame *f, const ct_plot_series *s, int n) {
+/* Pixels in [x0, x1) × [y0, y1) that are neither background nor grid: what a legend there would hide. */
+static long ink(const canvas *c, int x0, int y0, int x1, int y1) {
+    long n = 0;
+    for (int y = y0 < 0 ? 0 : y0; y < y1 && y < c->h; y++)
+        for (int x = x0 < 0 ? 0 : x0; x < x1 && x < c->w; x++) {
+            const unsigned char *q = c->rgb + 3 * ((size_t)y * (size_t)c->w + (size_t)x);
+            const unsigned v = (unsigned)(q[0] << 16 | q[1] << 8 | q[2]);
+            n += v != WHITE && v != GRID;
+        }
+    return n;
+}
+
+/* Legend in a corner of the plot area: a swatch (dashed where the series is) and the label. With
+ * choose_corner the corner that hides the fewest drawn pixels (top right first on a tie), else the
+ * top right. */
+static void draw_legend_in(canvas *c, const frame *f, const ct_plot_series *s, int n, int choose_corner) {
     int rows = 0, width = 0;
     for (int i = 0; i < n; i++)
         if (s[i].label) rows++, width = s[i].label && text_width(s[i].label, TEXT_SCALE) > width ? text_width(s[i].label, TEXT_SCALE) : width;
     if (!rows) return;
-    const int row_h = LINE_HEIGHT * TEXT_SCALE + 4, x1 = f->x1 - 8, x0 = x1 - width - 44, y0 = f->y0 + 8;
+    const int row_h = LINE_HEIGHT * TEXT_SCALE + 4, w = width + 44, h = rows * row_h + 8;
+    int x1 = f->x1 - 8, x0 = x1 - w, y0 = f->y0 + 8;
+    long least = -1;
+    for (int corner = 0; choose_corner && corner < 4; corner++) { /* top right, bottom right, top left, bottom left */
+        const int cx0 = corner < 2 ? f->x1 - 8 - w : f->x0 + 8, cy0 = corner % 2 ? f->y1 - 8 - h : f->y0 + 8;
+        const long hidden = ink(c, cx0, cy0, cx0 + w, cy0 + h);
+        if (least < 0 || hidden < least) least = hidden, x0 = cx0, x1 = cx0 + w, y0 = cy0;
+    }
     fill_rect(c, x0, y0, x1, y0 + rows * row_h + 8, WHITE);
     outline_rect(c, x0, y0, x1, y0 + rows * row_h + 8, GREY);
     int r = 0;
@@ -221,6 +242,8 @@ static void draw_legend(canvas *c, const frame *f, const ct_plot_series *s, int 
         r++;
     }
 }
+
+static void draw_legend(canvas *c, const frame *f, const ct_plot_series *s, int n) { draw_legend_in(c, f, s, n, 0); }
 
 /* Polyline of a series; a point that is not finite (or not positive on a log axis) breaks it. */
 static void draw_series(canvas *c, const frame *f, const ct_plot_series *s, unsigned color, int thick) {
@@ -318,7 +341,7 @@ int ct_plot_lines(const char *path, const ct_plot_series *series, int n, ct_plot
     f.xmin = xmin, f.xmax = xmax, f.ymin = ymin, f.ymax = ymax, f.log_y = o.log_y;
     draw_axes(&c, &f, &o, 1, 1);
     for (int s = 0; s < n; s++) draw_series(&c, &f, &series[s], ct_plot_color(series[s].color >= 0 ? series[s].color : s), 2);
-    draw_legend(&c, &f, series, n);
+    draw_legend_in(&c, &f, series, n, 1);
     return write_png(&c, path);
 }
 

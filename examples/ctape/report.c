@@ -159,6 +159,10 @@ int report_summary(const char *dir, const run_settings *s, const dataset_pair *d
     char path[1200], args_path[1200];
     FILE *f = fopen(path_join(path, sizeof path, dir, "summary.md"), "w");
     if (!f) return ct_set_error(CT_ERR_IO, "%s: cannot write it", path);
+    run_log l;
+    const int have_log = log_read(dir, &l) == CT_OK;
+    for (int i = 0; have_log && i < l.n; i++) /* the run's wall time over all its sessions (a resume adds to it) */
+        if (l.is_epoch[i] && isfinite(l.col[W_SECONDS][i])) seconds = l.col[W_SECONDS][i];
     const ct_c_numbers numbers = ct_c_numbers_begin();
     fprintf(f, "# %s on %s\n\n", model_spec, data->name);
     fprintf(f, "```\nctape train");
@@ -170,10 +174,9 @@ int report_summary(const char *dir, const run_settings *s, const dataset_pair *d
     }
     if (args) fclose(args);
     fprintf(f, "\n```\n\n%s. Model %s, %ld parameters; loss %s; optimizer %s; schedule %s; %d epochs of batch %d; seed %d; "
-               "threads: %d; %.0f s.\n\n", data->describe, model_spec, parameters, s->loss, s->optim, s->sched, s->epochs,
+               "threads: %d; %.0f s of wall time.\n\n", data->describe, model_spec, parameters, s->loss, s->optim, s->sched, s->epochs,
             s->batch, s->seed, ct_get_threads(), seconds);
-    run_log l;
-    if (log_read(dir, &l) == CT_OK) {
+    if (have_log) {
         fprintf(f, "| epoch | lr | train loss | train acc | eval loss | eval acc | eval ECE | seconds |\n"
                    "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (int i = 0; i < l.n; i++)

@@ -233,3 +233,22 @@ CT_TEST(plot, same_picture_in_a_decimal_comma_locale) {
     stbi_image_free(a.rgb), stbi_image_free(b.rgb);
     CHECK(same, "the picture drawn under %s differs from the C locale's", comma);
 }
+
+/* The legend goes to the corner where it hides the least: a line rising from the bottom left to
+ * the top right leaves the top right (the default corner) for the bottom right. */
+CT_TEST(plot, legend_avoids_the_data) {
+    const double y[2] = {0, 10};
+    const ct_plot_series rising = {"rising", NULL, y, 2, 0, 0};
+    char path[1200];
+    snprintf(path, sizeof path, "%s/legend.png", ct_test_tmpdir());
+    CHECK(ct_plot_lines(path, &rising, 1, CT_PLOT(.title = "t", .x_label = "x", .y_label = "y")) == CT_OK, "%s",
+          ct_last_error());
+    picture p = load(path);
+    CHECK(p.rgb && p.w == 640 && p.h == 420, "picture %dx%d", p.w, p.h);
+    /* the plot area is x 118..610, y 40..358; the legend's grey outline marks where it is */
+    const long top_right = count_color(&p, 0x808080, 400, 40, 611, 120),
+               bottom_right = count_color(&p, 0x808080, 400, 280, 611, 359);
+    CHECK(top_right == 0 && bottom_right > 50, "legend outline pixels: top right %ld, bottom right %ld", top_right,
+          bottom_right);
+    stbi_image_free(p.rgb);
+}
