@@ -214,10 +214,26 @@ static long ink(const canvas *c, int x0, int y0, int x1, int y1) {
     return n;
 }
 
-/* Legend in a corner of the plot area: a swatch (dashed where the series is) and the label. With
- * choose_corner the corner that hides the fewest drawn pixels (top right first on a tie), else the
- * top right. */
-static void draw_legend_in(canvas *c, const frame *f, const ct_plot_series *s, int n, int choose_corner) {
+/* Points of the series inside [x0, x1) × [y0, y1) (pixels). */
+static long points_in(const frame *f, const ct_plot_series *s, int n, int x0, int y0, int x1, int y1) {
+    long count = 0;
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < s[k].n; i++) {
+            const double x = s[k].x ? s[k].x[i] : i + 1, y = s[k].y[i];
+            if (!isfinite(x) || !isfinite(y)) continue;
+            const int X = px(f, x), Y = py(f, y);
+            count += X >= x0 && X < x1 && Y >= y0 && Y < y1;
+        }
+    return count;
+}
+
+enum { LEGEND_TOP_RIGHT, LEGEND_LEAST_INK, LEGEND_FEWEST_POINTS };
+
+/* Legend in a corner of the plot area: a swatch (dashed where the series is) and the label. The
+ * corner: the top right, or the one that hides the fewest drawn pixels (a chart on white) or the
+ * fewest points of the series (over a contour map), the top right first on a tie. */
+static void draw_legend_in(canvas *c, const frame *f, const ct_plot_series *s, int n, int placement) {
+    const int choose_corner = placement != LEGEND_TOP_RIGHT;
     int rows = 0, width = 0;
     for (int i = 0; i < n; i++)
         if (s[i].label) rows++, width = s[i].label && text_width(s[i].label, TEXT_SCALE) > width ? text_width(s[i].label, TEXT_SCALE) : width;
@@ -227,7 +243,8 @@ static void draw_legend_in(canvas *c, const frame *f, const ct_plot_series *s, i
     long least = -1;
     for (int corner = 0; choose_corner && corner < 4; corner++) { /* top right, bottom right, top left, bottom left */
         const int cx0 = corner < 2 ? f->x1 - 8 - w : f->x0 + 8, cy0 = corner % 2 ? f->y1 - 8 - h : f->y0 + 8;
-        const long hidden = ink(c, cx0, cy0, cx0 + w, cy0 + h);
+        const long hidden = placement == LEGEND_LEAST_INK ? ink(c, cx0, cy0, cx0 + w, cy0 + h)
+                                                          : points_in(f, s, n, cx0, cy0, cx0 + w, cy0 + h);
         if (least < 0 || hidden < least) least = hidden, x0 = cx0, x1 = cx0 + w, y0 = cy0;
     }
     fill_rect(c, x0, y0, x1, y0 + rows * row_h + 8, WHITE);
@@ -243,7 +260,9 @@ static void draw_legend_in(canvas *c, const frame *f, const ct_plot_series *s, i
     }
 }
 
-static void draw_legend(canvas *c, const frame *f, const ct_plot_series *s, int n) { draw_legend_in(c, f, s, n, 0); }
+static void draw_legend(canvas *c, const frame *f, const ct_plot_series *s, int n) {
+    draw_legend_in(c, f, s, n, LEGEND_TOP_RIGHT);
+}
 
 /* Polyline of a series; a point that is not finite (or not positive on a log axis) breaks it. */
 static void draw_series(canvas *c, const frame *f, const ct_plot_series *s, unsigned color, int thick) {
@@ -341,7 +360,7 @@ int ct_plot_lines(const char *path, const ct_plot_series *series, int n, ct_plot
     f.xmin = xmin, f.xmax = xmax, f.ymin = ymin, f.ymax = ymax, f.log_y = o.log_y;
     draw_axes(&c, &f, &o, 1, 1);
     for (int s = 0; s < n; s++) draw_series(&c, &f, &series[s], ct_plot_color(series[s].color >= 0 ? series[s].color : s), 2);
-    draw_legend_in(&c, &f, series, n, 1);
+    draw_legend_in(&c, &f, series, n, LEGEND_LEAST_INK);
     return write_png(&c, path);
 }
 
@@ -566,6 +585,6 @@ int ct_plot_contour(const char *path, double (*fn)(double x, double y, void *ctx
                 break;
             }
     }
-    draw_legend(&c, &f, paths, n_paths);
+    draw_legend_in(&c, &f, paths, n_paths, LEGEND_FEWEST_POINTS);
     return write_png(&c, path);
 }

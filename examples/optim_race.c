@@ -1,9 +1,11 @@
 /* examples/optim_race.c — every optimizer from the same start, on Rosenbrock's valley and on a
- * small MNIST model, with the trajectories and loss curves written as CSV.
+ * small MNIST model, with the trajectories and loss curves written as CSV and drawn as PNG.
  *
  *   build/examples/optim_race --out race --data ../shared/data/mnist
  *   -> race/rosenbrock.csv   optimizer,step,x,y,f        (one row per step; plot y against x)
+ *      race/rosenbrock.png   six of the paths over the contours of f
  *      race/mnist.csv        optimizer,step,loss         (training loss per mini-batch)
+ *      race/mnist.png        the smoothed training loss of the same six
  *
  * What to look for: plain SGD crawls along the curved valley of
  *     f(x, y) = (1 − x)² + 100·(y − x²)²    (minimum at (1, 1))
@@ -84,6 +86,16 @@ static const racer racers[] = {
 };
 #define N_RACERS (int)(sizeof racers / sizeof racers[0])
 
+/* The racers drawn in the pictures (ten colours at most; these six show the behaviours above). */
+static const char *const drawn[] = {"sgd", "sgd_momentum", "rmsprop", "adam", "adagrad", "lion"};
+enum { N_DRAWN = sizeof drawn / sizeof *drawn };
+
+static int drawn_index(const char *name) {
+    for (int k = 0; k < N_DRAWN; k++)
+        if (!strcmp(drawn[k], name)) return k;
+    return -1;
+}
+
 /* ---- Rosenbrock ------------------------------------------------------------------------------ */
 static double rosenbrock(const ct_real *p, ct_real *grad) {
     double x = p[0], y = p[1];
@@ -99,7 +111,19 @@ static double rosenbrock_closure(void *ctx) {
     return rosenbrock(p->data, p->grad);
 }
 
-static void race_rosenbrock(FILE *csv, int steps) {
+static double rosenbrock_xy(double x, double y, void *ctx) {
+    (void)ctx;
+    const ct_real p[2] = {(ct_real)x, (ct_real)y};
+    return rosenbrock(p, NULL);
+}
+
+static void race_rosenbrock(FILE *csv, int steps, const char *picture) {
+    double *px[N_DRAWN], *py[N_DRAWN];
+    ct_plot_series paths[N_DRAWN];
+    for (int k = 0; k < N_DRAWN; k++) {
+        px[k] = malloc((size_t)(steps + 1) * sizeof(double)), py[k] = malloc((size_t)(steps + 1) * sizeof(double));
+        paths[k] = (ct_plot_series){drawn[k], px[k], py[k], 0, 0, k};
+    }
     printf("Rosenbrock from (-1.2, 1), %d steps:\n  %-16s %10s %10s %10s %12s %s\n", steps, "optimizer", "lr", "x",
            "y", "f", "first within 0.01 of (1, 1)");
     for (int r = 0; r < N_RACERS; r++) {
@@ -111,6 +135,8 @@ static void race_rosenbrock(FILE *csv, int steps) {
         int reached = -1;
         fprintf(csv, "%s,0,%.9g,%.9g,%.9g\n", racers[r].name, (double)p->data[0], (double)p->data[1],
                 rosenbrock(p->data, NULL));
+        const int k = drawn_index(racers[r].name);
+        if (k >= 0) px[k][0] = p->data[0], py[k][0] = p->data[1], paths[k].n = 1;
         for (int t = 1; t <= steps; t++) {
             if (racers[r].sam) ct_sam_step(opt, rosenbrock_closure, p);
             else {
@@ -119,6 +145,7 @@ static void race_rosenbrock(FILE *csv, int steps) {
             }
             double f = rosenbrock(p->data, NULL);
             fprintf(csv, "%s,%d,%.9g,%.9g,%.9g\n", racers[r].name, t, (double)p->data[0], (double)p->data[1], f);
+            if (k >= 0) px[k][t] = p->data[0], py[k][t] = p->data[1], paths[k].n = t + 1;
             if (reached < 0 && hypot(p->data[0] - 1.0, p->data[1] - 1.0) < 0.01) reached = t;
         }
         char lr[32], when[32] = "never";
@@ -129,6 +156,12 @@ static void race_rosenbrock(FILE *csv, int steps) {
         ct_optim_free(opt);
         ct_model_free(m);
     }
+    char title[96];
+    snprintf(title, sizeof title, "Rosenbrock: %d steps from (-1.2, 1)", steps);
+    if (ct_plot_contour(picture, rosenbrock_xy, NULL, -1.5, 1.5, -0.5, 1.6, paths, N_DRAWN,
+                        CT_PLOT(.title = title, .x_label = "x", .y_label = "y", .width = 640, .height = 560)) != CT_OK)
+        fprintf(stderr, "optim_race: %s\n", ct_last_error());
+    for (int k = 0; k < N_DRAWN; k++) free(px[k]), free(py[k]);
 }
 
 /* ---- MNIST: 784-64-10 ReLU MLP --------------------------------------------------------------- */
@@ -151,7 +184,14 @@ static double mnist_loss(void *arg) {
     return loss->data[0];
 }
 
-static void race_mnist(FILE *csv, const ct_dataset *train, const ct_dataset *test, int epochs) {
+static void race_mnist(FILE *csv, const ct_dataset *train, const ct_dataset *test, int epochs, const char *picture) {
+    const int steps = epochs * ((train->n + 127) / 128);
+    double *curve[N_DRAWN];
+    ct_plot_series lines[N_DRAWN];
+    for (int k = 0; k < N_DRAWN; k++) {
+        curve[k] = malloc((size_t)steps * sizeof(double));
+        lines[k] = (ct_plot_series){drawn[k], NULL, curve[k], 0, 0, k};
+    }
     printf("\nMNIST (%d training images), 784-64-10 MLP, batch 128, %d epoch%s:\n  %-16s %10s %10s %10s\n",
            train->n, epochs, epochs > 1 ? "s" : "", "optimizer", "lr", "last loss", "test acc");
     for (int r = 0; r < N_RACERS; r++) {
@@ -174,6 +214,8 @@ static void race_mnist(FILE *csv, const ct_dataset *train, const ct_dataset *tes
                     ct_optim_step(opt);
                 }
                 avg = step == 0 ? last : 0.9 * avg + 0.1 * last;
+                const int k = drawn_index(racers[r].name);
+                if (k >= 0 && step < steps) curve[k][step] = avg, lines[k].n = step + 1;
                 fprintf(csv, "%s,%d,%.6g\n", racers[r].name, ++step, last);
             }
         char lr[32];
@@ -185,6 +227,11 @@ static void race_mnist(FILE *csv, const ct_dataset *train, const ct_dataset *tes
         ct_tape_free(c.tape);
         ct_model_free(m);
     }
+    if (ct_plot_lines(picture, lines, N_DRAWN,
+                      CT_PLOT(.title = "MNIST 784-64-10: training loss (smoothed)", .x_label = "step",
+                              .y_label = "loss", .log_y = 1)) != CT_OK)
+        fprintf(stderr, "optim_race: %s\n", ct_last_error());
+    for (int k = 0; k < N_DRAWN; k++) free(curve[k]);
 }
 
 static FILE *open_csv(const char *dir, const char *name, const char *header) {
@@ -203,7 +250,7 @@ static void usage(FILE *to, const char *prog) {
     fprintf(to, "usage: %s [--out DIR] [--data MNIST_DIR] [--steps N] [--epochs N] [--threads N]\n"
                 "Races every optimizer on Rosenbrock (N steps, default 3000) and on a 784-64-10 MLP over\n"
                 "MNIST train10k (default 1 epoch; skipped when MNIST_DIR, default ../shared/data/mnist,\n"
-                "is absent). Writes DIR/rosenbrock.csv and DIR/mnist.csv (default DIR: optim_race).\n",
+                "is absent). Writes DIR/rosenbrock.csv and .png, DIR/mnist.csv and .png (default DIR: optim_race).\n",
             prog);
 }
 
@@ -223,7 +270,9 @@ int main(int argc, char **argv) {
     }
     FILE *csv = open_csv(out, "rosenbrock.csv", "optimizer,step,x,y,f");
     if (!csv) return 1;
-    race_rosenbrock(csv, steps);
+    char picture[1024];
+    snprintf(picture, sizeof picture, "%s/rosenbrock.png", out);
+    race_rosenbrock(csv, steps, picture);
     fclose(csv);
 
     ct_dataset *train = ct_idx_load(data, "train10k"), *test = train ? ct_idx_load(data, "t10k") : NULL;
@@ -233,7 +282,8 @@ int main(int argc, char **argv) {
     } else {
         csv = open_csv(out, "mnist.csv", "optimizer,step,loss");
         if (!csv) return 1;
-        race_mnist(csv, train, test, epochs);
+        snprintf(picture, sizeof picture, "%s/mnist.png", out);
+        race_mnist(csv, train, test, epochs, picture);
         fclose(csv);
         ct_dataset_free(test);
         ct_dataset_free(train);
