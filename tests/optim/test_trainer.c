@@ -382,3 +382,25 @@ CT_TEST(trainer, resume_refuses_another_run) {
     resume_run_free(&a);
     ct_dataset_free(train), ct_dataset_free(val);
 }
+
+/* .end_with_ema: the model ends holding the averaged weights it was evaluated with, so evaluating
+ * it again gives the last epoch's figures exactly; without it, the last training weights. */
+CT_TEST(trainer, end_with_ema_leaves_the_evaluated_weights) {
+    ct_dataset *train = blobs(200, 21), *val = blobs(64, 22);
+    for (int end_with_ema = 0; end_with_ema <= 1; end_with_ema++) {
+        resume_run a;
+        resume_run_new(&a, train, val);
+        ct_fit_result r;
+        CHECK(ct_fit(a.m, a.net, a.opt, ct_loader_source(a.train), &a.vs,
+                     CT_FIT(.epochs = 2, .progress = 0, .ema_decay = 0.7, .end_with_ema = end_with_ema), &r) == CT_OK,
+              "%s", ct_last_error());
+        ct_metrics_result again;
+        double loss;
+        CHECK(ct_evaluate(a.m, a.net, a.vs, NULL, CT_METRICS(), &again, &loss) == CT_OK, "%s", ct_last_error());
+        const int same = again.nll == r.last.val.nll && loss == r.last.val_loss;
+        CHECK(same == end_with_ema, "end_with_ema %d: evaluating the model again gives NLL %.17g, the run's last %.17g",
+              end_with_ema, again.nll, r.last.val.nll);
+        resume_run_free(&a);
+    }
+    ct_dataset_free(train), ct_dataset_free(val);
+}
