@@ -15,6 +15,7 @@
  *   optim/optim.h        optimizers, guards, clipping, EMA, checkpoints; schedules (optim/schedule.h)
  *   optim/registry.h     optimizers and schedules by name
  *   optim/trainer.h      ct_fit: the training loop with logs, checkpoints, keep-best, Ctrl-C
+ *   optim/arena.h        ct_arena_run: losses x seeds x data conditions, runs.csv and table.md
  *   data/data.h          IDX, CIFAR, image folders, the loader (augmentation, two views, balanced)
  *   data/conditions.h    long-tailed subsets and label noise
  *
@@ -36,6 +37,7 @@
 #include "optim/optim.h"
 #include "optim/registry.h"
 #include "optim/trainer.h"
+#include "optim/arena.h"
 #include "data/data.h"
 #include "data/conditions.h"
 

@@ -50,6 +50,7 @@ typedef struct {
 int command_train(int argc, char **argv);
 int command_resume(int argc, char **argv);
 int command_eval(int argc, char **argv);
+int command_arena(int argc, char **argv);
 
 /* ---- pictures and summary (report.c) ---------------------------------------------------------- */
 /* What the final evaluation of a run found, for the pictures and the summary. */

@@ -9,6 +9,7 @@ static const char *const usage =
     "  resume   continue an interrupted run from its checkpoint (ctape resume DIR)\n"
     "  eval     evaluate a run's model on its test set (ctape eval DIR)\n"
     "  plot     overlay the curves of several runs (ctape plot DIR DIR ...)\n"
+    "  arena    race losses over seeds and data conditions: runs.csv and a table with 95% intervals\n"
     "  list     the names a spec can use: ctape list models|losses|optimizers|schedules|datasets\n"
     "example:\n"
     "  ctape train --model lenet5 --data fashion-mnist --epochs 5 --out runs/lenet5";
@@ -36,15 +37,16 @@ static int command_list(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    static const char *const commands[] = {"train", "resume", "eval", "plot", "list"};
-    static int (*const run[])(int, char **) = {command_train, command_resume, command_eval, command_plot, command_list};
+    static const char *const commands[] = {"train", "resume", "eval", "plot", "list", "arena"};
+    static int (*const run[])(int, char **) = {command_train, command_resume, command_eval,
+                                               command_plot,  command_list,   command_arena};
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         printf("%s\n", usage);
         return argc < 2 ? 2 : 0;
     }
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < 6; k++)
         if (!strcmp(argv[1], commands[k])) return run[k](argc, argv);
-    const char *near = ct_spec_nearest(argv[1], commands, 5);
+    const char *near = ct_spec_nearest(argv[1], commands, 6);
     fprintf(stderr, "ctape: unknown command '%s'%s%s%s; ctape --help lists them\n", argv[1], near ? " (did you mean " : "",
             near ? near : "", near ? "?)" : "");
     return 2;

@@ -402,3 +402,77 @@ int command_eval(int argc, char **argv) {
     free(args), free(store);
     return status;
 }
+
+/* ---- ctape arena ------------------------------------------------------------------------------- */
+int command_arena(int argc, char **argv) {
+    const char *losses = NULL, *data = NULL, *model = "lenet5", *optim = NULL, *sched = NULL, *out = NULL,
+               *conditions = NULL, *imbalance = NULL, *noise = NULL, *baseline = NULL;
+    int seeds = 3, epochs = 5, batch = 128, threads = 0, crop = 0, flip = 0, no_normalize = 0, quiet = 0;
+    const flag_spec flags[] = {
+        {"--losses", FLAG_STRING, &losses, 0, "LIST  loss specs, e.g. \"cross_entropy,focal:gamma=2,poly1:epsilon=1\" (required)"},
+        {"--data", FLAG_STRING, &data, 0, "SPEC  the dataset (required; ctape list datasets)"},
+        {"--seeds", FLAG_INT, &seeds, 1, "N  seeds 0..N-1 per loss and condition (default 3)"},
+        {"--imbalance", FLAG_STRING, &imbalance, 0, "P:R  a long-tailed training set: exp:100, step:10"},
+        {"--noise", FLAG_STRING, &noise, 0, "K:P  label noise: sym:0.4, asym:0.4 (the dataset's class pairs)"},
+        {"--conditions", FLAG_STRING, &conditions, 0, "LIST  several conditions: \"clean;exp:100;sym:0.4;exp:100+sym:0.2\""},
+        {"--model", FLAG_STRING, &model, 0, "SPEC  the network (default lenet5)"},
+        {"--optim", FLAG_STRING, &optim, 0, "SPEC  the optimizer (default sgd:lr=0.05,momentum=0.9)"},
+        {"--sched", FLAG_STRING, &sched, 0, "SPEC  the schedule (default cosine)"},
+        {"--epochs", FLAG_INT, &epochs, 1, "N  epochs per run (default 5)"},
+        {"--batch", FLAG_INT, &batch, 1, "N  mini-batch size (default 128)"},
+        {"--crop", FLAG_INT, &crop, 0, "P  random crop after padding by P"},
+        {"--flip", FLAG_SWITCH, &flip, 1, "random horizontal flips"},
+        {"--no-normalize", FLAG_SWITCH, &no_normalize, 1, "inputs in [0, 1]"},
+        {"--baseline", FLAG_STRING, &baseline, 0, "SPEC  the loss the others are compared with (default: the first)"},
+        {"--threads", FLAG_INT, &threads, 0, "N  threads (default: $CTAPE_THREADS, else all cores)"},
+        {"--out", FLAG_STRING, &out, 0, "DIR  runs.csv and table.md (required; an arena there continues)"},
+        {"--quiet", FLAG_SWITCH, &quiet, 1, "one line per run, no progress bar"},
+    };
+    const char *pos[1];
+    int n_pos;
+    const int rc = flags_parse("arena", argc, argv, 2, flags, (int)(sizeof flags / sizeof *flags), pos, 0, &n_pos,
+                               "usage: ctape arena --losses LIST --data SPEC --out DIR [--seeds N] [--imbalance exp:100] "
+                               "[--noise sym:0.4] [--model SPEC] [--epochs N] ...\nRaces losses over seeds and data "
+                               "conditions: one training run each, runs.csv and a table of means with 95% intervals and "
+                               "paired differences from the baseline in DIR/table.md.");
+    if (rc != 1) return rc == 2 ? 0 : 2;
+    if (!losses || !data || !out) {
+        fprintf(stderr, "ctape arena: --losses, --data and --out are required (ctape arena --help)\n");
+        return 2;
+    }
+    if (threads > 0 && ct_set_threads(threads) != CT_OK) {
+        fprintf(stderr, "ctape arena: %s\n", ct_last_error());
+        return 2;
+    }
+    char condition[256];
+    if (!conditions) {
+        snprintf(condition, sizeof condition, "%s%s%s", imbalance ? imbalance : "", imbalance && noise ? "+" : "",
+                 noise ? noise : "");
+        conditions = imbalance || noise ? condition : "clean";
+    }
+    dataset_pair d;
+    if (datasets_load(data, 0, &d) != CT_OK) {
+        fprintf(stderr, "ctape arena: %s\n", ct_last_error());
+        return 1;
+    }
+    const int cifar = !strcmp(d.name, "cifar10"), digits = !strcmp(d.name, "mnist");
+    if (make_dirs(out)) {
+        fprintf(stderr, "ctape arena: cannot make %s: %s\n", out, strerror(errno));
+        datasets_free(&d);
+        return 1;
+    }
+    const int status = ct_arena_run(d.train, d.test,
+                                    CT_ARENA(.losses = losses, .conditions = conditions, .seeds = seeds, .model = model,
+                                             .optim = optim, .schedule = sched, .epochs = epochs, .batch = batch,
+                                             .crop_padding = crop, .hflip = flip, .normalize = !no_normalize,
+                                             .flips = cifar ? ct_cifar10_flips : digits ? ct_mnist_flips : NULL,
+                                             .n_flips = cifar || digits ? 5 : 0, .baseline = baseline, .out = out,
+                                             .progress = quiet ? 2 : 1));
+    datasets_free(&d);
+    if (status != CT_OK) {
+        fprintf(stderr, "ctape arena: %s\n", ct_last_error());
+        return 1;
+    }
+    printf("ctape arena: %s/runs.csv and %s/table.md\n", out, out);
+    return 0;
+}
