@@ -71,3 +71,63 @@ CT_TEST(lessons, convolution) {
                                          "agree, forward and backward."};
     lesson("learn/05_convolution", expect, 4);
 }
+
+/* Lesson 7: RMSNorm written as an op of one's own. Its values, its gradient (the same as six composed
+ * tape ops), Σ x·dx ≈ 0 for the right backward, and the gradient check's verdict on all three. */
+CT_TEST(lessons, your_own_op) {
+    static const char *const expect[] = {
+        "value [0.5298, -0.5298, 3.179, -0.2649, 0.7302, 0.1826, -2.191, -1.46]",
+        "grad [0.172, -0.07901, -0.01394, -0.5763, -1.339, 3.895, 6.572, 4.625]",
+        "fused: 1 node; composed: 6 nodes.", "they agree",
+        "r held constant        1.3245    -0.7302",
+        "right backward                     ok, 20 elements",
+        "r held constant                    FAIL at input 0 [1]: analytic -1.48",
+        "= instead of += (x + rms_norm(x))  FAIL: a second backward",
+        "the check tells the right backward from both wrong ones"};
+    lesson("learn/07_your_own_op", expect, 9);
+}
+
+/* The lesson's own op code, compiled into the suite (its main renamed) so that its backward is also
+ * checked in the float64 build, where the check is tight (h = 1e-6, rtol 1e-5). */
+#define main lesson7_main
+#include "../../examples/learn/07_your_own_op.c"
+#undef main
+
+static void check_lesson7_op(void) {
+    ct_tensor *in[2] = {ct_tensor_new_grad(CT_SHAPE(3, 5)), ct_tensor_new_grad(CT_SHAPE(5))};
+    ct_rng rng;
+    ct_rng_seed(&rng, 7);
+    ct_tensor_fill_normal(in[0], &rng, 0, 1);
+    ct_tensor_fill_normal(in[1], &rng, 1, 0.5);
+    const ct_gradcheck_result right = ct_gradcheck(check_right, NULL, in, 2, CT_GRADCHECK()),
+                              r_const = ct_gradcheck(check_r_constant, NULL, in, 2, CT_GRADCHECK()),
+                              assigns = ct_gradcheck(check_assigns_residual, NULL, in, 2, CT_GRADCHECK());
+    /* fused against composed on the same inputs and a cotangent of ones */
+    ct_tape *tape = ct_tape_new();
+    ct_real fused[20], composed[20], fused_dx[15];
+    ct_tensor_zero_grad(in[0]), ct_tensor_zero_grad(in[1]); /* the checks leave their gradients there */
+    ct_tensor *y = rms_norm(tape, in[0], in[1]);
+    ct_backward(tape, ct_sum_all(tape, ct_mul(tape, y, y)));
+    for (int i = 0; i < 15; i++) fused[i] = y->data[i], fused_dx[i] = in[0]->grad[i];
+    for (int i = 0; i < 5; i++) fused[15 + i] = in[1]->grad[i];
+    ct_tape_reset(tape);
+    ct_tensor_zero_grad(in[0]), ct_tensor_zero_grad(in[1]);
+    ct_tensor *yc = rms_norm_composed(tape, in[0], in[1]);
+    ct_backward(tape, ct_sum_all(tape, ct_mul(tape, yc, yc)));
+    for (int i = 0; i < 15; i++) composed[i] = yc->data[i];
+    for (int i = 0; i < 5; i++) composed[15 + i] = in[1]->grad[i];
+    const double value_err = max_diff(fused, composed, 20), dx_err = max_diff(fused_dx, in[0]->grad, 15);
+    ct_tape_free(tape);
+    ct_tensor_free(in[0]), ct_tensor_free(in[1]);
+    char line[320];
+    ct_gradcheck_describe(&right, line, sizeof line);
+    CHECK(right.passed && right.checked == 20, "right backward: %s", line);
+    CHECK(!r_const.passed && r_const.repeat_ok, "r held constant passed the check");
+    CHECK(!assigns.passed && !assigns.repeat_ok, "the assigning backward passed the check");
+    CHECK(value_err < 100 * CT_REAL_EPS && dx_err < 100 * CT_REAL_EPS, "fused and composed differ: %.3g, dx %.3g", value_err,
+          dx_err);
+    ct_test_note("%s", line);
+}
+
+CT_TEST(gradcheck, lesson7_rms_norm) { check_lesson7_op(); }  /* float64: make test-f64 */
+CT_TEST(lessons, rms_norm_gradient_float32) { check_lesson7_op(); }
