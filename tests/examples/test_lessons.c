@@ -24,7 +24,21 @@ CT_TEST(lessons, chain_rule) {
                                          "dL/db        -4         -4", "dL/dc        -2         -2",
                                          "dL/df         4          4", "o = tanh(x1·w1 + x2·w2 + b) = 0.7071",
                                          "do/dx1 = -1.5000  do/dw1 = 1.0000  do/dx2 = 0.5000  do/dw2 = 0.0000"};
-    lesson("learn/01_chain_rule", expect, 7);
+    const char *dir = ct_test_tmpdir();
+    char args[1100];
+    snprintf(args, sizeof args, "'%s'", dir);
+    lesson_with("learn/01_chain_rule", args, expect, 7);
+    if (ct_test_stopped()) return;
+    /* the neuron's graph: each of the five leaves drawn once, with its value and gradient */
+    char path[1200], dot[8192] = {0};
+    snprintf(path, sizeof path, "%s/neuron.dot", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f, "no %s", path);
+    const size_t got = fread(dot, 1, sizeof dot - 1, f);
+    fclose(f);
+    CHECK(got > 0 && strstr(dot, "label=\"x1\\n(1,)\\nvalue 2\\ngrad -1.5\"") && strstr(dot, "leaf4 [") && !strstr(dot, "leaf5 [") &&
+              strstr(dot, "4 tanh\\n(1,)\\nvalue 0.7071\\ngrad 1"),
+          "%s:\n%s", path, dot);
 }
 
 /* Adam's bias correction in numbers, and both pictures written and readable. */
@@ -59,7 +73,20 @@ CT_TEST(lessons, vectors_and_broadcasting) {
                                          "the sum of the rows of dL/dy =\n     -4.500   0.000   4.500   9.000",
                                          "cube with dx = dy·3x²: ok", "cube with dx = dy·x²:  FAIL",
                                          "the gradient check caught the wrong backward"};
-    lesson("learn/02_vectors_and_broadcasting", expect, 5);
+    const char *dir = ct_test_tmpdir();
+    char args[1100];
+    snprintf(args, sizeof args, "'%s'", dir);
+    lesson_with("learn/02_vectors_and_broadcasting", args, expect, 5);
+    if (ct_test_stopped()) return;
+    /* y = x + b is one node with two edges into y·y (its two uses); b's gradient is the row sum */
+    char path[1200], dot[8192] = {0};
+    snprintf(path, sizeof path, "%s/broadcasting.dot", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f, "no %s", path);
+    const size_t got = fread(dot, 1, sizeof dot - 1, f);
+    fclose(f);
+    const char *first = strstr(dot, "  n0 -> n1;\n");
+    CHECK(got > 0 && first && strstr(first + 1, "  n0 -> n1;\n") && strstr(dot, "grad -4.5 0 4.5 9"), "%s:\n%s", path, dot);
 }
 
 CT_TEST(lessons, mlp_step_three_ways) {
