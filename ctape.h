@@ -8,6 +8,7 @@
  *   core/spec.h          "name:key=value" spec strings (models, optimizers, schedules)
  *   core/safetensors.h   the safetensors file format, atomic writes
  *   autograd/ops.h       the tape (ct_backward, printing) and every differentiable op, gradcheck
+ *   autograd/reference.h the basic ops and layers as plain loops (forward + backward), to read and check
  *   nn/nn.h              ct_model (named parameters), layers, composition, init, save/load
  *   nn/zoo.h             networks by name: mlp, lenet5, vgg_small, resnet20.., vit_tiny
  *   losses/losses.h      the loss zoo, each fused loss with its readable reference, the registry
@@ -30,6 +31,7 @@
 #include "core/spec.h"
 #include "core/safetensors.h"
 #include "autograd/ops.h"
+#include "autograd/reference.h"
 #include "nn/nn.h"
 #include "nn/zoo.h"
 #include "losses/losses.h"

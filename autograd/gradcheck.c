@@ -128,7 +128,8 @@ void ct_gradcheck_describe(const ct_gradcheck_result *r, char *buf, size_t len) 
         snprintf(rel, sizeof rel, "rel %.2e", r->max_rel_err);
     if (!r->repeat_ok)
         snprintf(buf, len, "FAIL: a second backward on the same tape did not double the gradients "
-                 "(off by %.2e of the largest): the backward changes what its forward saved", r->repeat_err);
+                 "(off by %.2e of the largest): a backward assigns (=) where it must add (+=), or changes what "
+                 "its forward saved", r->repeat_err);
     else if (r->checked == 0)
         snprintf(buf, len, "nothing checked (no input requires grad)");
     else if (r->passed)

@@ -70,7 +70,7 @@ void ct_backward(ct_tape *tape, ct_tensor *out);
 void ct_backward_with(ct_tape *tape, ct_tensor *out, const ct_real *cotangent);
 /* Learners: one line per node ("  3 relu        (128, 512) -> (128, 512)" and its math), and
  * Graphviz (`dot -Tpng`), where each tensor is one node: a shared input has an edge to every op
- * that reads it (its gradient is the sum over those uses), parameters blue, inputs grey. */
+ * that reads it (its gradient is the sum over those uses), parameters blue, inputs grey, ops pale yellow. */
 void ct_tape_print(const ct_tape *tape, FILE *out);
 void ct_tape_write_dot(const ct_tape *tape, FILE *out);
 /* The same with what the tensors hold: .values and .grads (after a backward) print the first

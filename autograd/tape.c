@@ -346,18 +346,21 @@ static void print_ref(FILE *out, const ct_tape *tape, const ct_tensor *x) {
     else fprintf(out, "%s%s", x->name ? x->name : "leaf", ct_tensor_shape_str(x, buf, sizeof buf));
 }
 
-/* The leaves (inputs no node produced) in order of first use, each once. */
-static int collect_leaves(const ct_tape *tape, const ct_tensor **leaves, int cap) {
-    int n = 0;
+/* The leaves (inputs no node produced) in order of first use, each once: *n of them in a malloc'd
+ * array the caller frees. */
+static const ct_tensor **collect_leaves(const ct_tape *tape, const char *op, int *n) {
+    const ct_tensor **leaves = malloc(((size_t)tape->n_nodes * CT_NODE_MAX_INPUTS + 1) * sizeof *leaves);
+    if (!leaves) ct_fatal(op, "out of memory");
+    *n = 0;
     for (int i = 0; i < tape->n_nodes; i++)
         for (int k = 0; k < tape->nodes[i].n_in; k++) {
             const ct_tensor *x = tape->nodes[i].in[k];
             if (!x || producer(tape, x) >= 0) continue;
             int seen = 0;
-            for (int j = 0; j < n && !seen; j++) seen = leaves[j] == x;
-            if (!seen && n < cap) leaves[n++] = x;
+            for (int j = 0; j < *n && !seen; j++) seen = leaves[j] == x;
+            if (!seen) leaves[(*n)++] = x;
         }
-    return n;
+    return leaves;
 }
 
 void ct_tape_print_with(const ct_tape *tape, FILE *out, ct_print_opts o) {
@@ -366,8 +369,8 @@ void ct_tape_print_with(const ct_tape *tape, FILE *out, ct_print_opts o) {
     const int first = o.max_elements > 0 ? o.max_elements : 4;
     fprintf(out, "tape: %d nodes, %zu bytes in the arena\n", tape->n_nodes, ct_arena_used(tape->arena));
     if (o.values || o.grads) { /* the leaves first: parameters and inputs, with what they hold */
-        const ct_tensor *leaves[256];
-        const int n = collect_leaves(tape, leaves, 256);
+        int n;
+        const ct_tensor **leaves = collect_leaves(tape, "ct_tape_print", &n);
         for (int j = 0; j < n; j++) {
             const ct_tensor *x = leaves[j];
             fprintf(out, "     %-14s %s%s", ct_requires_grad(x) ? "parameter" : "input", x->name ? x->name : "leaf",
@@ -376,6 +379,7 @@ void ct_tape_print_with(const ct_tape *tape, FILE *out, ct_print_opts o) {
             if (o.grads && ct_requires_grad(x)) print_values(out, "  grad", x->grad, x->size, first);
             fputc('\n', out);
         }
+        free(leaves);
     }
     for (int i = 0; i < tape->n_nodes; i++) {
         const ct_node *nd = &tape->nodes[i];
@@ -403,30 +407,40 @@ static void dot_values(FILE *out, const char *what, const ct_real *v, size_t n, 
     if ((size_t)first < n) fputs(" …", out);
 }
 
+/* A name inside a quoted Graphviz label: quotes and backslashes escaped, line breaks as \n. */
+static void dot_text(FILE *out, const char *s) {
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', out), fputc(*s, out);
+        else if (*s == '\n') fputs("\\n", out);
+        else fputc(*s, out);
+    }
+}
+
 /* Each tensor is drawn once: a shared input is one node with an edge to every op that reads it, so
- * where gradients from several uses add up is visible. Parameters are blue, inputs grey, ops white
- * boxes (labelled with their output). */
+ * where gradients from several uses add up is visible. Parameters are blue, inputs grey, ops pale
+ * yellow boxes (labelled with their output, the intermediates). */
 void ct_tape_write_dot_with(const ct_tape *tape, FILE *out, ct_print_opts o) {
     check_tape(tape, "ct_tape_write_dot");
     char buf[96];
     const int first = o.max_elements > 0 ? o.max_elements : 3;
     fprintf(out, "digraph tape {\n  rankdir=TB;\n  node [fontname=\"monospace\"];\n");
-    const ct_tensor *leaves[256];
-    const int n_leaves = collect_leaves(tape, leaves, 256);
+    int n_leaves;
+    const ct_tensor **leaves = collect_leaves(tape, "ct_tape_write_dot", &n_leaves);
     for (int j = 0; j < n_leaves; j++) {
         const ct_tensor *x = leaves[j];
         const int param = ct_requires_grad(x);
-        fprintf(out, "  leaf%d [shape=ellipse,style=filled,fillcolor=\"%s\",label=\"%s\\n%s", j,
-                param ? "#aec7e8" : "#dddddd", x->name ? x->name : (param ? "parameter" : "input"),
-                ct_tensor_shape_str(x, buf, sizeof buf));
+        fprintf(out, "  leaf%d [shape=ellipse,style=filled,fillcolor=\"%s\",label=\"", j, param ? "#aec7e8" : "#dddddd");
+        dot_text(out, x->name ? x->name : (param ? "parameter" : "input"));
+        fprintf(out, "\\n%s", ct_tensor_shape_str(x, buf, sizeof buf));
         if (o.values) dot_values(out, "value", x->data, x->size, first);
         if (o.grads && param) dot_values(out, "grad", x->grad, x->size, first);
         fputs("\"];\n", out);
     }
     for (int i = 0; i < tape->n_nodes; i++) {
         const ct_node *nd = &tape->nodes[i];
-        fprintf(out, "  n%d [shape=box,label=\"%d %s\\n%s", i, i, nd->op->name,
-                ct_tensor_shape_str(nd->out, buf, sizeof buf));
+        fprintf(out, "  n%d [shape=box,style=filled,fillcolor=\"#fff2cc\",label=\"%d ", i, i);
+        dot_text(out, nd->op->name);
+        fprintf(out, "\\n%s", ct_tensor_shape_str(nd->out, buf, sizeof buf));
         if (o.values) dot_values(out, "value", nd->out->data, nd->out->size, first);
         if (o.grads) dot_values(out, "grad", nd->out->grad, nd->out->size, first);
         fputs("\"];\n", out);
@@ -443,6 +457,7 @@ void ct_tape_write_dot_with(const ct_tape *tape, FILE *out, ct_print_opts o) {
         }
     }
     fprintf(out, "}\n");
+    free(leaves);
 }
 
 void ct_tape_write_dot(const ct_tape *tape, FILE *out) { ct_tape_write_dot_with(tape, out, (ct_print_opts){0}); }

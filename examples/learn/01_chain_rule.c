@@ -1,6 +1,6 @@
 /* examples/learn/01_chain_rule.c — lesson 1: the chain rule on scalars, on the tape.
  *
- *     build/examples/learn/01_chain_rule
+ *     build/examples/learn/01_chain_rule [DIR]     (Graphviz files go to DIR, default the current directory)
  *
  * Backpropagation is the chain rule applied in reverse order of the computation. Take micrograd's
  * first example (Karpathy, "The spelled-out intro to neural networks and backpropagation"):
@@ -22,7 +22,9 @@
  * The program builds L on the tape, prints every node with its value and its gradient
  * (ct_tape_print_with), compares the gradients with the hand computation above and with a
  * numerical derivative (L(a + h) − L(a − h))/2h, then does the same for micrograd's neuron,
- * o = tanh(x1·w1 + x2·w2 + b). */
+ * o = tanh(x1·w1 + x2·w2 + b). Both graphs are written for Graphviz (ct_tape_write_dot_with, values
+ * and gradients on every node) as chain_rule.dot and neuron.dot; `dot -Tpng neuron.dot -o neuron.png`
+ * draws them (Debian's graphviz; examples/learn/pictures/ has them drawn). */
 #include <ctape.h>
 
 #include <math.h>
@@ -57,7 +59,19 @@ static double numeric(ct_tensor *x, ct_tensor *a, ct_tensor *b, ct_tensor *c, ct
     return (up - down) / (2 * h);
 }
 
-int main(void) {
+/* The tape as a Graphviz file DIR/name, with values and gradients; a message when it cannot be written. */
+static void write_dot(const ct_tape *tape, const char *dir, const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *out = fopen(path, "w");
+    if (!out) return (void)printf("(could not write %s)\n", path);
+    ct_tape_write_dot_with(tape, out, CT_PRINT(.values = 1, .grads = 1));
+    if (fclose(out) != 0) return (void)printf("(could not write %s)\n", path);
+    printf("Graphviz: %s   (dot -Tpng %s -o picture.png)\n", path, path);
+}
+
+int main(int argc, char **argv) {
+    const char *dir = argc > 1 ? argv[1] : ".";
     ct_tensor *a = scalar("a", 2), *b = scalar("b", -3), *c = scalar("c", 10), *f = scalar("f", -2);
     ct_tape *tape = ct_tape_new();
     ct_tensor *L = expression(tape, a, b, c, f);
@@ -77,6 +91,7 @@ int main(void) {
         printf("dL/d%-2s %8g %10g %10.4f\n", rows[i].t->name, got, rows[i].by_hand, num);
         wrong += got != rows[i].by_hand || fabs(num - got) > 1e-2;
     }
+    write_dot(tape, dir, "chain_rule.dot");
     ct_tape_free(tape);
 
     /* micrograd's neuron: o = tanh(n), n = x1·w1 + x2·w2 + b, with b chosen so n = 0.8814 and
@@ -93,6 +108,7 @@ int main(void) {
            (double)x1->grad[0], (double)w1->grad[0], (double)x2->grad[0], (double)w2->grad[0]);
     wrong += fabs(x1->grad[0] + 1.5) > 1e-4 || fabs(w1->grad[0] - 1) > 1e-4 || fabs(x2->grad[0] - 0.5) > 1e-4 ||
              w2->grad[0] != 0;
+    write_dot(tape, dir, "neuron.dot");
     ct_tape_free(tape);
     ct_tensor *all[] = {a, b, c, f, x1, x2, w1, w2, bias};
     for (int i = 0; i < 9; i++) ct_tensor_free(all[i]);

@@ -1,7 +1,7 @@
 /* examples/learn/02_vectors_and_broadcasting.c — lesson 2: gradients of tensors, broadcasting,
  * and the gradient check that catches a wrong backward.
  *
- *     build/examples/learn/02_vectors_and_broadcasting
+ *     build/examples/learn/02_vectors_and_broadcasting [DIR]     (the Graphviz file goes to DIR, default .)
  *
  * With tensors the chain rule is the same, one element at a time. For y = f(x) with x and y
  * vectors, the Jacobian J (J_ij = ∂y_i/∂x_j) can be huge (a 512×512 activation has 2^36 entries),
@@ -12,7 +12,10 @@
  *
  * Broadcasting: y = x + b with x (3, 4) and b (4) adds b to every row: b is used three times, so
  * its gradient is the sum of the three rows of dL/dy. Every broadcast input's gradient is such a
- * sum over the dimensions it was stretched along; ctape's ops do that sum for you.
+ * sum over the dimensions it was stretched along; ctape's ops do that sum for you. The plain loop
+ * that shows it is ct_ref_add_backward in autograd/reference.c: da[A(i)] += dout[i] for every output
+ * element i, so a stretched element collects one share per copy. The program writes the graph of
+ * this part as broadcasting.dot: y is one node with two edges into y·y, its two uses, and b one node.
  *
  * How do we know a backward is right? Compare it with the definition of the derivative: move one
  * input element by ±h, run the forward, and divide the change by 2h (a central difference, error
@@ -67,7 +70,8 @@ static void print_matrix(const char *name, const ct_real *v, int rows, int cols)
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *dir = argc > 1 ? argv[1] : ".";
     /* 1. broadcasting: L = Σ (x + b)² / 2, so dL/dy = y and dL/db = Σ over rows of y */
     ct_tensor *x = ct_tensor_new_grad(CT_SHAPE(3, 4)), *b = ct_tensor_new_grad(CT_SHAPE(4));
     for (int i = 0; i < 12; i++) x->data[i] = (ct_real)(0.5 * i - 2);
@@ -82,6 +86,15 @@ int main(void) {
     print_matrix("the sum of the rows of dL/dy", column_sums, 1, 4);
     int wrong_count = 0;
     for (int j = 0; j < 4; j++) wrong_count += fabs(column_sums[j] - b->grad[j]) > 1e-5;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/broadcasting.dot", dir);
+    FILE *dot = fopen(path, "w");
+    if (dot) {
+        x->name = "x", b->name = "b";
+        ct_tape_write_dot_with(tape, dot, CT_PRINT(.values = 1, .grads = 1));
+        printf("Graphviz: %s   (dot -Tpng %s -o picture.png)\n", path, path);
+    }
+    if (!dot || fclose(dot) != 0) printf("(could not write %s)\n", path);
     ct_tape_free(tape);
 
     /* 2. the gradient check: a central difference for every element */

@@ -17,7 +17,9 @@
  *     dW1 = daᵀ·x,   db1 = Σ_i da_i
  * Then SGD: θ ← θ − lr·dθ. The program computes all of this with plain loops in double, then with
  * ct_linear / ct_relu / ct_cross_entropy and ct_backward, then lets ct_sgd take the step, and
- * prints the three side by side. */
+ * prints the three side by side. The same formulas as plain functions, one per op, are
+ * ct_ref_linear_forward/_backward, ct_ref_relu_* and ct_ref_log_softmax_* in autograd/reference.c;
+ * tests/autograd/test_reference.c checks them against the fast ops used here. */
 #include <ctape.h>
 
 #include <math.h>

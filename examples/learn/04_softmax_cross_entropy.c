@@ -25,7 +25,10 @@
  * that keeps growing its logits stops learning with nothing printed. StableMax replaces e^x by
  *     s(x) = x + 1 for x ≥ 0,   1/(1 − x) for x < 0
  * whose ratios fall polynomially, not exponentially: at a gap of 100, p of a wrong class is still
- * about 1/101 of p_y's scale, and the gradient lives. */
+ * about 1/101 of p_y's scale, and the gradient lives.
+ * Plain forms: ct_ref_softmax_* and ct_ref_log_softmax_* (autograd/reference.c) are the loops; the
+ * fused cross-entropy's composed twin is ct_cross_entropy_reference, StableMax's
+ * ct_stablemax_cross_entropy_reference (losses/losses.h), each tested against the fused op. */
 #include <ctape.h>
 
 #include <math.h>

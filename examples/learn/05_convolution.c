@@ -19,7 +19,9 @@
  * up to R·S columns, so its gradient is a sum: the broadcasting lesson again).
  *
  * The program computes the forward with the seven loops, with im2col + ct_gemm, and with ct_conv2d
- * (which does im2col + GEMM with more care for cache), then the backward by hand and on the tape. */
+ * (which does im2col + GEMM with more care for cache), then the backward by hand and on the tape.
+ * The seven loops with stride and padding, and their backward, are ct_ref_conv2d_forward/_backward in
+ * autograd/reference.c (pooling beside them), tested against ct_conv2d. */
 #include <ctape.h>
 
 #include <math.h>

@@ -74,3 +74,55 @@ CT_TEST(tape_print, long_tensors_are_summarised) {
     ct_tape_free(tape);
     ct_tensor_free(x);
 }
+
+/* A model with more leaves than a fixed table holds (a deep network's parameters): every leaf is
+ * drawn, with its edge, and printed. */
+CT_TEST(tape_print, every_leaf_of_a_large_tape_is_drawn) {
+    enum { LEAVES = 300 };
+    ct_tensor *w[LEAVES];
+    ct_tape *tape = ct_tape_new();
+    ct_tensor *sum = NULL;
+    for (int i = 0; i < LEAVES; i++) {
+        w[i] = scalar("w", 1);
+        sum = sum ? ct_add(tape, sum, w[i]) : ct_mul(tape, w[i], w[i]);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    ct_tape_write_dot(tape, out);
+    fclose(out);
+    char want[64];
+    snprintf(want, sizeof want, "leaf%d -> n%d;", LEAVES - 1, LEAVES - 1);
+    CHECK(strstr(text, "  leaf299 [") && strstr(text, want), "the 300th leaf is missing from the graph");
+    free(text), text = NULL;
+    out = open_memstream(&text, &len);
+    ct_tape_print_with(tape, out, CT_PRINT(.values = 1));
+    fclose(out);
+    int listed = 0;
+    for (const char *p = text; (p = strstr(p, "parameter      w(1,)")); p++) listed++;
+    CHECK(listed == LEAVES, "%d of %d leaves listed", listed, LEAVES);
+    free(text);
+    ct_tape_free(tape);
+    for (int i = 0; i < LEAVES; i++) ct_tensor_free(w[i]);
+}
+
+/* Names are the user's: quotes and backslashes in them are escaped, so the file stays valid Graphviz;
+ * and intermediates have a colour of their own beside parameters (blue) and inputs (grey). */
+CT_TEST(tape_print, dot_escapes_names_and_colours_intermediates) {
+    ct_tensor *x = scalar("say \"hi\" \\ 1", 2);
+    ct_tensor *c = ct_tensor_new(CT_SHAPE(1));
+    c->data[0] = 3;
+    ct_tape *tape = ct_tape_new();
+    ct_mul(tape, ct_add(tape, x, c), x);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    ct_tape_write_dot(tape, out);
+    fclose(out);
+    CHECK(strstr(text, "label=\"say \\\"hi\\\" \\\\ 1\\n(1,)"), "name not escaped:\n%s", text);
+    CHECK(strstr(text, "#aec7e8") && strstr(text, "#dddddd") && strstr(text, "#fff2cc"),
+          "parameter, input and intermediate colours:\n%s", text);
+    free(text);
+    ct_tape_free(tape);
+    ct_tensor_free(x), ct_tensor_free(c);
+}
