@@ -59,14 +59,14 @@ static int parse_options(int argc, char **argv, options *o) {
     *o = (options){.data_dir = "data/cifar10", .train_name = "train", .test_name = "test", .epochs = 1,
                    .batch = 128, .augment = 1, .width = 32, .lr = 0.01, .seed = 42};
     const opt_spec specs[] = {
-        {"--data", OPT_STRING, &o->data_dir, 0},     {"--train", OPT_STRING, &o->train_name, 0},
-        {"--test", OPT_STRING, &o->test_name, 0},    {"--save", OPT_STRING, &o->save_path, 0},
-        {"--epochs", OPT_INT, &o->epochs, 1},        {"--batch", OPT_INT, &o->batch, 1},
-        {"--cutout", OPT_INT, &o->cutout, 0},        {"--width", OPT_INT, &o->width, 1},
-        {"--threads", OPT_INT, &o->threads, 0},      {"--seed", OPT_U64, &o->seed, 0},
-        {"--lr", OPT_REAL, &o->lr, 0},               {"--cosine", OPT_FLAG, &o->cosine, 1},
-        {"--one-cycle", OPT_FLAG, &o->one_cycle, 1}, {"--no-augment", OPT_FLAG, &o->augment, 0},
-        {"--prefetch", OPT_FLAG, &o->prefetch, 1},
+        {"--data", OPT_STRING, &o->data_dir, 0, NULL},     {"--train", OPT_STRING, &o->train_name, 0, NULL},
+        {"--test", OPT_STRING, &o->test_name, 0, NULL},    {"--save", OPT_STRING, &o->save_path, 0, NULL},
+        {"--epochs", OPT_INT, &o->epochs, 1, NULL},        {"--batch", OPT_INT, &o->batch, 1, NULL},
+        {"--cutout", OPT_INT, &o->cutout, 0, NULL},        {"--width", OPT_INT, &o->width, 1, NULL},
+        {"--threads", OPT_INT, &o->threads, 0, NULL},      {"--seed", OPT_U64, &o->seed, 0, NULL},
+        {"--lr", OPT_REAL, &o->lr, 0, NULL},               {"--cosine", OPT_FLAG, &o->cosine, 1, NULL},
+        {"--one-cycle", OPT_FLAG, &o->one_cycle, 1, NULL}, {"--no-augment", OPT_FLAG, &o->augment, 0, NULL},
+        {"--prefetch", OPT_FLAG, &o->prefetch, 1, NULL},
     };
     if (!opt_parse(argc, argv, specs, (int)(sizeof specs / sizeof specs[0]), usage)) return 0;
     if (o->cosine && o->one_cycle) {

@@ -115,11 +115,11 @@ static inline void ex_idx_usage(FILE *to, int batch) {
 static inline int ex_idx_parse(int argc, char **argv, ex_idx_options *o, const opt_spec *extra, int n_extra,
                                void (*usage)(FILE *, const char *)) {
     opt_spec specs[9 + 8] = {
-        {"--data", OPT_STRING, &o->data_dir, 0},    {"--train", OPT_STRING, &o->train_split, 0},
-        {"--test", OPT_STRING, &o->test_split, 0},  {"--epochs", OPT_INT, &o->epochs, 1},
-        {"--batch", OPT_INT, &o->batch, 1},         {"--threads", OPT_INT, &o->threads, 0},
-        {"--seed", OPT_U64, &o->seed, 0},           {"--lr", OPT_REAL, &o->lr, 0},
-        {"--cosine", OPT_FLAG, &o->cosine, 1},
+        {"--data", OPT_STRING, &o->data_dir, 0, NULL},    {"--train", OPT_STRING, &o->train_split, 0, NULL},
+        {"--test", OPT_STRING, &o->test_split, 0, NULL},  {"--epochs", OPT_INT, &o->epochs, 1, NULL},
+        {"--batch", OPT_INT, &o->batch, 1, NULL},         {"--threads", OPT_INT, &o->threads, 0, NULL},
+        {"--seed", OPT_U64, &o->seed, 0, NULL},           {"--lr", OPT_REAL, &o->lr, 0, NULL},
+        {"--cosine", OPT_FLAG, &o->cosine, 1, NULL},
     };
     int n = 9;
     for (int i = 0; i < n_extra && n < (int)(sizeof specs / sizeof specs[0]); i++) specs[n++] = extra[i];

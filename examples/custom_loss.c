@@ -101,10 +101,10 @@ int main(int argc, char **argv) {
     double lr = 0.05;
     uint64_t seed = 1;
     const opt_spec specs[] = {
-        {"--loss", OPT_STRING, &spec, 0},   {"--data", OPT_STRING, &dir, 0},
-        {"--train", OPT_STRING, &split, 0}, {"--epochs", OPT_INT, &epochs, 1},
-        {"--lr", OPT_REAL, &lr, 0},         {"--seed", OPT_U64, &seed, 0},
-        {"--threads", OPT_INT, &threads, 0}, {"--list", OPT_FLAG, &list, 1},
+        {"--loss", OPT_STRING, &spec, 0, NULL},   {"--data", OPT_STRING, &dir, 0, NULL},
+        {"--train", OPT_STRING, &split, 0, NULL}, {"--epochs", OPT_INT, &epochs, 1, NULL},
+        {"--lr", OPT_REAL, &lr, 0, NULL},         {"--seed", OPT_U64, &seed, 0, NULL},
+        {"--threads", OPT_INT, &threads, 0, NULL}, {"--list", OPT_FLAG, &list, 1, NULL},
     };
     if (!opt_parse(argc, argv, specs, (int)(sizeof specs / sizeof specs[0]), usage)) return 2;
     ct_set_threads(threads);

@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
     double lr = 0.03;
     uint64_t seed = 1;
     const opt_spec specs[] = {
-        {"--steps", OPT_INT, &steps, 1}, {"--lr", OPT_REAL, &lr, 0}, {"--seed", OPT_U64, &seed, 0}};
+        {"--steps", OPT_INT, &steps, 1, NULL}, {"--lr", OPT_REAL, &lr, 0, NULL}, {"--seed", OPT_U64, &seed, 0, NULL}};
     if (!opt_parse(argc, argv, specs, (int)(sizeof specs / sizeof specs[0]), usage)) return 2;
     ct_rng rng;
     ct_rng_seed(&rng, seed);

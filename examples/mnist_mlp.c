@@ -32,7 +32,7 @@ static ct_tensor *mlp_forward(ct_tape *tape, const void *net, ct_tensor *x) {
 int main(int argc, char **argv) {
     ex_idx_options o = EX_IDX_OPTIONS();
     int show_tape = 0;
-    const opt_spec extra[] = {{"--show-tape", OPT_FLAG, &show_tape, 1}};
+    const opt_spec extra[] = {{"--show-tape", OPT_FLAG, &show_tape, 1, NULL}};
     if (!ex_idx_parse(argc, argv, &o, extra, 1, usage)) return 2;
     ct_dataset *train, *test;
     if (!ex_idx_load("mnist_mlp", &o, &train, &test)) return 1;

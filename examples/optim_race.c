@@ -258,9 +258,9 @@ int main(int argc, char **argv) {
     const char *out = "optim_race", *data = "../shared/data/mnist";
     int steps = 3000, epochs = 1, threads = 0;
     const opt_spec specs[] = {
-        {"--out", OPT_STRING, &out, 0},     {"--data", OPT_STRING, &data, 0},
-        {"--steps", OPT_INT, &steps, 1},    {"--epochs", OPT_INT, &epochs, 1},
-        {"--threads", OPT_INT, &threads, 0},
+        {"--out", OPT_STRING, &out, 0, NULL},     {"--data", OPT_STRING, &data, 0, NULL},
+        {"--steps", OPT_INT, &steps, 1, NULL},    {"--epochs", OPT_INT, &epochs, 1, NULL},
+        {"--threads", OPT_INT, &threads, 0, NULL},
     };
     if (!opt_parse(argc, argv, specs, (int)(sizeof specs / sizeof specs[0]), usage)) return 2;
     if (threads > 0) ct_set_threads(threads); /* else $CTAPE_THREADS, else all cores */

@@ -1,30 +1,29 @@
 /* examples/ctape/command.h — the `ctape` command: train, evaluate, resume, compare and list without
- * writing C. What its parts share: the flag parser (flags.c), datasets by spec (datasets.c), a
+ * writing C. What its parts share: the examples' flag parser (examples/options.h), datasets by spec (datasets.c), a
  * run's settings and files (run.c), and the pictures and summary of a run (report.c). */
 #ifndef CTAPE_COMMAND_H
 #define CTAPE_COMMAND_H
 
 #include "ctape.h"
+#include "../options.h"
 
 #include <stdio.h>
 
-/* ---- flags (flags.c) ------------------------------------------------------------------------- */
-typedef enum { FLAG_STRING, FLAG_INT, FLAG_REAL, FLAG_SWITCH } flag_kind;
+/* ---- flags: the examples' option parser (examples/options.h) ------------------------------------ */
+/* Parses the flags of `ctape COMMAND` (argv[2..]) with positional arguments into *positional (NULL:
+ * none); --help prints usage_text and the flags. 1, or 0 after the message. */
+static inline int command_flags(const char *command, int argc, char **argv, const opt_spec *flags, int n,
+                                const char *usage_text, opt_positional *positional) {
+    char prog[64];
+    snprintf(prog, sizeof prog, "ctape %s", command);
+    return opt_parse_from(prog, argc, argv, 2, flags, n, NULL, usage_text, positional);
+}
 
-typedef struct {
-    const char *name; /* "--epochs" */
-    flag_kind kind;
-    void *out;        /* const char **, int *, double *, int * (set to 1) */
-    double min;       /* FLAG_INT, FLAG_REAL: the smallest value allowed */
-    const char *help; /* "N  passes over the training set (default 5)" */
-} flag_spec;
-
-/* Parses argv[first..] against the flags; positional arguments go to positional[0 .. *n_positional)
- * (at most max_positional). --help prints `usage` and the flags and returns 2. Returns 1, or 0 after
- * one message on stderr naming the flag (an unknown one gets "did you mean"). */
-int flags_parse(const char *command, int argc, char **argv, int first, const flag_spec *flags, int n,
-                const char **positional, int max_positional, int *n_positional, const char *usage);
-void flags_print(FILE *out, const flag_spec *flags, int n);
+/* "DIR/name" into buf. */
+static inline const char *path_join(char *buf, size_t len, const char *dir, const char *name) {
+    snprintf(buf, len, "%s/%s", dir, name);
+    return buf;
+}
 
 /* ---- datasets (datasets.c) ------------------------------------------------------------------- */
 /* "mnist:DIR", "fashion-mnist", "cifar10:DIR", "folder:DIR", each with ":subset=N,val=F,size=S". */
@@ -71,8 +70,5 @@ int report_pictures(const char *dir, const dataset_pair *data, const final_evalu
 int report_summary(const char *dir, const run_settings *s, const dataset_pair *data, const final_evaluation *ev,
                    const char *model_spec, long parameters, double seconds);
 int command_plot(int argc, char **argv);
-
-/* "DIR/name" into buf. */
-const char *path_join(char *buf, size_t len, const char *dir, const char *name);
 
 #endif

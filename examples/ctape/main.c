@@ -18,9 +18,10 @@ static int command_list(int argc, char **argv) {
     static const char *const what[] = {"models", "losses", "optimizers", "schedules", "datasets"};
     const char *pos[1];
     int n_pos;
-    const int rc = flags_parse("list", argc, argv, 2, NULL, 0, pos, 1, &n_pos,
-                               "usage: ctape list models|losses|optimizers|schedules|datasets");
-    if (rc != 1) return rc == 2 ? 0 : 2;
+    opt_positional given = {pos, 1, 0};
+    if (!command_flags("list", argc, argv, NULL, 0, "usage: ctape list models|losses|optimizers|schedules|datasets", &given))
+        return 2;
+    n_pos = given.n;
     const char *which = n_pos ? pos[0] : "";
     if (!strcmp(which, "models")) ct_model_list(stdout);
     else if (!strcmp(which, "losses")) ct_loss_list(stdout);

@@ -207,15 +207,16 @@ int report_summary(const char *dir, const run_settings *s, const dataset_pair *d
 /* ---- ctape plot ------------------------------------------------------------------------------------ */
 int command_plot(int argc, char **argv) {
     const char *metric = "val_accuracy", *out = "compare.png", *runs[10];
-    const flag_spec flags[] = {
-        {"--metric", FLAG_STRING, &metric, 0, "M  val_accuracy (default), val_loss, train_loss, train_accuracy, val_ece, lr"},
-        {"--out", FLAG_STRING, &out, 0, "FILE  the picture (default compare.png)"},
+    const opt_spec flags[] = {
+        {"--metric", OPT_STRING, &metric, 0, "M  val_accuracy (default), val_loss, train_loss, train_accuracy, val_ece, lr"},
+        {"--out", OPT_STRING, &out, 0, "FILE  the picture (default compare.png)"},
     };
     int n_runs;
-    const int rc = flags_parse("plot", argc, argv, 2, flags, 2, runs, 10, &n_runs,
-                               "usage: ctape plot DIR [DIR ...] [--metric M] [--out FILE]\nOverlays a metric per epoch of "
-                               "up to 10 runs of ctape train.");
-    if (rc != 1) return rc == 2 ? 0 : 2;
+    opt_positional given = {runs, 10, 0};
+    static const char *const usage = "usage: ctape plot DIR [DIR ...] [--metric M] [--out FILE]\nOverlays a metric "
+                                     "per epoch of up to 10 runs of ctape train.";
+    if (!command_flags("plot", argc, argv, flags, 2, usage, &given)) return 2;
+    n_runs = given.n;
     int k = 0;
     while (k < N_WANTED && strcmp(wanted[k], metric)) k++;
     if (k == N_WANTED || k == W_EPOCH || k == W_STEP || k == W_SECONDS) {

@@ -24,42 +24,39 @@ static run_settings default_settings(void) {
 }
 
 /* The train flags over *s. */
-static int train_flags(run_settings *s, flag_spec *f) {
-    const flag_spec flags[] = {
-        {"--data", FLAG_STRING, &s->data, 0, "SPEC  the dataset: mnist:DIR, fashion-mnist, cifar10:DIR, folder:DIR (required)"},
-        {"--model", FLAG_STRING, &s->model, 0, "SPEC  the network (default lenet5; ctape list models)"},
-        {"--loss", FLAG_STRING, &s->loss, 0, "SPEC  the loss (default cross_entropy; ctape list losses)"},
-        {"--optim", FLAG_STRING, &s->optim, 0, "SPEC  the optimizer (default sgd:lr=0.05,momentum=0.9)"},
-        {"--sched", FLAG_STRING, &s->sched, 0, "SPEC  the learning-rate schedule over the run (default cosine; none)"},
-        {"--epochs", FLAG_INT, &s->epochs, 1, "N  passes over the training set (default 5)"},
-        {"--batch", FLAG_INT, &s->batch, 1, "N  mini-batch size (default 128)"},
-        {"--seed", FLAG_INT, &s->seed, 0, "N  seed of the initialisation, the order and the augmentation (default 0)"},
-        {"--threads", FLAG_INT, &s->threads, 0, "N  threads (default: $CTAPE_THREADS, else all cores)"},
-        {"--out", FLAG_STRING, &s->out, 0, "DIR  the run's folder (default runs/MODEL-DATASET)"},
-        {"--crop", FLAG_INT, &s->crop, 0, "P  random crop after padding every side by P pixels (default 0: none)"},
-        {"--flip", FLAG_SWITCH, &s->flip, 1, "random horizontal flips"},
-        {"--cutout", FLAG_INT, &s->cutout, 0, "S  cutout of an SxS square (default 0: none)"},
-        {"--no-normalize", FLAG_SWITCH, &s->no_normalize, 1, "inputs in [0, 1] (default: per-channel mean 0, std 1)"},
-        {"--ema", FLAG_REAL, &s->ema, 0, "D  evaluate an exponential moving average of the weights (decay D)"},
-        {"--clip", FLAG_REAL, &s->clip, 0, "C  clip the gradient's global norm to C"},
-        {"--eval-every", FLAG_INT, &s->eval_every, 0, "K  also evaluate every K steps"},
-        {"--log-every", FLAG_INT, &s->log_every, 0, "K  a log row every K steps (default: 20 per epoch)"},
-        {"--patience", FLAG_INT, &s->patience, 0, "P  stop after P epochs without a better evaluation"},
-        {"--best-metric", FLAG_STRING, &s->best_metric, 0, "M  accuracy, f1, balanced_accuracy, nll, ece, brier, val_loss"},
-        {"--force", FLAG_SWITCH, &s->force, 1, "start over in a folder that holds a run"},
-        {"--quiet", FLAG_SWITCH, &s->quiet, 1, "no progress bar"},
+static int train_flags(run_settings *s, opt_spec *f) {
+    const opt_spec flags[] = {
+        {"--data", OPT_STRING, &s->data, 0, "SPEC  the dataset: mnist:DIR, fashion-mnist, cifar10:DIR, folder:DIR (required)"},
+        {"--model", OPT_STRING, &s->model, 0, "SPEC  the network (default lenet5; ctape list models)"},
+        {"--loss", OPT_STRING, &s->loss, 0, "SPEC  the loss (default cross_entropy; ctape list losses)"},
+        {"--optim", OPT_STRING, &s->optim, 0, "SPEC  the optimizer (default sgd:lr=0.05,momentum=0.9)"},
+        {"--sched", OPT_STRING, &s->sched, 0, "SPEC  the learning-rate schedule over the run (default cosine; none)"},
+        {"--epochs", OPT_INT, &s->epochs, 1, "N  passes over the training set (default 5)"},
+        {"--batch", OPT_INT, &s->batch, 1, "N  mini-batch size (default 128)"},
+        {"--seed", OPT_INT, &s->seed, 0, "N  seed of the initialisation, the order and the augmentation (default 0)"},
+        {"--threads", OPT_INT, &s->threads, 0, "N  threads (default: $CTAPE_THREADS, else all cores)"},
+        {"--out", OPT_STRING, &s->out, 0, "DIR  the run's folder (default runs/MODEL-DATASET)"},
+        {"--crop", OPT_INT, &s->crop, 0, "P  random crop after padding every side by P pixels (default 0: none)"},
+        {"--flip", OPT_FLAG, &s->flip, 1, "random horizontal flips"},
+        {"--cutout", OPT_INT, &s->cutout, 0, "S  cutout of an SxS square (default 0: none)"},
+        {"--no-normalize", OPT_FLAG, &s->no_normalize, 1, "inputs in [0, 1] (default: per-channel mean 0, std 1)"},
+        {"--ema", OPT_REAL_MIN, &s->ema, 0, "D  evaluate an exponential moving average of the weights (decay D)"},
+        {"--clip", OPT_REAL_MIN, &s->clip, 0, "C  clip the gradient's global norm to C"},
+        {"--eval-every", OPT_INT, &s->eval_every, 0, "K  also evaluate every K steps"},
+        {"--log-every", OPT_INT, &s->log_every, 0, "K  a log row every K steps (default: 20 per epoch)"},
+        {"--patience", OPT_INT, &s->patience, 0, "P  stop after P epochs without a better evaluation"},
+        {"--best-metric", OPT_STRING, &s->best_metric, 0, "M  accuracy, f1, balanced_accuracy, nll, ece, brier, val_loss"},
+        {"--force", OPT_FLAG, &s->force, 1, "start over in a folder that holds a run"},
+        {"--quiet", OPT_FLAG, &s->quiet, 1, "no progress bar"},
     };
     memcpy(f, flags, sizeof flags);
     return (int)(sizeof flags / sizeof *flags);
 }
 
 static int parse_train(int argc, char **argv, int first, run_settings *s) {
-    flag_spec f[32];
+    opt_spec f[32];
     const int n = train_flags(s, f);
-    const char *pos[1];
-    int n_pos;
-    const int rc = flags_parse("train", argc, argv, first, f, n, pos, 0, &n_pos, train_usage);
-    if (rc != 1) return rc;
+    if (!opt_parse_from("ctape train", argc, argv, first, f, n, NULL, train_usage, NULL)) return 0;
     if (!s->data) {
         fprintf(stderr, "ctape train: --data is required (e.g. --data fashion-mnist; ctape list datasets)\n");
         return 0;
@@ -297,8 +294,7 @@ static int check_specs(const run_settings *s) {
 
 int command_train(int argc, char **argv) {
     run_settings s = default_settings();
-    const int rc = parse_train(argc, argv, 2, &s);
-    if (rc != 1) return rc == 2 ? 0 : 2;
+    if (!parse_train(argc, argv, 2, &s)) return 2;
     if (!check_specs(&s)) return 2;
     char out[1024], ckpt[1200];
     if (!s.out) {
@@ -323,10 +319,11 @@ int command_train(int argc, char **argv) {
 int command_resume(int argc, char **argv) {
     const char *pos[1];
     int n_pos;
-    const int rc = flags_parse("resume", argc, argv, 2, NULL, 0, pos, 1, &n_pos,
-                               "usage: ctape resume DIR\nContinues the run in DIR (ctape train --out DIR) from its last "
-                               "checkpoint, with the settings it was started with.");
-    if (rc != 1) return rc == 2 ? 0 : 2;
+    opt_positional given = {pos, 1, 0};
+    static const char *const usage = "usage: ctape resume DIR\nContinues the run in DIR (ctape train --out DIR) from "
+                                     "its last checkpoint, with the settings it was started with.";
+    if (!command_flags("resume", argc, argv, NULL, 0, usage, &given)) return 2;
+    n_pos = given.n;
     if (n_pos != 1) {
         fprintf(stderr, "ctape resume: give the run's folder (ctape resume runs/lenet5-mnist)\n");
         return 2;
@@ -353,15 +350,16 @@ int command_resume(int argc, char **argv) {
 
 int command_eval(int argc, char **argv) {
     const char *weights = NULL, *data = NULL, *pos[1];
-    const flag_spec flags[] = {
-        {"--weights", FLAG_STRING, &weights, 0, "FILE  the weights to evaluate (default DIR/model.safetensors)"},
-        {"--data", FLAG_STRING, &data, 0, "SPEC  another dataset of the same shape (default: the run's)"},
+    const opt_spec flags[] = {
+        {"--weights", OPT_STRING, &weights, 0, "FILE  the weights to evaluate (default DIR/model.safetensors)"},
+        {"--data", OPT_STRING, &data, 0, "SPEC  another dataset of the same shape (default: the run's)"},
     };
     int n_pos;
-    const int rc = flags_parse("eval", argc, argv, 2, flags, 2, pos, 1, &n_pos,
-                               "usage: ctape eval DIR [--weights FILE] [--data SPEC]\nEvaluates a run's model on the test "
-                               "set: accuracy, top-5, macro F1, NLL, Brier, ECE, and each class.");
-    if (rc != 1) return rc == 2 ? 0 : 2;
+    opt_positional given = {pos, 1, 0};
+    static const char *const usage = "usage: ctape eval DIR [--weights FILE] [--data SPEC]\nEvaluates a run's model on "
+                                     "the test set: accuracy, top-5, macro F1, NLL, Brier, ECE, and each class.";
+    if (!command_flags("eval", argc, argv, flags, 2, usage, &given)) return 2;
+    n_pos = given.n;
     if (n_pos != 1) {
         fprintf(stderr, "ctape eval: give the run's folder (ctape eval runs/lenet5-mnist)\n");
         return 2;
@@ -408,34 +406,31 @@ int command_arena(int argc, char **argv) {
     const char *losses = NULL, *data = NULL, *model = "lenet5", *optim = NULL, *sched = NULL, *out = NULL,
                *conditions = NULL, *imbalance = NULL, *noise = NULL, *baseline = NULL;
     int seeds = 3, epochs = 5, batch = 128, threads = 0, crop = 0, flip = 0, no_normalize = 0, quiet = 0;
-    const flag_spec flags[] = {
-        {"--losses", FLAG_STRING, &losses, 0, "LIST  loss specs, e.g. \"cross_entropy,focal:gamma=2,poly1:epsilon=1\" (required)"},
-        {"--data", FLAG_STRING, &data, 0, "SPEC  the dataset (required; ctape list datasets)"},
-        {"--seeds", FLAG_INT, &seeds, 1, "N  seeds 0..N-1 per loss and condition (default 3)"},
-        {"--imbalance", FLAG_STRING, &imbalance, 0, "P:R  a long-tailed training set: exp:100, step:10"},
-        {"--noise", FLAG_STRING, &noise, 0, "K:P  label noise: sym:0.4, asym:0.4 (the dataset's class pairs)"},
-        {"--conditions", FLAG_STRING, &conditions, 0, "LIST  several conditions: \"clean;exp:100;sym:0.4;exp:100+sym:0.2\""},
-        {"--model", FLAG_STRING, &model, 0, "SPEC  the network (default lenet5)"},
-        {"--optim", FLAG_STRING, &optim, 0, "SPEC  the optimizer (default sgd:lr=0.05,momentum=0.9)"},
-        {"--sched", FLAG_STRING, &sched, 0, "SPEC  the schedule (default cosine)"},
-        {"--epochs", FLAG_INT, &epochs, 1, "N  epochs per run (default 5)"},
-        {"--batch", FLAG_INT, &batch, 1, "N  mini-batch size (default 128)"},
-        {"--crop", FLAG_INT, &crop, 0, "P  random crop after padding by P"},
-        {"--flip", FLAG_SWITCH, &flip, 1, "random horizontal flips"},
-        {"--no-normalize", FLAG_SWITCH, &no_normalize, 1, "inputs in [0, 1]"},
-        {"--baseline", FLAG_STRING, &baseline, 0, "SPEC  the loss the others are compared with (default: the first)"},
-        {"--threads", FLAG_INT, &threads, 0, "N  threads (default: $CTAPE_THREADS, else all cores)"},
-        {"--out", FLAG_STRING, &out, 0, "DIR  runs.csv and table.md (required; an arena there continues)"},
-        {"--quiet", FLAG_SWITCH, &quiet, 1, "one line per run, no progress bar"},
+    const opt_spec flags[] = {
+        {"--losses", OPT_STRING, &losses, 0, "LIST  loss specs, e.g. \"cross_entropy,focal:gamma=2,poly1:epsilon=1\" (required)"},
+        {"--data", OPT_STRING, &data, 0, "SPEC  the dataset (required; ctape list datasets)"},
+        {"--seeds", OPT_INT, &seeds, 1, "N  seeds 0..N-1 per loss and condition (default 3)"},
+        {"--imbalance", OPT_STRING, &imbalance, 0, "P:R  a long-tailed training set: exp:100, step:10"},
+        {"--noise", OPT_STRING, &noise, 0, "K:P  label noise: sym:0.4, asym:0.4 (the dataset's class pairs)"},
+        {"--conditions", OPT_STRING, &conditions, 0, "LIST  several conditions: \"clean;exp:100;sym:0.4;exp:100+sym:0.2\""},
+        {"--model", OPT_STRING, &model, 0, "SPEC  the network (default lenet5)"},
+        {"--optim", OPT_STRING, &optim, 0, "SPEC  the optimizer (default sgd:lr=0.05,momentum=0.9)"},
+        {"--sched", OPT_STRING, &sched, 0, "SPEC  the schedule (default cosine)"},
+        {"--epochs", OPT_INT, &epochs, 1, "N  epochs per run (default 5)"},
+        {"--batch", OPT_INT, &batch, 1, "N  mini-batch size (default 128)"},
+        {"--crop", OPT_INT, &crop, 0, "P  random crop after padding by P"},
+        {"--flip", OPT_FLAG, &flip, 1, "random horizontal flips"},
+        {"--no-normalize", OPT_FLAG, &no_normalize, 1, "inputs in [0, 1]"},
+        {"--baseline", OPT_STRING, &baseline, 0, "SPEC  the loss the others are compared with (default: the first)"},
+        {"--threads", OPT_INT, &threads, 0, "N  threads (default: $CTAPE_THREADS, else all cores)"},
+        {"--out", OPT_STRING, &out, 0, "DIR  runs.csv and table.md (required; an arena there continues)"},
+        {"--quiet", OPT_FLAG, &quiet, 1, "one line per run, no progress bar"},
     };
-    const char *pos[1];
-    int n_pos;
-    const int rc = flags_parse("arena", argc, argv, 2, flags, (int)(sizeof flags / sizeof *flags), pos, 0, &n_pos,
-                               "usage: ctape arena --losses LIST --data SPEC --out DIR [--seeds N] [--imbalance exp:100] "
-                               "[--noise sym:0.4] [--model SPEC] [--epochs N] ...\nRaces losses over seeds and data "
-                               "conditions: one training run each, runs.csv and a table of means with 95% intervals and "
-                               "paired differences from the baseline in DIR/table.md.");
-    if (rc != 1) return rc == 2 ? 0 : 2;
+    static const char *const usage =
+        "usage: ctape arena --losses LIST --data SPEC --out DIR [--seeds N] [--imbalance exp:100] [--noise sym:0.4] "
+        "[--model SPEC] [--epochs N] ...\nRaces losses over seeds and data conditions: one training run each, runs.csv "
+        "and a table of means with 95% intervals and paired differences from the baseline in DIR/table.md.";
+    if (!command_flags("arena", argc, argv, flags, (int)(sizeof flags / sizeof *flags), usage, NULL)) return 2;
     if (!losses || !data || !out) {
         fprintf(stderr, "ctape arena: --losses, --data and --out are required (ctape arena --help)\n");
         return 2;

@@ -25,6 +25,9 @@ CT_TEST(examples, bad_value_names_the_flag_and_value) {
         {"optim_race", "--steps 0", "--steps must be an integer >= 1, got '0'"},
         {"mnist_mlp", "--lr", "--lr needs a value"},
         {"mnist_mlp", "--learning-rate 1", "unknown option --learning-rate"},
+        {"mnist_mlp", "--epoch 2", "unknown option --epoch (did you mean --epochs?)"},
+        {"mnist_mlp", "--epochs=0", "--epochs must be an integer >= 1, got '0'"},
+        {"mnist_mlp", "--cosine=1", "--cosine takes no value"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[1024], cmd[1400], out[8192];
