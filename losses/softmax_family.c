@@ -418,6 +418,9 @@ static void check_focal_loss(const char *op, ct_tensor *z, ct_labels y, ct_focal
 
 ct_tensor *ct_focal_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_focal_opts opts) {
     check_focal_loss("ct_focal_loss", z, y, opts);
+    /* γ = 0, α = 1 is cross-entropy: its op, so the two agree to the last bit */
+    if (opts.gamma == 0 && opts.alpha == 1 && !opts.alpha_per_class)
+        return ct_cross_entropy(tape, z, y, CT_CE(.reduction = opts.reduction));
     const softmax_spec sp = {.kind = SM_FOCAL_POLY, .gamma = opts.gamma, .alpha = opts.alpha,
                              .alpha_per_class = opts.alpha_per_class};
     return softmax_loss(tape, z, y, opts.reduction, &sp);
@@ -451,6 +454,8 @@ static void check_poly(const char *op, ct_tensor *z, ct_labels y, ct_poly_opts o
 
 ct_tensor *ct_poly1_loss(ct_tape *tape, ct_tensor *z, ct_labels y, ct_poly_opts opts) {
     check_poly("ct_poly1_loss", z, y, opts, '1');
+    /* ε = 0 is cross-entropy: its op, so the two agree to the last bit */
+    if (opts.epsilon == 0) return ct_cross_entropy(tape, z, y, CT_CE(.reduction = opts.reduction));
     static const double power_one = 1;
     const softmax_spec sp = {.kind = SM_FOCAL_POLY, .gamma = 0, .alpha = 1, .eps = &opts.epsilon,
                              .eps_power = &power_one, .n_eps = 1};

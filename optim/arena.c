@@ -523,6 +523,7 @@ int ct_arena_run(const ct_dataset *train, const ct_dataset *test, ct_arena_opts 
                 if (o.progress) printf("arena: %s, %s, seed %d: test accuracy %.2f%%, minority classes %.2f%%, ECE %.4f (%.0f s)\n",
                                        loss_specs[l], conditions[c], seed, 100 * row.accuracy, 100 * row.minority, row.ece,
                                        row.seconds);
+                fflush(stdout);
                 status = append_row(csv, &row);
             }
             ct_dataset_free(d);
