@@ -143,10 +143,11 @@ CT_TEST(build, demo_honours_ctape_threads) {
     static char out[1 << 16];
     int status = make_dry("demo CTAPE_THREADS=3", out, sizeof out);
     CHECK(status == 0, "exit %d: %s", status, out);
-    CHECK(strstr(out, "examples/mnist_mlp --data /usr/share/datasets/fashion-mnist --epochs 1 --threads 3\n"), "%s", out);
+    CHECK(strstr(out, "/ctape train --model mlp --data fashion-mnist --epochs 1 --out runs/demo --force --threads 3\n"), "%s",
+          out);
     status = make_dry("demo", out, sizeof out);
     CHECK(status == 0, "exit %d: %s", status, out);
-    CHECK(strstr(out, "examples/mnist_mlp --data /usr/share/datasets/fashion-mnist --epochs 1\n"), "%s", out);
+    CHECK(strstr(out, "/ctape train --model mlp --data fashion-mnist --epochs 1 --out runs/demo --force\n"), "%s", out);
 }
 
 CT_TEST(build, help_lists_targets_and_options) {
