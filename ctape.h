@@ -16,6 +16,7 @@
  *   optim/optim.h        optimizers, guards, clipping, EMA, checkpoints; schedules (optim/schedule.h)
  *   optim/registry.h     optimizers and schedules by name
  *   optim/trainer.h      ct_fit: the training loop with logs, checkpoints, keep-best, Ctrl-C
+ *   optim/sharpness.h    the Hessian's top eigenvalue and trace (sharpness) by Hessian-vector products
  *   data/data.h          IDX, CIFAR, image folders, the loader (augmentation, two views, balanced)
  *   data/conditions.h    long-tailed subsets and label noise
  *
@@ -38,6 +39,7 @@
 #include "optim/optim.h"
 #include "optim/registry.h"
 #include "optim/trainer.h"
+#include "optim/sharpness.h"
 #include "data/data.h"
 #include "data/conditions.h"
 
