@@ -13,10 +13,12 @@
  *   nn/zoo.h             networks by name: mlp, lenet5, vgg_small, resnet20.., vit_tiny
  *   losses/losses.h      the loss zoo, each fused loss with its readable reference, the registry
  *   losses/metrics.h     accuracy, F1, NLL, Brier, ECE, reliability bins, kNN and linear probes
+ *   losses/analysis.h    temperature scaling, neural collapse (NC1-NC4), softmax-collapse logit statistics
  *   optim/optim.h        optimizers, guards, clipping, EMA, checkpoints; schedules (optim/schedule.h)
  *   optim/registry.h     optimizers and schedules by name
  *   optim/trainer.h      ct_fit: the training loop with logs, checkpoints, keep-best, Ctrl-C
  *   optim/arena.h        ct_arena_run: losses x seeds x data conditions, runs.csv and table.md
+ *   optim/sharpness.h    the Hessian's top eigenvalue and trace (sharpness) by Hessian-vector products
  *   data/data.h          IDX, CIFAR, image folders, the loader (augmentation, two views, balanced)
  *   data/conditions.h    long-tailed subsets and label noise
  *
@@ -36,10 +38,12 @@
 #include "nn/zoo.h"
 #include "losses/losses.h"
 #include "losses/metrics.h"
+#include "losses/analysis.h"
 #include "optim/optim.h"
 #include "optim/registry.h"
 #include "optim/trainer.h"
 #include "optim/arena.h"
+#include "optim/sharpness.h"
 #include "data/data.h"
 #include "data/conditions.h"
 
