@@ -41,7 +41,8 @@ CT_TEST(spec, describe_round_trips) {
         ct_spec_describe(&a, da, sizeof da);
         CHECK(ct_spec_parse("model", da, table, N, &b) == CT_OK, "describe gave \"%s\": %s", da, ct_last_error());
         ct_spec_describe(&b, db, sizeof db);
-        CHECK(!strcmp(da, db) && !memcmp(a.num, b.num, sizeof a.num) && !memcmp(a.list, b.list, sizeof a.list),
+        CHECK(!strcmp(da, db) && !memcmp(a.num, b.num, sizeof a.num) && !memcmp(a.count, b.count, sizeof a.count) &&
+                  a.used == b.used && !memcmp(a.values, b.values, (size_t)a.used * sizeof *a.values),
               "\"%s\" -> \"%s\" -> \"%s\"", specs[i], da, db);
     }
     ct_spec s;
