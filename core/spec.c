@@ -113,6 +113,18 @@ static int param_count(const ct_spec_entry *e) {
     return k;
 }
 
+/* How many values a list's default holds: 0 for "" and "[]", else one more than its commas. */
+static int default_values(const ct_spec_param *p) {
+    const char *d = p->def ? p->def : "";
+    if (!is_list(p->kind)) return 0;
+    int n = 0, blank = 1;
+    for (const char *q = d; *q; q++) {
+        n += *q == ',';
+        blank &= isspace((unsigned char)*q) || *q == '[' || *q == ']';
+    }
+    return blank ? 0 : n + 1;
+}
+
 static void list_keys(const ct_spec_entry *e, char *buf, size_t len) {
     size_t used = 0;
     buf[0] = 0;
@@ -216,6 +228,13 @@ static int parse(const char *what, const char *text, const ct_spec_entry *table,
     out->entry = find_entry(what, text, name_len, table, n);
     if (!out->entry) return CT_ERR_VALUE;
     const ct_spec_entry *e = out->entry;
+    /* the front of the pool holds the lists' defaults (each in its place, so a spec's long lists
+     * cannot leave them without room); a spec's values go after */
+    int slot[CT_SPEC_MAX_PARAMS], reserved = 0;
+    for (int k = 0; k < param_count(e); k++) slot[k] = reserved, reserved += default_values(&e->params[k]);
+    CT_CHECK(reserved <= CT_SPEC_MAX_LIST_VALUES, "ct_spec table", "%s %s: the defaults hold %d list values (at most %d)",
+             what, e->name, reserved, CT_SPEC_MAX_LIST_VALUES);
+    out->used = reserved;
     const char *p = colon ? colon + 1 : NULL;
     if (p && !*p) return ct_set_error(CT_ERR_VALUE, "%s \"%s\": nothing after ':'", what, text);
     if (p && text[strlen(text) - 1] == ',') return ct_set_error(CT_ERR_VALUE, "%s %s: trailing ',' in \"%s\"", what, e->name, text);
@@ -273,9 +292,14 @@ static int parse(const char *what, const char *text, const ct_spec_entry *table,
         p = *end ? end + 1 : end;
     }
     /* the defaults of the keys not given, parsed like a value (a static table's bad default is its bug) */
-    for (int k = 0; k < param_count(e); k++)
-        if (!out->given[k] && set_value(what, out, k, e->params[k].def, strlen(e->params[k].def)) != CT_OK)
+    const int used = out->used;
+    for (int k = 0; k < param_count(e); k++) {
+        if (out->given[k]) continue;
+        out->used = slot[k];
+        if (set_value(what, out, k, e->params[k].def, strlen(e->params[k].def)) != CT_OK)
             ct_fatal("ct_spec table", "%s %s: the default of %s: %s", what, e->name, e->params[k].key, ct_last_error());
+    }
+    out->used = used;
     return CT_OK;
 }
 
@@ -307,6 +331,11 @@ int ct_spec_check_entry(const char *what, const ct_spec_entry *e) {
                                 p->range ? p->range : "(null)");
         }
     }
+    int reserved = 0;
+    for (int k = 0; k < n; k++) reserved += default_values(&e->params[k]);
+    if (reserved > CT_SPEC_MAX_LIST_VALUES)
+        return ct_set_error(CT_ERR_VALUE, "%s %s: the defaults hold %d list values (at most %d together)", what, e->name,
+                            reserved, CT_SPEC_MAX_LIST_VALUES);
     /* each default, parsed as a spec's value would be */
     const ct_c_numbers numbers = ct_c_numbers_begin();
     ct_spec *scratch = malloc(sizeof *scratch);

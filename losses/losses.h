@@ -50,7 +50,8 @@ void ct_loss_free(ct_loss *loss);
 ct_tensor *ct_loss_apply(ct_tape *tape, ct_loss *loss, ct_tensor *input, ct_labels labels);
 /* Losses with learnable state (center loss centres, class-level Circle proxies, a registered loss
  * with a bind hook) create their parameters in m, named "<name>.<what>", for `classes` classes of
- * `dim`-dimensional features: the optimizer then updates them and checkpoints save them.
+ * `dim`-dimensional features (0 for a loss on logits whose state does not need it): the optimizer
+ * then updates them and checkpoints save them.
  * ct_loss_apply before ct_loss_bind is fatal for them; a second ct_loss_bind is refused. For every
  * loss, with classes > 0, a per-class vector of another length is refused here (CT_ERR_VALUE naming
  * the loss, the key and both lengths): a program can check a spec against its data before training

@@ -189,8 +189,9 @@ static ct_tensor *apply_center(ct_tape *tape, ct_loss *l, ct_tensor *f, ct_label
 /* Class proxies "<name>.proxies" (C, D) ~ N(0, 1): directions uniform on the sphere, which is all
  * a cosine sees. */
 static int bind_circle_class(ct_model *m, const char *name, ct_loss_args *a) {
-    if (a->classes < 2)
-        return ct_set_error(CT_ERR_VALUE, "ct_loss_bind: circle_class: needs classes >= 2, got %d", a->classes);
+    if (a->classes < 2 || a->dim < 1)
+        return ct_set_error(CT_ERR_VALUE, "ct_loss_bind: circle_class: needs classes >= 2 and dim >= 1, got %d and %d",
+                            a->classes, a->dim);
     char full[160];
     snprintf(full, sizeof full, "%s.proxies", name);
     a->state[0] = ct_model_add_param(m, full, CT_SHAPE(a->classes, a->dim));
@@ -200,6 +201,7 @@ static int bind_circle_class(ct_model *m, const char *name, ct_loss_args *a) {
 /* Centres "<name>.centers" (C, D) ~ U(±√(3/D)): Caffe's "xavier" filler, which the authors'
  * center-loss prototxt uses. */
 static int bind_center(ct_model *m, const char *name, ct_loss_args *a) {
+    if (a->dim < 1) return ct_set_error(CT_ERR_VALUE, "ct_loss_bind: center: needs dim >= 1 (the features'), got %d", a->dim);
     char full[160];
     snprintf(full, sizeof full, "%s.centers", name);
     a->state[0] = ct_model_add_param(m, full, CT_SHAPE(a->classes, a->dim));
@@ -481,9 +483,9 @@ int ct_loss_bind(ct_loss *loss, ct_model *m, const char *name, int classes, int 
     if (loss->is_bound)
         return ct_set_error(CT_ERR_VALUE, "ct_loss_bind: %s is bound already (to %d classes of dim %d): parse the spec "
                             "again for another model", e->spec.name, loss->args.classes, loss->args.dim);
-    if (classes <= 0 || dim <= 0)
-        return ct_set_error(CT_ERR_VALUE, "ct_loss_bind: %s: classes = %d and dim = %d must be positive", e->spec.name,
-                            classes, dim);
+    if (classes <= 0 || dim < 0)
+        return ct_set_error(CT_ERR_VALUE, "ct_loss_bind: %s: classes = %d must be positive and dim = %d not negative",
+                            e->spec.name, classes, dim);
     ct_loss_args a = loss->args;
     a.classes = classes, a.dim = dim;
     memset(a.state, 0, sizeof a.state);

@@ -338,6 +338,15 @@ CT_TEST(loss_params, a_registered_loss_with_state_trains_and_checkpoints) {
     CHECK(ct_model_find_param(m2, "loss.log_scale")->data[0] == t->data[0], "loaded %g, saved %g",
           (double)ct_model_find_param(m2, "loss.log_scale")->data[0], (double)t->data[0]);
     CHECK(train_steps(m2, fc2, l2, 0, NULL) == train_steps(m, fc, l, 0, NULL), "the loaded model's loss differs");
+    /* a loss on logits needs no feature dimension; center loss does; every loss with state needs classes */
+    ct_model *m4 = ct_model_new();
+    ct_loss *l4 = ct_loss_parse("params_ldam"), *center = ct_loss_parse("center");
+    CHECK(ct_loss_bind(l4, m4, "loss", 3, 0) == CT_OK, "%s", ct_last_error());
+    CHECK(ct_loss_bind(center, m4, "c", 3, 0) == CT_ERR_VALUE && strstr(ct_last_error(), "center: needs dim >= 1"), "%s",
+          ct_last_error());
+    CHECK(ct_loss_bind(center, m4, "c", 0, 4) == CT_ERR_VALUE && strstr(ct_last_error(), "center: classes = 0 must be positive"),
+          "%s", ct_last_error());
+    ct_loss_free(center), ct_loss_free(l4), ct_model_free(m4);
     /* a model without the loss's parameter does not take the checkpoint silently */
     ct_model *m3 = ct_model_new();
     ct_linear_new(m3, "fc", 5, 3);
