@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,23 +38,37 @@ static int read_number(const char *s, size_t len, double *out) {
 }
 
 /* ---- ranges: "[0, inf)" ---------------------------------------------------------------------- */
-static int in_range(double v, const char *range) {
-    const char *p = range;
-    CT_CHECK(*p == '[' || *p == '(', "ct_spec table", "malformed range \"%s\"", range);
-    const int lo_open = *p++ == '(';
+typedef struct {
+    double lo, hi;
+    int lo_open, hi_open;
+} range;
+
+static int read_bound(const char *p, const char *word, double inf, const char **end, double *out) {
+    while (isspace((unsigned char)*p)) p++;
+    if (!strncmp(p, word, strlen(word))) return *end = p + strlen(word), *out = inf, 1;
     char *e;
+    *out = strtod(p, &e);
+    *end = e;
+    return e != p && !isnan(*out);
+}
+
+/* "[lo, hi]" with ( ) for open ends, -inf / inf allowed, lo <= hi; 0 when malformed. */
+static int parse_range(const char *text, range *r) {
+    const char *p = text;
+    if (!p || (*p != '[' && *p != '(')) return 0;
+    r->lo_open = *p++ == '(';
+    if (!read_bound(p, "-inf", -INFINITY, &p, &r->lo) || *p != ',') return 0;
+    if (!read_bound(p + 1, "inf", INFINITY, &p, &r->hi)) return 0;
     while (isspace((unsigned char)*p)) p++;
-    const double lo = !strncmp(p, "-inf", 4) ? (e = (char *)p + 4, -INFINITY) : strtod(p, &e);
-    p = e;
-    CT_CHECK(*p == ',', "ct_spec table", "malformed range \"%s\"", range);
-    p++;
-    while (isspace((unsigned char)*p)) p++;
-    const double hi = !strncmp(p, "inf", 3) ? (e = (char *)p + 3, INFINITY) : strtod(p, &e);
-    p = e;
-    while (isspace((unsigned char)*p)) p++;
-    CT_CHECK(*p == ']' || *p == ')', "ct_spec table", "malformed range \"%s\"", range);
-    const int hi_open = *p == ')';
-    return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+    if ((*p != ']' && *p != ')') || p[1] || r->lo > r->hi) return 0;
+    r->hi_open = *p == ')';
+    return 1;
+}
+
+static int in_range(double v, const char *text) {
+    range r;
+    CT_CHECK(parse_range(text, &r), "ct_spec table", "malformed range \"%s\"", text);
+    return (r.lo_open ? v > r.lo : v >= r.lo) && (r.hi_open ? v < r.hi : v <= r.hi);
 }
 
 /* ---- did you mean --------------------------------------------------------------------------- */
@@ -90,10 +105,24 @@ const char *ct_spec_nearest(const char *word, const char *const *candidates, int
 }
 
 /* ---- parsing -------------------------------------------------------------------------------- */
+static int is_list(ct_spec_kind kind) { return kind == CT_SPEC_LIST || kind == CT_SPEC_VECTOR; }
+
 static int param_count(const ct_spec_entry *e) {
     int k = 0;
     while (k < CT_SPEC_MAX_PARAMS && e->params[k].key) k++;
     return k;
+}
+
+/* How many values a list's default holds: 0 for "" and "[]", else one more than its commas. */
+static int default_values(const ct_spec_param *p) {
+    const char *d = p->def ? p->def : "";
+    if (!is_list(p->kind)) return 0;
+    int n = 0, blank = 1;
+    for (const char *q = d; *q; q++) {
+        n += *q == ',';
+        blank &= isspace((unsigned char)*q) || *q == '[' || *q == ']';
+    }
+    return blank ? 0 : n + 1;
 }
 
 static void list_keys(const ct_spec_entry *e, char *buf, size_t len) {
@@ -120,31 +149,47 @@ static int set_value(const char *what, ct_spec *out, int k, const char *s, size_
         }
         return ct_set_error(CT_ERR_VALUE, "%s %s: %s=%.*s is not one of %s", what, e->name, p->key, shown, s, p->range);
     }
-    if (p->kind == CT_SPEC_LIST) {
+    if (is_list(p->kind)) {
         const char *body = s, *stop = s + len;
         if (len && *s == '[') {
             if (len < 2 || s[len - 1] != ']')
                 return ct_set_error(CT_ERR_VALUE, "%s %s: %s=%.*s has no closing ']'", what, e->name, p->key, shown, s);
             body++, stop--;
         }
+        while (body < stop && isspace((unsigned char)*body)) body++;
+        out->count[k] = 0;
+        if (body == stop) { /* "", "[]": allowed where the default is empty */
+            const char *d = p->def ? p->def : "";
+            while (isspace((unsigned char)*d)) d++;
+            if (*d && strcmp(d, "[]"))
+                return ct_set_error(CT_ERR_VALUE, "%s %s: %s=%.*s is empty: it needs at least 1 value (%s)", what,
+                                    e->name, p->key, shown, s, p->help ? p->help : p->range);
+            return CT_OK;
+        }
+        const int at = out->used; /* each key is set once per parse: its values go to the end of the pool */
+        const int most = p->kind == CT_SPEC_VECTOR ? CT_SPEC_MAX_VECTOR : CT_SPEC_MAX_VALUES;
         int count = 0;
         for (const char *item = body; item <= stop;) {
             const char *comma = memchr(item, ',', (size_t)(stop - item));
             const char *end = comma ? comma : stop;
             double x;
-            if (count == CT_SPEC_MAX_VALUES)
-                return ct_set_error(CT_ERR_VALUE, "%s %s: %s has more than %d values", what, e->name, p->key,
-                                    CT_SPEC_MAX_VALUES);
+            if (count == most)
+                return ct_set_error(CT_ERR_VALUE, "%s %s: %s has more than %d values", what, e->name, p->key, most);
+            if (at + count == CT_SPEC_MAX_LIST_VALUES)
+                return ct_set_error(CT_ERR_VALUE, "%s %s: its lists hold more than %d values together", what, e->name,
+                                    CT_SPEC_MAX_LIST_VALUES);
             if (!read_number(item, (size_t)(end - item), &x))
                 return ct_set_error(CT_ERR_VALUE, "%s %s: %s: value %d '%.*s' is not a number", what, e->name, p->key,
                                     count, (int)(end - item) > 60 ? 60 : (int)(end - item), item);
             if (!in_range(x, p->range))
                 return ct_set_error(CT_ERR_VALUE, "%s %s: %s: value %d = %g is out of range %s", what, e->name, p->key,
                                     count, x, p->range);
-            out->list[k][count++] = x;
+            out->values[at + count++] = x;
             item = end + 1;
         }
+        out->start[k] = at;
         out->count[k] = count;
+        out->used = at + count;
         return CT_OK;
     }
     double x;
@@ -183,9 +228,13 @@ static int parse(const char *what, const char *text, const ct_spec_entry *table,
     out->entry = find_entry(what, text, name_len, table, n);
     if (!out->entry) return CT_ERR_VALUE;
     const ct_spec_entry *e = out->entry;
-    for (int k = 0; k < param_count(e); k++)
-        if (set_value(what, out, k, e->params[k].def, strlen(e->params[k].def)) != CT_OK)
-            ct_fatal("ct_spec table", "%s %s: the default of %s: %s", what, e->name, e->params[k].key, ct_last_error());
+    /* the front of the pool holds the lists' defaults (each in its place, so a spec's long lists
+     * cannot leave them without room); a spec's values go after */
+    int slot[CT_SPEC_MAX_PARAMS], reserved = 0;
+    for (int k = 0; k < param_count(e); k++) slot[k] = reserved, reserved += default_values(&e->params[k]);
+    CT_CHECK(reserved <= CT_SPEC_MAX_LIST_VALUES, "ct_spec table", "%s %s: the defaults hold %d list values (at most %d)",
+             what, e->name, reserved, CT_SPEC_MAX_LIST_VALUES);
+    out->used = reserved;
     const char *p = colon ? colon + 1 : NULL;
     if (p && !*p) return ct_set_error(CT_ERR_VALUE, "%s \"%s\": nothing after ':'", what, text);
     if (p && text[strlen(text) - 1] == ',') return ct_set_error(CT_ERR_VALUE, "%s %s: trailing ',' in \"%s\"", what, e->name, text);
@@ -231,14 +280,77 @@ static int parse(const char *what, const char *text, const ct_spec_entry *table,
         while (len && isspace((unsigned char)*val)) val++, len--;
         while (len && isspace((unsigned char)val[len - 1])) len--;
         if (!len) return ct_set_error(CT_ERR_VALUE, "%s %s: %s has no value", what, e->name, e->params[k].key);
-        if (e->params[k].kind != CT_SPEC_LIST && memchr(val, ',', len))
-            return ct_set_error(CT_ERR_VALUE, "%s %s: %s=%.*s: one value expected", what, e->name, e->params[k].key,
-                                (int)(len > 60 ? 60 : len), val);
+        if (!is_list(e->params[k].kind) && memchr(val, ',', len)) {
+            const char *rest = (const char *)memchr(val, ',', len) + 1;
+            const int rest_len = (int)(val + len - rest);
+            return ct_set_error(CT_ERR_VALUE, "%s %s: %s=%.*s: one value expected ('%.*s' after the comma is not key=value)",
+                                what, e->name, e->params[k].key, (int)(len > 60 ? 60 : len), val,
+                                rest_len > 60 ? 60 : rest_len, rest);
+        }
         const int status = set_value(what, out, k, val, len);
         if (status) return status;
         p = *end ? end + 1 : end;
     }
+    /* the defaults of the keys not given, parsed like a value (a static table's bad default is its bug) */
+    const int used = out->used;
+    for (int k = 0; k < param_count(e); k++) {
+        if (out->given[k]) continue;
+        out->used = slot[k];
+        if (set_value(what, out, k, e->params[k].def, strlen(e->params[k].def)) != CT_OK)
+            ct_fatal("ct_spec table", "%s %s: the default of %s: %s", what, e->name, e->params[k].key, ct_last_error());
+    }
+    out->used = used;
     return CT_OK;
+}
+
+int ct_spec_check_entry(const char *what, const ct_spec_entry *e) {
+    CT_CHECK(what && e, "ct_spec_check_entry", "what and the entry must be given");
+    if (!e->name || !*e->name) return ct_set_error(CT_ERR_VALUE, "%s the entry has no name", what);
+    const int n = param_count(e);
+    for (int k = 0; k < n; k++) {
+        const ct_spec_param *p = &e->params[k];
+        for (int j = 0; j < k; j++)
+            if (!strcmp(e->params[j].key, p->key))
+                return ct_set_error(CT_ERR_VALUE, "%s %s: parameter %s is declared twice", what, e->name, p->key);
+        if (!*p->key || strpbrk(p->key, "=,:[] "))
+            return ct_set_error(CT_ERR_VALUE, "%s %s: parameter name \"%.60s\": a key is a word without '=', ',', ':', "
+                                "'[', ']' or spaces", what, e->name, p->key);
+        if ((unsigned)p->kind > CT_SPEC_VECTOR)
+            return ct_set_error(CT_ERR_VALUE, "%s %s: %s: unknown kind %d", what, e->name, p->key, (int)p->kind);
+        range r;
+        if (p->kind == CT_SPEC_CHOICE) {
+            const char *c = p->range ? p->range : "";
+            int ok = *c != 0;
+            for (const char *q = c; ok && *q; q++)
+                ok = *q != '|' || (q > c && q[-1] != '|' && q[1]);
+            if (!ok || strpbrk(c, "=,:[] "))
+                return ct_set_error(CT_ERR_VALUE, "%s %s: %s: malformed choices \"%.60s\" (words split by '|')", what,
+                                    e->name, p->key, c);
+        } else if (!parse_range(p->range, &r)) {
+            return ct_set_error(CT_ERR_VALUE, "%s %s: %s: malformed range \"%.60s\"", what, e->name, p->key,
+                                p->range ? p->range : "(null)");
+        }
+    }
+    int reserved = 0;
+    for (int k = 0; k < n; k++) reserved += default_values(&e->params[k]);
+    if (reserved > CT_SPEC_MAX_LIST_VALUES)
+        return ct_set_error(CT_ERR_VALUE, "%s %s: the defaults hold %d list values (at most %d together)", what, e->name,
+                            reserved, CT_SPEC_MAX_LIST_VALUES);
+    /* each default, parsed as a spec's value would be */
+    const ct_c_numbers numbers = ct_c_numbers_begin();
+    ct_spec *scratch = malloc(sizeof *scratch);
+    int status = scratch ? CT_OK : ct_set_error(CT_ERR_MEMORY, "%s %s: out of memory", what, e->name);
+    for (int k = 0; status == CT_OK && k < n; k++) {
+        char prefix[128];
+        const char *def = e->params[k].def ? e->params[k].def : "";
+        memset(scratch, 0, offsetof(ct_spec, values));
+        scratch->entry = e;
+        snprintf(prefix, sizeof prefix, "%s default of %s:", what, e->params[k].key);
+        status = set_value(prefix, scratch, k, def, strlen(def));
+    }
+    free(scratch);
+    ct_c_numbers_end(numbers);
+    return status;
 }
 
 int ct_spec_parse(const char *what, const char *text, const ct_spec_entry *table, int n, ct_spec *out) {
@@ -262,7 +374,8 @@ double ct_spec_num(const ct_spec *s, const char *key) { return s->num[key_index(
 int ct_spec_given(const ct_spec *s, const char *key) { return s->given[key_index(s, key)]; }
 int ct_spec_list(const ct_spec *s, const char *key, const double **values) {
     const int k = key_index(s, key);
-    *values = s->list[k];
+    CT_CHECK(is_list(s->entry->params[k].kind), "ct_spec_list", "%s: %s is not a list", s->entry->name, key);
+    *values = s->count[k] ? s->values + s->start[k] : NULL;
     return s->count[k];
 }
 
@@ -290,11 +403,11 @@ void ct_spec_describe(const ct_spec *s, char *buf, size_t len) {
             for (int idx = 0; idx < (int)s->num[k] && strchr(opt, '|'); idx++) opt = strchr(opt, '|') + 1;
             const char *bar = strchr(opt, '|');
             used += (size_t)snprintf(buf + used, len - used, "%.*s", (int)(bar ? (size_t)(bar - opt) : strlen(opt)), opt);
-        } else if (p->kind == CT_SPEC_LIST) {
+        } else if (is_list(p->kind)) {
             used += (size_t)snprintf(buf + used, len - used, "[");
             for (int j = 0; j < s->count[k] && used < len; j++) {
                 if (j) used += (size_t)snprintf(buf + used, len - used, ",");
-                if (used < len) used += put_number(buf + used, len - used, s->list[k][j]);
+                if (used < len) used += put_number(buf + used, len - used, s->values[s->start[k] + j]);
             }
             if (used < len) used += (size_t)snprintf(buf + used, len - used, "]");
         } else {
@@ -305,7 +418,7 @@ void ct_spec_describe(const ct_spec *s, char *buf, size_t len) {
 }
 
 void ct_spec_print_table(const char *what, const ct_spec_entry *table, int n, FILE *out) {
-    static const char *const kinds[] = {"real", "integer", "list", "choice"};
+    static const char *const kinds[] = {"real", "integer", "list", "choice", "vector"};
     for (int i = 0; i < n; i++) {
         fprintf(out, "%-16s %s\n", table[i].name, table[i].help ? table[i].help : "");
         for (int k = 0; k < param_count(&table[i]); k++) {

@@ -15,6 +15,7 @@
 #define CTAPE_LOSSES_LOSSES_H
 
 #include "../autograd/ops.h"
+#include "metrics.h" /* ct_eval_transform */
 
 typedef enum {
     CT_REDUCTION_MEAN = 0, /* PyTorch's default */
@@ -27,29 +28,48 @@ typedef enum {
 /* ---- the registry (losses/registry.c) ----------------------------------------------------- */
 /* A loss selected by name with its parameters, as a command line gives it:
  *     "focal:gamma=2,alpha=0.25"   "cross_entropy:label_smoothing=0.1,reduction=sum"
- *     "poly_n:epsilon=[1,0.5]"     (a vector parameter: numbers in brackets)
- * Every parameter has a published default and a checked range; ct_loss_list prints them. */
+ *     "cross_entropy:weight=[1,0.5,2]"   (a vector: numbers in brackets, or plain n1,n2,...)
+ * Every parameter has a published default and a checked range (each value of a vector is checked);
+ * ct_loss_list prints them. The syntax and the messages are those of every spec in ctape
+ * (core/spec.h: models, optimizers, schedules). */
 typedef struct ct_loss ct_loss;
 typedef struct ct_model ct_model; /* nn/nn.h: where losses with learnable state keep it */
 
 /* NULL on a bad spec, with ct_last_error() naming the problem: an unknown loss (the message lists
- * the known names), an unknown or repeated key (it lists the loss's keys), a malformed number, an
- * out-of-range value. Nothing is guessed. Free with ct_loss_free. */
+ * the known names and suggests the nearest), an unknown or repeated key (it lists the loss's keys),
+ * a malformed number, an out-of-range value (of a vector: its index). Nothing is guessed. Free with
+ * ct_loss_free. */
 ct_loss *ct_loss_parse(const char *spec);
 void ct_loss_free(ct_loss *loss);
 /* input: logits (N, C) for the classification losses; features (N, D) or (N, V, D) for the
  * embedding losses. labels: N class labels (n = 0 / data NULL for the unsupervised ones).
- * Returns what the loss function returns (a scalar for mean/sum). */
+ * Returns what the loss function returns (a scalar for mean/sum). A per-class vector (a class
+ * weight, LDAM's counts) must hold C values: C is the classes given to ct_loss_bind for a loss with
+ * learnable state, the input's last dimension for the others; another length is fatal, naming the
+ * loss, the key and both lengths. */
 ct_tensor *ct_loss_apply(ct_tape *tape, ct_loss *loss, ct_tensor *input, ct_labels labels);
-/* Losses with learnable state (center loss centres, class-level Circle proxies) create their
- * parameters in m, named "<name>.<what>", for `classes` classes of `dim`-dimensional features;
- * ct_loss_apply before ct_loss_bind is fatal for them. A no-op returning CT_OK for the others. */
+/* Losses with learnable state (center loss centres, class-level Circle proxies, a registered loss
+ * with a bind hook) create their parameters in m, named "<name>.<what>", for `classes` classes of
+ * `dim`-dimensional features (0 for a loss on logits whose state does not need it): the optimizer
+ * then updates them and checkpoints save them.
+ * ct_loss_apply before ct_loss_bind is fatal for them; a second ct_loss_bind is refused. For every
+ * loss, with classes > 0, a per-class vector of another length is refused here (CT_ERR_VALUE naming
+ * the loss, the key and both lengths): a program can check a spec against its data before training
+ * (m and name may be NULL for a loss without state). CT_OK, or an error code with ct_last_error(). */
 int ct_loss_bind(ct_loss *loss, ct_model *m, const char *name, int classes, int dim);
+/* How this loss's outputs become probabilities for the metrics (losses/metrics.h): softmax for the
+ * cross-entropy family (focal, Poly, squentropy, comp-sum, NCE+RCE; nll's log-probabilities too),
+ * sigmoid for the one-vs-rest losses (bce_with_logits, sigmoid_focal), StableMax for stablemax, and
+ * what a registered loss declares. Never CT_EVAL_AUTO. The regression losses on one-hot targets
+ * (mse, l1, smooth_l1, huber) take softmax; the embedding losses output features, not logits: their
+ * softmax means nothing (evaluate them with ct_knn_accuracy or ct_linear_probe_accuracy). */
+ct_eval_transform ct_loss_eval_transform(const ct_loss *loss);
 const char *ct_loss_name(const ct_loss *loss);
-/* The resolved config with every value, in the spec syntax ("focal:gamma=2,alpha=1,..."):
- * ct_loss_parse of it gives the same loss. Truncated to len (always terminated). */
+/* The resolved config with every value, in the spec syntax ("focal:gamma=2,alpha=[1],..."; vectors
+ * in brackets): ct_loss_parse of it gives the same loss. Truncated to len (always terminated). */
 void ct_loss_describe(const ct_loss *loss, char *buf, size_t len);
-/* Every registered loss: name, one-line formula, each parameter with its default and range. */
+/* Every registered loss: name, one-line formula, input, eval transform (or "features"), each
+ * parameter with its kind, default and range, and whether it has learnable state. */
 void ct_loss_list(FILE *out);
 /* The number of registered losses and the i-th name (for tools and tests). */
 int ct_loss_count(void);
@@ -60,27 +80,65 @@ extern const ct_op *const ct_loss_op_table[];
 extern const int ct_loss_op_count;
 
 /* Adding a loss at run time (examples/custom_loss.c): a researcher's loss, written from tape ops,
- * becomes selectable by name next to the zoo ("soft_margin:m=0.5"), parsed, range-checked,
- * listed and described like the built-in ones. Parameters are real numbers; `fn` receives their
- * values in the order declared (defaults filled in), and the input and labels ct_loss_apply got.
- * The strings and `fn` are borrowed: give literals or keep them alive while the registry is used.
- * Returns CT_OK, or CT_ERR_VALUE with ct_last_error() set when the name is taken or malformed
- * (letters, digits, '_'), fn is NULL, a range is malformed, a default is outside its range, or
- * CT_LOSS_MAX_REGISTERED losses have been added. Not thread-safe: register before training. */
+ * becomes selectable by name next to the zoo ("soft_margin:m=0.5"), parsed, range-checked, listed
+ * and described like the built-in ones, with the same means:
+ *   - parameters of every kind: numbers, integers, choices ("mean|sum"), vectors, and per-class
+ *     vectors ("ldam:counts=[5000,2997,...]") whose length ct_loss_apply and ct_loss_bind check;
+ *   - learnable state: a `bind` hook that adds parameters to the model (ct_model_add_param), which
+ *     the optimizer then trains and checkpoints save, as center loss's centres;
+ *   - an eval transform: how the metrics turn its outputs into probabilities.
+ * A parameter's kind is the first word of its range:
+ *     "[0, inf)", "(0, 1]"       a finite number in the range: ( ) open, [ ] closed, inf allowed
+ *     "integer [1, 10]"          an integer in the range
+ *     "mean|sum|none"            one of the words; its value is the word's index
+ *     "list [0, inf)"            numbers, "[v,...]" or "v,..." (or one), each in the range; a
+ *                                default of "" (or "[]") lets a spec give "[]" (none), a default
+ *                                with values needs at least one
+ *     "per class [1, inf)"       a list of one value per class (default ""): C values, checked at
+ *                                ct_loss_apply and ct_loss_bind (CT_LOSS_MAX_VALUES at most)
+ * Two forms of the function: `fn` gets the numbers only (a loss without lists); `apply` gets a
+ * ct_loss_args with the lists and the bound state. Give one.
+ * The strings and functions are borrowed: give literals or keep them alive while the registry is
+ * used. Returns CT_OK, or CT_ERR_VALUE with ct_last_error() set when the name is taken or malformed
+ * (letters, digits, '_'), neither or both of fn and apply are given, fn is given with a list
+ * parameter, a key is repeated or malformed, a range is malformed, a default is outside its range,
+ * the transform is unknown, or CT_LOSS_MAX_REGISTERED losses have been added. Not thread-safe:
+ * register before training. */
 #define CT_LOSS_MAX_REGISTERED 32
+#define CT_LOSS_MAX_PARAMS 8    /* a ct_loss_def's params[]: at most 7, then {NULL} */
+#define CT_LOSS_MAX_STATE 4     /* tensors a bind hook may create */
+#define CT_LOSS_MAX_VALUES 1024 /* values of one list parameter */
 typedef struct {
     const char *key;   /* "m" */
-    const char *def;   /* default, as a number: "0.5" */
-    const char *range; /* "[0, inf)", "(0, 1]": ( ) open, [ ] closed, inf allowed */
+    const char *def;   /* default in spec syntax: "0.5", "mean", "[1,2]", "" (an empty list) */
+    const char *range; /* its kind and range, above: "[0, inf)", "per class [1, inf)", "mean|sum" */
     const char *help;  /* one line for ct_loss_list */
 } ct_loss_param;
+/* What `apply` and `bind` see: the parameters in declaration order, and the state. */
+typedef struct {
+    const char *name;                       /* the loss's name, for messages */
+    double value[CT_LOSS_MAX_PARAMS];       /* a number, an integer, a choice's index (0 for a list) */
+    const double *list[CT_LOSS_MAX_PARAMS]; /* a list's values (NULL when empty, and for the others) */
+    const ct_real *list_real[CT_LOSS_MAX_PARAMS]; /* the same in ct_real (what CT_CE's .weight takes) */
+    int length[CT_LOSS_MAX_PARAMS];         /* a list's length (0 for the others) */
+    ct_tensor *state[CT_LOSS_MAX_STATE];    /* what bind created, in its order (NULL before ct_loss_bind) */
+    int classes, dim;                       /* what ct_loss_bind got (0 before) */
+} ct_loss_args;
 typedef ct_tensor *(*ct_loss_fn)(ct_tape *tape, ct_tensor *input, ct_labels labels, const double *params);
+typedef ct_tensor *(*ct_loss_apply_fn)(ct_tape *tape, ct_tensor *input, ct_labels labels, const ct_loss_args *args);
+/* Creates the loss's parameters for args->classes classes of args->dim features: each with
+ * ct_model_add_param(m, "<name>.<what>", shape), initialised, and stored in args->state[0..]. CT_OK,
+ * or an error code with ct_set_error (classes or dim it cannot work with). */
+typedef int (*ct_loss_bind_fn)(ct_model *m, const char *name, ct_loss_args *args);
 typedef struct {
     const char *name;    /* "soft_margin" */
     const char *formula; /* one line for ct_loss_list */
     const char *input;   /* "logits (N, C)" */
-    ct_loss_param params[8]; /* ends at the first {NULL}: at most 7 parameters */
-    ct_loss_fn fn;
+    ct_loss_param params[CT_LOSS_MAX_PARAMS]; /* ends at the first {NULL}: at most 7 parameters */
+    ct_loss_fn fn;       /* numbers only: their values in declaration order (defaults filled in) */
+    ct_loss_apply_fn apply; /* or every kind, and the state */
+    ct_loss_bind_fn bind;   /* NULL: no learnable state */
+    ct_eval_transform transform; /* CT_EVAL_AUTO (0): softmax */
 } ct_loss_def;
 int ct_loss_register(const ct_loss_def *def);
 
@@ -465,6 +523,7 @@ int ct_count_correct(const ct_tensor *logits, ct_labels labels);
 #define ct_loss_parse(...) CT_SITE_CALL_CLEARING(ct_loss_parse, __VA_ARGS__)
 #define ct_loss_free(...) CT_SITE_CALL_VOID(ct_loss_free, __VA_ARGS__)
 #define ct_loss_bind(...) CT_SITE_CALL_CLEARING(ct_loss_bind, __VA_ARGS__)
+#define ct_loss_eval_transform(...) CT_SITE_CALL(ct_loss_eval_transform, __VA_ARGS__)
 #define ct_loss_name(...) CT_SITE_CALL(ct_loss_name, __VA_ARGS__)
 #define ct_loss_describe(...) CT_SITE_CALL_VOID(ct_loss_describe, __VA_ARGS__)
 #define ct_loss_list(...) CT_SITE_CALL_VOID(ct_loss_list, __VA_ARGS__)

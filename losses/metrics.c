@@ -55,6 +55,7 @@ ct_metrics *ct_metrics_new(int classes, ct_metrics_opts o) {
         ct_set_error(CT_ERR_MEMORY, "%s: no memory for %d classes", op, classes);
         return NULL;
     }
+    if (o.transform == CT_EVAL_AUTO) o.transform = CT_EVAL_SOFTMAX; /* no loss here to ask */
     m->magic = METRICS_MAGIC, m->classes = classes, m->o = o, m->confusion = confusion, m->p = p;
     return m;
 }

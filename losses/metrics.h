@@ -27,7 +27,9 @@
 
 /* How logits become probabilities at test time. */
 typedef enum {
-    CT_EVAL_SOFTMAX = 0, /* p_c = e^z_c / Σ e^z (cross-entropy, focal, Poly, ...) */
+    CT_EVAL_AUTO = 0,    /* the loss's own (ct_loss_eval_transform, what ct_fit and ct_evaluate use);
+                            softmax where no loss is known (ct_metrics_new) */
+    CT_EVAL_SOFTMAX,     /* p_c = e^z_c / Σ e^z (cross-entropy, focal, Poly, ...) */
     CT_EVAL_SIGMOID,     /* p_c = σ(z_c) / Σ σ(z) (one-vs-rest losses: bce_with_logits, sigmoid focal) */
     CT_EVAL_STABLEMAX,   /* p_c = s(z_c) / Σ s(z), s(x) = x + 1 for x ≥ 0, 1/(1 − x) below (StableMax) */
 } ct_eval_transform;
@@ -35,7 +37,7 @@ typedef enum {
 typedef struct {
     int bins;                     /* ECE bins (15) */
     int top_k;                    /* k of the top-k accuracy (5; clipped to C) */
-    ct_eval_transform transform;  /* softmax */
+    ct_eval_transform transform;  /* auto: softmax here */
 } ct_metrics_opts;
 #define CT_METRICS(...) CT_WITH_DEFAULTS(ct_metrics_opts, (.bins = 15, .top_k = 5), __VA_ARGS__)
 

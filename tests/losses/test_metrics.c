@@ -133,10 +133,11 @@ CT_TEST(metrics, eval_transforms_normalise) {
     ct_tensor *t = ct_tensor_new(CT_SHAPE(1, 3));
     memcpy(t->data, z, sizeof z);
     const double sig[3] = {1 / (1 + exp(-2.0)), 0.5, 1 / (1 + exp(1.0))}, st[3] = {3, 1, 0.5};
-    for (int kind = 1; kind <= 2; kind++) {
-        ct_metrics *m = ct_metrics_new(3, CT_METRICS(.transform = (ct_eval_transform)kind, .bins = 10));
+    const ct_eval_transform kinds[2] = {CT_EVAL_SIGMOID, CT_EVAL_STABLEMAX};
+    for (int kind = 0; kind < 2; kind++) {
+        ct_metrics *m = ct_metrics_new(3, CT_METRICS(.transform = kinds[kind], .bins = 10));
         CHECK(ct_metrics_add(m, t, (ct_labels){y, 1}) == CT_OK, "%s", ct_last_error());
-        const double *s = kind == 1 ? sig : st, sum = s[0] + s[1] + s[2];
+        const double *s = kind == 0 ? sig : st, sum = s[0] + s[1] + s[2];
         CHECK_NEAR(ct_metrics_compute(m).nll, -log(s[0] / sum), 1e-12, 0);
         ct_metrics_free(m);
     }
