@@ -3,8 +3,9 @@ comparison: LeNet-5 (ReLU, max pool; the torch twin of ctape's lenet5 in tests/r
 with SGD momentum 0.9, lr 0.05, a per-step cosine schedule to 0, batch 128, inputs normalised by the
 training set's mean and std, evaluated on the test set after the last epoch.
 
-usage: python3 bench/recipes_torch.py fashion-mnist|mnist DIR EPOCHS CROP_PADDING SEED [THREADS]
-Prints one line: recipe, test accuracy, seconds."""
+usage: python3 bench/recipes_torch.py fashion-mnist|mnist DIR EPOCHS CROP_PADDING SEED [THREADS [OPTIM]]
+OPTIM: sgd (the default: lr 0.05, momentum 0.9) or adamw:LR (torch.optim.AdamW, weight decay 0.01 as
+ctape's adamw). Prints one line: recipe, test accuracy, seconds."""
 import gzip, math, os, struct, sys, time
 
 import numpy as np
@@ -60,7 +61,11 @@ def main():
     xte = torch.from_numpy((xte - mean) / std).unsqueeze(1)
     ytr, yte = torch.from_numpy(ytr), torch.from_numpy(yte)
     model = LeNet5()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    optim = sys.argv[7] if len(sys.argv) > 7 else "sgd"
+    if optim.startswith("adamw:"):
+        opt = torch.optim.AdamW(model.parameters(), lr=float(optim[6:]), weight_decay=0.01)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     steps = epochs * math.ceil(len(xtr) / 128)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     zero = (0 - mean) / std  # padding of raw zeros, as ctape pads before normalising
@@ -82,8 +87,8 @@ def main():
     seconds = time.time() - start
     with torch.no_grad():
         acc = (model(xte).argmax(1) == yte).float().mean().item()
-    print("recipe=%s epochs=%d crop=%d seed=%d test_accuracy=%.4f seconds=%.1f threads=%d"
-          % (name, epochs, pad, seed, acc, seconds, torch.get_num_threads()))
+    print("recipe=%s epochs=%d crop=%d seed=%d optim=%s test_accuracy=%.4f seconds=%.1f threads=%d"
+          % (name, epochs, pad, seed, optim, acc, seconds, torch.get_num_threads()))
 
 
 def find_or_none(d, stem):
