@@ -172,9 +172,13 @@ static double *metric_at(arena_row *r, int k) {
     return at[k];
 }
 
-/* Test metrics and each class's accuracy (recall) of the model on the test set. */
+/* Test metrics (under the loss's eval transform) and each class's accuracy (recall) on the test set. */
 static int evaluate_classes(ct_model *m, ct_module *net, ct_loader *test, int classes, arena_row *row) {
-    ct_metrics *metrics = ct_metrics_new(classes, CT_METRICS());
+    ct_loss *loss = ct_loss_parse(row->loss); /* its eval transform: how its logits become probabilities */
+    if (!loss) return CT_ERR_VALUE;
+    const ct_eval_transform transform = ct_loss_eval_transform(loss);
+    ct_loss_free(loss);
+    ct_metrics *metrics = ct_metrics_new(classes, CT_METRICS(.transform = transform));
     if (!metrics) return CT_ERR_MEMORY;
     ct_tape *tape = ct_tape_new();
     ct_tape_grad_enabled(tape, 0);

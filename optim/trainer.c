@@ -19,6 +19,7 @@ int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char 
     CT_CHECK(m && net && source.next && out, "ct_evaluate", "model, net, a source and out must be given");
     ct_loss *loss = ct_loss_parse(loss_spec ? loss_spec : "cross_entropy");
     if (!loss) return CT_ERR_VALUE;
+    if (mo.transform == CT_EVAL_AUTO) mo.transform = ct_loss_eval_transform(loss); /* the loss's own */
     ct_metrics *metrics = NULL;
     ct_tape *tape = ct_tape_new();
     const int was = net->training;

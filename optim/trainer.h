@@ -81,7 +81,8 @@ typedef struct {
     double ema_decay;          /* > 0: keep an EMA of the weights and evaluate with it */
     int end_with_ema;          /* with ema_decay: a run that completes leaves the averaged weights (the
                                   ones evaluated) in the model, not the last training weights */
-    ct_eval_transform transform; /* how logits become probabilities for the metrics */
+    ct_eval_transform transform; /* how logits become probabilities for the metrics; CT_EVAL_AUTO (the
+                                    default): the loss's own (ct_loss_eval_transform) */
     void (*on_step)(const ct_fit_step *step, void *user);
     void (*on_epoch)(const ct_fit_epoch *epoch, void *user);
     void *user;
@@ -96,7 +97,8 @@ int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, co
            ct_fit_opts opts, ct_fit_result *result);
 
 /* Evaluates net (m's) on one epoch of a source: the metrics of its logits (as many classes as the
- * logits have columns), and the mean loss under `loss` (a spec; NULL: cross_entropy) in *mean_loss
+ * logits have columns; metrics.transform CT_EVAL_AUTO: the loss's transform), and the mean loss under
+ * `loss` (a spec; NULL: cross_entropy) in *mean_loss
  * (may be NULL). Evaluation mode and no gradients while it runs; m's mode is restored after. */
 int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char *loss, ct_metrics_opts metrics,
                 ct_metrics_result *out, double *mean_loss);

@@ -86,10 +86,14 @@ enum { MAX_WRONG = 40 };
 
 /* Metrics, confusion, reliability bins, per-class figures and the first misclassified samples of
  * one pass over `test` (a loader without shuffle: batch b, row r is sample b·batch + r). */
-static int final_evaluate(ct_model *m, ct_module *net, ct_loader *test, int batch, int classes, ct_metrics **keep,
-                          final_evaluation *ev) {
+static int final_evaluate(ct_model *m, ct_module *net, ct_loader *test, int batch, int classes, const char *loss_spec,
+                          ct_metrics **keep, final_evaluation *ev) {
     memset(ev, 0, sizeof *ev);
-    ct_metrics *metrics = ct_metrics_new(classes, CT_METRICS());
+    ct_loss *loss = ct_loss_parse(loss_spec); /* its eval transform: how its logits become probabilities */
+    if (!loss) return CT_ERR_VALUE;
+    const ct_eval_transform transform = ct_loss_eval_transform(loss);
+    ct_loss_free(loss);
+    ct_metrics *metrics = ct_metrics_new(classes, CT_METRICS(.transform = transform));
     if (!metrics) return CT_ERR_MEMORY;
     ev->wrong = malloc(MAX_WRONG * sizeof *ev->wrong);
     ev->wrong_predicted = malloc(MAX_WRONG * sizeof *ev->wrong_predicted);
@@ -254,7 +258,8 @@ static int train_and_report(const run_settings *s, int resuming) {
     if (status == CT_OK) status = ct_model_save(p.m, final);
     ct_metrics *metrics = NULL;
     final_evaluation ev;
-    if (status == CT_OK) status = final_evaluate(p.m, p.net, p.test, p.eval_opts.batch, p.data.test->classes, &metrics, &ev);
+    if (status == CT_OK)
+        status = final_evaluate(p.m, p.net, p.test, p.eval_opts.batch, p.data.test->classes, s->loss, &metrics, &ev);
     if (status == CT_OK) status = report_pictures(s->out, &p.data, &ev);
     if (status == CT_OK)
         status = report_summary(s->out, s, &p.data, &ev, s->model, (long)ct_model_num_elements(p.m), seconds);
@@ -381,7 +386,8 @@ int command_eval(int argc, char **argv) {
         ct_metrics *metrics = NULL;
         final_evaluation ev;
         int st = ct_model_load(p.m, weights);
-        if (st == CT_OK) st = final_evaluate(p.m, p.net, p.test, p.eval_opts.batch, p.data.test->classes, &metrics, &ev);
+        if (st == CT_OK)
+            st = final_evaluate(p.m, p.net, p.test, p.eval_opts.batch, p.data.test->classes, s.loss, &metrics, &ev);
         if (st == CT_OK) {
             printf("%s\n%s on %d test images: accuracy %.2f%%  top-%d %.2f%%  macro F1 %.4f  NLL %.4f  Brier %.4f  "
                    "ECE %.4f\n", p.data.describe, weights, p.data.test->n, 100 * ev.result.accuracy, ev.result.top_k,

@@ -404,3 +404,24 @@ CT_TEST(trainer, end_with_ema_leaves_the_evaluated_weights) {
     }
     ct_dataset_free(train), ct_dataset_free(val);
 }
+
+/* ct_evaluate's default transform is the loss's: StableMax probabilities for stablemax (its NLL
+ * equals the explicit CT_EVAL_STABLEMAX one and differs from softmax's). */
+CT_TEST(trainer, evaluation_uses_the_loss_transform) {
+    ct_dataset *d = blobs(128, 31);
+    ct_model *m = ct_model_new();
+    ct_module *net = mlp(m);
+    ct_loader *l = ct_loader_new(d, CT_LOADER(.batch = 64, .shuffle = 0, .flatten = 1));
+    ct_metrics_result autom, stable, soft;
+    CHECK(ct_evaluate(m, net, ct_loader_source(l), "stablemax", CT_METRICS(), &autom, NULL) == CT_OK &&
+              ct_evaluate(m, net, ct_loader_source(l), "stablemax", CT_METRICS(.transform = CT_EVAL_STABLEMAX), &stable,
+                          NULL) == CT_OK &&
+              ct_evaluate(m, net, ct_loader_source(l), "stablemax", CT_METRICS(.transform = CT_EVAL_SOFTMAX), &soft,
+                          NULL) == CT_OK,
+          "%s", ct_last_error());
+    CHECK(autom.nll == stable.nll && autom.nll != soft.nll, "NLL: auto %.9g, stablemax %.9g, softmax %.9g", autom.nll,
+          stable.nll, soft.nll);
+    ct_loader_free(l);
+    ct_model_free(m);
+    ct_dataset_free(d);
+}
