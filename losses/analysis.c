@@ -77,7 +77,7 @@ static int metrics_ece(const ct_tensor *logits, ct_labels labels, int bins, doub
 
 int ct_temperature_fit(const ct_tensor *logits, ct_labels labels, ct_temperature_opts o, ct_temperature_result *out) {
     static const char *op = "ct_temperature_fit";
-    check_logits(op, logits, labels, 1);
+    check_logits(op, logits, labels, 2);
     CT_CHECK(out, op, "out is NULL");
     CT_CHECK(isfinite(o.t_min) && isfinite(o.t_max) && o.t_min > 0 && o.t_min < o.t_max, op,
              "the range of T must be 0 < t_min < t_max, finite: got t_min %g, t_max %g", o.t_min, o.t_max);

@@ -46,7 +46,7 @@ typedef struct {
     double ece_equal_mass_before, ece_equal_mass_after; /* equal-mass bins */
 } ct_temperature_result;
 
-/* Fits T on logits (N, C) and N labels in [0, C). CT_OK; CT_ERR_VALUE when N = 0 or a logit is
+/* Fits T on logits (N, C), C >= 2, and N labels in [0, C). CT_OK; CT_ERR_VALUE when N = 0 or a logit is
  * NaN or infinite (ct_last_error() names the row; every field of *out NaN); CT_ERR_MEMORY. Fatal on
  * NULL, a shape that is not (N, C), a label out of range, or options out of range
  * (0 < t_min < t_max finite, tol > 0, max_iter >= 1, bins >= 1). To report a test split

@@ -106,6 +106,13 @@ static void fit_with_range(void *arg) {
     ct_temperature_result r;
     ct_temperature_fit(t, CT_LABELS(y, 2), CT_TEMPERATURE(.t_min = 2, .t_max = 1), &r);
 }
+static void fit_one_class(void *arg) {
+    (void)arg;
+    ct_tensor *t = ct_tensor_new(CT_SHAPE(2, 1));
+    const int y[2] = {0, 0};
+    ct_temperature_result r;
+    ct_temperature_fit(t, CT_LABELS(y, 2), CT_TEMPERATURE(), &r);
+}
 static void apply_zero(void *arg) {
     (void)arg;
     ct_temperature_apply(ct_tensor_new(CT_SHAPE(2, 3)), 0);
@@ -117,6 +124,8 @@ CT_TEST(analysis, temperature_programmer_errors_are_named) {
     CHECK(ct_test_expect_fatal(fit_with_label, &label, "label 3 of sample 1 is out of range for C = 3", got, sizeof got),
           "got: %s", got);
     CHECK(ct_test_expect_fatal(fit_with_range, NULL, "0 < t_min < t_max", got, sizeof got), "got: %s", got);
+    CHECK(ct_test_expect_fatal(fit_one_class, NULL, "logits have 1 classes; at least 2 are needed", got, sizeof got),
+          "got: %s", got);
     CHECK(ct_test_expect_fatal(apply_zero, NULL, "the temperature 0 must be finite and > 0", got, sizeof got), "got: %s",
           got);
 }
