@@ -184,6 +184,25 @@ int ct_test_run_capture(const char *cmd, char *out, size_t len) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+ct_dataset *ct_test_blobs(int n, uint64_t seed) {
+    ct_dataset *d = calloc(1, sizeof *d);
+    d->n = n, d->channels = 1, d->height = 1, d->width = 8, d->classes = 4;
+    d->images = malloc((size_t)n * 8);
+    d->labels = malloc((size_t)n * sizeof *d->labels);
+    ct_rng rng;
+    ct_rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++) {
+        const int y = i % 4;
+        d->labels[i] = y;
+        for (int k = 0; k < 8; k++) {
+            const double v = (k % 4 == y ? 200 : 60) + ct_rng_normal(&rng, 0, 30);
+            d->images[(size_t)i * 8 + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    snprintf(d->source, sizeof d->source, "blobs");
+    return d;
+}
+
 const char *ct_test_tmpdir(void) {
     static int counter;
     snprintf(tmp_dir, sizeof tmp_dir, "%s/%d", tmp_root, ++counter);

@@ -27,6 +27,9 @@ const char *ct_test_repository(void);
 /* $CTAPE_SHARED_DATA, else ../shared/data beside the repository that holds this test binary
  * (found from /proc/self/exe, whatever the current directory), when it is a folder; else NULL. */
 const char *ct_test_shared_data(void);
+/* A small learnable dataset for trainer tests: n "images" of 1×1×8 bytes, 4 classes (label i mod 4),
+ * pixel k bright (≈200) when k mod 4 is the label, dim (≈60) otherwise, Gaussian noise of std 30. */
+ct_dataset *ct_test_blobs(int n, uint64_t seed);
 /* After ct_test_shared_data() returned NULL: the path it tried, where that came from and why it
  * is not usable ("/x (from $CTAPE_SHARED_DATA): No such file or directory"). */
 const char *ct_test_shared_data_why(void);

@@ -34,25 +34,7 @@ CT_TEST(arena, spec_lists_split_between_specs_only) {
     CHECK(n == 2 && !strcmp(s[0], "exp:100+sym:0.2"), "%d: %s", n, s[0]);
 }
 
-/* Four Gaussian blobs in 8 "pixels" (one per class pair of pixels). */
-static ct_dataset *blobs(int n, uint64_t seed) {
-    ct_dataset *d = calloc(1, sizeof *d);
-    d->n = n, d->channels = 1, d->height = 1, d->width = 8, d->classes = 4;
-    d->images = malloc((size_t)n * 8);
-    d->labels = malloc((size_t)n * sizeof *d->labels);
-    ct_rng rng;
-    ct_rng_seed(&rng, seed);
-    for (int i = 0; i < n; i++) {
-        const int y = i % 4;
-        d->labels[i] = y;
-        for (int k = 0; k < 8; k++) {
-            const double v = (k % 4 == y ? 170 : 80) + ct_rng_normal(&rng, 0, 40);
-            d->images[(size_t)i * 8 + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
-    }
-    snprintf(d->source, sizeof d->source, "blobs");
-    return d;
-}
+static ct_dataset *blobs(int n, uint64_t seed) { return ct_test_blobs(n, seed); }
 
 static int count_lines(const char *path) {
     FILE *f = fopen(path, "r");

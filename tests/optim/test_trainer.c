@@ -10,25 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Two Gaussian blobs per class in 8 "pixels", 4 classes: learnable by an MLP in a few epochs. */
-static ct_dataset *blobs(int n, uint64_t seed) {
-    ct_dataset *d = calloc(1, sizeof *d);
-    d->n = n, d->channels = 1, d->height = 1, d->width = 8, d->classes = 4;
-    d->images = malloc((size_t)n * 8);
-    d->labels = malloc((size_t)n * sizeof *d->labels);
-    ct_rng rng;
-    ct_rng_seed(&rng, seed);
-    for (int i = 0; i < n; i++) {
-        const int y = i % 4;
-        d->labels[i] = y;
-        for (int k = 0; k < 8; k++) {
-            const double v = (k % 4 == y ? 200 : 60) + ct_rng_normal(&rng, 0, 30);
-            d->images[(size_t)i * 8 + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
-    }
-    snprintf(d->source, sizeof d->source, "blobs");
-    return d;
-}
+static ct_dataset *blobs(int n, uint64_t seed) { return ct_test_blobs(n, seed); }
 
 static ct_module *mlp(ct_model *m) {
     ct_module *net = ct_sequential_new(m, "net");
