@@ -21,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(CT_LOSS_MAX_VALUES == CT_SPEC_MAX_VECTOR, "a loss's list is a CT_SPEC_VECTOR");
+_Static_assert(CT_LOSS_MAX_PARAMS <= CT_SPEC_MAX_PARAMS, "a loss's parameters fit a ct_spec_entry");
+
 /* ---- rows ------------------------------------------------------------------------------------ */
 /* What a vector's length must be. */
 enum { LIST_ANY = 0, LIST_PER_CLASS, LIST_ONE_OR_PER_CLASS };
