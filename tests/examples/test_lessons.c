@@ -46,7 +46,8 @@ CT_TEST(lessons, optimizers) {
     static const char *const expect[] = {"   1     0.1000   0.001000       3.1623       1.0000",
                                          "   2     0.1900   0.001999       4.2496       1.0000", "valley.png", "rosenbrock.png"};
     const char *dir = ct_test_tmpdir();
-    char args[1100];
+    char args[1100], exe[1024];
+    if (!ct_test_example_path("learn/06_optimizers", exe, sizeof exe)) CT_SKIP("learn/06_optimizers is not built");
     snprintf(args, sizeof args, "'%s'", dir);
     lesson_with("learn/06_optimizers", args, expect, 4);
     for (int k = 0; k < 2; k++) {
