@@ -6,6 +6,7 @@
  *   core/plot.h          PNG charts: training curves, confusion matrix, reliability diagram, image
  *                        grids, optimizer paths over contours
  *   core/spec.h          "name:key=value" spec strings (models, optimizers, schedules)
+ *   core/vmath.h         vectorisable exp/log, a finiteness test, thread numbers (for op and loss authors)
  *   core/safetensors.h   the safetensors file format, atomic writes
  *   autograd/ops.h       the tape (ct_backward, printing) and every differentiable op, gradcheck
  *   autograd/reference.h the basic ops and layers as plain loops (forward + backward), to read and check
@@ -23,14 +24,14 @@
  *   data/conditions.h    long-tailed subsets and label noise
  *
  * Headers for extending ctape, not included here: autograd/op.h (writing an op with its backward),
- * core/vmath.h (vectorisable exp/log for op authors), nn/layer.h (writing a layer),
- * optim/optimizer.h (writing an optimizer). */
+ * nn/layer.h (writing a layer), optim/optimizer.h (writing an optimizer). */
 #ifndef CTAPE_H
 #define CTAPE_H
 
 #include "core/core.h"
 #include "core/plot.h"
 #include "core/spec.h"
+#include "core/vmath.h"
 #include "core/safetensors.h"
 #include "autograd/ops.h"
 #include "autograd/reference.h"
