@@ -46,8 +46,20 @@ static int log_read(const char *dir, run_log *l) {
     while (fgets(line, sizeof line, f)) {
         if (l->n == cap) {
             cap = cap ? 2 * cap : 64;
-            for (int k = 0; k < N_WANTED; k++) l->col[k] = realloc(l->col[k], (size_t)cap * sizeof(double));
-            l->is_epoch = realloc(l->is_epoch, (size_t)cap * sizeof(int));
+            int grown = 1;
+            for (int k = 0; k < N_WANTED; k++) {
+                double *c = realloc(l->col[k], (size_t)cap * sizeof(double));
+                if (c) l->col[k] = c;
+                grown &= c != NULL;
+            }
+            int *e = realloc(l->is_epoch, (size_t)cap * sizeof(int));
+            if (e) l->is_epoch = e;
+            if (!grown || !e) {
+                ct_c_numbers_end(numbers);
+                fclose(f);
+                log_free(l);
+                return ct_set_error(CT_ERR_MEMORY, "%s: out of memory reading it", path);
+            }
         }
         double v[32];
         char kind[64] = "";

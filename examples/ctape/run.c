@@ -97,6 +97,13 @@ static int final_evaluate(ct_model *m, ct_module *net, ct_loader *test, int batc
     if (!metrics) return CT_ERR_MEMORY;
     ev->wrong = malloc(MAX_WRONG * sizeof *ev->wrong);
     ev->wrong_predicted = malloc(MAX_WRONG * sizeof *ev->wrong_predicted);
+    ev->precision = calloc((size_t)classes, sizeof(double));
+    ev->recall = calloc((size_t)classes, sizeof(double));
+    ev->f1 = calloc((size_t)classes, sizeof(double));
+    ev->support = calloc((size_t)classes, sizeof(long));
+    *keep = metrics; /* freed by final_evaluation_free; the confusion matrix points into it */
+    if (!ev->wrong || !ev->wrong_predicted || !ev->precision || !ev->recall || !ev->f1 || !ev->support)
+        return ct_set_error(CT_ERR_MEMORY, "out of memory for the final evaluation");
     ct_tape *tape = ct_tape_new();
     ct_tape_grad_enabled(tape, 0);
     ct_model_train(m, 0);
@@ -122,12 +129,7 @@ static int final_evaluate(ct_model *m, ct_module *net, ct_loader *test, int batc
     ev->classes = classes;
     ev->confusion = ct_metrics_confusion(metrics);
     ct_metrics_reliability(metrics, ev->reliability_accuracy, ev->reliability_confidence, ev->reliability_count);
-    ev->precision = calloc((size_t)classes, sizeof(double));
-    ev->recall = calloc((size_t)classes, sizeof(double));
-    ev->f1 = calloc((size_t)classes, sizeof(double));
-    ev->support = calloc((size_t)classes, sizeof(long));
     ct_metrics_per_class(metrics, ev->precision, ev->recall, ev->f1, ev->support);
-    *keep = metrics; /* the confusion matrix points into it */
     return status;
 }
 
