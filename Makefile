@@ -11,9 +11,11 @@
 
 PRECISION ?= 32
 NATIVE ?= 0
-# The library's version; the soname libctape.so.$(SOVERSION) changes when the ABI breaks.
-VERSION := 0.1.0
-SOVERSION := 0
+# The library's version; the soname libctape.so.$(SOVERSION) changes when the ABI breaks. Before
+# 1.0 every minor version may break it, so the soname carries major.minor (0.2: the loss-spec
+# layout, the eval-transform values and the trainer's options changed since 0.1).
+VERSION := 0.2.0
+SOVERSION := 0.2
 SANITIZE ?= 0
 PREFIX ?= /usr/local
 CC ?= gcc
@@ -105,7 +107,7 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(LIBA) $(LIBSO) $(TESTBIN) $(EXAMPLES) $(BENCHES) $(COMMAND)
+all: $(LIBA) $(LIBSO_REAL) $(LIBSO) $(TESTBIN) $(EXAMPLES) $(BENCHES) $(COMMAND)
 
 # ---- system packages ---------------------------------------------------------------------
 # Installed with apt-get when we are root; otherwise one message with the command to run.
@@ -160,7 +162,7 @@ $(LIBSO_REAL): $(LIB_OBJ)
 	@echo "  LD    $@"
 	@$(CC) -shared -Wl,-soname,libctape.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# libctape.so -> libctape.so.0 -> libctape.so.0.1.0, as installed
+# libctape.so -> libctape.so.$(SOVERSION) -> libctape.so.$(VERSION), as installed
 $(LIBSO): $(LIBSO_REAL)
 	@ln -sf libctape.so.$(VERSION) $(BUILD)/libctape.so.$(SOVERSION)
 	@ln -sf libctape.so.$(SOVERSION) $@
@@ -292,7 +294,7 @@ LIBS_DEPS := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -lstb -lm -
 PC_DIR := $(DESTDIR)$(PREFIX)/lib/pkgconfig
 PC_SED := sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	      -e 's|@PRECISION_CFLAGS@|$(filter -DCT_PRECISION_64,$(CPPFLAGS))|'
-install: $(LIBA) $(LIBSO) $(COMMAND)
+install: $(LIBA) $(LIBSO_REAL) $(LIBSO) $(COMMAND)
 	install -d $(DESTDIR)$(PREFIX)/include/ctape $(PC_DIR) $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(COMMAND) $(DESTDIR)$(PREFIX)/bin/ctape
 	for h in $(PUBLIC_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/ctape/$$h; done

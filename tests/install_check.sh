@@ -34,11 +34,12 @@ else
   finish
 fi
 lib=$prefix/lib
+sover=$(sed -n 's/^SOVERSION := //p' "$repo/Makefile")
 soname=$(readelf -d "$lib/libctape.so" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-if [ "$soname" = libctape.so.0 ] && [ -L "$lib/libctape.so" ] && [ -L "$lib/libctape.so.0" ] &&
-   [ "$(readlink "$lib/libctape.so")" = libctape.so.0 ] && [ -f "$lib/libctape.a" ] &&
+if [ -n "$sover" ] && [ "$soname" = "libctape.so.$sover" ] && [ -L "$lib/libctape.so" ] && [ -L "$lib/libctape.so.$sover" ] &&
+   [ "$(readlink "$lib/libctape.so")" = "libctape.so.$sover" ] && [ -f "$lib/libctape.a" ] &&
    [ -f "$prefix/include/ctape/ctape.h" ] && [ -f "$lib/pkgconfig/ctape.pc" ] && [ -f "$lib/pkgconfig/ctape-static.pc" ]; then
-  ok installed_files "SONAME $soname; libctape.so -> $(readlink "$lib/libctape.so") -> $(readlink "$lib/libctape.so.0")"
+  ok installed_files "SONAME $soname; libctape.so -> $(readlink "$lib/libctape.so") -> $(readlink "$lib/libctape.so.$sover")"
 else
   fail installed_files "SONAME '$soname'; $(ls -l "$lib" | tr '\n' ' ')"
 fi
@@ -81,9 +82,9 @@ while IFS= read -r line; do
     if [[ $needed == *libctape* ]]; then fail "static_$n" "ctape-static linked the shared library: NEEDED $needed"
     else ok "static_$n" "no libctape in NEEDED: $needed"; fi
   else
-    resolved=$(ldd "$exe" | sed -n 's/.*libctape.so.0 => \([^ ]*\).*/\1/p')
-    if [ "$resolved" = "$lib/libctape.so.0" ]; then ok "dynamic_$n" "libctape.so.0 => $resolved (no ldconfig, no LD_LIBRARY_PATH)"
-    else fail "dynamic_$n" "libctape.so.0 resolved to '$resolved', want $lib/libctape.so.0: $(ldd "$exe" | tr '\n' ' ')"; fi
+    resolved=$(ldd "$exe" | awk -v want="libctape.so.$sover" '$1 == want && $2 == "=>" { print $3 }')
+    if [ "$resolved" = "$lib/libctape.so.$sover" ]; then ok "dynamic_$n" "libctape.so.$sover => $resolved (no ldconfig, no LD_LIBRARY_PATH)"
+    else fail "dynamic_$n" "libctape.so.$sover resolved to '$resolved', want $lib/libctape.so.$sover: $(ldd "$exe" | tr '\n' ' ')"; fi
   fi
   start=$(date +%s.%N)
   # one thread: on a busy machine two spinning OpenMP threads can take ten times as long
