@@ -51,6 +51,11 @@ int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char 
     CT_CHECK(m && net && source.next && out, "ct_evaluate", "model, net, a source and out must be given");
     ct_loss *loss = ct_loss_parse(loss_spec ? loss_spec : "cross_entropy");
     if (!loss) return CT_ERR_VALUE;
+    if (ct_loss_needs_counts(loss)) {
+        ct_loss_free(loss);
+        return ct_set_error(CT_ERR_VALUE, "ct_evaluate: loss \"%s\" has counts=auto, which a spec alone cannot fill in: "
+                            "give the counts", loss_spec);
+    }
     const int status = evaluate_with(m, net, source, loss, mo, out, mean_loss);
     ct_loss_free(loss);
     return status;

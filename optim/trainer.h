@@ -131,7 +131,7 @@ int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, co
 
 /* Evaluates net (m's) on one epoch of a source: the metrics of its logits (as many classes as the
  * logits have columns; metrics.transform CT_EVAL_AUTO: the loss's transform), and the mean loss under
- * `loss` (a spec; NULL: cross_entropy) in *mean_loss
+ * `loss` (a spec; NULL: cross_entropy; one with counts=auto is refused, CT_ERR_VALUE) in *mean_loss
  * (may be NULL). Evaluation mode and no gradients while it runs; m's mode is restored after. */
 int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char *loss, ct_metrics_opts metrics,
                 ct_metrics_result *out, double *mean_loss);

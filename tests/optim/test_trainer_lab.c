@@ -189,6 +189,8 @@ CT_TEST(trainer, logit_adjusted_metrics_read_plain_logits) {
           "%s", ct_last_error());
     CHECK(ce.nll == la.nll && ce.ece == la.ece && ce.accuracy == la.accuracy && fabs(la_loss - ce_loss) > 1e-3,
           "NLL %.9g vs %.9g, loss %.9g vs %.9g", ce.nll, la.nll, ce_loss, la_loss);
+    const int rc = ct_evaluate(m, net, ct_loader_source(l), "logit_adjusted:counts=auto", CT_METRICS(), &la, &la_loss);
+    CHECK(rc == CT_ERR_VALUE && strstr(ct_last_error(), "counts=auto"), "%d %s", rc, ct_last_error());
     ct_loader_free(l);
     ct_model_free(m);
     ct_dataset_free(d);
