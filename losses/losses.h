@@ -64,6 +64,21 @@ int ct_loss_bind(ct_loss *loss, ct_model *m, const char *name, int classes, int 
  * (mse, l1, smooth_l1, huber) take softmax; the embedding losses output features, not logits: their
  * softmax means nothing (evaluate them with ct_knn_accuracy or ct_linear_probe_accuracy). */
 ct_eval_transform ct_loss_eval_transform(const ct_loss *loss);
+/* Tells the loss how far training is: p = the fraction of the run done, in [0, 1] (fatal outside),
+ * which a schedule-dependent loss reads (tsla: label smoothing for the first part of training only;
+ * a registered loss sees it as ct_loss_args.progress). ct_fit sets p = step / total steps before
+ * every step; a hand-written loop calls it the same way. The other losses ignore it. */
+void ct_loss_set_progress(ct_loss *loss, double p);
+/* A per-class parameter named counts (logit_adjusted's, a registered LDAM's) may be given as
+ * "counts=auto" in a spec: the training set's class counts, which the program fills in here once it
+ * knows the data (the arena does it for each data condition: a long-tailed subset has its own
+ * counts). counts: `classes` values, each checked against the parameter's range; afterwards the
+ * loss is the one "counts=[n_0,...]" would give. ct_loss_describe shows "counts=auto" until then,
+ * and ct_loss_apply before it is fatal. A loss without an auto parameter is left as it is. CT_OK, or
+ * CT_ERR_VALUE with ct_last_error() naming the loss and the value out of range. */
+int ct_loss_set_counts(ct_loss *loss, const double *counts, int classes);
+/* 1 when the spec left a parameter as "auto" that ct_loss_set_counts has not filled yet. */
+int ct_loss_needs_counts(const ct_loss *loss);
 const char *ct_loss_name(const ct_loss *loss);
 /* The resolved config with every value, in the spec syntax ("focal:gamma=2,alpha=[1],..."; vectors
  * in brackets): ct_loss_parse of it gives the same loss. Truncated to len (always terminated). */
@@ -123,6 +138,8 @@ typedef struct {
     int length[CT_LOSS_MAX_PARAMS];         /* a list's length (0 for the others) */
     ct_tensor *state[CT_LOSS_MAX_STATE];    /* what bind created, in its order (NULL before ct_loss_bind) */
     int classes, dim;                       /* what ct_loss_bind got (0 before) */
+    double progress;                        /* the fraction of training done, in [0, 1]: ct_loss_set_progress
+                                               (ct_fit sets it before every step; 0 until someone does) */
 } ct_loss_args;
 typedef ct_tensor *(*ct_loss_fn)(ct_tape *tape, ct_tensor *input, ct_labels labels, const double *params);
 typedef ct_tensor *(*ct_loss_apply_fn)(ct_tape *tape, ct_tensor *input, ct_labels labels, const ct_loss_args *args);
@@ -319,6 +336,23 @@ typedef struct {
 #define CT_STABLEMAX(...) CT_WITH_DEFAULTS(ct_stablemax_opts, (.reduction = CT_REDUCTION_MEAN), __VA_ARGS__)
 ct_tensor *ct_stablemax_cross_entropy(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_stablemax_opts opts);
 
+/* Logit-adjusted cross-entropy (Menon et al. 2021, "Long-tail learning via logit adjustment", the
+ * loss of their eq. 10): with class priors π_c = n_c / Σ_k n_k from the training counts n,
+ *   ℓ_i = CE(z_i + τ·log π, y_i) = −log( e^(z_iy + τ log π_y) / Σ_c e^(z_ic + τ log π_c) ).
+ * Only training is adjusted: at test time the prediction is argmax z and its probabilities softmax(z)
+ * (the registry's eval transform), so the metrics read the plain logits, as the paper's. τ = 1 is
+ * the paper's default. Without counts the priors are uniform and the loss is cross_entropy's.
+ * Composed (an add of τ·log π, broadcast over the rows, then the fused cross-entropy). */
+typedef struct {
+    ct_reduction reduction;
+    double tau;            /* τ >= 0 (1) */
+    const double *counts;  /* n_c > 0, C values; NULL: uniform priors */
+    int n_counts;
+} ct_logit_adjusted_opts;
+#define CT_LOGIT_ADJUSTED(...) CT_WITH_DEFAULTS(ct_logit_adjusted_opts, (.reduction = CT_REDUCTION_MEAN, .tau = 1.0, \
+                                                                         .counts = NULL, .n_counts = 0), __VA_ARGS__)
+ct_tensor *ct_logit_adjusted_loss(ct_tape *tape, ct_tensor *logits, ct_labels labels, ct_logit_adjusted_opts opts);
+
 /* ======================================================================================== */
 /* ---- embedding losses (losses/embedding_similarity.c, losses/embedding_distance.c) ---- */
 /* Losses on embeddings (rows of features) and integer labels. Labels only group samples (any
@@ -514,6 +548,7 @@ int ct_count_correct(const ct_tensor *logits, ct_labels labels);
 #define ct_comp_sum_loss(...) CT_SITE_CALL(ct_comp_sum_loss, __VA_ARGS__)
 #define ct_nce_rce_loss(...) CT_SITE_CALL(ct_nce_rce_loss, __VA_ARGS__)
 #define ct_stablemax_cross_entropy(...) CT_SITE_CALL(ct_stablemax_cross_entropy, __VA_ARGS__)
+#define ct_logit_adjusted_loss(...) CT_SITE_CALL(ct_logit_adjusted_loss, __VA_ARGS__)
 #define ct_loss_apply(...) CT_SITE_CALL(ct_loss_apply, __VA_ARGS__)
 #endif
 
@@ -525,6 +560,9 @@ int ct_count_correct(const ct_tensor *logits, ct_labels labels);
 #define ct_loss_bind(...) CT_SITE_CALL_CLEARING(ct_loss_bind, __VA_ARGS__)
 #define ct_loss_eval_transform(...) CT_SITE_CALL(ct_loss_eval_transform, __VA_ARGS__)
 #define ct_loss_name(...) CT_SITE_CALL(ct_loss_name, __VA_ARGS__)
+#define ct_loss_set_progress(...) CT_SITE_CALL_VOID(ct_loss_set_progress, __VA_ARGS__)
+#define ct_loss_set_counts(...) CT_SITE_CALL_CLEARING(ct_loss_set_counts, __VA_ARGS__)
+#define ct_loss_needs_counts(...) CT_SITE_CALL(ct_loss_needs_counts, __VA_ARGS__)
 #define ct_loss_describe(...) CT_SITE_CALL_VOID(ct_loss_describe, __VA_ARGS__)
 #define ct_loss_list(...) CT_SITE_CALL_VOID(ct_loss_list, __VA_ARGS__)
 #define ct_loss_count(...) CT_SITE_CALL(ct_loss_count, __VA_ARGS__)

@@ -34,6 +34,7 @@ struct ct_loss {
     const loss_entry *entry;
     int is_bound;
     ct_loss_args args;   /* the values as apply and bind see them; the state bind created */
+    unsigned auto_counts; /* bit k: parameter k was given as "auto", not filled in yet (ct_loss_set_counts) */
     ct_spec spec;        /* the parsed values */
     ct_real reals[CT_SPEC_MAX_LIST_VALUES]; /* spec.values as ct_real, at the same places */
 };
@@ -158,6 +159,18 @@ static ct_tensor *apply_nce_rce(ct_tape *tape, ct_loss *l, ct_tensor *z, ct_labe
 static ct_tensor *apply_stablemax(ct_tape *tape, ct_loss *l, ct_tensor *z, ct_labels y) {
     return ct_stablemax_cross_entropy(tape, z, y, CT_STABLEMAX(.reduction = reduction(l)));
 }
+/* TSLA (Xu et al. 2020): the cross-entropy op with label smoothing ε while the progress is below
+ * `until`, and with none after, so each phase is bit for bit cross_entropy's. */
+static ct_tensor *apply_tsla(ct_tape *tape, ct_loss *l, ct_tensor *z, ct_labels y) {
+    const double eps = l->args.progress < num(l, "until") ? num(l, "epsilon") : 0;
+    return ct_cross_entropy(tape, z, y, CT_CE(.reduction = reduction(l), .label_smoothing = eps));
+}
+static ct_tensor *apply_logit_adjusted(ct_tape *tape, ct_loss *l, ct_tensor *z, ct_labels y) {
+    int n; /* one per class: checked by ct_loss_apply */
+    const double *counts = doubles(l, "counts", &n);
+    return ct_logit_adjusted_loss(tape, z, y, CT_LOGIT_ADJUSTED(.reduction = reduction(l), .tau = num(l, "tau"),
+                                                                .counts = counts, .n_counts = n));
+}
 
 /* ---- embedding-loss adapters (losses/embedding_similarity.c, embedding_distance.c) -------- */
 static ct_tensor *apply_supcon(ct_tape *tape, ct_loss *l, ct_tensor *f, ct_labels y) {
@@ -271,6 +284,14 @@ static const loss_entry registry[] = {
      "logits (N, C)", SOFTMAX, 0, NULL, NULL, apply_nce_rce, NULL},
     {{"stablemax", "−log(s(z_y)/Σ_k s(z_k)), s(x) = x+1 (x ≥ 0), 1/(1−x) (x < 0)", {REDUCTION_PARAM}},
      "logits (N, C)", CT_EVAL_STABLEMAX, 0, NULL, NULL, apply_stablemax, NULL},
+    {{"tsla", "CE with label smoothing ε while progress < until, plain CE after (Xu et al. 2020)",
+      {REDUCTION_PARAM, REAL("epsilon", "0.1", "[0, 1]", "ε of the first phase"),
+       REAL("until", "0.5", "[0, 1]", "the fraction of training smoothed (ct_loss_set_progress)")}},
+     "logits (N, C)", SOFTMAX, 0, NULL, NULL, apply_tsla, NULL},
+    {{"logit_adjusted", "CE(z + τ·log π, y), π_c = n_c/Σn; plain z at test time (Menon et al. 2021)",
+      {REDUCTION_PARAM, REAL("tau", "1", "[0, inf)", "τ: the adjustment's scale"),
+       VECTOR("counts", "", "(0, inf)", "training samples per class [n_0,...], or auto (ct_loss_set_counts)")}},
+     "logits (N, C)", SOFTMAX, 0, "counts", NULL, apply_logit_adjusted, NULL},
 
     /* ---- embedding losses (losses/embedding_*.c): rows here ---- */
     {{"supcon", "−(τ/τ_b)·mean_{p∈P(a)} log(e^(s_ap/τ)/Σ_{k≠a} e^(s_ak/τ)), s = cosines (Khosla et al. 2020)",
@@ -370,6 +391,36 @@ static void fill_args(ct_loss *l) {
     }
 }
 
+/* "counts=auto" pieces of a spec taken out (the spec parser reads numbers only): the spec without
+ * them in out (len bytes), the parameters they named in *autos (bit k: parameter k). Only a per-class
+ * parameter named counts takes auto; any other "=auto" is left for the parser to refuse. */
+static void take_auto_counts(const loss_entry *e, const char *spec, char *out, size_t len, unsigned *autos) {
+    *autos = 0;
+    const char *colon = strchr(spec, ':');
+    size_t used = (size_t)snprintf(out, len, "%.*s", (int)(colon - spec), spec);
+    const char *p = colon + 1;
+    int depth = 0, pieces = 0;
+    for (const char *start = p;; p++) {
+        if (*p == '[') depth++;
+        if (*p == ']' && depth) depth--;
+        if (*p && (*p != ',' || depth)) continue;
+        const char *a = start, *b = p;
+        while (a < b && isspace((unsigned char)*a)) a++;
+        while (b > a && isspace((unsigned char)b[-1])) b--;
+        int taken = 0;
+        for (int k = 0; k < param_count(e) && !taken; k++) {
+            const size_t n = strlen(e->spec.params[k].key);
+            if (!strcmp(e->spec.params[k].key, "counts") && list_rule(e, k) == LIST_PER_CLASS &&
+                (size_t)(b - a) == n + 5 && !strncmp(a, "counts=auto", n + 5))
+                *autos |= 1u << k, taken = 1;
+        }
+        if (!taken && used < len)
+            used += (size_t)snprintf(out + used, len - used, "%c%.*s", pieces++ ? ',' : ':', (int)(p - start), start);
+        if (!*p) break;
+        start = p + 1;
+    }
+}
+
 static ct_loss *parse_spec(const char *spec) {
     if (!spec) {
         ct_set_error(CT_ERR_VALUE, "ct_loss_parse: spec is NULL");
@@ -401,8 +452,20 @@ static ct_loss *parse_spec(const char *spec) {
         return NULL;
     }
     l->entry = e;
+    char *text = NULL;
+    if (colon && strstr(colon, "=auto")) {
+        const size_t len = strlen(spec) + 2;
+        if (!(text = malloc(len))) {
+            free(l);
+            ct_set_error(CT_ERR_MEMORY, "ct_loss_parse: out of memory");
+            return NULL;
+        }
+        take_auto_counts(e, spec, text, len, &l->auto_counts);
+    }
     /* the key=value part, by the spec parser every ctape spec goes through */
-    if (ct_spec_parse("ct_loss_parse:", spec, &e->spec, 1, &l->spec) != CT_OK) {
+    const int parsed = ct_spec_parse("ct_loss_parse:", text ? text : spec, &e->spec, 1, &l->spec);
+    free(text);
+    if (parsed != CT_OK) {
         free(l);
         return NULL;
     }
@@ -424,7 +487,80 @@ const char *ct_loss_name(const ct_loss *loss) { return loss ? loss->entry->spec.
 void ct_loss_describe(const ct_loss *loss, char *buf, size_t len) {
     if (!len) return;
     buf[0] = 0;
-    if (loss) ct_spec_describe(&loss->spec, buf, len);
+    if (!loss) return;
+    ct_spec_describe(&loss->spec, buf, len);
+    /* an auto parameter not filled in yet is empty in the spec: "counts=[]" reads "counts=auto" */
+    for (int k = 0; loss->auto_counts && k < param_count(loss->entry); k++) {
+        if (!(loss->auto_counts >> k & 1)) continue;
+        char empty[80];
+        snprintf(empty, sizeof empty, "%s=[]", loss->entry->spec.params[k].key);
+        char *at = strstr(buf, empty);
+        if (!at) continue;
+        const size_t key = strlen(empty) - 2, rest = strlen(at + key + 2);
+        if ((size_t)(at - buf) + key + 4 + rest + 1 > len) continue; /* no room: left as [] */
+        memmove(at + key + 4, at + key + 2, rest + 1);
+        memcpy(at + key, "auto", 4);
+    }
+}
+
+void ct_loss_set_progress(ct_loss *loss, double p) {
+    CT_CHECK(loss, "ct_loss_set_progress", "loss is NULL");
+    CT_CHECK(p >= 0 && p <= 1, "ct_loss_set_progress", "%s: progress %g is outside [0, 1] (the fraction of training done)",
+             loss->entry->spec.name, p);
+    loss->args.progress = p;
+}
+
+int ct_loss_needs_counts(const ct_loss *loss) {
+    CT_CHECK(loss, "ct_loss_needs_counts", "loss is NULL");
+    return loss->auto_counts != 0;
+}
+
+/* Filled in by parsing the spec again with the counts in place of the empty list, so the values go
+ * through the same range checks and messages as a spec that gave them. */
+static int set_counts(ct_loss *loss, const double *counts, int classes) {
+    if (!loss->auto_counts) return CT_OK;
+    if (classes > CT_LOSS_MAX_VALUES)
+        return ct_set_error(CT_ERR_VALUE, "ct_loss_set_counts: %s: %d classes, at most %d", loss->entry->spec.name,
+                            classes, CT_LOSS_MAX_VALUES);
+    const size_t len = (size_t)CT_SPEC_MAX_LIST_VALUES * 26 + (size_t)classes * 26 * CT_LOSS_MAX_PARAMS + 4096;
+    char *text = malloc(len), *out = malloc(len);
+    if (!text || !out) {
+        free(text), free(out);
+        return ct_set_error(CT_ERR_MEMORY, "ct_loss_set_counts: out of memory");
+    }
+    ct_spec_describe(&loss->spec, text, len);
+    for (int k = 0; k < param_count(loss->entry); k++) {
+        if (!(loss->auto_counts >> k & 1)) continue;
+        char empty[80];
+        snprintf(empty, sizeof empty, "%s=[]", loss->entry->spec.params[k].key);
+        char *at = strstr(text, empty);
+        CT_CHECK(at, "ct_loss_set_counts", "%s: no %s in \"%.200s\"", loss->entry->spec.name, empty, text);
+        size_t used = (size_t)snprintf(out, len, "%.*s=[", (int)(at - text + strlen(empty) - 3), text);
+        for (int c = 0; c < classes; c++) used += (size_t)snprintf(out + used, len - used, "%s%.17g", c ? "," : "", counts[c]);
+        snprintf(out + used, len - used, "]%s", at + strlen(empty));
+        snprintf(text, len, "%s", out);
+    }
+    ct_loss *filled = parse_spec(text);
+    free(text), free(out);
+    if (!filled) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", ct_last_error());
+        return ct_set_error(CT_ERR_VALUE, "ct_loss_set_counts: %s", why);
+    }
+    loss->spec = filled->spec;
+    loss->auto_counts = 0;
+    free(filled);
+    fill_args(loss);
+    return CT_OK;
+}
+
+int ct_loss_set_counts(ct_loss *loss, const double *counts, int classes) {
+    CT_CHECK(loss && classes >= 0 && (counts || !classes), "ct_loss_set_counts", "loss or counts is NULL, or classes = %d < 0",
+             classes);
+    const ct_c_numbers numbers = ct_c_numbers_begin();
+    const int rc = set_counts(loss, counts, classes);
+    ct_c_numbers_end(numbers);
+    return rc;
 }
 
 ct_eval_transform ct_loss_eval_transform(const ct_loss *loss) {
@@ -505,6 +641,9 @@ ct_tensor *ct_loss_apply(ct_tape *tape, ct_loss *loss, ct_tensor *input, ct_labe
     const loss_entry *e = loss->entry;
     CT_CHECK(!e->bind || loss->is_bound, "ct_loss_apply",
              "%s has learnable state: call ct_loss_bind(loss, model, name, classes, dim) first", e->spec.name);
+    CT_CHECK(!loss->auto_counts, "ct_loss_apply",
+             "%s: counts=auto is not filled in: call ct_loss_set_counts(loss, counts, classes) with the training set's "
+             "class counts first", e->spec.name);
     if (e->bind || input->ndim >= 1) {
         /* C: the classes the state was made for, else the logits' last dimension */
         const int classes = e->bind ? loss->args.classes : input->shape[input->ndim - 1];

@@ -219,6 +219,19 @@ static double minority_accuracy(const ct_dataset *train, const arena_row *row) {
     return sum / k;
 }
 
+/* A run's loss, made before the optimizer so that the learnable state ct_loss_bind adds to m is among
+ * what it trains; counts=auto becomes this training set's class counts (the condition's subset and
+ * noisy labels, as trained on). The network's logits (classes wide) are the loss's input. */
+static int prepare_loss(ct_loss *loss, ct_model *m, const ct_dataset *train, int classes) {
+    double *counts = calloc((size_t)classes, sizeof *counts);
+    if (!counts) return ct_set_error(CT_ERR_MEMORY, "out of memory");
+    for (int i = 0; i < train->n; i++)
+        if (train->labels[i] >= 0 && train->labels[i] < classes) counts[train->labels[i]]++;
+    int status = ct_loss_set_counts(loss, counts, classes);
+    free(counts);
+    return status == CT_OK ? ct_loss_bind(loss, m, "loss", classes, classes) : status;
+}
+
 /* One (condition, loss, seed) run on the condition's training set. */
 static int run_one(const ct_dataset *train, const ct_dataset *test, const ct_arena_opts *o, const float *mean,
                    const float *std, arena_row *row) {
@@ -226,10 +239,13 @@ static int run_one(const ct_dataset *train, const ct_dataset *test, const ct_are
     ct_model *m = ct_model_new();
     ct_model_set_seed(m, (uint64_t)row->seed);
     ct_module *net = ct_model_parse(m, o->model, CT_SHAPE(train->channels, train->height, train->width), test->classes);
-    ct_optim *opt = net ? ct_optim_parse(m, o->optim ? o->optim : "sgd:lr=0.05,momentum=0.9") : NULL;
+    ct_loss *loss = net ? ct_loss_parse(row->loss) : NULL;
+    int status = loss ? prepare_loss(loss, m, train, test->classes) : CT_ERR_VALUE;
+    ct_optim *opt = status == CT_OK ? ct_optim_parse(m, o->optim ? o->optim : "sgd:lr=0.05,momentum=0.9") : NULL;
     if (!opt) {
+        ct_loss_free(loss);
         ct_model_free(m);
-        return CT_ERR_VALUE;
+        return status == CT_OK ? CT_ERR_VALUE : status;
     }
     ct_loader_opts lo = CT_LOADER(.batch = o->batch, .seed = (uint64_t)row->seed, .crop_padding = o->crop_padding,
                                   .hflip = o->hflip, .normalize = o->normalize, .prefetch = 1);
@@ -239,10 +255,10 @@ static int run_one(const ct_dataset *train, const ct_dataset *test, const ct_are
     ct_loader *lt = ct_loader_new(train, lo), *le = ct_loader_new(test, eo);
     const ct_batch_source val = ct_loader_source(le);
     ct_fit_result r;
-    int status = ct_fit(m, net, opt, ct_loader_source(lt), &val,
-                        CT_FIT(.epochs = o->epochs, .loss = row->loss, .schedule = o->schedule ? o->schedule : "cosine",
-                               .progress = o->progress == 1),
-                        &r);
+    status = ct_fit(m, net, opt, ct_loader_source(lt), &val,
+                    CT_FIT(.epochs = o->epochs, .bound_loss = loss, .schedule = o->schedule ? o->schedule : "cosine",
+                           .progress = o->progress == 1),
+                    &r);
     if (status == CT_OK) status = evaluate_classes(m, net, le, test->classes, row);
     if (status == CT_OK) {
         row->best_accuracy = r.best.val.accuracy;
@@ -251,6 +267,7 @@ static int run_one(const ct_dataset *train, const ct_dataset *test, const ct_are
     }
     ct_loader_free(lt), ct_loader_free(le);
     ct_optim_free(opt);
+    ct_loss_free(loss);
     ct_model_free(m);
     return status;
 }

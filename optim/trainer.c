@@ -14,11 +14,9 @@ static volatile sig_atomic_t interrupt_requested;
 static void on_sigint(int sig) { (void)sig, interrupt_requested = 1; }
 
 /* ---- evaluation ------------------------------------------------------------------------------ */
-int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char *loss_spec, ct_metrics_opts mo,
-                ct_metrics_result *out, double *mean_loss) {
-    CT_CHECK(m && net && source.next && out, "ct_evaluate", "model, net, a source and out must be given");
-    ct_loss *loss = ct_loss_parse(loss_spec ? loss_spec : "cross_entropy");
-    if (!loss) return CT_ERR_VALUE;
+/* ct_evaluate with a parsed loss (ct_fit's own, which may hold learnable state and progress). */
+static int evaluate_with(ct_model *m, ct_module *net, ct_batch_source source, ct_loss *loss, ct_metrics_opts mo,
+                         ct_metrics_result *out, double *mean_loss) {
     if (mo.transform == CT_EVAL_AUTO) mo.transform = ct_loss_eval_transform(loss); /* the loss's own */
     ct_metrics *metrics = NULL;
     ct_tape *tape = ct_tape_new();
@@ -45,6 +43,20 @@ int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char 
     if (mean_loss) *mean_loss = seen ? total / (double)seen : NAN;
     ct_metrics_free(metrics);
     ct_tape_free(tape);
+    return status;
+}
+
+int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char *loss_spec, ct_metrics_opts mo,
+                ct_metrics_result *out, double *mean_loss) {
+    CT_CHECK(m && net && source.next && out, "ct_evaluate", "model, net, a source and out must be given");
+    ct_loss *loss = ct_loss_parse(loss_spec ? loss_spec : "cross_entropy");
+    if (!loss) return CT_ERR_VALUE;
+    if (ct_loss_needs_counts(loss)) {
+        ct_loss_free(loss);
+        return ct_set_error(CT_ERR_VALUE, "ct_evaluate: loss \"%s\" has counts=auto, which a spec alone cannot fill in: "
+                            "give the counts", loss_spec);
+    }
+    const int status = evaluate_with(m, net, source, loss, mo, out, mean_loss);
     ct_loss_free(loss);
     return status;
 }
@@ -54,6 +66,7 @@ typedef struct {
     FILE *csv, *jsonl;
     const char *csv_path, *jsonl_path;
     double start; /* ct_time_now() at the start of this call, less the seconds of the run before it */
+    int collapse; /* the neural-collapse columns are there */
 } logs;
 
 static const char *const columns[] = {"epoch", "step", "seconds", "lr", "train_loss", "train_accuracy", "val_loss",
@@ -61,6 +74,9 @@ static const char *const columns[] = {"epoch", "step", "seconds", "lr", "train_l
                                       "samples_per_second", "row"};
 enum { N_COLUMNS = sizeof columns / sizeof *columns, N_NUMBERS = N_COLUMNS - 1 };
 enum { ROW_EPOCH, ROW_STEP, ROW_EVAL };
+/* with .collapse_every, between samples_per_second and row */
+static const char *const collapse_columns[] = {"nc1", "nc2_equinorm", "nc2_cos_std", "nc2_max_angle", "nc3", "nc4"};
+enum { N_COLLAPSE = sizeof collapse_columns / sizeof *collapse_columns };
 static const char *const row_kinds[] = {"epoch", "step", "eval"};
 
 /* The step of a log line: CSV's second field, JSON Lines' "step"; -1 for a header or a line without one. */
@@ -104,6 +120,7 @@ static int keep_log_until(const char *path, long steps, int jsonl) {
 static int open_logs(logs *l, const ct_fit_opts *o, int resuming, long steps) {
     memset(l, 0, sizeof *l);
     l->csv_path = o->log_csv, l->jsonl_path = o->log_jsonl, l->start = ct_time_now();
+    l->collapse = o->collapse_every > 0;
     const int csv_kept = resuming && o->log_csv && keep_log_until(o->log_csv, steps, 0);
     if (resuming && o->log_jsonl) keep_log_until(o->log_jsonl, steps, 1);
     if (o->log_csv && !(l->csv = fopen(o->log_csv, resuming ? "a" : "w")))
@@ -112,8 +129,9 @@ static int open_logs(logs *l, const ct_fit_opts *o, int resuming, long steps) {
         if (l->csv) fclose(l->csv);
         return ct_set_error(CT_ERR_IO, "ct_fit: cannot write the log %s", o->log_jsonl);
     }
-    for (int k = 0; l->csv && !csv_kept && k < N_COLUMNS; k++)
-        fprintf(l->csv, "%s%s", columns[k], k + 1 < N_COLUMNS ? "," : "\n");
+    for (int k = 0; l->csv && !csv_kept && k < N_NUMBERS; k++) fprintf(l->csv, "%s,", columns[k]);
+    for (int k = 0; l->csv && !csv_kept && l->collapse && k < N_COLLAPSE; k++) fprintf(l->csv, "%s,", collapse_columns[k]);
+    if (l->csv && !csv_kept) fprintf(l->csv, "%s\n", columns[N_NUMBERS]);
     return CT_OK;
 }
 
@@ -128,15 +146,20 @@ static int log_row(logs *l, const ct_fit_epoch *e, double epoch, int kind) {
                                  e->evaluated ? e->val.f1 : NAN, e->evaluated ? e->val.nll : NAN,
                                  e->evaluated ? e->val.brier : NAN, e->evaluated ? e->val.ece : NAN,
                                  e->samples_per_second};
+    const ct_collapse_result *c = &e->collapse;
+    const double nc[N_COLLAPSE] = {c->nc1, c->equinorm, c->cos_std, c->max_angle, c->nc3, c->nc4};
+    const int n = N_NUMBERS + (l->collapse ? N_COLLAPSE : 0);
     const ct_c_numbers numbers = ct_c_numbers_begin();
-    for (int k = 0; l->csv && k < N_NUMBERS; k++) {
-        if (isfinite(v[k])) fprintf(l->csv, "%.8g", v[k]);
+    for (int k = 0; l->csv && k < n; k++) {
+        const double x = k < N_NUMBERS ? v[k] : e->collapsed ? nc[k - N_NUMBERS] : NAN;
+        if (isfinite(x)) fprintf(l->csv, "%.8g", x);
         fputs(",", l->csv);
     }
     if (l->csv) fprintf(l->csv, "%s\n", row_kinds[kind]);
-    for (int k = 0; l->jsonl && k < N_NUMBERS; k++) {
-        fprintf(l->jsonl, "%s\"%s\": ", k ? ", " : "{", columns[k]);
-        if (isfinite(v[k])) fprintf(l->jsonl, "%.8g", v[k]);
+    for (int k = 0; l->jsonl && k < n; k++) {
+        const double x = k < N_NUMBERS ? v[k] : e->collapsed ? nc[k - N_NUMBERS] : NAN;
+        fprintf(l->jsonl, "%s\"%s\": ", k ? ", " : "{", k < N_NUMBERS ? columns[k] : collapse_columns[k - N_NUMBERS]);
+        if (isfinite(x)) fprintf(l->jsonl, "%.8g", x);
         else fputs("null", l->jsonl);
     }
     if (l->jsonl) fprintf(l->jsonl, ", \"row\": \"%s\"}\n", row_kinds[kind]);
@@ -310,6 +333,8 @@ typedef struct {
     ct_module *net;
     ct_optim *opt;
     ct_loss *loss;
+    int owns_loss;          /* parsed from .loss (freed at the end), not the caller's .bound_loss */
+    ct_module *features, *classifier; /* the split of .collapse_every (features NULL: net's children but the last) */
     ct_schedule schedule;
     int scheduled;
     ct_ema *ema;
@@ -359,8 +384,8 @@ static int resume(fit_state *f) {
 /* One evaluation on the validation source (with the EMA's weights when there is one). */
 static int evaluate(fit_state *f, ct_fit_epoch *e) {
     if (f->ema) ct_ema_swap(f->ema);
-    const int status = ct_evaluate(f->m, f->net, *f->val, f->o->loss, CT_METRICS(.transform = f->o->transform), &e->val,
-                                   &e->val_loss);
+    const int status = evaluate_with(f->m, f->net, *f->val, f->loss, CT_METRICS(.transform = f->o->transform), &e->val,
+                                     &e->val_loss);
     if (f->ema) ct_ema_swap(f->ema);
     f->pos.val_passes++;
     e->evaluated = status == CT_OK;
@@ -401,6 +426,10 @@ static int train_epoch(fit_state *f, int epoch, ct_fit_epoch *e) {
     ct_model_train(f->m, 1);
     while (status == CT_OK && !interrupt_requested && f->train.next(f->train.state, &x, &y)) {
         if (f->scheduled) ct_optim_schedule(f->opt, &f->schedule);
+        /* the fraction of the run done before this step, for losses that change over training */
+        const double total = (double)o->epochs * batches;
+        ct_loss_set_progress(f->loss, total > 0 ? fmin(1, ((double)epoch * batches + f->pos.batch) / total)
+                                                : (double)epoch / o->epochs);
         ct_tensor *logits = ct_forward(f->tape, f->net, x);
         ct_tensor *loss = ct_loss_apply(f->tape, f->loss, logits, y);
         const double value = loss->data[0];
@@ -432,10 +461,104 @@ static int train_epoch(fit_state *f, int epoch, ct_fit_epoch *e) {
     return status;
 }
 
+/* ---- neural collapse after an epoch ------------------------------------------------------------ */
+/* The split of net into features and classifier (trainer.h, .collapse_every); fatal when there is none. */
+static void resolve_collapse_split(fit_state *f) {
+    const ct_fit_opts *o = f->o;
+    CT_CHECK(!o->features == !o->classifier, "ct_fit", ".features and .classifier go together: give both or neither");
+    if (o->features) {
+        f->features = o->features, f->classifier = o->classifier;
+    } else {
+        const int n = !strcmp(f->net->kind, "sequential") ? ct_sequential_size(f->net) : 0;
+        f->classifier = n >= 2 ? ct_sequential_child(f->net, n - 1) : NULL;
+        CT_CHECK(f->classifier, "ct_fit",
+                 ".collapse_every: net \"%s\" (%s) is not a sequential ending in a linear layer: give .features (the "
+                 "network up to the penultimate features) and .classifier (the last linear layer)", f->net->name,
+                 f->net->kind);
+    }
+    CT_CHECK(!strcmp(f->classifier->kind, "linear"), "ct_fit",
+             ".collapse_every: the classifier \"%s\" is a %s, not a linear layer (ct_linear_new)", f->classifier->name,
+             f->classifier->kind);
+}
+
+/* The penultimate features of a batch: .features, or the net's children before the last. */
+static ct_tensor *penultimate(fit_state *f, ct_tape *tape, ct_tensor *x) {
+    if (f->features) return ct_forward(tape, f->features, x);
+    const int n = ct_sequential_size(f->net);
+    for (int i = 0; i < n - 1; i++) x = ct_forward(tape, ct_sequential_child(f->net, i), x);
+    return x;
+}
+
+/* NC1–NC4 of up to collapse_samples samples of the collapse source (trainer.h) into e->collapse. */
+static int measure_collapse(fit_state *f, ct_fit_epoch *e) {
+    const ct_fit_opts *o = f->o;
+    const ct_batch_source src = o->collapse_source ? *o->collapse_source : f->train;
+    const int limit = o->collapse_samples > 0 ? o->collapse_samples : 1000;
+    int status = src.seek ? src.seek(src.state, 0, 0) : CT_OK;
+    if (status) return status;
+    if (f->ema) ct_ema_swap(f->ema);
+    const int was = f->net->training;
+    ct_model_train(f->m, 0);
+    ct_tape *tape = ct_tape_new();
+    ct_tape_grad_enabled(tape, 0);
+    ct_real *h = NULL;
+    int *labels = malloc((size_t)limit * sizeof *labels), n = 0, dim = 0;
+    if (!labels) status = ct_set_error(CT_ERR_MEMORY, "ct_fit: out of memory measuring neural collapse");
+    ct_tensor *x;
+    ct_labels y;
+    while (status == CT_OK && n < limit && src.next(src.state, &x, &y)) {
+        const ct_tensor *feat = penultimate(f, tape, x);
+        CT_CHECK(feat->ndim >= 1 && feat->shape[0] == y.n, "ct_fit", "the penultimate features (%d dimensions, %d "
+                 "rows) do not have a row for each of the %d samples", feat->ndim, feat->ndim ? feat->shape[0] : 0, y.n);
+        const int d = y.n ? (int)(feat->size / (size_t)y.n) : dim;
+        if (!h && !(h = malloc((size_t)limit * (size_t)(dim = d) * sizeof *h)))
+            status = ct_set_error(CT_ERR_MEMORY, "ct_fit: out of memory measuring neural collapse");
+        CT_CHECK(d == dim, "ct_fit", "the penultimate features changed width from %d to %d", dim, d);
+        const int take = y.n < limit - n ? y.n : limit - n;
+        if (status == CT_OK) {
+            memcpy(h + (size_t)n * dim, feat->data, (size_t)take * dim * sizeof *h);
+            memcpy(labels + n, y.data, (size_t)take * sizeof *labels);
+            n += take;
+        }
+        ct_tape_reset(tape);
+    }
+    if (!src.seek) /* read to the end, so the source's next pass starts an epoch */
+        while (src.next(src.state, &x, &y)) {}
+    ct_tape_free(tape);
+    ct_model_train(f->m, was);
+    if (status == CT_OK && n && dim) {
+        ct_tensor *features = ct_tensor_new(CT_SHAPE(n, dim));
+        memcpy(features->data, h, (size_t)n * dim * sizeof *h);
+        const ct_tensor *w = ct_linear_weight(f->classifier), *b = ct_linear_bias(f->classifier);
+        const int rc = ct_neural_collapse(features, CT_LABELS(labels, n), w->shape[0], w, b, &e->collapse);
+        if (rc == CT_ERR_MEMORY) status = rc;
+        e->collapsed = rc == CT_OK;
+        ct_tensor_free(features);
+    }
+    if (f->ema) ct_ema_swap(f->ema);
+    free(h), free(labels);
+    /* the training source back where the next epoch starts */
+    if (status == CT_OK && !o->collapse_source) status = f->train.seek(f->train.state, f->pos.epoch + 1, 0);
+    return status;
+}
+
 static int setup(fit_state *f) {
     const ct_fit_opts *o = f->o;
-    f->loss = ct_loss_parse(o->loss ? o->loss : "cross_entropy");
-    if (!f->loss) return CT_ERR_VALUE;
+    if (o->bound_loss && o->loss)
+        return ct_set_error(CT_ERR_VALUE, "ct_fit: .loss \"%s\" and .bound_loss %s are both given: give one (a spec, or "
+                            "a loss you parsed and bound)", o->loss, ct_loss_name(o->bound_loss));
+    f->loss = o->bound_loss, f->owns_loss = !o->bound_loss;
+    if (!f->loss && !(f->loss = ct_loss_parse(o->loss ? o->loss : "cross_entropy"))) return CT_ERR_VALUE;
+    if (ct_loss_needs_counts(f->loss))
+        return ct_set_error(CT_ERR_VALUE, "ct_fit: loss %s has counts=auto: parse it, fill the counts in with "
+                            "ct_loss_set_counts(loss, the training set's class counts, classes) and give it as "
+                            ".bound_loss", ct_loss_name(f->loss));
+    if (o->collapse_every > 0) {
+        if (!o->collapse_source && !f->train.seek)
+            return ct_set_error(CT_ERR_VALUE, "ct_fit: .collapse_every measures on the training source, which cannot "
+                                              "seek: give .collapse_source");
+        resolve_collapse_split(f);
+    }
     ct_loss_describe(f->loss, f->id.loss, sizeof f->id.loss);
     snprintf(f->id.schedule, sizeof f->id.schedule, "%s", o->schedule ? o->schedule : "");
     f->id.epochs = o->epochs;
@@ -479,7 +602,7 @@ static void teardown(fit_state *f) {
     for (int k = 0; f->ema_names && k < ct_model_param_count(f->m); k++) free(f->ema_names[k]);
     free(f->ema_names), free(f->ema_tensors);
     ct_ema_free(f->ema);
-    ct_loss_free(f->loss);
+    if (f->owns_loss) ct_loss_free(f->loss);
 }
 
 /* After an epoch's training: evaluation, keep-best, the log row, the checkpoint, the callback.
@@ -487,6 +610,7 @@ static void teardown(fit_state *f) {
 static int end_epoch(fit_state *f, ct_fit_epoch *e, ct_fit_result *r, int *stop) {
     const ct_fit_opts *o = f->o;
     int status = f->val ? evaluate(f, e) : CT_OK;
+    if (status == CT_OK && o->collapse_every > 0 && e->epoch % o->collapse_every == 0) status = measure_collapse(f, e);
     if (status == CT_OK && e->evaluated && better(o, e, &f->pos.best, f->pos.have_best)) {
         e->best = 1, f->pos.have_best = 1, f->pos.since_best = 0;
         f->pos.best = *e;
@@ -510,9 +634,9 @@ static int end_epoch(fit_state *f, ct_fit_epoch *e, ct_fit_result *r, int *stop)
 int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, const ct_batch_source *val,
            ct_fit_opts o, ct_fit_result *result) {
     CT_CHECK(m && net && opt && train.next && o.epochs >= 1 && o.patience >= 0 && o.ema_decay >= 0 && o.ema_decay < 1 &&
-                 o.eval_every >= 0 && o.log_every >= 0,
-             "ct_fit", "model, net, optimizer, a train source, epochs >= 1 (got %d), patience, eval_every and "
-             "log_every >= 0, ema_decay in [0, 1)", o.epochs);
+                 o.eval_every >= 0 && o.log_every >= 0 && o.collapse_every >= 0 && o.collapse_samples >= 0,
+             "ct_fit", "model, net, optimizer, a train source, epochs >= 1 (got %d), patience, eval_every, "
+             "log_every, collapse_every and collapse_samples >= 0, ema_decay in [0, 1)", o.epochs);
     ct_fit_result r = {0};
     fit_state f = {.m = m, .net = net, .opt = opt, .train = train, .val = val, .o = &o};
     int status = setup(&f);

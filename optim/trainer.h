@@ -8,7 +8,10 @@
  *     ct_fit(model, net, opt, tr, &te, CT_FIT(.epochs = 5, .schedule = "cosine", .log_csv = "run.csv"), &r);
  *
  * One step is what a hand-written loop does: forward, the loss, ct_backward, ct_optim_step (whose
- * guards clip and check for NaN), the schedule, ct_tape_reset. The evaluation after each epoch runs
+ * guards clip and check for NaN), the schedule, ct_tape_reset. Before it the loss is told how far the
+ * run is (ct_loss_set_progress): p = (epoch·B + batch) / (epochs·B) for B batches per epoch (epoch /
+ * epochs when the source does not say B), 0 at the first step; a loss that changes over training
+ * (tsla) reads it. The evaluation after each epoch runs
  * the model in evaluation mode without gradients and fills a ct_metrics (losses/metrics.h). A step
  * the non-finite guard refuses stops the run (CT_ERR_VALUE, the guard's message) unless the
  * optimizer's guard is CT_NONFINITE_SKIP. Ctrl-C (SIGINT) stops at the next step boundary: the
@@ -30,6 +33,7 @@
 #include "optim.h"
 #include "../losses/losses.h"
 #include "../losses/metrics.h"
+#include "../losses/analysis.h"
 
 #define CT_FIT_INTERRUPTED 2
 
@@ -53,6 +57,8 @@ typedef struct {
     double val_loss;           /* the training loss on the validation data */
     double seconds, samples_per_second;
     int best;                  /* 1 when this epoch was the best so far by best_metric */
+    int collapsed;             /* 1 when neural collapse was measured after this epoch (.collapse_every) */
+    ct_collapse_result collapse; /* its figures (NaN where they could not be computed) */
 } ct_fit_epoch;
 
 typedef struct {
@@ -64,6 +70,13 @@ typedef struct {
 typedef struct {
     int epochs;
     const char *loss;          /* a loss spec ("cross_entropy", "focal:gamma=2"); NULL: cross_entropy */
+    ct_loss *bound_loss;       /* or a loss the caller parsed (ct_loss_parse), with its counts=auto filled in
+                                  (ct_loss_set_counts), and, for a loss with learnable state (center loss's
+                                  centres, a registered loss's bind hook), bound to m (ct_loss_bind) BEFORE the
+                                  optimizer was made, so that the optimizer trains the state and checkpoints hold
+                                  it (it is m's parameters). ct_fit borrows it (and sets its progress); a resume
+                                  compares its ct_loss_describe with the checkpoint's. Giving .loss too, or a
+                                  loss whose counts=auto is not filled in, is refused (CT_ERR_VALUE). */
     const char *schedule;      /* a schedule spec (optim/registry.h) over the whole run; NULL: constant lr */
     int progress;              /* 1: a live bar on a terminal, lines in a log; 0: silent */
     const char *log_csv;       /* one row per epoch, log_every and eval_every steps: epoch (fractional within
@@ -83,6 +96,26 @@ typedef struct {
                                   ones evaluated) in the model, not the last training weights */
     ct_eval_transform transform; /* how logits become probabilities for the metrics; CT_EVAL_AUTO (the
                                     default): the loss's own (ct_loss_eval_transform) */
+    /* Neural collapse per epoch (losses/analysis.h, ct_neural_collapse): every collapse_every epochs
+     * (0: never) NC1–NC4 of the penultimate features of up to collapse_samples samples (0: 1000) are
+     * measured, in evaluation mode without gradients (with the EMA's weights when there is one, as the
+     * evaluation), into ct_fit_epoch.collapse and the log's columns nc1, nc2_equinorm, nc2_cos_std,
+     * nc2_max_angle, nc3, nc4 (the columns are there only when collapse_every > 0; empty in the other
+     * rows). The samples are the first batches of collapse_source (rewound with its seek before each
+     * measure, so every epoch measures the same ones; a source without seek is read to its epoch's
+     * end), or, when it is NULL, of the training source: rewound to its first batches and put back
+     * where it stood after, so the training is the same as without the measure (the training source
+     * must seek then). The features and the classifier: `features` maps an input batch to the
+     * penultimate features (N, D) (more dimensions are flattened) and `classifier` is the last linear
+     * layer (ct_linear_new; its weight (C, D) and bias are W, b), where net(x) = classifier(features(x));
+     * when both are NULL and net is a sequential whose last child is a linear (every zoo network but
+     * vit_tiny, nn/zoo.h), features are its children before the last and the last is the classifier;
+     * anything else is fatal at the call. A class without a sample in the subset, or non-finite
+     * features, leaves the figures NaN (the columns empty) and training goes on. */
+    int collapse_every;
+    int collapse_samples;
+    const ct_batch_source *collapse_source;
+    ct_module *features, *classifier;
     void (*on_step)(const ct_fit_step *step, void *user);
     void (*on_epoch)(const ct_fit_epoch *epoch, void *user);
     void *user;
@@ -98,7 +131,7 @@ int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, co
 
 /* Evaluates net (m's) on one epoch of a source: the metrics of its logits (as many classes as the
  * logits have columns; metrics.transform CT_EVAL_AUTO: the loss's transform), and the mean loss under
- * `loss` (a spec; NULL: cross_entropy) in *mean_loss
+ * `loss` (a spec; NULL: cross_entropy; one with counts=auto is refused, CT_ERR_VALUE) in *mean_loss
  * (may be NULL). Evaluation mode and no gradients while it runs; m's mode is restored after. */
 int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char *loss, ct_metrics_opts metrics,
                 ct_metrics_result *out, double *mean_loss);

@@ -42,7 +42,7 @@ void datasets_list(FILE *out);
 typedef struct {
     const char *model, *data, *loss, *optim, *sched, *out, *best_metric;
     int epochs, batch, threads, crop, flip, cutout, no_normalize, eval_every, log_every, patience, force, quiet;
-    int seed;
+    int seed, collapse_every;
     double ema, clip;
 } run_settings;
 

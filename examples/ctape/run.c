@@ -45,6 +45,8 @@ static int train_flags(run_settings *s, opt_spec *f) {
         {"--eval-every", OPT_INT, &s->eval_every, 0, "K  also evaluate every K steps"},
         {"--log-every", OPT_INT, &s->log_every, 0, "K  a log row every K steps (default: 20 per epoch)"},
         {"--patience", OPT_INT, &s->patience, 0, "P  stop after P epochs without a better evaluation"},
+        {"--collapse-every", OPT_INT, &s->collapse_every, 0,
+         "K  neural collapse NC1-NC4 of the penultimate features every K epochs, in the log (default 0: never)"},
         {"--best-metric", OPT_STRING, &s->best_metric, 0, "M  accuracy, f1, balanced_accuracy, nll, ece, brier, val_loss"},
         {"--force", OPT_FLAG, &s->force, 1, "start over in a folder that holds a run"},
         {"--quiet", OPT_FLAG, &s->quiet, 1, "no progress bar"},
@@ -218,14 +220,44 @@ static int read_args(const char *dir, char ***argv_out, char **store) {
     return argc;
 }
 
+/* The run's loss, made before the optimizer: a loss with learnable state is bound to m (the optimizer
+ * then trains it and the checkpoint holds it), counts=auto becomes the training set's class counts.
+ * NULL after the message. */
+static ct_loss *prepare_loss(const char *command, const char *spec, ct_model *m, const ct_dataset *train) {
+    ct_loss *loss = ct_loss_parse(spec);
+    long *n = loss ? calloc((size_t)train->classes, sizeof *n) : NULL;
+    double *counts = n ? calloc((size_t)train->classes, sizeof *counts) : NULL;
+    int ok = counts != NULL;
+    if (ok) {
+        ct_dataset_class_counts(train, n);
+        for (int c = 0; c < train->classes; c++) counts[c] = (double)n[c];
+        ok = ct_loss_set_counts(loss, counts, train->classes) == CT_OK &&
+             ct_loss_bind(loss, m, "loss", train->classes, train->classes) == CT_OK;
+    }
+    if (!ok) fprintf(stderr, "ctape %s: %s\n", command, loss && !counts ? "out of memory" : ct_last_error());
+    free(n), free(counts);
+    if (!ok) ct_loss_free(loss), loss = NULL;
+    return loss;
+}
+
 /* Trains (or resumes) the run of s in s->out, then evaluates and reports. The exit status. */
 static int train_and_report(const run_settings *s, int resuming) {
     const char *command = resuming ? "resume" : "train";
     run_parts p;
     if (!build(command, s, &p)) return 1;
-    ct_optim *opt = ct_optim_parse(p.m, s->optim);
+    const int collapse_ok = !s->collapse_every || (!strcmp(p.net->kind, "sequential") && ct_sequential_size(p.net) >= 2 &&
+                                                   !strcmp(ct_sequential_child(p.net, ct_sequential_size(p.net) - 1)->kind, "linear"));
+    if (!collapse_ok) {
+        fprintf(stderr, "ctape %s: --collapse-every needs a network that ends in a linear layer (%s does not)\n", command,
+                s->model);
+        parts_free(&p);
+        return 1;
+    }
+    ct_loss *loss = prepare_loss(command, s->loss, p.m, p.data.train);
+    ct_optim *opt = loss ? ct_optim_parse(p.m, s->optim) : NULL;
     if (!opt) {
-        fprintf(stderr, "ctape %s: %s\n", command, ct_last_error());
+        if (loss) fprintf(stderr, "ctape %s: %s\n", command, ct_last_error());
+        ct_loss_free(loss);
         parts_free(&p);
         return 1;
     }
@@ -242,18 +274,19 @@ static int train_and_report(const run_settings *s, int resuming) {
     ct_fit_result r;
     const double started = ct_time_now();
     int status = ct_fit(p.m, p.net, opt, ct_loader_source(p.train), &val,
-                        CT_FIT(.epochs = s->epochs, .loss = s->loss, .schedule = no_schedule ? NULL : s->sched,
+                        CT_FIT(.epochs = s->epochs, .bound_loss = loss, .schedule = no_schedule ? NULL : s->sched,
                                .progress = !s->quiet, .log_csv = csv, .log_jsonl = jsonl,
                                .log_every = s->log_every >= 0 ? s->log_every : (batches >= 20 ? batches / 20 : 1),
                                .eval_every = s->eval_every, .checkpoint = ckpt, .resume = resuming ? ckpt : NULL,
                                .best_model = best, .best_metric = s->best_metric, .patience = s->patience,
-                               .ema_decay = s->ema, .end_with_ema = 1),
+                               .ema_decay = s->ema, .end_with_ema = 1, .collapse_every = s->collapse_every),
                         &r);
     const double seconds = ct_time_now() - started;
     if (status == CT_FIT_INTERRUPTED) {
         printf("interrupted after step %ld; the checkpoint is in %s: ctape resume %s continues the run\n",
                ct_optim_steps(opt), ckpt, s->out);
         ct_optim_free(opt);
+        ct_loss_free(loss);
         parts_free(&p);
         return 130;
     }
@@ -272,6 +305,7 @@ static int train_and_report(const run_settings *s, int resuming) {
         fprintf(stderr, "ctape %s: %s\n", command, ct_last_error());
     if (metrics) final_evaluation_free(&ev, metrics);
     ct_optim_free(opt);
+    ct_loss_free(loss);
     parts_free(&p);
     return status == CT_OK ? 0 : 1;
 }
