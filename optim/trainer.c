@@ -434,7 +434,7 @@ static int train_epoch(fit_state *f, int epoch, ct_fit_epoch *e) {
 
 static int setup(fit_state *f) {
     const ct_fit_opts *o = f->o;
-    f->loss = ct_loss_parse(o->loss ? o->loss : "cross_entropy");
+    f->loss = o->loss_obj ? o->loss_obj : ct_loss_parse(o->loss ? o->loss : "cross_entropy");
     if (!f->loss) return CT_ERR_VALUE;
     ct_loss_describe(f->loss, f->id.loss, sizeof f->id.loss);
     snprintf(f->id.schedule, sizeof f->id.schedule, "%s", o->schedule ? o->schedule : "");
@@ -479,7 +479,7 @@ static void teardown(fit_state *f) {
     for (int k = 0; f->ema_names && k < ct_model_param_count(f->m); k++) free(f->ema_names[k]);
     free(f->ema_names), free(f->ema_tensors);
     ct_ema_free(f->ema);
-    ct_loss_free(f->loss);
+    if (f->loss != f->o->loss_obj) ct_loss_free(f->loss);
 }
 
 /* After an epoch's training: evaluation, keep-best, the log row, the checkpoint, the callback.

@@ -64,6 +64,9 @@ typedef struct {
 typedef struct {
     int epochs;
     const char *loss;          /* a loss spec ("cross_entropy", "focal:gamma=2"); NULL: cross_entropy */
+    ct_loss *loss_obj;         /* or a parsed loss, bound already when it has state (ct_loss_bind; borrowed):
+                                  used instead of .loss in training; its description names the run in
+                                  checkpoints (val_loss stays .loss's: give none for a loss on features) */
     const char *schedule;      /* a schedule spec (optim/registry.h) over the whole run; NULL: constant lr */
     int progress;              /* 1: a live bar on a terminal, lines in a log; 0: silent */
     const char *log_csv;       /* one row per epoch, log_every and eval_every steps: epoch (fractional within
