@@ -3,6 +3,7 @@
 #define CT_BUILDING_LIBRARY
 #include "probe.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,31 @@ int ct_extract_features(ct_model *m, ct_module *net, ct_batch_source source, ct_
     return status;
 }
 
+/* ct_knn_accuracy over blocks of queries: it holds a similarity for every (query, reference) pair,
+ * which for MNIST's 10,000 × 60,000 would be 2.4 GB; blocks of at most 2^24 similarities give the
+ * same count. */
+static double knn_in_chunks(const ct_tensor *ref, const int *ref_y, const ct_tensor *queries, const int *query_y, int k,
+                            int classes) {
+    const int N = ref->shape[0], M = queries->shape[0], D = ref->shape[1];
+    const int block = N >= (1 << 24) ? 1 : (1 << 24) / N;
+    if (M <= block) return ct_knn_accuracy(ref, ref_y, queries, query_y, k, classes);
+    ct_tensor *part = ct_tensor_new(CT_SHAPE(block, D));
+    long right = 0;
+    double accuracy = 0;
+    for (int at = 0; at < M && !isnan(accuracy); at += block) {
+        const int n = M - at < block ? M - at : block;
+        if (n < block) {
+            ct_tensor_free(part);
+            part = ct_tensor_new(CT_SHAPE(n, D));
+        }
+        memcpy(part->data, queries->data + (size_t)at * D, (size_t)n * D * sizeof *part->data);
+        accuracy = ct_knn_accuracy(ref, ref_y, part, query_y + at, k, classes);
+        right += lround(accuracy * n);
+    }
+    ct_tensor_free(part);
+    return isnan(accuracy) ? NAN : (double)right / M;
+}
+
 int ct_probe_evaluate(ct_model *m, ct_module *net, ct_batch_source train, ct_batch_source test, int classes,
                       ct_probe_opts o, ct_probe_result *out) {
     CT_CHECK(out, "ct_probe_evaluate", "out must be given");
@@ -70,8 +96,7 @@ int ct_probe_evaluate(ct_model *m, ct_module *net, ct_batch_source train, ct_bat
         out->train_n = ftr->shape[0], out->test_n = fte->shape[0], out->dim = ftr->shape[1];
         CT_CHECK(fte->shape[1] == out->dim, "ct_probe_evaluate", "train features have %d values, test features %d",
                  out->dim, fte->shape[1]);
-        const int k = o.knn_k < out->train_n ? o.knn_k : out->train_n;
-        out->knn_accuracy = ct_knn_accuracy(ftr, ytr, fte, yte, k, classes);
+        out->knn_accuracy = knn_in_chunks(ftr, ytr, fte, yte, o.knn_k < out->train_n ? o.knn_k : out->train_n, classes);
         out->probe_accuracy = ct_linear_probe_accuracy(ftr, ytr, fte, yte, classes, o.probe_iterations, o.probe_l2);
     }
     if (ftr) ct_tensor_free(ftr);

@@ -204,3 +204,33 @@ CT_TEST(probe, ntxent_is_supcon_with_samples_as_labels) {
     ct_loss_free(ntxent), ct_loss_free(supcon);
     ct_tensor_free(a), ct_tensor_free(b);
 }
+
+/* 70,000 training features and 300 test features: kNN goes in blocks of queries (a block holds at
+ * most 2^24 similarities) and counts the same as one call over every pair. */
+CT_TEST(probe, knn_in_blocks_counts_as_one_call) {
+    enum { N = 70000, M = 300, D = 2, C = 3 };
+    ct_tensor *tr = ct_tensor_new(CT_SHAPE(N, D)), *te = ct_tensor_new(CT_SHAPE(M, D));
+    int *ytr = malloc(N * sizeof *ytr), yte[M];
+    ct_rng rng;
+    ct_rng_seed(&rng, 8);
+    for (int i = 0; i < N + M; i++) { /* class c around angle 2πc/3, wide enough to overlap */
+        const int y = (int)ct_rng_int(&rng, 0, C);
+        const double angle = 2.0943951 * y + ct_rng_normal(&rng, 0, 0.9);
+        ct_real *row = i < N ? tr->data + (size_t)i * D : te->data + (size_t)(i - N) * D;
+        row[0] = (ct_real)cos(angle), row[1] = (ct_real)sin(angle);
+        if (i < N) ytr[i] = y;
+        else yte[i - N] = y;
+    }
+    const double whole = ct_knn_accuracy(tr, ytr, te, yte, 20, C);
+    ct_model *m = ct_model_new();
+    ct_module net = {.kind = "identity", .name = "id", .forward = identity_forward};
+    rows_source a = {tr, ytr, N, D, 10000, 0, NULL}, b = {te, yte, M, D, 100, 0, NULL};
+    ct_probe_result r;
+    CHECK(ct_probe_evaluate(m, &net, rows(&a), rows(&b), C, CT_PROBE(.probe_iterations = 1), &r) == CT_OK, "%s",
+          ct_last_error());
+    CHECK(whole > 0.4 && whole < 0.95 && r.knn_accuracy == whole, "blocks %.6f, one call %.6f", r.knn_accuracy, whole);
+    ct_tensor_free(a.view), ct_tensor_free(b.view);
+    ct_model_free(m);
+    free(ytr);
+    ct_tensor_free(tr), ct_tensor_free(te);
+}
