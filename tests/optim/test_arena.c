@@ -250,3 +250,26 @@ CT_TEST(arena, an_older_runs_csv_is_read_by_column_names_and_upgraded) {
     free(text);
     ct_dataset_free(train), ct_dataset_free(test);
 }
+
+/* The losses with learnable state (center's centres, circle_class's proxies, bound into the model) and
+ * NT-Xent (two views made different by flips, run as SupCon on the samples) go through the arena:
+ * a row each, with kNN and probe accuracies that are accuracies. */
+CT_TEST(arena, bound_losses_and_ntxent_run_in_the_arena) {
+    ct_dataset *train = noisy_blobs(400, 1), *test = noisy_blobs(200, 2);
+    char out[1100], csv[1200];
+    snprintf(out, sizeof out, "%s/arena", ct_test_tmpdir());
+    snprintf(csv, sizeof csv, "%s/runs.csv", out);
+    ct_arena_opts o = CT_ARENA(.losses = "center:lambda=1; circle_class; ntxent", .seeds = 1, .model = "mlp:hidden=[16]",
+                               .optim = "adam:lr=0.01", .epochs = 5, .batch = 50, .hflip = 1, .embedding_dim = 8,
+                               .out = out, .progress = 0);
+    CHECK(ct_arena_run(train, test, o) == CT_OK, "%s", ct_last_error());
+    CHECK(count_lines(csv) == 4, "runs.csv has %d lines", count_lines(csv));
+    for (int line = 1; line <= 3; line++) {
+        const double knn = csv_value(csv, line, "knn_accuracy"), probe = csv_value(csv, line, "probe_accuracy");
+        CHECK(knn >= 0 && knn <= 1 && probe >= 0 && probe <= 1, "line %d: kNN %g, probe %g", line, knn, probe);
+        /* above the untrained network's kNN (under 0.6, checked above): center and circle_class learn;
+         * NT-Xent, unsupervised with flips as its only augmentation, need not */
+        CHECK(line == 3 || knn > 0.6, "line %d: kNN %g after training", line, knn);
+    }
+    ct_dataset_free(train), ct_dataset_free(test);
+}
