@@ -467,10 +467,10 @@ static int read_rows(const char *path, arena_row **rows, int *n, int *stale) {
         const char *p = line;
         char field[4096];
         for (int c = 0; c < n_columns && *p && *p != '\n'; c++) {
-            get_field(&p, field, sizeof field);
-            if (columns[c] == COL_LOSS) snprintf(r->loss, sizeof r->loss, "%s", field);
-            else if (columns[c] == COL_CONDITION) snprintf(r->condition, sizeof r->condition, "%s", field);
-            else if (columns[c] == COL_SEED) r->seed = atoi(field);
+            if (columns[c] == COL_LOSS) get_field(&p, r->loss, sizeof r->loss);
+            else if (columns[c] == COL_CONDITION) get_field(&p, r->condition, sizeof r->condition);
+            else get_field(&p, field, sizeof field);
+            if (columns[c] == COL_SEED) r->seed = atoi(field);
             else if (columns[c] >= 0 && field[0]) *metric_at(r, columns[c]) = strtod(field, NULL);
             else if (columns[c] == COL_PER_CLASS)
                 for (char *q = field, *end; r->classes < 256; q = end) {
