@@ -44,6 +44,7 @@
 #include "optim/registry.h"
 #include "optim/trainer.h"
 #include "optim/arena.h"
+#include "optim/probe.h"
 #include "optim/sharpness.h"
 #include "data/data.h"
 #include "data/conditions.h"

@@ -1,5 +1,5 @@
-/* optim/arena.c — ct_arena_run (optim/arena.h): losses × seeds × data conditions, runs.csv and
- * table.md, and the statistics of the table (Student's t intervals). */
+/* optim/arena.c — ct_arena_run (optim/arena.h): losses × seeds × data conditions, classifiers and
+ * embedding losses, runs.csv and table.md, and the statistics of the table (Student's t intervals). */
 #define CT_BUILDING_LIBRARY
 #include "arena.h"
 #include "registry.h"
@@ -158,18 +158,33 @@ static ct_dataset *apply_condition(const ct_dataset *train, const char *conditio
 typedef struct {
     char loss[256], condition[256];
     int seed;
-    double accuracy, balanced, minority, f1, nll, brier, ece, best_accuracy, seconds;
+    int embedding; /* 1: the loss takes features (judged by kNN and probe accuracy) */
+    double accuracy, balanced, minority, f1, nll, brier, ece, best_accuracy, seconds, knn, probe;
     double per_class[256];
     int classes;
 } arena_row;
 
-enum { N_METRICS = 9 };
+enum { N_METRICS = 11, M_SECONDS = 8, M_KNN = 9, M_PROBE = 10 };
 static const char *const metric_names[N_METRICS] = {"accuracy", "balanced_accuracy", "minority_accuracy", "macro_f1",
-                                                    "nll", "brier", "ece", "best_accuracy", "seconds"};
+                                                    "nll", "brier", "ece", "best_accuracy", "seconds",
+                                                    "knn_accuracy", "probe_accuracy"};
 static double *metric_at(arena_row *r, int k) {
-    double *const at[N_METRICS] = {&r->accuracy, &r->balanced, &r->minority, &r->f1, &r->nll,
-                                   &r->brier, &r->ece, &r->best_accuracy, &r->seconds};
+    double *const at[N_METRICS] = {&r->accuracy, &r->balanced, &r->minority, &r->f1, &r->nll, &r->brier,
+                                   &r->ece, &r->best_accuracy, &r->seconds, &r->knn, &r->probe};
     return at[k];
+}
+
+/* Does metric k apply to a loss of this kind? Classifiers have the test metrics, embedding losses
+ * the frozen-feature accuracies, both the seconds. */
+static int metric_applies(int embedding, int k) { return k == M_SECONDS || (k == M_KNN || k == M_PROBE) == embedding; }
+
+/* The losses whose input is features (losses/losses.h, the embedding losses), by name. */
+static int is_embedding_loss(const char *spec) {
+    static const char *const names[] = {"supcon", "ntxent", "circle", "circle_class", "triplet", "center"};
+    const size_t len = strcspn(spec, ":");
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+        if (strlen(names[k]) == len && !strncmp(spec, names[k], len)) return 1;
+    return 0;
 }
 
 /* Test metrics (under the loss's eval transform) and each class's accuracy (recall) on the test set. */
@@ -232,15 +247,72 @@ static int prepare_loss(ct_loss *loss, ct_model *m, const ct_dataset *train, int
     return status == CT_OK ? ct_loss_bind(loss, m, "loss", classes, classes) : status;
 }
 
+/* A two-view source over a loader of .views = V: x holds V·n rows, sample-major; the labels are
+ * repeated for each view (V·n of them), or with .ids each sample's index in the batch, so the loss
+ * sees rows (V·n, D) and V·n labels. SupCon on (n, V, D) with n labels is SupCon on (V·n, D) with the
+ * labels repeated (the positives of a view are the other rows of its label either way); NT-Xent is
+ * SupCon whose labels are the samples themselves. */
+typedef struct {
+    ct_batch_source inner;
+    int views, ids;
+    int *labels, cap;
+} view_source;
+
+static int view_next(void *state, ct_tensor **x, ct_labels *y) {
+    view_source *v = state;
+    ct_labels inner;
+    if (!v->inner.next(v->inner.state, x, &inner)) return 0;
+    const int n = inner.n * v->views;
+    if (n > v->cap) {
+        int *grown = realloc(v->labels, (size_t)n * sizeof *grown);
+        CT_CHECK(grown, "ct_arena_run", "out of memory for %d labels", n);
+        v->labels = grown, v->cap = n;
+    }
+    for (int i = 0; i < inner.n; i++)
+        for (int k = 0; k < v->views; k++) v->labels[v->views * i + k] = v->ids ? i : inner.data[i];
+    *y = CT_LABELS(v->labels, n);
+    return 1;
+}
+static int view_batches(void *state) {
+    view_source *v = state;
+    return v->inner.batches ? v->inner.batches(v->inner.state) : 0;
+}
+static int view_seek(void *state, int epoch, int batch) {
+    view_source *v = state;
+    return v->inner.seek ? v->inner.seek(v->inner.state, epoch, batch) : ct_set_error(CT_ERR_VALUE, "cannot seek");
+}
+
+/* An epoch line of an embedding run (ct_fit's bar would show an accuracy of features). */
+static void embedding_epoch(const ct_fit_epoch *e, void *user) {
+    const int *epochs = user;
+    printf("arena:   epoch %d/%d: training loss %.4f (%.0f s)\n", e->epoch, *epochs, e->train_loss, e->seconds);
+    fflush(stdout);
+}
+
 /* One (condition, loss, seed) run on the condition's training set. */
 static int run_one(const ct_dataset *train, const ct_dataset *test, const ct_arena_opts *o, const float *mean,
                    const float *std, arena_row *row) {
     const double started = ct_time_now();
     ct_model *m = ct_model_new();
     ct_model_set_seed(m, (uint64_t)row->seed);
-    ct_module *net = ct_model_parse(m, o->model, CT_SHAPE(train->channels, train->height, train->width), test->classes);
-    ct_loss *loss = net ? ct_loss_parse(row->loss) : NULL;
-    int status = loss ? prepare_loss(loss, m, train, test->classes) : CT_ERR_VALUE;
+    const int embedding = row->embedding, classes = test->classes;
+    ct_module *net = ct_model_parse(m, o->model, CT_SHAPE(train->channels, train->height, train->width),
+                                    embedding ? o->embedding_dim : classes);
+    /* the loss, bound before the optimizer (its state joins m's parameters); an embedding loss on
+     * the network's output features, NT-Xent as the SupCon it is, on the samples as labels */
+    ct_loss *loss = NULL;
+    int status = net ? CT_OK : CT_ERR_VALUE;
+    const int ntxent = embedding && !strncmp(row->loss, "ntxent", 6);
+    const int views = embedding && (ntxent || !strncmp(row->loss, "supcon", 6)) ? 2 : 1;
+    if (net && embedding) {
+        char spec[300];
+        snprintf(spec, sizeof spec, "%s%.255s", ntxent ? "supcon" : "", row->loss + (ntxent ? 6 : 0));
+        loss = ct_loss_parse(spec);
+        status = loss ? ct_loss_bind(loss, m, "loss", classes, o->embedding_dim) : CT_ERR_VALUE;
+    } else if (net) {
+        loss = ct_loss_parse(row->loss);
+        status = loss ? prepare_loss(loss, m, train, classes) : CT_ERR_VALUE;
+    }
     ct_optim *opt = status == CT_OK ? ct_optim_parse(m, o->optim ? o->optim : "sgd:lr=0.05,momentum=0.9") : NULL;
     if (!opt) {
         ct_loss_free(loss);
@@ -248,23 +320,38 @@ static int run_one(const ct_dataset *train, const ct_dataset *test, const ct_are
         return status == CT_OK ? CT_ERR_VALUE : status;
     }
     ct_loader_opts lo = CT_LOADER(.batch = o->batch, .seed = (uint64_t)row->seed, .crop_padding = o->crop_padding,
-                                  .hflip = o->hflip, .normalize = o->normalize, .prefetch = 1);
+                                  .hflip = o->hflip, .normalize = o->normalize, .prefetch = 1, .views = views);
     ct_loader_opts eo = CT_LOADER(.batch = 500, .shuffle = 0, .normalize = o->normalize);
     memcpy(lo.mean, mean, sizeof lo.mean), memcpy(lo.std, std, sizeof lo.std);
     memcpy(eo.mean, mean, sizeof eo.mean), memcpy(eo.std, std, sizeof eo.std);
     ct_loader *lt = ct_loader_new(train, lo), *le = ct_loader_new(test, eo);
+    view_source vs = {ct_loader_source(lt), views, ntxent, NULL, 0};
+    const ct_batch_source two_views = {&vs, view_next, view_batches, view_seek};
     const ct_batch_source val = ct_loader_source(le);
     ct_fit_result r;
-    status = ct_fit(m, net, opt, ct_loader_source(lt), &val,
+    int epochs = o->epochs;
+    status = ct_fit(m, net, opt, views > 1 ? two_views : ct_loader_source(lt), embedding ? NULL : &val,
                     CT_FIT(.epochs = o->epochs, .bound_loss = loss, .schedule = o->schedule ? o->schedule : "cosine",
-                           .progress = o->progress == 1),
+                           .progress = o->progress == 1 && !embedding,
+                           .on_epoch = o->progress == 1 && embedding ? embedding_epoch : NULL, .user = &epochs),
                     &r);
-    if (status == CT_OK) status = evaluate_classes(m, net, le, test->classes, row);
-    if (status == CT_OK) {
+    if (status == CT_OK && embedding) {
+        /* frozen features of the training set as trained on (plain images, one view) and of the test set */
+        ct_loader *plain = ct_loader_new(train, eo);
+        ct_probe_result p;
+        status = ct_probe_evaluate(m, net, ct_loader_source(plain), val, classes,
+                                   CT_PROBE(.knn_k = o->knn_k, .probe_iterations = o->probe_iterations), &p);
+        ct_loader_free(plain);
+        row->knn = p.knn_accuracy, row->probe = p.probe_accuracy;
+        row->accuracy = row->balanced = row->minority = row->f1 = row->nll = row->brier = row->ece = NAN;
+        row->best_accuracy = NAN, row->classes = 0;
+    } else if (status == CT_OK && (status = evaluate_classes(m, net, le, classes, row)) == CT_OK) {
         row->best_accuracy = r.best.val.accuracy;
         row->minority = minority_accuracy(train, row);
-        row->seconds = ct_time_now() - started;
+        row->knn = row->probe = NAN;
     }
+    row->seconds = ct_time_now() - started;
+    free(vs.labels);
     ct_loader_free(lt), ct_loader_free(le);
     ct_optim_free(opt);
     ct_loss_free(loss);
@@ -283,23 +370,54 @@ static void put_field(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static int append_row(const char *path, const arena_row *r) {
-    FILE *f = fopen(path, "a");
-    if (!f) return ct_set_error(CT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (ftell(f) == 0) {
-        fputs("loss,condition,seed", f);
-        for (int k = 0; k < N_METRICS; k++) fprintf(f, ",%s", metric_names[k]);
-        fputs(",per_class_accuracy\n", f);
-    }
+/* The header line of runs.csv (without its newline). */
+static void csv_header(char *buf, size_t len) {
+    size_t at = (size_t)snprintf(buf, len, "loss,condition,seed");
+    for (int k = 0; k < N_METRICS && at < len; k++) at += (size_t)snprintf(buf + at, len - at, ",%s", metric_names[k]);
+    if (at < len) snprintf(buf + at, len - at, ",per_class_accuracy");
+}
+
+/* One row; a metric that does not apply to the loss is an empty field. */
+static void put_row(FILE *f, const arena_row *r) {
     const ct_c_numbers numbers = ct_c_numbers_begin();
     put_field(f, r->loss), fputc(',', f), put_field(f, r->condition);
     fprintf(f, ",%d", r->seed);
-    for (int k = 0; k < N_METRICS; k++) fprintf(f, ",%.9g", *metric_at((arena_row *)r, k));
+    for (int k = 0; k < N_METRICS; k++) {
+        fputc(',', f);
+        if (metric_applies(r->embedding, k)) fprintf(f, "%.9g", *metric_at((arena_row *)r, k));
+    }
     fputs(",\"", f);
     for (int c = 0; c < r->classes; c++) fprintf(f, "%s%.6g", c ? " " : "", r->per_class[c]);
     fputs("\"\n", f);
     ct_c_numbers_end(numbers);
+}
+
+static int append_row(const char *path, const arena_row *r) {
+    FILE *f = fopen(path, "a");
+    if (!f) return ct_set_error(CT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (ftell(f) == 0) {
+        char header[512];
+        csv_header(header, sizeof header);
+        fprintf(f, "%s\n", header);
+    }
+    put_row(f, r);
     return fclose(f) ? ct_set_error(CT_ERR_IO, "%s: cannot write: %s", path, strerror(errno)) : CT_OK;
+}
+
+/* runs.csv again, whole, with the current header: a temporary file renamed over it. */
+static int rewrite_rows(const char *path, const arena_row *rows, int n) {
+    char tmp[1200], header[512];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return ct_set_error(CT_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    csv_header(header, sizeof header);
+    fprintf(f, "%s\n", header);
+    for (int i = 0; i < n; i++) put_row(f, &rows[i]);
+    if (fclose(f) || rename(tmp, path)) {
+        remove(tmp);
+        return ct_set_error(CT_ERR_IO, "%s: cannot rewrite it with the current columns: %s", path, strerror(errno));
+    }
+    return CT_OK;
 }
 
 /* One quoted or plain field at *p (advanced past it and its comma) into out. */
@@ -321,16 +439,33 @@ static void get_field(const char **p, char *out, size_t len) {
     *p = s;
 }
 
-/* Every row of runs.csv (none when it does not exist). */
-static int read_rows(const char *path, arena_row **rows, int *n) {
-    *rows = NULL, *n = 0;
+enum { MAX_COLUMNS = 32, COL_LOSS = -1, COL_CONDITION = -2, COL_SEED = -3, COL_PER_CLASS = -4, COL_OTHER = -5 };
+
+/* Every row of runs.csv (none when it does not exist), its columns found by the header's names (a
+ * column it lacks is NaN); *stale = 1 when its header is not the current one. */
+static int read_rows(const char *path, arena_row **rows, int *n, int *stale) {
+    *rows = NULL, *n = 0, *stale = 0;
     FILE *f = fopen(path, "r");
     if (!f) return CT_OK;
-    char line[8192];
-    int cap = 0;
+    char line[8192], header[512];
+    int cap = 0, columns[MAX_COLUMNS], n_columns = 0;
+    csv_header(header, sizeof header);
     const ct_c_numbers numbers = ct_c_numbers_begin();
     for (int lineno = 0; fgets(line, sizeof line, f); lineno++) {
-        if (lineno == 0) continue; /* the header */
+        if (lineno == 0) { /* the header: which field is which */
+            line[strcspn(line, "\r\n")] = 0;
+            *stale = strcmp(line, header) != 0;
+            for (const char *p = line; *p && n_columns < MAX_COLUMNS;) {
+                char name[64];
+                get_field(&p, name, sizeof name);
+                int c = !strcmp(name, "loss") ? COL_LOSS : !strcmp(name, "condition") ? COL_CONDITION
+                        : !strcmp(name, "seed") ? COL_SEED : !strcmp(name, "per_class_accuracy") ? COL_PER_CLASS : COL_OTHER;
+                for (int k = 0; k < N_METRICS; k++)
+                    if (!strcmp(name, metric_names[k])) c = k;
+                columns[n_columns++] = c;
+            }
+            continue;
+        }
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
             arena_row *grown = realloc(*rows, (size_t)cap * sizeof **rows);
@@ -343,17 +478,23 @@ static int read_rows(const char *path, arena_row **rows, int *n) {
         }
         arena_row *r = &(*rows)[*n];
         memset(r, 0, sizeof *r);
+        for (int k = 0; k < N_METRICS; k++) *metric_at(r, k) = NAN;
         const char *p = line;
         char field[4096];
-        get_field(&p, r->loss, sizeof r->loss), get_field(&p, r->condition, sizeof r->condition);
-        get_field(&p, field, sizeof field), r->seed = atoi(field);
-        for (int k = 0; k < N_METRICS; k++) get_field(&p, field, sizeof field), *metric_at(r, k) = strtod(field, NULL);
-        get_field(&p, field, sizeof field);
-        for (char *q = field, *end; r->classes < 256; q = end) {
-            const double v = strtod(q, &end);
-            if (end == q) break;
-            r->per_class[r->classes++] = v;
+        for (int c = 0; c < n_columns && *p && *p != '\n'; c++) {
+            if (columns[c] == COL_LOSS) get_field(&p, r->loss, sizeof r->loss);
+            else if (columns[c] == COL_CONDITION) get_field(&p, r->condition, sizeof r->condition);
+            else get_field(&p, field, sizeof field);
+            if (columns[c] == COL_SEED) r->seed = atoi(field);
+            else if (columns[c] >= 0 && field[0]) *metric_at(r, columns[c]) = strtod(field, NULL);
+            else if (columns[c] == COL_PER_CLASS)
+                for (char *q = field, *end; r->classes < 256; q = end) {
+                    const double v = strtod(q, &end);
+                    if (end == q) break;
+                    r->per_class[r->classes++] = v;
+                }
         }
+        r->embedding = is_embedding_loss(r->loss);
         if (r->loss[0]) (*n)++;
     }
     ct_c_numbers_end(numbers);
@@ -378,8 +519,12 @@ static summary summarise(const double *v, int n) {
     return s;
 }
 
-/* "91.23 ± 0.45" (accuracies in percent), or "91.23" for one seed. */
+/* "91.23 ± 0.45" (accuracies in percent), "91.23" for one seed, "—" for none. */
 static void put_summary(FILE *f, summary s, int percent, int signed_value) {
+    if (!s.n) { /* no run (yet) */
+        fputs(" — |", f);
+        return;
+    }
     const double k = percent ? 100 : 1;
     const char *fmt = signed_value ? (percent ? " %+.2f" : " %+.4f") : (percent ? " %.2f" : " %.4f");
     fprintf(f, fmt, k * s.mean);
@@ -387,38 +532,70 @@ static void put_summary(FILE *f, summary s, int percent, int signed_value) {
     fputs(" |", f);
 }
 
-static const int table_metrics[] = {0, 1, 2, 3, 4, 6}; /* accuracy, balanced, minority, F1, NLL, ECE */
-enum { N_TABLE = sizeof table_metrics / sizeof *table_metrics };
+/* The columns of the tables: the classifier metrics when a loss is a classifier, the frozen-feature
+ * accuracies when one is an embedding loss, and (paired table, a mixed list only) LINEAR_TOP1. */
+enum { LINEAR_TOP1 = -1, MAX_TABLE = 12 };
+static int table_columns(char **losses, int n_losses, int *cols) {
+    static const int classifier[] = {0, 1, 2, 3, 4, 6}; /* accuracy, balanced, minority, F1, NLL, ECE */
+    int any[2] = {0, 0}, n = 0;
+    for (int l = 0; l < n_losses; l++) any[is_embedding_loss(losses[l])] = 1;
+    for (size_t k = 0; any[0] && k < sizeof classifier / sizeof *classifier; k++) cols[n++] = classifier[k];
+    if (any[1]) cols[n++] = M_KNN, cols[n++] = M_PROBE;
+    return n;
+}
+
+static const char *column_name(int k) { return k == LINEAR_TOP1 ? "linear top-1" : metric_names[k]; }
+static int column_percent(int k) { return k <= 3 || k == M_KNN || k == M_PROBE || k == LINEAR_TOP1; }
+static int column_applies(int embedding, int k) { return k == LINEAR_TOP1 || metric_applies(embedding, k); }
+/* A row's value of column k; linear top-1 is a classifier's test accuracy, an embedding loss's probe accuracy. */
+static double column_value(const arena_row *r, int k) {
+    if (k == LINEAR_TOP1) return r->embedding ? r->probe : r->accuracy;
+    return *metric_at((arena_row *)r, k);
+}
 
 static void write_condition(FILE *f, const char *condition, char **losses, char **shown, int n_losses,
                             const char *baseline, const char *baseline_shown, const arena_row *rows, int n_rows) {
+    int cols[MAX_TABLE];
+    const int n_cols = table_columns(losses, n_losses, cols);
     fprintf(f, "\n## %s\n\n| loss | seeds |", condition);
-    for (int k = 0; k < N_TABLE; k++) fprintf(f, " %s |", metric_names[table_metrics[k]]);
+    for (int k = 0; k < n_cols; k++) fprintf(f, " %s |", column_name(cols[k]));
     fputs("\n|---|---:|", f);
-    for (int k = 0; k < N_TABLE; k++) fputs("---:|", f);
+    for (int k = 0; k < n_cols; k++) fputs("---:|", f);
     fputc('\n', f);
     double *v = malloc((size_t)(n_rows + 1) * sizeof *v);
+    if (!v) return;
     for (int l = 0; l < n_losses; l++) {
+        const int embedding = is_embedding_loss(losses[l]);
         int n = 0;
         for (int i = 0; i < n_rows; i++) n += !strcmp(rows[i].loss, losses[l]) && !strcmp(rows[i].condition, condition);
         fprintf(f, "| %s | %d |", shown[l], n);
-        for (int k = 0; k < N_TABLE; k++) {
+        for (int k = 0; k < n_cols; k++) {
+            if (!column_applies(embedding, cols[k])) {
+                fputs(" — |", f);
+                continue;
+            }
             int m = 0;
             for (int i = 0; i < n_rows; i++)
                 if (!strcmp(rows[i].loss, losses[l]) && !strcmp(rows[i].condition, condition))
-                    v[m++] = *metric_at((arena_row *)&rows[i], table_metrics[k]);
-            put_summary(f, summarise(v, m), table_metrics[k] <= 3, 0);
+                    v[m++] = column_value(&rows[i], cols[k]);
+            put_summary(f, summarise(v, m), column_percent(cols[k]), 0);
         }
         fputc('\n', f);
     }
-    /* paired with the baseline: the same seed's difference */
+    /* paired with the baseline: the same seed's difference, of a metric both losses have */
+    int paired[MAX_TABLE], n_paired = n_cols, mixed = 0;
+    memcpy(paired, cols, sizeof cols);
+    for (int l = 0; l < n_losses; l++) mixed |= is_embedding_loss(losses[l]) != is_embedding_loss(baseline);
+    if (mixed) paired[n_paired++] = LINEAR_TOP1;
     fprintf(f, "\nPaired with %s (the same seeds; mean difference ± 95%% interval):\n\n| loss | pairs |", baseline_shown);
-    for (int k = 0; k < N_TABLE; k++) fprintf(f, " Δ %s |", metric_names[table_metrics[k]]);
+    for (int k = 0; k < n_paired; k++) fprintf(f, " Δ %s |", column_name(paired[k]));
     fputs("\n|---|---:|", f);
-    for (int k = 0; k < N_TABLE; k++) fputs("---:|", f);
+    for (int k = 0; k < n_paired; k++) fputs("---:|", f);
     fputc('\n', f);
+    const int baseline_embedding = is_embedding_loss(baseline);
     for (int l = 0; l < n_losses; l++) {
         if (!strcmp(losses[l], baseline)) continue;
+        const int embedding = is_embedding_loss(losses[l]);
         fprintf(f, "| %s |", shown[l]);
         int pairs = 0;
         for (int i = 0; i < n_rows; i++)
@@ -427,27 +604,38 @@ static void write_condition(FILE *f, const char *condition, char **losses, char 
                          !strcmp(rows[i].condition, condition) && !strcmp(rows[j].condition, condition) &&
                          rows[i].seed == rows[j].seed;
         fprintf(f, " %d |", pairs);
-        for (int k = 0; k < N_TABLE; k++) {
+        for (int k = 0; k < n_paired; k++) {
+            if (!column_applies(embedding, paired[k]) || !column_applies(baseline_embedding, paired[k])) {
+                fputs(" — |", f);
+                continue;
+            }
             int m = 0;
             for (int i = 0; i < n_rows; i++)
                 for (int j = 0; j < n_rows; j++)
                     if (!strcmp(rows[i].loss, losses[l]) && !strcmp(rows[j].loss, baseline) &&
                         !strcmp(rows[i].condition, condition) && !strcmp(rows[j].condition, condition) &&
                         rows[i].seed == rows[j].seed)
-                        v[m++] = *metric_at((arena_row *)&rows[i], table_metrics[k]) -
-                                 *metric_at((arena_row *)&rows[j], table_metrics[k]);
-            put_summary(f, summarise(v, m), table_metrics[k] <= 3, 1);
+                        v[m++] = column_value(&rows[i], paired[k]) - column_value(&rows[j], paired[k]);
+            put_summary(f, summarise(v, m), column_percent(paired[k]), 1);
         }
         fputc('\n', f);
     }
+    if (mixed)
+        fputs("\nΔ linear top-1 sets a classifier's test accuracy (its own last layer, trained with the network) "
+              "against an embedding loss's linear-probe accuracy (a linear layer fitted afterwards on its frozen "
+              "features), as the SupCon paper compares SupCon with cross-entropy: two linear read-outs trained "
+              "differently, not one measurement taken twice. — : the metric does not apply to one of the two.\n", f);
     free(v);
 }
 
 static int write_table(const char *path, const ct_arena_opts *o, char **conditions, int n_conditions, char **losses,
                        char **shown, int n_losses, const char *baseline, const arena_row *rows, int n_rows) {
     const char *baseline_shown = baseline;
-    for (int l = 0; l < n_losses; l++)
+    int any_embedding = 0;
+    for (int l = 0; l < n_losses; l++) {
         if (!strcmp(losses[l], baseline)) baseline_shown = shown[l];
+        any_embedding |= is_embedding_loss(losses[l]);
+    }
     FILE *f = fopen(path, "w");
     if (!f) return ct_set_error(CT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     const ct_c_numbers numbers = ct_c_numbers_begin();
@@ -457,6 +645,11 @@ static int write_table(const char *path, const ct_arena_opts *o, char **conditio
                "holds its full spec.\n",
             o->model, o->epochs, o->batch, o->optim ? o->optim : "sgd:lr=0.05,momentum=0.9",
             o->schedule ? o->schedule : "cosine");
+    if (any_embedding)
+        fprintf(f, "\nEmbedding losses are judged on the frozen %d-dimensional output of the network: knn_accuracy "
+                   "(the %d most cosine-similar training features vote) and probe_accuracy (a logistic regression "
+                   "fitted on the training features, %d full-batch steps); — where a metric does not apply.\n",
+                o->embedding_dim, o->knn_k, o->probe_iterations);
     for (int c = 0; c < n_conditions; c++)
         write_condition(f, conditions[c], losses, shown, n_losses, baseline, baseline_shown, rows, n_rows);
     ct_c_numbers_end(numbers);
@@ -466,19 +659,23 @@ static int write_table(const char *path, const ct_arena_opts *o, char **conditio
 /* ---- the arena ------------------------------------------------------------------------------------ */
 enum { MAX_LOSSES = 32, MAX_CONDITIONS = 16 };
 
-/* The losses in their canonical form (ct_loss_describe), refusing embedding losses. */
-static int canonical_losses(char **specs, int n, char (*canonical)[256], char **out) {
+/* The losses in their canonical form (ct_loss_describe); the options an embedding loss needs. */
+static int canonical_losses(char **specs, int n, char (*canonical)[256], char **out, const ct_arena_opts *o) {
     for (int i = 0; i < n; i++) {
         ct_loss *loss = ct_loss_parse(specs[i]);
         if (!loss) return CT_ERR_VALUE;
         ct_loss_describe(loss, canonical[i], sizeof canonical[i]);
         ct_loss_free(loss);
-        static const char *const embedding[] = {"supcon", "circle", "triplet", "center"};
-        for (size_t k = 0; k < sizeof embedding / sizeof *embedding; k++)
-            if (!strncmp(canonical[i], embedding[k], strlen(embedding[k])))
-                return ct_set_error(CT_ERR_VALUE, "ct_arena_run: %s takes embeddings; the arena trains classifiers on "
-                                    "logits (evaluate embedding losses with ct_knn_accuracy / ct_linear_probe)", specs[i]);
         out[i] = canonical[i];
+        if (!is_embedding_loss(canonical[i])) continue;
+        if (o->embedding_dim < 1 || o->knn_k < 1 || o->probe_iterations < 1)
+            return ct_set_error(CT_ERR_VALUE, "ct_arena_run: %s takes features: .embedding_dim = %d, .knn_k = %d and "
+                                ".probe_iterations = %d must be >= 1", specs[i], o->embedding_dim, o->knn_k,
+                                o->probe_iterations);
+        if (!strncmp(canonical[i], "ntxent", 6) && !o->crop_padding && !o->hflip)
+            return ct_set_error(CT_ERR_VALUE, "ct_arena_run: %s: the two views of a sample differ only by augmentation; "
+                                "without .crop_padding or .hflip they are the same image (give one, or use supcon)",
+                                specs[i]);
     }
     return CT_OK;
 }
@@ -492,7 +689,7 @@ int ct_arena_run(const ct_dataset *train, const ct_dataset *test, ct_arena_opts 
     const int n_conditions = ct_arena_split(o.conditions ? o.conditions : "clean", cond_buf, sizeof cond_buf, conditions,
                                             MAX_CONDITIONS);
     if (!n_losses) return ct_set_error(CT_ERR_VALUE, "ct_arena_run: no loss in \"%s\"", o.losses);
-    int status = canonical_losses(loss_specs, n_losses, canonical, losses);
+    int status = canonical_losses(loss_specs, n_losses, canonical, losses, &o);
     if (status) return status;
     char baseline[256];
     snprintf(baseline, sizeof baseline, "%s", losses[0]);
@@ -515,8 +712,12 @@ int ct_arena_run(const ct_dataset *train, const ct_dataset *test, ct_arena_opts 
             if (!(std[c] > 0)) std[c] = 1;
     }
     arena_row *rows;
-    int n_rows;
-    if ((status = read_rows(csv, &rows, &n_rows))) return status;
+    int n_rows, stale;
+    if ((status = read_rows(csv, &rows, &n_rows, &stale))) return status;
+    if (stale && n_rows && (status = rewrite_rows(csv, rows, n_rows))) {
+        free(rows);
+        return status;
+    }
     for (int c = 0; status == CT_OK && c < n_conditions; c++)
         for (int seed = 0; status == CT_OK && seed < o.seeds; seed++) {
             ct_dataset *d = NULL;
@@ -529,7 +730,7 @@ int ct_arena_run(const ct_dataset *train, const ct_dataset *test, ct_arena_opts 
                     status = CT_ERR_VALUE;
                     break;
                 }
-                arena_row row = {.seed = seed};
+                arena_row row = {.seed = seed, .embedding = is_embedding_loss(losses[l])};
                 snprintf(row.loss, sizeof row.loss, "%s", losses[l]);
                 snprintf(row.condition, sizeof row.condition, "%s", conditions[c]);
                 if (o.progress)
@@ -541,16 +742,20 @@ int ct_arena_run(const ct_dataset *train, const ct_dataset *test, ct_arena_opts 
                     ct_set_error(status, "ct_arena_run: %s, %s, seed %d: %s", loss_specs[l], conditions[c], seed, why);
                     break;
                 }
-                if (o.progress) printf("arena: %s, %s, seed %d: test accuracy %.2f%%, minority classes %.2f%%, ECE %.4f (%.0f s)\n",
-                                       loss_specs[l], conditions[c], seed, 100 * row.accuracy, 100 * row.minority, row.ece,
-                                       row.seconds);
+                if (o.progress && row.embedding)
+                    printf("arena: %s, %s, seed %d: kNN accuracy %.2f%%, linear probe %.2f%% (%.0f s)\n", loss_specs[l],
+                           conditions[c], seed, 100 * row.knn, 100 * row.probe, row.seconds);
+                else if (o.progress)
+                    printf("arena: %s, %s, seed %d: test accuracy %.2f%%, minority classes %.2f%%, ECE %.4f (%.0f s)\n",
+                           loss_specs[l], conditions[c], seed, 100 * row.accuracy, 100 * row.minority, row.ece,
+                           row.seconds);
                 fflush(stdout);
                 status = append_row(csv, &row);
             }
             ct_dataset_free(d);
         }
     free(rows);
-    if ((status == CT_OK || n_rows) && read_rows(csv, &rows, &n_rows) == CT_OK) {
+    if ((status == CT_OK || n_rows) && read_rows(csv, &rows, &n_rows, &stale) == CT_OK) {
         const int written =
             write_table(table, &o, conditions, n_conditions, losses, loss_specs, n_losses, baseline, rows, n_rows);
         if (status == CT_OK) status = written;

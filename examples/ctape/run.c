@@ -448,8 +448,10 @@ int command_arena(int argc, char **argv) {
     const char *losses = NULL, *data = NULL, *model = "lenet5", *optim = NULL, *sched = NULL, *out = NULL,
                *conditions = NULL, *imbalance = NULL, *noise = NULL, *baseline = NULL;
     int seeds = 3, epochs = 5, batch = 128, threads = 0, crop = 0, flip = 0, no_normalize = 0, quiet = 0;
+    int embedding_dim = 128, knn_k = 20, probe_iterations = 300;
     const opt_spec flags[] = {
-        {"--losses", OPT_STRING, &losses, 0, "LIST  loss specs, e.g. \"cross_entropy,focal:gamma=2,poly1:epsilon=1\" (required)"},
+        {"--losses", OPT_STRING, &losses, 0, "LIST  loss specs, e.g. \"cross_entropy,focal:gamma=2,poly1:epsilon=1\" or "
+                                             "\"cross_entropy;supcon:temperature=0.1\" (required)"},
         {"--data", OPT_STRING, &data, 0, "SPEC  the dataset (required; ctape list datasets)"},
         {"--seeds", OPT_INT, &seeds, 1, "N  seeds 0..N-1 per loss and condition (default 3)"},
         {"--imbalance", OPT_STRING, &imbalance, 0, "P:R  a long-tailed training set: exp:100, step:10"},
@@ -464,6 +466,9 @@ int command_arena(int argc, char **argv) {
         {"--flip", OPT_FLAG, &flip, 1, "random horizontal flips"},
         {"--no-normalize", OPT_FLAG, &no_normalize, 1, "inputs in [0, 1]"},
         {"--baseline", OPT_STRING, &baseline, 0, "SPEC  the loss the others are compared with (default: the first)"},
+        {"--embedding-dim", OPT_INT, &embedding_dim, 1, "D  the network's output width for embedding losses (default 128)"},
+        {"--knn-k", OPT_INT, &knn_k, 1, "K  neighbours of the kNN accuracy of embedding losses (default 20)"},
+        {"--probe-iterations", OPT_INT, &probe_iterations, 1, "N  gradient steps of their linear probe (default 300)"},
         {"--threads", OPT_INT, &threads, 0, "N  threads (default: $CTAPE_THREADS, else all cores)"},
         {"--out", OPT_STRING, &out, 0, "DIR  runs.csv and table.md (required; an arena there continues)"},
         {"--quiet", OPT_FLAG, &quiet, 1, "one line per run, no progress bar"},
@@ -471,7 +476,9 @@ int command_arena(int argc, char **argv) {
     static const char *const usage =
         "usage: ctape arena --losses LIST --data SPEC --out DIR [--seeds N] [--imbalance exp:100] [--noise sym:0.4] "
         "[--model SPEC] [--epochs N] ...\nRaces losses over seeds and data conditions: one training run each, runs.csv "
-        "and a table of means with 95% intervals and paired differences from the baseline in DIR/table.md.";
+        "and a table of means with 95% intervals and paired differences from the baseline in DIR/table.md.\n"
+        "Embedding losses (supcon, ntxent, circle, circle_class, triplet, center) train a network of --embedding-dim "
+        "outputs and are judged by kNN and linear-probe accuracy on its frozen features (optim/arena.h).";
     if (!command_flags("arena", argc, argv, flags, (int)(sizeof flags / sizeof *flags), usage, NULL)) return 2;
     if (!losses || !data || !out) {
         fprintf(stderr, "ctape arena: --losses, --data and --out are required (ctape arena --help)\n");
@@ -504,7 +511,8 @@ int command_arena(int argc, char **argv) {
                                              .crop_padding = crop, .hflip = flip, .normalize = !no_normalize,
                                              .flips = cifar ? ct_cifar10_flips : digits ? ct_mnist_flips : NULL,
                                              .n_flips = cifar || digits ? 5 : 0, .baseline = baseline, .out = out,
-                                             .progress = quiet ? 2 : 1));
+                                             .progress = quiet ? 2 : 1, .embedding_dim = embedding_dim, .knn_k = knn_k,
+                                             .probe_iterations = probe_iterations));
     datasets_free(&d);
     if (status != CT_OK) {
         fprintf(stderr, "ctape arena: %s\n", ct_last_error());

@@ -1,10 +1,12 @@
 /* tests/optim/test_arena.c — the loss arena (optim/arena.h): Student's t quantiles and intervals
- * against published table values, the spec-list splitter, and a small arena on synthetic data: its
- * rows, its table, continuing where it stopped, and its refusals. */
+ * against published table values, the spec-list splitter, and small arenas on synthetic data: its
+ * rows, its table, continuing where it stopped, its refusals, and embedding losses judged by kNN and
+ * linear-probe accuracy beside a classifier. */
 #include "../test.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* t(0.975, df) from the standard tables (to the 7 digits printed there). */
 CT_TEST(arena, student_t_quantiles_and_intervals) {
@@ -83,10 +85,191 @@ CT_TEST(arena, runs_tabulates_and_continues) {
     CHECK(ct_arena_run(train, test, o) == CT_ERR_VALUE && strstr(ct_last_error(), "exp:0.5"), "%s", ct_last_error());
     o.conditions = "asym:0.2";
     CHECK(ct_arena_run(train, test, o) == CT_ERR_VALUE && strstr(ct_last_error(), ".flips"), "%s", ct_last_error());
-    o.conditions = "clean", o.losses = "supcon";
-    CHECK(ct_arena_run(train, test, o) == CT_ERR_VALUE && strstr(ct_last_error(), "embeddings"), "%s", ct_last_error());
+    o.conditions = "clean", o.losses = "supcon", o.embedding_dim = 0;
+    CHECK(ct_arena_run(train, test, o) == CT_ERR_VALUE && strstr(ct_last_error(), ".embedding_dim = 0"), "%s",
+          ct_last_error());
+    o.losses = "ntxent", o.embedding_dim = 16;
+    CHECK(ct_arena_run(train, test, o) == CT_ERR_VALUE && strstr(ct_last_error(), "augmentation"), "%s", ct_last_error());
     o.losses = "cross_entropy", o.baseline = "focal";
     CHECK(ct_arena_run(train, test, o) == CT_ERR_VALUE && strstr(ct_last_error(), "not one of the losses"), "%s",
           ct_last_error());
+    ct_dataset_free(train), ct_dataset_free(test);
+}
+
+/* The value of column `name` in data line `line` (1-based) of runs.csv, NaN when empty. */
+static double csv_value(const char *path, int line, const char *name) {
+    char *text = slurp(path);
+    if (!text) return NAN;
+    int column = -1, at = 0;
+    const char *p = text;
+    for (int l = 0; l <= line && *p; l++) {
+        int c = 0, quoted = 0;
+        const char *start = p;
+        for (; *p && *p != '\n'; p++) {
+            if (*p == '"') quoted = !quoted;
+            if (*p == ',' && !quoted) {
+                if (l == 0 && (int)strlen(name) == p - start && !strncmp(start, name, strlen(name))) column = c;
+                if (l == line && c == column) at = (int)(start - text);
+                c++, start = p + 1;
+            }
+        }
+        if (l == line && c == column) at = (int)(start - text);
+        if (*p) p++;
+    }
+    const double v = column >= 0 && text[at] != ',' && text[at] != '\n' ? strtod(text + at, NULL) : NAN;
+    free(text);
+    return v;
+}
+
+/* Four classes told apart by 4 of 24 pixels (ct_test_blobs' pattern), the other 20 uniform noise
+ * that dominates the distances: an untrained network's features are near chance for kNN, a network
+ * trained to embed the classes is not. */
+static ct_dataset *noisy_blobs(int n, uint64_t seed) {
+    ct_dataset *d = calloc(1, sizeof *d);
+    d->n = n, d->channels = 1, d->height = 1, d->width = 24, d->classes = 4;
+    d->images = malloc((size_t)n * 24);
+    d->labels = malloc((size_t)n * sizeof *d->labels);
+    ct_rng rng;
+    ct_rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++) {
+        const int y = i % 4;
+        d->labels[i] = y;
+        for (int k = 0; k < 24; k++) {
+            const double v = k < 4 ? (k == y ? 200 : 60) + ct_rng_normal(&rng, 0, 20) : 255 * ct_rng_uniform(&rng);
+            d->images[(size_t)i * 24 + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    snprintf(d->source, sizeof d->source, "noisy blobs");
+    return d;
+}
+
+/* SupCon (two views) and triplet beside cross-entropy: the embedding rows hold kNN and probe accuracy
+ * far above chance (25%) and above those of the untrained network, and no classifier metrics; the
+ * classifier row the reverse; table.md compares like with like and labels the cross-kind column. */
+CT_TEST(arena, embedding_losses_are_judged_by_knn_and_probe) {
+    ct_dataset *train = noisy_blobs(400, 1), *test = noisy_blobs(200, 2);
+    /* the untrained network (seed 0, as the arena's first seed builds it) on the same normalised inputs */
+    float mean[CT_LOADER_MAX_CHANNELS] = {0}, std[CT_LOADER_MAX_CHANNELS] = {1, 1, 1, 1};
+    ct_dataset_channel_stats(train, mean, std);
+    ct_loader_opts eo = CT_LOADER(.batch = 500, .shuffle = 0, .normalize = 1);
+    memcpy(eo.mean, mean, sizeof eo.mean), memcpy(eo.std, std, sizeof eo.std);
+    ct_loader *ltr = ct_loader_new(train, eo), *lte = ct_loader_new(test, eo);
+    ct_model *m = ct_model_new();
+    ct_module *net = ct_model_parse(m, "mlp:hidden=[16]", CT_SHAPE(1, 1, 24), 8);
+    ct_probe_result untrained;
+    CHECK(ct_probe_evaluate(m, net, ct_loader_source(ltr), ct_loader_source(lte), 4, CT_PROBE(), &untrained) == CT_OK,
+          "%s", ct_last_error());
+    CHECK(untrained.knn_accuracy < 0.6, "the untrained network's kNN accuracy is %g already", untrained.knn_accuracy);
+    ct_model_free(m);
+    ct_loader_free(ltr), ct_loader_free(lte);
+    char out[1100], csv[1200], table[1200];
+    snprintf(out, sizeof out, "%s/arena", ct_test_tmpdir());
+    snprintf(csv, sizeof csv, "%s/runs.csv", out), snprintf(table, sizeof table, "%s/table.md", out);
+    ct_arena_opts o = CT_ARENA(.losses = "cross_entropy; supcon:temperature=0.1; triplet:margin=0.5", .seeds = 1,
+                               .model = "mlp:hidden=[16]", .optim = "adam:lr=0.01", .epochs = 5, .batch = 50,
+                               .embedding_dim = 8, .out = out, .progress = 0);
+    CHECK(ct_arena_run(train, test, o) == CT_OK, "%s", ct_last_error());
+    CHECK(count_lines(csv) == 4, "runs.csv has %d lines", count_lines(csv));
+    const double ce = csv_value(csv, 1, "accuracy");
+    CHECK(ce > 0.8 && isnan(csv_value(csv, 1, "knn_accuracy")) && isnan(csv_value(csv, 1, "probe_accuracy")),
+          "cross-entropy: accuracy %g, kNN %g, probe %g", ce, csv_value(csv, 1, "knn_accuracy"),
+          csv_value(csv, 1, "probe_accuracy"));
+    for (int line = 2; line <= 3; line++) {
+        const double knn = csv_value(csv, line, "knn_accuracy"), probe = csv_value(csv, line, "probe_accuracy");
+        CHECK(knn > 0.85 && probe > 0.85 && knn > untrained.knn_accuracy + 0.3 &&
+                  probe > untrained.probe_accuracy + 0.3, "line %d: kNN %g, probe %g (chance 0.25, "
+              "untrained kNN %g, probe %g)", line, knn, probe, untrained.knn_accuracy, untrained.probe_accuracy);
+        CHECK(isnan(csv_value(csv, line, "accuracy")) && isnan(csv_value(csv, line, "ece")) &&
+                  isnan(csv_value(csv, line, "best_accuracy")) && csv_value(csv, line, "seconds") >= 0,
+              "line %d has classifier metrics", line);
+    }
+    char *text = slurp(table);
+    CHECK(text && strstr(text, "knn_accuracy |") && strstr(text, "probe_accuracy |") && strstr(text, "Δ linear top-1") &&
+              strstr(text, "SupCon paper") && strstr(text, " — |"),
+          "table.md:\n%s", text ? text : "");
+    free(text);
+    ct_dataset_free(train), ct_dataset_free(test);
+}
+
+/* ct_fit trains a loss with learnable state given as .bound_loss: center loss's centres, bound into the
+ * model before the optimizer is made, move, and the loss falls. */
+CT_TEST(arena, fit_trains_a_bound_loss_given_as_bound_loss) {
+    ct_dataset *train = blobs(200, 3);
+    ct_model *m = ct_model_new();
+    ct_module *net = ct_model_parse(m, "mlp:hidden=[16]", CT_SHAPE(1, 1, 8), 4);
+    ct_loss *center = ct_loss_parse("center:lambda=1");
+    CHECK(ct_loss_bind(center, m, "loss", 4, 4) == CT_OK, "%s", ct_last_error());
+    ct_tensor *centers = ct_model_param(m, ct_model_param_count(m) - 1);
+    CHECK(!strcmp(centers->name, "loss.centers"), "the last parameter is %s", centers->name);
+    ct_real before[16];
+    memcpy(before, centers->data, sizeof before);
+    ct_optim *opt = ct_optim_parse(m, "adam:lr=0.01");
+    ct_loader *l = ct_loader_new(train, CT_LOADER(.batch = 50, .seed = 1));
+    ct_fit_result r;
+    ct_fit_result first;
+    CHECK(ct_fit(m, net, opt, ct_loader_source(l), NULL, CT_FIT(.epochs = 1, .bound_loss = center, .progress = 0), &first) ==
+              CT_OK, "%s", ct_last_error());
+    CHECK(ct_fit(m, net, opt, ct_loader_source(l), NULL, CT_FIT(.epochs = 5, .bound_loss = center, .progress = 0), &r) ==
+              CT_OK, "%s", ct_last_error());
+    double moved = 0;
+    for (int k = 0; k < 16; k++) moved = fmax(moved, fabs(centers->data[k] - before[k]));
+    CHECK(moved > 1e-3, "the centres moved by %g only", moved);
+    CHECK(r.last.train_loss < 0.5 * first.last.train_loss, "loss %g after 1 epoch, %g after 6", first.last.train_loss,
+          r.last.train_loss);
+    ct_loader_free(l);
+    ct_optim_free(opt);
+    ct_loss_free(center);
+    ct_model_free(m);
+    ct_dataset_free(train);
+}
+
+/* A runs.csv written before the kNN and probe columns existed: its rows are found by the header's
+ * names (the run is not repeated) and the file is rewritten with the current columns, values kept. */
+CT_TEST(arena, an_older_runs_csv_is_read_by_column_names_and_upgraded) {
+    ct_dataset *train = blobs(100, 1), *test = blobs(40, 2);
+    char out[1100], csv[1200];
+    snprintf(out, sizeof out, "%s/arena", ct_test_tmpdir());
+    snprintf(csv, sizeof csv, "%s/runs.csv", out);
+    CHECK(mkdir(out, 0777) == 0, "mkdir %s", out);
+    FILE *f = fopen(csv, "w");
+    fputs("loss,condition,seed,accuracy,balanced_accuracy,minority_accuracy,macro_f1,nll,brier,ece,best_accuracy,seconds,"
+          "per_class_accuracy\n\"cross_entropy:reduction=mean,label_smoothing=0,ignore_index=-100,weight=[]\",\"clean\",0,"
+          "0.5,0.5,0.25,0.4,1.5,0.6,0.1,0.75,12,\"0.5 0.5 0.25 0.75\"\n", f);
+    fclose(f);
+    ct_arena_opts o = CT_ARENA(.losses = "cross_entropy", .seeds = 1, .model = "mlp:hidden=[4]", .batch = 50, .out = out,
+                               .progress = 0);
+    CHECK(ct_arena_run(train, test, o) == CT_OK, "%s", ct_last_error());
+    CHECK(count_lines(csv) == 2, "%d lines: the run in the old file ran again", count_lines(csv));
+    CHECK(csv_value(csv, 1, "accuracy") == 0.5 && csv_value(csv, 1, "ece") == 0.1 && csv_value(csv, 1, "seconds") == 12 &&
+              isnan(csv_value(csv, 1, "knn_accuracy")) && isnan(csv_value(csv, 1, "probe_accuracy")),
+          "accuracy %g, ece %g, seconds %g, kNN %g", csv_value(csv, 1, "accuracy"), csv_value(csv, 1, "ece"),
+          csv_value(csv, 1, "seconds"), csv_value(csv, 1, "knn_accuracy"));
+    char *text = slurp(csv);
+    CHECK(text && strstr(text, ",seconds,knn_accuracy,probe_accuracy,per_class_accuracy\n") &&
+              strstr(text, "\"0.5 0.5 0.25 0.75\""), "runs.csv:\n%s", text ? text : "");
+    free(text);
+    ct_dataset_free(train), ct_dataset_free(test);
+}
+
+/* The losses with learnable state (center's centres, circle_class's proxies, bound into the model) and
+ * NT-Xent (two views made different by flips, run as SupCon on the samples) go through the arena:
+ * a row each, with kNN and probe accuracies that are accuracies. */
+CT_TEST(arena, bound_losses_and_ntxent_run_in_the_arena) {
+    ct_dataset *train = noisy_blobs(400, 1), *test = noisy_blobs(200, 2);
+    char out[1100], csv[1200];
+    snprintf(out, sizeof out, "%s/arena", ct_test_tmpdir());
+    snprintf(csv, sizeof csv, "%s/runs.csv", out);
+    ct_arena_opts o = CT_ARENA(.losses = "center:lambda=1; circle_class; ntxent", .seeds = 1, .model = "mlp:hidden=[16]",
+                               .optim = "adam:lr=0.01", .epochs = 5, .batch = 50, .hflip = 1, .embedding_dim = 8,
+                               .out = out, .progress = 0);
+    CHECK(ct_arena_run(train, test, o) == CT_OK, "%s", ct_last_error());
+    CHECK(count_lines(csv) == 4, "runs.csv has %d lines", count_lines(csv));
+    for (int line = 1; line <= 3; line++) {
+        const double knn = csv_value(csv, line, "knn_accuracy"), probe = csv_value(csv, line, "probe_accuracy");
+        CHECK(knn >= 0 && knn <= 1 && probe >= 0 && probe <= 1, "line %d: kNN %g, probe %g", line, knn, probe);
+        /* above the untrained network's kNN (under 0.6, checked above): center and circle_class learn;
+         * NT-Xent, unsupervised with flips as its only augmentation, need not */
+        CHECK(line == 3 || knn > 0.6, "line %d: kNN %g after training", line, knn);
+    }
     ct_dataset_free(train), ct_dataset_free(test);
 }
