@@ -122,6 +122,10 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
     /* quantisation tables defined so far, and the one each frame component uses: stb 2.27
      * dequantises with a table no DQT segment set from uninitialised memory too */
     int quant_defined[4] = {0}, frame_tables[4], frame_components = 0;
+    /* a baseline or extended frame decodes every scan with both its DC and its AC table (stb 2.27
+     * sets the spectral end to 63 whatever the scan header says); only a progressive one (SOF2)
+     * decodes DC scans (Ss = 0) without the AC table and AC scans without the DC table */
+    int progressive = 0;
     for (;;) {
         if (in_scan) {
             for (;;) {
@@ -197,6 +201,7 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
         if (marker == 0xc0 || marker == 0xc1 || marker == 0xc2) { /* SOF: P, Y, X, Nf, Nf × (id, HV, table) */
             const uint8_t *h = b + pos + 2;
             frame_components = 0;
+            progressive = marker == 0xc2;
             if (seg_len >= 8 && h[5] >= 1 && h[5] <= 4 && seg_len == 8 + 3 * (size_t)h[5]) /* else stb refuses it */
                 for (int k = 0; k < h[5]; k++) frame_tables[frame_components++] = h[6 + 3 * k + 2] & 15;
         }
@@ -212,8 +217,8 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
                 for (size_t k = 0; k < n; k++) {
                     const int dc = h[2 + 2 * k] >> 4, ac = h[2 + 2 * k] & 15, spectral_start = h[1 + 2 * n],
                               spectral_end = h[2 + 2 * n];
-                    if ((spectral_start == 0 && (dc > 3 || !defined[0][dc])) ||
-                        (spectral_end > 0 && (ac > 3 || !defined[1][ac])))
+                    const int uses_dc = !progressive || spectral_start == 0, uses_ac = !progressive || spectral_end > 0;
+                    if ((uses_dc && (dc > 3 || !defined[0][dc])) || (uses_ac && (ac > 3 || !defined[1][ac])))
                         return fail(why, "%s: JPEG scan at byte %zu uses Huffman table DC %d / AC %d, which no DHT "
                                     "segment defined before it", path, at, dc, ac);
                 }

@@ -327,6 +327,25 @@ CT_TEST(data, idx_gz_header_split_over_members) {
 
 /* ---- images ------------------------------------------------------------------------------ */
 
+/* SOI, a quantisation table, a baseline frame of one 8×8 component, DC and AC Huffman tables 0 of
+ * one 1-bit code each, a scan that names DC table 0 and AC table 3 with Ss = Se = 0, EOI. */
+static size_t jpeg_baseline_scan_without_ac_table(uint8_t *b) {
+    size_t n = 0;
+    b[n++] = 0xff, b[n++] = 0xd8;
+    b[n++] = 0xff, b[n++] = 0xdb, b[n++] = 0x00, b[n++] = 67, b[n++] = 0x00; /* DQT: table 0, 64 ones */
+    for (int i = 0; i < 64; i++) b[n++] = 1;
+    const uint8_t frame[] = {0xff, 0xc0, 0x00, 11, 8, 0, 8, 0, 8, 1, 1, 0x11, 0}; /* SOF0: 8×8, component 1 */
+    memcpy(b + n, frame, sizeof frame), n += sizeof frame;
+    for (int table = 0; table < 2; table++) { /* DHT: class (DC, AC) 0, id 0, one code of length 1 */
+        const uint8_t dht[] = {0xff, 0xc4, 0x00, 20, (uint8_t)(table << 4), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                               0, 0};
+        memcpy(b + n, dht, sizeof dht), n += sizeof dht;
+    }
+    const uint8_t scan[] = {0xff, 0xda, 0x00, 8, 1, 1, 0x03, 0, 0, 0, 0x55, 0x55, 0xff, 0xd9};
+    memcpy(b + n, scan, sizeof scan), n += sizeof scan;
+    return n;
+}
+
 typedef struct {
     const char *name;     /* file name; the extension picks the format expected */
     uint8_t bytes[160];
@@ -455,6 +474,12 @@ static int hostile_images(hostile_image *h) {
                                                  0x11, 0, 0x3f, 0, 0, 0xff, 0xd9}, 41,
                           "uses Huffman table DC 0 / AC 0, which no DHT segment defined before it"};
     n++;
+    /* a baseline scan using AC table 3, never defined, with a spectral end of 0 in its header: stb
+     * 2.27 decodes it with AC table 3 anyway (a baseline scan's end is always 63), from uninitialised
+     * memory (fuzz_image: an index of -16776385 into a Huffman table's 257 sizes) */
+    h[n] = (hostile_image){"dht-baseline-ac.jpg", {0}, 0,
+                          "uses Huffman table DC 0 / AC 3, which no DHT segment defined before it"};
+    h[n].len = jpeg_baseline_scan_without_ac_table(h[n].bytes), n++;
     h[n] = (hostile_image){"no-eoi.jpg", {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 'a', 'b', 0xff, 0xda, 0x00, 0x02, 1, 2, 3}, 15,
                           "JPEG is truncated (no end-of-image marker)"};
     n++;
