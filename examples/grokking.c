@@ -9,6 +9,7 @@
  *      runs/grokking/collapsed.png              the fraction of the training set whose probability
  *                                               of its label is exactly 1 (under the run's own
  *                                               loss and precision), every CSV overlaid
+ *      runs/grokking/train_loss.png             the training loss (log scale), every CSV overlaid
  *
  * The task: y = (a + b) mod p for all p² pairs (a, b), a random `--train-fraction` of them to
  * train on, the rest to test; the input is one-hot(a) ++ one-hot(b), the network a ReLU MLP
@@ -34,7 +35,7 @@
 
 typedef struct {
     int modulus, hidden, steps, log_every;
-    double train_fraction, lr;
+    double train_fraction, lr, adam_eps;
     unsigned long long seed;
     const char *losses, *out;
 } grok_options;
@@ -141,7 +142,7 @@ static int grok_run(const grok_options *o, const char *loss, const grok_split *t
     const int p = o->modulus;
     grok_net net = {ct_linear_new(model, "fc1", 2 * p, o->hidden), ct_linear_new(model, "fc2", o->hidden, o->hidden),
                     ct_linear_new(model, "fc3", o->hidden, p)};
-    ct_optim *opt = ct_adam_new(model, CT_ADAM(.lr = o->lr));
+    ct_optim *opt = ct_adam_new(model, CT_ADAM(.lr = o->lr, .eps = o->adam_eps));
     ct_tape *tape = ct_tape_new();
     const ct_labels ytrain = CT_LABELS(train->y, train->n);
     int ok = 1;
@@ -221,11 +222,12 @@ static int grok_read_column(const char *path, int col, double **x, double **y) {
 /* Test accuracy and collapsed fraction of every run in OUT, each loss one colour, float64 dashed. */
 static int grok_plot(const char *out) {
     static const char *const losses[] = {"softmax", "stablemax"}, *const precisions[] = {"f32", "f64"};
-    static const char *const what[] = {"test accuracy", "collapsed fraction of the training set"};
-    static const int column[] = {3, 4};
-    char labels[2][4][64], path[1024];
+    static const char *const what[] = {"test accuracy", "collapsed fraction of the training set", "training loss"};
+    static const char *const file[] = {"test_accuracy", "collapsed", "train_loss"};
+    static const int column[] = {3, 4, 1};
+    char labels[3][4][64], path[1024];
     int ok = 1;
-    for (int w = 0; w < 2; w++) {
+    for (int w = 0; w < 3; w++) {
         ct_plot_series series[4];
         double *xs[4] = {0}, *ys[4] = {0};
         int n = 0;
@@ -242,9 +244,11 @@ static int grok_plot(const char *out) {
                 series[n] = (ct_plot_series){labels[w][n], xs[n], ys[n], points, q == 1, l};
                 n++;
             }
-        snprintf(path, sizeof path, "%s/%s.png", out, w == 0 ? "test_accuracy" : "collapsed");
-        if (n && ct_plot_lines(path, series, n, CT_PLOT(.title = what[w], .x_label = "step", .y_label = what[w],
-                                                        .y_min = 0, .y_max = 1)) != CT_OK) {
+        snprintf(path, sizeof path, "%s/%s.png", out, file[w]);
+        const ct_plot_opts po = w == 2 ? CT_PLOT(.title = what[w], .x_label = "step", .y_label = what[w], .log_y = 1)
+                                       : CT_PLOT(.title = what[w], .x_label = "step", .y_label = what[w], .y_min = 0,
+                                                 .y_max = 1);
+        if (n && ct_plot_lines(path, series, n, po) != CT_OK) {
             fprintf(stderr, "grokking: %s\n", ct_last_error());
             ok = 0;
         } else if (n) {
@@ -267,7 +271,7 @@ static void usage(FILE *to, const char *prog) {
 
 int main(int argc, char **argv) {
     grok_options o = {.modulus = 113, .hidden = 200, .steps = 3000, .log_every = 20, .train_fraction = 0.4,
-                      .lr = 3e-3, .seed = 0, .losses = "softmax,stablemax", .out = "runs/grokking"};
+                      .lr = 3e-3, .adam_eps = 1e-8, .seed = 0, .losses = "softmax,stablemax", .out = "runs/grokking"};
     int plot_only = 0;
     const opt_spec specs[] = {
         {"--modulus", OPT_INT, &o.modulus, 2, "P  the modulus p (default 113)"},
@@ -276,6 +280,8 @@ int main(int argc, char **argv) {
         {"--log-every", OPT_INT, &o.log_every, 1, "K  a CSV row every K steps (default 20)"},
         {"--train-fraction", OPT_REAL, &o.train_fraction, 0, "F  share of the p² pairs to train on (default 0.4)"},
         {"--lr", OPT_REAL, &o.lr, 0, "LR Adam's learning rate (default 0.003)"},
+        {"--adam-eps", OPT_REAL_MIN, &o.adam_eps, 0,
+         "E  Adam's ε (default 1e-8; a tiny one such as 1e-30 keeps the steps lr-sized as the gradients vanish)"},
         {"--seed", OPT_U64, &o.seed, 0, "S  the split's and the initialisation's seed (default 0)"},
         {"--losses", OPT_STRING, &o.losses, 0, "L  softmax, stablemax or both (default softmax,stablemax)"},
         {"--out", OPT_STRING, &o.out, 0, "DIR  where the CSVs and PNGs go (default runs/grokking)"},
@@ -312,8 +318,8 @@ int main(int argc, char **argv) {
                 o.modulus * o.modulus, o.train_fraction);
         return 1;
     }
-    printf("p = %d: %d training pairs, %d test pairs; MLP %d-%d-%d-%d; Adam lr %g, full batch, %s\n", o.modulus,
-           train.n, test.n, 2 * o.modulus, o.hidden, o.hidden, o.modulus, o.lr, PRECISION_NAME);
+    printf("p = %d: %d training pairs, %d test pairs; MLP %d-%d-%d-%d; Adam lr %g, eps %g, full batch, %s\n",
+           o.modulus, train.n, test.n, 2 * o.modulus, o.hidden, o.hidden, o.modulus, o.lr, o.adam_eps, PRECISION_NAME);
     int ok = 1;
     if (want_softmax) ok = grok_run(&o, "softmax", &train, &test) && ok;
     if (want_stable) ok = grok_run(&o, "stablemax", &train, &test) && ok;
