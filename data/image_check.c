@@ -143,6 +143,12 @@ typedef struct {
         uint64_t *nonzero;   /* progressive: bit z of block (j·bw + i) set when coefficient z (natural order) is not 0 */
     } comp[4];
 } jpeg_frame;
+/* Bounds. The non-zero map takes 8 bytes a block of a component some AC scan codes; the frame is
+ * walked only when it is within max_pixels, and stb allocates 128 bytes of coefficients a block
+ * for the same frame. Time: a sequential block reads at least 2 bits, so its cost is bounded by
+ * the file; a progressive block in an end-of-band run reads nothing (first scans, O(1)) or a bit
+ * per non-zero coefficient after a pass over the band (refinements, as stb does), so a scan costs
+ * its bits plus its blocks, the work stb's own decode does for it. */
 
 /* stb's bit reader (code_buffer, code_bits, marker, nomore), plus how many of the bits are zeros
  * stb made up past a marker or the end of the file. */
@@ -257,7 +263,7 @@ static int walk_huffman(scan_walk *w, const jpeg_huffman *h, const char *kind, i
         first = (first + h->count[l]) << 1;
     }
     return fail(w->why, "%s: JPEG scan at byte %zu holds a code that Huffman table %s %d does not define, in %s %lld of "
-                "%lld (stb 2.27 refuses it or decodes garbage)", w->path, w->scan_at, kind, id, w->unit_name,
+                "%lld", w->path, w->scan_at, kind, id, w->unit_name,
                 w->unit + 1, w->units);
 }
 
