@@ -8,7 +8,11 @@
  *   2. JPEG: every marker segment fits in the file, every scan's quantisation tables were defined, and
  *      every Huffman table (DHT) declares at most
  *      256 codes that fit in its segment (stb 2.27 writes past a 257-byte array otherwise), and the
- *      file has its end-of-image marker (a cut JPEG has none);
+ *      file has its end-of-image marker (a cut JPEG has none); then the entropy-coded data of
+ *      every scan of the frame is decoded as stb reads it (sequential and progressive, restart
+ *      intervals, byte stuffing) and refused when it runs out before the frame's blocks are
+ *      decoded, holds a code no table defines, makes a DC value stb overflows on, leaves a
+ *      component uncoded or codes one before stb has set its coefficients;
  *   3. the size the header declares (stbi_info) is not zero and at most max_pixels;
  *   4. the file is long enough for the pixels it declares, where that is cheap to know:
  *      uncompressed TGA, BMP and PNM hold exactly width·height pixels of known bytes, RLE TGA at
@@ -107,13 +111,433 @@ static const char *other_format(const uint8_t *b, size_t len) {
     return NULL;
 }
 
+/* ---- JPEG: the entropy-coded data ---------------------------------------------------------- */
+
+/* stb 2.27 reads a scan's bits through a 32-bit buffer that it refills a byte at a time
+ * (stbi__grow_buffer_unsafe). When the refill meets a marker it stops without adding bits, and
+ * later refills add zero bytes. Its fast-AC path, the bit readers behind it and the progressive
+ * decoders then take more bits than the buffer holds: code_bits goes negative and the next refill
+ * shifts by more than 31 (undefined behaviour; on x86 a garbage image from a cut file). The walk
+ * below decodes every scan of the frame the way stb does, with the same buffer and the same
+ * refills at the same places (so it meets the same markers at restarts), and refuses a scan as
+ * soon as a read would take a bit the file does not hold, or meets a code no table defines. It
+ * does not compute pixels: it keeps only what decides which bits stb reads next (the Huffman
+ * symbols, the end-of-band run, the DC predictions, and in progressive frames which coefficients
+ * are non-zero). */
+
+/* A Huffman table as a DHT segment defines it: canonical codes, count[l] of length l. */
+typedef struct {
+    int defined;
+    uint8_t count[17];
+    uint8_t values[256];
+} jpeg_huffman;
+
+/* The frame stb decodes (the first SOF0/1/2), with what the walk needs of each component. */
+typedef struct {
+    int valid, progressive, n, mcu_x, mcu_y;
+    struct {
+        int id, h, v, tq;
+        int bw, bh;          /* blocks a non-interleaved scan covers: ceil(ceil(X·H/Hmax)/8) × the same for Y */
+        int dc_first;        /* progressive: a first DC scan has set (and stb zeroed) every block */
+        int coded;           /* sequential: some scan has decoded the component */
+        uint64_t *nonzero;   /* progressive: bit z of block (j·bw + i) set when coefficient z (natural order) is not 0 */
+    } comp[4];
+} jpeg_frame;
+/* Bounds. The non-zero map takes 8 bytes a block of a component some AC scan codes; the frame is
+ * walked only when it is within max_pixels, and stb allocates 128 bytes of coefficients a block
+ * for the same frame. Time: a sequential block reads at least 2 bits, so its cost is bounded by
+ * the file; a progressive block in an end-of-band run reads nothing (first scans, O(1)) or a bit
+ * per non-zero coefficient after a pass over the band (refinements, as stb does), so a scan costs
+ * its bits plus its blocks, the work stb's own decode does for it. */
+
+/* stb's bit reader (code_buffer, code_bits, marker, nomore), plus how many of the bits are zeros
+ * stb made up past a marker or the end of the file. */
+typedef struct {
+    const uint8_t *b;
+    size_t len, pos, end; /* end: where the data ran out (the 0xFF of the marker, or len) */
+    uint32_t buffer;
+    int bits, pad, nomore, marker; /* marker: -1 when none */
+} bit_reader;
+
+/* One scan's walk: the reader, where the scan is, and the unit (MCU, or block when the scan has one
+ * component) being decoded, for the messages. */
+typedef struct {
+    const char *path;
+    char **why;
+    size_t scan_at;
+    bit_reader r;
+    long long unit, units;
+    const char *unit_name;
+    int eob_run;
+    int dc_pred[4];
+    int ss, se, ah, al;
+} scan_walk;
+
+static unsigned walk_get8(bit_reader *r) { return r->pos < r->len ? r->b[r->pos++] : (r->pos++, 0u); }
+
+/* stbi__grow_buffer_unsafe: bytes into the buffer until it holds more than 24 bits; 0xFF 0x00 is a
+ * 0xFF byte, 0xFF then fill 0xFFs then anything else is a marker, which stops the data: the call
+ * returns without adding bits, later calls add zero bytes. Past the end of the file stb reads 0. */
+static void walk_grow(bit_reader *r) {
+    do {
+        const size_t at = r->pos;
+        const int made_up = r->nomore || at >= r->len;
+        const unsigned b = r->nomore ? 0 : walk_get8(r);
+        if (b == 0xff) {
+            unsigned c = walk_get8(r);
+            while (c == 0xff) c = walk_get8(r);
+            if (c != 0) {
+                r->marker = (int)c;
+                r->nomore = 1;
+                if (r->end == SIZE_MAX) r->end = at;
+                return;
+            }
+        }
+        if (made_up && r->end == SIZE_MAX) r->end = r->len;
+        r->buffer |= b << (24 - r->bits);
+        r->bits += 8;
+        if (made_up) r->pad += 8;
+    } while (r->bits <= 24);
+}
+
+/* stbi__jpeg_reset: at the start of a scan and after each restart marker. */
+static void walk_reset(scan_walk *w, int restart_interval, int *todo) {
+    w->r.buffer = 0, w->r.bits = 0, w->r.pad = 0, w->r.nomore = 0, w->r.marker = -1, w->r.end = SIZE_MAX;
+    memset(w->dc_pred, 0, sizeof w->dc_pred);
+    w->eob_run = 0;
+    *todo = restart_interval ? restart_interval : 0x7fffffff;
+}
+
+static int walk_ran_out(scan_walk *w) {
+    const bit_reader *r = &w->r;
+    if (r->end < r->len && r->marker >= 0)
+        return fail(w->why, "%s: JPEG scan at byte %zu runs out of data at byte %zu (marker 0x%02x) in %s %lld of the "
+                    "%lld it needs: a cut or corrupt file", w->path, w->scan_at, r->end, r->marker, w->unit_name,
+                    w->unit + 1, w->units);
+    return fail(w->why, "%s: JPEG scan at byte %zu runs out of data at the end of the file in %s %lld of the %lld it "
+                "needs: a cut or corrupt file", w->path, w->scan_at, w->unit_name, w->unit + 1, w->units);
+}
+
+/* Takes n (1..16) bits off the top of the buffer; 1 (refused) when the file does not hold them. */
+static int walk_take(scan_walk *w, int n, uint32_t *value) {
+    bit_reader *r = &w->r;
+    *value = 0;
+    if (n > r->bits - r->pad) return walk_ran_out(w);
+    *value = r->buffer >> (32 - n);
+    r->buffer <<= n;
+    r->bits -= n;
+    return 0;
+}
+
+/* stbi__jpeg_get_bits / stbi__jpeg_get_bit: n raw bits, refilling first when fewer are buffered. */
+static int walk_bits(scan_walk *w, int n, uint32_t *value) {
+    if (w->r.bits < n) walk_grow(&w->r);
+    return walk_take(w, n, value);
+}
+
+/* stbi__extend_receive: n (1..15) bits read as a signed magnitude of category n. */
+static int walk_extend(scan_walk *w, int n, int *value) {
+    uint32_t k;
+    if (walk_bits(w, n, &k)) return 1;
+    *value = k >> (n - 1) ? (int)k : (int)k - (int)((1u << n) - 1);
+    return 0;
+}
+
+/* stbi__jpeg_huff_decode: the symbol of the next code, found canonically from the 16 bits on top of
+ * the buffer (the codes of length l run from first to first + count[l] − 1; the first code of
+ * length l + 1 is (first + count[l]) << 1), which is what stb's fast table and maxcode find. */
+static int walk_huffman(scan_walk *w, const jpeg_huffman *h, const char *kind, int id, int *symbol) {
+    bit_reader *r = &w->r;
+    *symbol = 0;
+    if (r->bits < 16) walk_grow(r);
+    const uint32_t top = r->buffer >> 16;
+    uint32_t first = 0, index = 0, code;
+    for (int l = 1; l <= 16; l++) {
+        if (l > r->bits - r->pad) return walk_ran_out(w);
+        const uint32_t prefix = top >> (16 - l);
+        if (prefix - first < h->count[l]) {
+            *symbol = h->values[index + prefix - first];
+            return walk_take(w, l, &code);
+        }
+        index += h->count[l];
+        first = (first + h->count[l]) << 1;
+    }
+    return fail(w->why, "%s: JPEG scan at byte %zu holds a code that Huffman table %s %d does not define, in %s %lld of "
+                "%lld", w->path, w->scan_at, kind, id, w->unit_name,
+                w->unit + 1, w->units);
+}
+
+/* A DC difference (category t, then t bits) added to the component's prediction: stb keeps the sum
+ * in an int and multiplies it by its dequantisation factor (baseline) or 2^Al (progressive), also
+ * in an int; a sum or product outside int is undefined behaviour. Real files stay within ±2^11. */
+static int walk_dc(scan_walk *w, const jpeg_huffman *h, int table, int component, int64_t factor) {
+    int t, diff = 0;
+    if (walk_huffman(w, h, "DC", table, &t)) return 1;
+    if (t > 15)
+        return fail(w->why, "%s: JPEG scan at byte %zu holds a DC difference of category %d (at most 15), in %s %lld of "
+                    "%lld", w->path, w->scan_at, t, w->unit_name, w->unit + 1, w->units);
+    if (t && walk_extend(w, t, &diff)) return 1;
+    const int64_t dc = (int64_t)w->dc_pred[component] + diff;
+    if (dc * factor > INT_MAX || dc * factor < INT_MIN)
+        return fail(w->why, "%s: JPEG scan at byte %zu makes a DC coefficient of %lld (times %lld overflows an int), in "
+                    "%s %lld of %lld", w->path, w->scan_at, (long long)dc, (long long)factor, w->unit_name,
+                    w->unit + 1, w->units);
+    w->dc_pred[component] = (int)dc;
+    return 0;
+}
+
+/* stbi__jpeg_decode_block: a sequential block, DC then AC coefficients 1..63. A symbol r/s puts
+ * coefficient k + r, s bits; s = 0 ends the block unless r = 15 (sixteen zeros). */
+static int walk_block(scan_walk *w, const jpeg_huffman *dc, int dc_id, const jpeg_huffman *ac, int ac_id,
+                      int component, int dc_factor) {
+    if (w->r.bits < 16) walk_grow(&w->r);
+    if (walk_dc(w, dc, dc_id, component, dc_factor)) return 1;
+    int k = 1;
+    do {
+        int rs, value;
+        if (w->r.bits < 16) walk_grow(&w->r);
+        if (walk_huffman(w, ac, "AC", ac_id, &rs)) return 1;
+        const int s = rs & 15, run = rs >> 4;
+        if (s == 0) {
+            if (rs != 0xf0) break;
+            k += 16;
+        } else {
+            k += run + 1;
+            if (walk_extend(w, s, &value)) return 1;
+        }
+    } while (k < 64);
+    return 0;
+}
+
+/* stbi__jpeg_dezigzag: natural position of zigzag index k; stb lets corrupt data run to 78. */
+static const uint8_t walk_dezigzag[64 + 15] = {
+    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13,
+    6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31,
+    39, 46, 53, 60, 61, 54, 47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
+
+/* stbi__jpeg_decode_block_prog_dc: a first DC scan (Ah = 0) zeroes the block and codes the DC
+ * difference; a refinement reads one bit. */
+static int walk_prog_dc(scan_walk *w, const jpeg_huffman *dc, int dc_id, int component, uint64_t *nonzero) {
+    if (w->r.bits < 16) walk_grow(&w->r);
+    if (w->ah == 0) {
+        if (nonzero) *nonzero = 0;
+        return walk_dc(w, dc, dc_id, component, (int64_t)1 << w->al);
+    }
+    uint32_t bit;
+    return walk_bits(w, 1, &bit);
+}
+
+/* stbi__jpeg_decode_block_prog_ac, coefficients Ss..Se of one block. */
+static int walk_prog_ac(scan_walk *w, const jpeg_huffman *ac, int ac_id, uint64_t *nonzero) {
+    uint32_t bit;
+    if (w->ah == 0) {
+        /* first AC scan: symbols as in a sequential block; s = 0, r < 15 ends this block and the
+         * next 2^r − 1 + (r bits) blocks of the band (EOBRUN), which read nothing */
+        if (w->eob_run) {
+            w->eob_run--;
+            return 0;
+        }
+        int k = w->ss;
+        do {
+            int rs, value;
+            if (w->r.bits < 16) walk_grow(&w->r);
+            if (walk_huffman(w, ac, "AC", ac_id, &rs)) return 1;
+            const int s = rs & 15, r = rs >> 4;
+            if (s == 0) {
+                if (r < 15) {
+                    uint32_t extra = 0;
+                    if (r && walk_bits(w, r, &extra)) return 1;
+                    w->eob_run = (1 << r) + (int)extra - 1;
+                    break;
+                }
+                k += 16;
+            } else {
+                k += r;
+                const int z = walk_dezigzag[k++];
+                if (walk_extend(w, s, &value)) return 1;
+                /* stb stores (short)(value · 2^Al): zero when the low 16 bits are */
+                const uint64_t stored = (uint64_t)((int64_t)value * ((int64_t)1 << w->al)) & 0xffff;
+                *nonzero = stored ? *nonzero | (uint64_t)1 << z : *nonzero & ~((uint64_t)1 << z);
+            }
+        } while (k <= w->se);
+        return 0;
+    }
+    /* refinement: each coefficient of the band already non-zero reads a correction bit as the walk
+     * passes it; a new coefficient (s = 1 and a sign bit) lands on the (r+1)-th zero one; s = 0,
+     * r < 15 ends the band here and starts an EOBRUN, whose blocks read only correction bits */
+    if (w->eob_run) {
+        w->eob_run--;
+        for (int k = w->ss; k <= w->se; k++)
+            if (*nonzero >> walk_dezigzag[k] & 1 && walk_bits(w, 1, &bit)) return 1;
+        return 0;
+    }
+    int k = w->ss;
+    do {
+        int rs;
+        if (walk_huffman(w, ac, "AC", ac_id, &rs)) return 1;
+        int s = rs & 15, r = rs >> 4;
+        if (s == 0) {
+            if (r < 15) {
+                uint32_t extra = 0;
+                if (r && walk_bits(w, r, &extra)) return 1;
+                w->eob_run = (1 << r) - 1 + (int)extra;
+                r = 64; /* no new coefficient: correction bits to the end of the band */
+            }
+        } else {
+            if (s != 1)
+                return fail(w->why, "%s: JPEG scan at byte %zu (an AC refinement) holds a coefficient of %d bits (must be "
+                            "1), in %s %lld of %lld", w->path, w->scan_at, s, w->unit_name, w->unit + 1, w->units);
+            if (walk_bits(w, 1, &bit)) return 1; /* sign */
+        }
+        while (k <= w->se) {
+            const int z = walk_dezigzag[k++];
+            if (*nonzero >> z & 1) {
+                if (walk_bits(w, 1, &bit)) return 1;
+            } else {
+                if (r == 0) {
+                    if (s) *nonzero |= (uint64_t)1 << z;
+                    break;
+                }
+                r--;
+            }
+        }
+    } while (k <= w->se);
+    return 0;
+}
+
+/* The frame of an SOF segment (h: after the length) as stbi__process_frame_header takes it; not
+ * valid (not walked) when stb refuses it, or when it is larger than max_pixels (the size check
+ * refuses it before stb decodes). */
+static void walk_frame(jpeg_frame *f, const uint8_t *h, size_t seg_len, int progressive, int64_t max_pixels) {
+    memset(f, 0, sizeof *f);
+    const int n = seg_len >= 8 ? h[5] : 0;
+    if ((n != 1 && n != 3 && n != 4) || seg_len != 8 + 3 * (size_t)n || h[0] != 8) return;
+    const int64_t height = be16(h + 1), width = be16(h + 3);
+    if (!height || !width || height > 1 << 24 || width > 1 << 24 || width * height > max_pixels ||
+        width * height * n > INT_MAX)
+        return;
+    int hmax = 1, vmax = 1;
+    for (int k = 0; k < n; k++) {
+        const uint8_t *c = h + 6 + 3 * k;
+        f->comp[k].id = c[0], f->comp[k].h = c[1] >> 4, f->comp[k].v = c[1] & 15, f->comp[k].tq = c[2];
+        if (!f->comp[k].h || f->comp[k].h > 4 || !f->comp[k].v || f->comp[k].v > 4 || f->comp[k].tq > 3) return;
+        if (f->comp[k].h > hmax) hmax = f->comp[k].h;
+        if (f->comp[k].v > vmax) vmax = f->comp[k].v;
+    }
+    for (int k = 0; k < n; k++) {
+        if (hmax % f->comp[k].h || vmax % f->comp[k].v) return;
+        f->comp[k].bw = (int)((width * f->comp[k].h + hmax - 1) / hmax + 7) / 8;
+        f->comp[k].bh = (int)((height * f->comp[k].v + vmax - 1) / vmax + 7) / 8;
+    }
+    f->mcu_x = (int)((width + 8 * hmax - 1) / (8 * hmax));
+    f->mcu_y = (int)((height + 8 * vmax - 1) / (8 * vmax));
+    f->n = n, f->progressive = progressive, f->valid = 1;
+}
+
+static void walk_frame_free(jpeg_frame *f) {
+    for (int k = 0; k < 4; k++) free(f->comp[k].nonzero), f->comp[k].nonzero = NULL;
+}
+
+/* stbi__parse_entropy_coded_data for the scan whose header (h: after the length) is at byte `at`
+ * and whose data starts at byte `data`. A scan stb refuses by its header is not walked (stb fails
+ * on it before reading its data). Units: a scan of one component is coded block by block over the
+ * component's bw × bh blocks; a scan of several, MCU by MCU over the frame's mcu_x × mcu_y, each
+ * MCU holding H × V blocks of each component in scan order. */
+static int walk_scan(const char *path, char **why, const uint8_t *b, size_t len, size_t at, size_t data,
+                     jpeg_frame *f, const uint8_t *h, const jpeg_huffman tables[2][4], const uint32_t quant_dc[4],
+                     int restart_interval) {
+    const int n = h[0];
+    int order[4];
+    if (n < 1 || n > f->n) return 0;
+    for (int k = 0; k < n; k++) {
+        int which = 0;
+        while (which < f->n && f->comp[which].id != h[1 + 2 * k]) which++;
+        if (which == f->n || h[2 + 2 * k] >> 4 > 3 || (h[2 + 2 * k] & 15) > 3) return 0;
+        order[k] = which;
+    }
+    scan_walk w = {.path = path, .why = why, .scan_at = at, .r = {.b = b, .len = len, .pos = data}};
+    w.ss = h[1 + 2 * n], w.se = h[2 + 2 * n], w.ah = h[3 + 2 * n] >> 4, w.al = h[3 + 2 * n] & 15;
+    if (f->progressive) {
+        if (w.ss > 63 || w.se > 63 || w.ss > w.se || w.ah > 13 || w.al > 13) return 0;
+        if ((n > 1 || w.ss == 0) && w.se != 0) return 0; /* stb: "can't merge dc and ac" */
+        for (int k = 0; k < n; k++) {
+            if (w.ss == 0 && w.ah == 0) {
+                f->comp[order[k]].dc_first = 1;
+            } else if (!f->comp[order[k]].dc_first) {
+                /* stb 2.27 does not zero its coefficients: they are set by the first DC scan */
+                return fail(why, "%s: JPEG progressive scan at byte %zu codes component %d before its first DC scan "
+                            "(stb 2.27 would read coefficients it never set)", path, at, order[k]);
+            }
+        }
+        if (w.ss > 0) {
+            uint64_t **map = &f->comp[order[0]].nonzero;
+            if (!*map) *map = calloc((size_t)f->comp[order[0]].bw * (size_t)f->comp[order[0]].bh, sizeof **map);
+            if (!*map) return fail(why, "%s: out of memory checking the JPEG scan at byte %zu", path, at);
+        }
+    } else {
+        if (w.ss != 0 || w.ah != 0 || w.al != 0) return 0;
+        w.se = 63; /* stb decodes every sequential scan to coefficient 63 */
+        for (int k = 0; k < n; k++) f->comp[order[k]].coded = 1;
+    }
+    int todo;
+    walk_reset(&w, restart_interval, &todo);
+    const int c0 = order[0];
+    w.units = n == 1 ? (long long)f->comp[c0].bw * f->comp[c0].bh : (long long)f->mcu_x * f->mcu_y;
+    w.unit_name = n == 1 ? "block" : "MCU";
+    for (w.unit = 0; w.unit < w.units; w.unit++) {
+        if (n == 1) {
+            const int dc = h[2] >> 4, ac = h[2] & 15;
+            uint64_t *nz = f->comp[c0].nonzero ? f->comp[c0].nonzero + w.unit : NULL;
+            if (!f->progressive) {
+                if (walk_block(&w, &tables[0][dc], dc, &tables[1][ac], ac, c0, (int)quant_dc[f->comp[c0].tq])) return 1;
+            } else if (w.ss == 0) {
+                if (walk_prog_dc(&w, &tables[0][dc], dc, c0, nz)) return 1;
+            } else if (walk_prog_ac(&w, &tables[1][ac], ac, nz)) {
+                return 1;
+            }
+        } else {
+            const long long i = w.unit % f->mcu_x, j = w.unit / f->mcu_x;
+            for (int k = 0; k < n; k++) {
+                const int c = order[k], dc = h[2 + 2 * k] >> 4, ac = h[2 + 2 * k] & 15;
+                for (int y = 0; y < f->comp[c].v; y++)
+                    for (int x = 0; x < f->comp[c].h; x++) {
+                        const long long bx = i * f->comp[c].h + x, by = j * f->comp[c].v + y;
+                        uint64_t *nz = f->comp[c].nonzero && bx < f->comp[c].bw && by < f->comp[c].bh
+                                           ? f->comp[c].nonzero + by * f->comp[c].bw + bx
+                                           : NULL;
+                        if (!f->progressive) {
+                            if (walk_block(&w, &tables[0][dc], dc, &tables[1][ac], ac, c, (int)quant_dc[f->comp[c].tq]))
+                                return 1;
+                        } else if (walk_prog_dc(&w, &tables[0][dc], dc, c, nz)) {
+                            return 1;
+                        }
+                    }
+            }
+        }
+        /* the restart interval counts units; at its end stb refills and, when the marker there is
+         * not RSTn, ends the scan, leaving the rest of the image undecoded */
+        if (--todo <= 0) {
+            if (w.r.bits < 24) walk_grow(&w.r);
+            if (w.r.marker < 0xd0 || w.r.marker > 0xd7) {
+                if (w.unit + 1 == w.units) return 0;
+                return fail(why, "%s: JPEG scan at byte %zu has no restart marker at byte %zu, where its restart "
+                            "interval ends after %s %lld of %lld (stb 2.27 would leave the rest undecoded)",
+                            path, at, w.r.marker >= 0 ? w.r.end : w.r.pos, w.unit_name, w.unit + 1, w.units);
+            }
+            walk_reset(&w, restart_interval, &todo);
+        }
+    }
+    return 0;
+}
+
 /* ---- JPEG: the marker segments --------------------------------------------------------------- */
 
 /* Walks the segments as stb reads them: between segments stb skips bytes up to an 0xFF, fill
  * bytes (0xFF) before a marker are skipped, and after a scan's header the entropy-coded data runs
  * to the next 0xFF that is followed by something other than 0 (a stuffed 0xFF) or a restart
  * marker. Every DHT segment stb could read is checked; the walk ends at end-of-image. */
-static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why) {
+static int jpeg_segments(const char *path, const uint8_t *b, size_t len, int64_t max_pixels, jpeg_frame *frame,
+                         char **why) {
     size_t pos = 2;
     int in_scan = 0;
     /* Huffman tables defined so far, [class: 0 DC, 1 AC][id]: stb 2.27 decodes a scan with a table
@@ -126,6 +550,12 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
      * sets the spectral end to 63 whatever the scan header says); only a progressive one (SOF2)
      * decodes DC scans (Ss = 0) without the AC table and AC scans without the DC table */
     int progressive = 0;
+    /* for the walk of the entropy-coded data: the tables as defined so far, each quantisation
+     * table's DC factor, the restart interval (DRI), whether the frame has been seen */
+    jpeg_huffman tables[2][4];
+    memset(tables, 0, sizeof tables);
+    uint32_t quant_dc[4] = {0};
+    int restart_interval = 0, frames = 0;
     for (;;) {
         if (in_scan) {
             for (;;) {
@@ -147,7 +577,15 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
         if (pos >= len) return fail(why, "%s: JPEG is truncated (no end-of-image marker)", path);
         const int marker = b[pos++];
         const size_t at = pos - 2;
-        if (marker == 0xd9) return 0; /* end of image */
+        if (marker == 0xd9) { /* end of image */
+            /* stb 2.27 returns a component no scan decoded from memory it never wrote */
+            for (int k = 0; frame->valid && k < frame->n; k++)
+                if (frame->progressive ? !frame->comp[k].dc_first : !frame->comp[k].coded)
+                    return fail(why, "%s: JPEG component %d (id %d) has no %sscan before the end of the image (stb "
+                                "2.27 would return its pixels from memory it never wrote)", path, k, frame->comp[k].id,
+                                frame->progressive ? "first DC " : "");
+            return 0;
+        }
         if (marker == 0x00 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) continue; /* no length */
         if (len - pos < 2) return fail(why, "%s: JPEG is truncated (in the segment at byte %zu)", path, at);
         const size_t seg_len = be16(b + pos);
@@ -184,6 +622,10 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
                     next_code <<= 1;
                 }
                 defined[t[0] >> 4][t[0] & 15] = 1;
+                jpeg_huffman *table = &tables[t[0] >> 4][t[0] & 15];
+                table->defined = 1;
+                memcpy(table->count + 1, t + 1, 16);
+                memcpy(table->values, t + 17, codes);
                 t += 17 + codes;
                 left -= 17 + codes;
             }
@@ -195,6 +637,7 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
                 const size_t size = 1 + ((t[0] >> 4) ? 128 : 64);
                 if (size > left || (t[0] & 15) > 3) break; /* stb refuses the segment itself */
                 quant_defined[t[0] & 15] = 1;
+                quant_dc[t[0] & 15] = (t[0] >> 4) ? be16(t + 1) : t[1]; /* stb's factor for the DC coefficient */
                 t += size, left -= size;
             }
         }
@@ -204,7 +647,12 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
             progressive = marker == 0xc2;
             if (seg_len >= 8 && h[5] >= 1 && h[5] <= 4 && seg_len == 8 + 3 * (size_t)h[5]) /* else stb refuses it */
                 for (int k = 0; k < h[5]; k++) frame_tables[frame_components++] = h[6 + 3 * k + 2] & 15;
+            /* stb decodes the first frame; at a second one it fails, so scans after it are not walked */
+            if (frames++ == 0) walk_frame(frame, h, seg_len, progressive, max_pixels);
+            else frame->valid = 0;
         }
+        if (marker == 0xdd) /* DRI: stb refuses any other length */
+            restart_interval = seg_len == 4 ? (int)be16(b + pos + 2) : 0;
         if (marker == 0xda) /* every frame component's quantisation table must be defined by now */
             for (int k = 0; k < frame_components; k++)
                 if (frame_tables[k] > 3 || !quant_defined[frame_tables[k]])
@@ -222,10 +670,20 @@ static int jpeg_check(const char *path, const uint8_t *b, size_t len, char **why
                         return fail(why, "%s: JPEG scan at byte %zu uses Huffman table DC %d / AC %d, which no DHT "
                                     "segment defined before it", path, at, dc, ac);
                 }
+            if (frame->valid && seg_len == 6 + 2 * n &&
+                walk_scan(path, why, b, len, at, pos + seg_len, frame, h, tables, quant_dc, restart_interval))
+                return 1;
         }
         pos += seg_len;
         in_scan = marker == 0xda;
     }
+}
+
+static int jpeg_check(const char *path, const uint8_t *b, size_t len, int64_t max_pixels, char **why) {
+    jpeg_frame frame = {0};
+    const int refused = jpeg_segments(path, b, len, max_pixels, &frame, why);
+    walk_frame_free(&frame);
+    return refused;
 }
 
 /* ---- PNM: "P5"/"P6", width, height, maxval in ASCII, then the samples ------------------------- */
@@ -280,7 +738,7 @@ int ct_image_check(const char *path, const uint8_t *b, size_t len, int64_t max_p
         return fail(why, "%s: cannot decode image: not a %s file (%zu bytes%s%s)", path, format_names[want], len,
                     len ? ", starting " : "", head);
     }
-    if (got == FMT_JPEG && jpeg_check(path, b, len, why)) return 1;
+    if (got == FMT_JPEG && jpeg_check(path, b, len, max_pixels, why)) return 1;
     int pnm_maxval = 0;
     size_t pnm_data = 0;
     if (got == FMT_PNM) {

@@ -24,7 +24,8 @@ const char *ct_image_failure(void);
 
 /* Checks an image file held in memory before stb decodes it (data/image_check.c): the content
  * is the format the extension names, its size is not zero and at most max_pixels, it is long
- * enough for its pixels where cheap to know, JPEG Huffman tables are valid. 0 when it passes,
+ * enough for its pixels where cheap to know, JPEG Huffman tables are valid and every scan's
+ * entropy-coded data decodes to the end with them. 0 when it passes,
  * else 1 and *why is a malloc'd message naming the file (NULL when out of memory). */
 int ct_image_check(const char *path, const uint8_t *buf, size_t len, int64_t max_pixels, char **why);
 

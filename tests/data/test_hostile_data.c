@@ -346,9 +346,40 @@ static size_t jpeg_baseline_scan_without_ac_table(uint8_t *b) {
     return n;
 }
 
+/* A small JPEG for the walk of the entropy-coded data: SOI; a quantisation table 0 of ones, or
+ * 16-bit with `dc_factor` first when dc_factor > 255; a frame (`sof`: 0xc0 baseline, 0xc2
+ * progressive) of `comps` components (ids 1, 2, ...; 1×1 sampling) of 8·blocks × 8 pixels; DC
+ * table 0 with the codes 0 → category 0 and 1 → category 15; AC table 0 with the one code 0 → end
+ * of block; a restart interval (DRI) when restart > 0; one scan: header `scan` (Ns, Ns × (id,
+ * tables), Ss, Se, Ah/Al), entropy-coded `data`; EOI. */
+static size_t jpeg_small(uint8_t *b, int sof, int comps, int blocks, int dc_factor, int restart, const uint8_t *scan,
+                         size_t scan_len, const uint8_t *data, size_t data_len) {
+    size_t n = 0;
+    b[n++] = 0xff, b[n++] = 0xd8;
+    const int sixteen = dc_factor > 255;
+    b[n++] = 0xff, b[n++] = 0xdb, b[n++] = 0, b[n++] = (uint8_t)(sixteen ? 131 : 67), b[n++] = (uint8_t)(sixteen << 4);
+    for (int i = 0; i < 64; i++) {
+        const int q = i == 0 ? dc_factor : 1;
+        if (sixteen) b[n++] = (uint8_t)(q >> 8);
+        b[n++] = (uint8_t)q;
+    }
+    b[n++] = 0xff, b[n++] = (uint8_t)sof, b[n++] = 0, b[n++] = (uint8_t)(8 + 3 * comps), b[n++] = 8;
+    b[n++] = 0, b[n++] = 8, b[n++] = (uint8_t)(8 * blocks >> 8), b[n++] = (uint8_t)(8 * blocks), b[n++] = (uint8_t)comps;
+    for (int k = 0; k < comps; k++) b[n++] = (uint8_t)(k + 1), b[n++] = 0x11, b[n++] = 0;
+    const uint8_t dht[] = {0xff, 0xc4, 0, 2 + 2 * 17 + 3, 0x00, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15,
+                           0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00};
+    memcpy(b + n, dht, sizeof dht), n += sizeof dht;
+    if (restart) b[n++] = 0xff, b[n++] = 0xdd, b[n++] = 0, b[n++] = 4, b[n++] = 0, b[n++] = (uint8_t)restart;
+    b[n++] = 0xff, b[n++] = 0xda, b[n++] = 0, b[n++] = (uint8_t)(2 + scan_len);
+    memcpy(b + n, scan, scan_len), n += scan_len;
+    memcpy(b + n, data, data_len), n += data_len;
+    b[n++] = 0xff, b[n++] = 0xd9;
+    return n;
+}
+
 typedef struct {
     const char *name;     /* file name; the extension picks the format expected */
-    uint8_t bytes[160];
+    uint8_t bytes[256];
     size_t len;
     const char *word;     /* what the error must say */
 } hostile_image;
@@ -483,6 +514,28 @@ static int hostile_images(hostile_image *h) {
     h[n] = (hostile_image){"no-eoi.jpg", {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 'a', 'b', 0xff, 0xda, 0x00, 0x02, 1, 2, 3}, 15,
                           "JPEG is truncated (no end-of-image marker)"};
     n++;
+    /* The walk of the entropy-coded data. A baseline 16×8 image with a restart interval of one
+     * block and no RST marker between its two blocks: stb 2.27 ends the scan after the first and
+     * returned the second from memory it never wrote. */
+    static const uint8_t one_comp[] = {1, 1, 0x00, 0, 63, 0}, prog_ac[] = {1, 1, 0x00, 1, 63, 0};
+    h[n] = (hostile_image){"no-rst.jpg", {0}, 0, "has no restart marker at byte"};
+    h[n].len = jpeg_small(h[n].bytes, 0xc0, 1, 2, 1, 1, one_comp, sizeof one_comp, (const uint8_t[]){0x3f, 0x3f}, 2), n++;
+    /* two DC differences of +32767 times a 16-bit factor of 65535: stb 2.27 multiplies 65534 by
+     * 65535 in an int (undefined behaviour) */
+    h[n] = (hostile_image){"dc-overflow.jpg", {0}, 0, "makes a DC coefficient of 65534 (times 65535 overflows an int)"};
+    h[n].len = jpeg_small(h[n].bytes, 0xc0, 1, 2, 65535, 0, one_comp, sizeof one_comp,
+                          (const uint8_t[]){0xff, 0, 0xff, 0, 0x7f, 0xff, 0, 0xbf}, 8), n++;
+    /* three components, a scan of the first only: stb 2.27 returned the others unwritten */
+    h[n] = (hostile_image){"one-of-three.jpg", {0}, 0, "JPEG component 1 (id 2) has no scan before the end of the image"};
+    h[n].len = jpeg_small(h[n].bytes, 0xc0, 3, 1, 1, 0, one_comp, sizeof one_comp, (const uint8_t[]){0x3f}, 1), n++;
+    /* a DC code 0 (category 0), then 1 bits where an AC code is due: the AC table's only code is
+     * 0, so no code of up to 16 bits starting with 1 is defined (stb 2.27 refused it in its own
+     * words) */
+    h[n] = (hostile_image){"undefined-code.jpg", {0}, 0, "holds a code that Huffman table AC 0 does not define"};
+    h[n].len = jpeg_small(h[n].bytes, 0xc0, 1, 1, 1, 0, one_comp, sizeof one_comp, (const uint8_t[]){0x7f, 0xff, 0, 0xff, 0}, 5), n++;
+    /* a progressive AC scan with no DC scan before it: stb 2.27 does not zero its coefficients */
+    h[n] = (hostile_image){"ac-before-dc.jpg", {0}, 0, "codes component 0 before its first DC scan"};
+    h[n].len = jpeg_small(h[n].bytes, 0xc2, 1, 1, 1, 0, prog_ac, sizeof prog_ac, (const uint8_t[]){0x7f}, 1), n++;
     h[n] = (hostile_image){"empty.png", {0}, 0, "not a PNG file (0 bytes)"};
     n++;
     return n;
@@ -667,4 +720,11 @@ CT_TEST(data, image_folder_jpeg_without_quantisation_table_is_refused) {
  * last complete 12 bytes, and stb 2.27 grew its IDAT buffer to 2 GiB for the declared length. */
 CT_TEST(data, image_folder_png_chunk_header_at_the_end_is_refused) {
     fuzz_seed_refused("regress-png-chunk-header-at-end", "png", "PNG is truncated: chunk IDAT at byte 171");
+}
+
+/* The reproducer of fuzz_image: a baseline scan whose data ends at the end-of-image marker in its
+ * second MCU; stb 2.27's fast-AC path took more bits than its buffer held (UBSan: shift exponent
+ * 37 in stbi__grow_buffer_unsafe). The walk refuses it, naming the scan. */
+CT_TEST(data, image_folder_jpeg_scan_running_out_is_refused) {
+    fuzz_seed_refused("regress-jpeg-scan-runs-out", "jpg", "JPEG scan at byte 595 runs out of data at byte 650");
 }
