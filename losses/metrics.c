@@ -284,13 +284,12 @@ ct_metrics_result ct_metrics_compute(const ct_metrics *m) {
     r.nll = m->nll_sum / n;
     r.brier = m->brier_sum / n;
     double ece = 0;
-    long seen = 0;
     const int B = m->o.bins;
     double *acc = calloc((size_t)B * 2, sizeof *acc);
     long *count = calloc((size_t)B, sizeof *count);
     if (acc && count && !m->nonfinite) {
         ct_metrics_reliability(m, acc, acc + B, count);
-        for (int b = 0; b < B; b++) seen += count[b], ece += (double)count[b] / n * fabs(acc[b] - acc[B + b]);
+        for (int b = 0; b < B; b++) ece += (double)count[b] / n * fabs(acc[b] - acc[B + b]);
         r.ece = ece;
         r.ece_equal_mass = ece_equal_mass(m);
     } else {
