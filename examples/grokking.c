@@ -162,6 +162,7 @@ static int grok_run(const grok_options *o, const char *loss, const grok_split *t
                                : sizeof(ct_real) == 8 ? s.collapsed_f64 : s.collapsed_f32;
             fprintf(csv, "%d,%.9g,%.6f,%.6f,%.6f,%.6f,%.6f,%.6g,%.6g\n", step, (double)l->data[0], train_acc, test_acc,
                     collapsed, s.collapsed_f32, s.collapsed_f64, s.margin_median, grok_weight_norm(model));
+            fflush(csv); /* a long run stopped early keeps its rows */
             printf("\r%-9s %s step %6d  loss %.3e  train %.3f  test %.3f  collapsed %.3f   ", loss, PRECISION_NAME,
                    step, (double)l->data[0], train_acc, test_acc, collapsed);
             fflush(stdout);
