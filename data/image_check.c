@@ -804,14 +804,24 @@ int ct_image_check(const char *path, const uint8_t *b, size_t len, int64_t max_p
                 return fail(why, "%s: PNG is truncated: chunk %s at byte %zu declares %llu bytes, %zu are left",
                             path, type, pos, (unsigned long long)n, len - pos < 12 ? 0 : len - pos - 12);
             }
-            if (!memcmp(b + pos + 4, "IDAT", 4)) idat += n;
+            if (!memcmp(b + pos + 4, "IDAT", 4)) {
+                /* stb 2.27 copies an IDAT chunk into a buffer it allocates on the first non-empty one:
+                 * an empty first chunk is copied to a null pointer (undefined behaviour) */
+                if (n == 0 && idat == 0)
+                    return fail(why, "%s: PNG's first image-data chunk (IDAT at byte %zu) is empty; write the "
+                                "image data in it (re-save the file)", path, pos);
+                idat += n;
+            }
             if (!memcmp(b + pos + 4, "IEND", 4)) break;
             pos += 12 + (size_t)n;
         }
         /* IHDR (stb has checked it comes first): bit depth at byte 24, colour type at 25 */
         static const int channels_of_type[7] = {1, 0, 3, 1, 2, 0, 4};
         const uint64_t bits_per_pixel = (uint64_t)b[24] * (uint64_t)(b[25] <= 6 ? channels_of_type[b[25]] : 4);
-        if ((pixels * bits_per_pixel / 8 + 1031) / 1032 > idat)
+        /* the filtered rows, h × (1 + ⌈w·bits/8⌉) bytes, deflate to at least 1/1032 of that, after
+         * zlib's 2-byte header (interlacing only adds bytes) */
+        const uint64_t raw = (uint64_t)h * (1 + ((uint64_t)w * bits_per_pixel + 7) / 8);
+        if (2 + (raw + 1031) / 1032 > idat)
             return fail(why, "%s: PNG is truncated or corrupt: %llu bytes of image data (IDAT) cannot hold %dx%d "
                         "pixels", path, (unsigned long long)idat, w, h);
     }

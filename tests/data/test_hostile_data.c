@@ -469,6 +469,19 @@ static int hostile_images(hostile_image *h) {
     h[n] = (hostile_image){"chunk.png", {0}, 0, "PNG is truncated: chunk IDAT at byte 65 declares 2046820352 bytes, 0 are left"};
     h[n].len = png_file(h[n].bytes, 2, 2, 20);
     put_be32(h[n].bytes + 65, 0x7a000000u), memcpy(h[n].bytes + 69, "IDAT", 4), n++;
+    /* a 4×1 PNG with one IDAT chunk of 0 bytes (fuzz_image: stb 2.27 copied it to a null pointer),
+     * and an empty IDAT before one holding data (the same copy) */
+    h[n] = (hostile_image){"no-idat.png", {0}, 0, "PNG's first image-data chunk (IDAT at byte 33) is empty"};
+    h[n].len = png_file(h[n].bytes, 4, 1, 0), n++;
+    h[n] = (hostile_image){"empty-idat-first.png", {0}, 0, "PNG's first image-data chunk (IDAT at byte 33) is empty"};
+    {
+        uint8_t data[64];
+        const size_t full = png_file(data, 4, 1, 20); /* IDAT at 33: 12 + 20 bytes, then IEND */
+        memcpy(h[n].bytes, data, 33);
+        put_be32(h[n].bytes + 33, 0), memcpy(h[n].bytes + 37, "IDAT", 4), put_be32(h[n].bytes + 41, 0);
+        memcpy(h[n].bytes + 45, data + 33, full - 33);
+        h[n].len = full + 12, n++;
+    }
     /* content that is not what the extension says */
     h[n] = (hostile_image){"photoshop.png", {0}, 0, "the content is a PSD image, not PNG as the extension says"};
     h[n].len = psd_file(h[n].bytes), n++;
