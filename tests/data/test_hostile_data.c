@@ -475,7 +475,7 @@ static int hostile_images(hostile_image *h) {
     h[n].len = png_file(h[n].bytes, 4, 1, 0), n++;
     h[n] = (hostile_image){"empty-idat-first.png", {0}, 0, "PNG's first image-data chunk (IDAT at byte 33) is empty"};
     {
-        uint8_t data[64];
+        uint8_t data[128];
         const size_t full = png_file(data, 4, 1, 20); /* IDAT at 33: 12 + 20 bytes, then IEND */
         memcpy(h[n].bytes, data, 33);
         put_be32(h[n].bytes + 33, 0), memcpy(h[n].bytes + 37, "IDAT", 4), put_be32(h[n].bytes + 41, 0);
