@@ -224,6 +224,7 @@ static int grok_read_column(const char *path, int col, double **x, double **y) {
 static int grok_plot(const char *out) {
     static const char *const losses[] = {"softmax", "stablemax"}, *const precisions[] = {"f32", "f64"};
     static const char *const what[] = {"test accuracy", "collapsed fraction of the training set", "training loss"};
+    static const char *const axis[] = {"test accuracy", "collapsed fraction", "training loss"};
     static const char *const file[] = {"test_accuracy", "collapsed", "train_loss"};
     static const int column[] = {3, 4, 1};
     char labels[3][4][64], path[1024];
@@ -246,8 +247,8 @@ static int grok_plot(const char *out) {
                 n++;
             }
         snprintf(path, sizeof path, "%s/%s.png", out, file[w]);
-        const ct_plot_opts po = w == 2 ? CT_PLOT(.title = what[w], .x_label = "step", .y_label = what[w], .log_y = 1)
-                                       : CT_PLOT(.title = what[w], .x_label = "step", .y_label = what[w], .y_min = 0,
+        const ct_plot_opts po = w == 2 ? CT_PLOT(.title = what[w], .x_label = "step", .y_label = axis[w], .log_y = 1)
+                                       : CT_PLOT(.title = what[w], .x_label = "step", .y_label = axis[w], .y_min = 0,
                                                  .y_max = 1);
         if (n && ct_plot_lines(path, series, n, po) != CT_OK) {
             fprintf(stderr, "grokking: %s\n", ct_last_error());
