@@ -122,6 +122,7 @@ typedef struct {
     double xmin, xmax, ymin, ymax;
     int log_y;
     int grid;           /* light grid lines at the ticks */
+    int integer_x;      /* every x is a whole number (epochs, classes): no ticks between them */
 } frame;
 
 static int px(const frame *f, double x) { return f->x0 + (int)lround((x - f->xmin) / (f->xmax - f->xmin) * (f->x1 - f->x0)); }
@@ -177,7 +178,7 @@ static void draw_axes(canvas *c, const frame *f, const ct_plot_opts *o, int tick
         }
     }
     if (ticks_x) {
-        const double step = nice_step(f->xmax - f->xmin);
+        const double step = f->integer_x ? fmax(1, nice_step(f->xmax - f->xmin)) : nice_step(f->xmax - f->xmin);
         for (double v = ceil(f->xmin / step - 1e-9) * step; v <= f->xmax + 1e-9 * step; v += step) {
             const int x = px(f, v);
             if (f->grid) fill_rect(c, x, f->y0, x + 1, f->y1, GRID);
@@ -333,12 +334,14 @@ int ct_plot_lines(const char *path, const ct_plot_series *series, int n, ct_plot
     check_common(op, path, &o);
     CT_CHECK(n >= 0 && (series || n == 0), op, "%d series at %p", n, (const void *)series);
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+    int integer_x = 1;
     for (int s = 0; s < n; s++) {
         CT_CHECK(series[s].n >= 0 && (series[s].y || series[s].n == 0), op, "series %d: %d points, y = %p", s,
                  series[s].n, (const void *)series[s].y);
         for (int i = 0; i < series[s].n; i++) {
             const double x = series[s].x ? series[s].x[i] : i + 1, y = series[s].y[i];
             if (!isfinite(x) || !isfinite(y) || (o.log_y && y <= 0)) continue;
+            integer_x &= x == floor(x);
             xmin = fmin(xmin, x), xmax = fmax(xmax, x);
             const double v = o.log_y ? log10(y) : y;
             ymin = fmin(ymin, v), ymax = fmax(ymax, v);
@@ -357,7 +360,7 @@ int ct_plot_lines(const char *path, const ct_plot_series *series, int n, ct_plot
     int status = canvas_new(&c, o.width, o.height, path);
     if (status) return status;
     frame f = frame_for(&o, c.w, c.h);
-    f.xmin = xmin, f.xmax = xmax, f.ymin = ymin, f.ymax = ymax, f.log_y = o.log_y;
+    f.xmin = xmin, f.xmax = xmax, f.ymin = ymin, f.ymax = ymax, f.log_y = o.log_y, f.integer_x = integer_x;
     draw_axes(&c, &f, &o, 1, 1);
     for (int s = 0; s < n; s++) draw_series(&c, &f, &series[s], ct_plot_color(series[s].color >= 0 ? series[s].color : s), 2);
     draw_legend_in(&c, &f, series, n, LEGEND_LEAST_INK);

@@ -37,7 +37,7 @@ typedef struct {
 /* The palette: ten colours (matplotlib's "tab10"), as 0xRRGGBB. */
 unsigned ct_plot_color(int i);
 
-/* Line chart of n series. */
+/* Line chart of n series. When every x is a whole number (epochs, class indices), so are the x ticks. */
 int ct_plot_lines(const char *path, const ct_plot_series *series, int n, ct_plot_opts opts);
 
 /* Confusion matrix (rows: true class, columns: predicted), counts[t·classes + p], as a heat map with

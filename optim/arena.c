@@ -4,6 +4,7 @@
 #include "arena.h"
 #include "registry.h"
 #include "../nn/zoo.h"
+#include "../core/plot.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- statistics ------------------------------------------------------------------------------ */
 /* The continued fraction of the regularised incomplete beta function I_x(a, b) (modified Lentz),
@@ -155,6 +157,7 @@ static ct_dataset *apply_condition(const ct_dataset *train, const char *conditio
 }
 
 /* ---- one run ------------------------------------------------------------------------------------ */
+enum { MAX_CURVE = 1000 };
 typedef struct {
     char loss[256], condition[256];
     int seed;
@@ -162,6 +165,8 @@ typedef struct {
     double accuracy, balanced, minority, f1, nll, brier, ece, best_accuracy, seconds, knn, probe;
     double per_class[256];
     int classes;
+    float curve[MAX_CURVE]; /* test accuracy after each epoch (the first MAX_CURVE epochs) */
+    int curve_n;
 } arena_row;
 
 enum { N_METRICS = 11, M_SECONDS = 8, M_KNN = 9, M_PROBE = 10 };
@@ -283,9 +288,17 @@ static int view_seek(void *state, int epoch, int batch) {
 }
 
 /* An epoch line of an embedding run (ct_fit's bar would show an accuracy of features). */
-static void embedding_epoch(const ct_fit_epoch *e, void *user) {
-    const int *epochs = user;
-    printf("arena:   epoch %d/%d: training loss %.4f (%.0f s)\n", e->epoch, *epochs, e->train_loss, e->seconds);
+typedef struct {
+    arena_row *row;
+    int epochs, embedding_progress;
+} epoch_watch;
+
+/* After each epoch: its test accuracy into the row's curve; an embedding loss's line when asked. */
+static void on_epoch(const ct_fit_epoch *e, void *user) {
+    epoch_watch *w = user;
+    if (e->evaluated && w->row->curve_n < MAX_CURVE) w->row->curve[w->row->curve_n++] = (float)e->val.accuracy;
+    if (!w->embedding_progress) return;
+    printf("arena:   epoch %d/%d: training loss %.4f (%.0f s)\n", e->epoch, w->epochs, e->train_loss, e->seconds);
     fflush(stdout);
 }
 
@@ -329,11 +342,11 @@ static int run_one(const ct_dataset *train, const ct_dataset *test, const ct_are
     const ct_batch_source two_views = {&vs, view_next, view_batches, view_seek};
     const ct_batch_source val = ct_loader_source(le);
     ct_fit_result r;
-    int epochs = o->epochs;
+    epoch_watch watch = {row, o->epochs, o->progress == 1 && embedding};
+    row->curve_n = 0;
     status = ct_fit(m, net, opt, views > 1 ? two_views : ct_loader_source(lt), embedding ? NULL : &val,
                     CT_FIT(.epochs = o->epochs, .bound_loss = loss, .schedule = o->schedule ? o->schedule : "cosine",
-                           .progress = o->progress == 1 && !embedding,
-                           .on_epoch = o->progress == 1 && embedding ? embedding_epoch : NULL, .user = &epochs),
+                           .progress = o->progress == 1 && !embedding, .on_epoch = on_epoch, .user = &watch),
                     &r);
     if (status == CT_OK && embedding) {
         /* frozen features of the training set as trained on (plain images, one view) and of the test set */
@@ -374,7 +387,7 @@ static void put_field(FILE *f, const char *s) {
 static void csv_header(char *buf, size_t len) {
     size_t at = (size_t)snprintf(buf, len, "loss,condition,seed");
     for (int k = 0; k < N_METRICS && at < len; k++) at += (size_t)snprintf(buf + at, len - at, ",%s", metric_names[k]);
-    if (at < len) snprintf(buf + at, len - at, ",per_class_accuracy");
+    if (at < len) snprintf(buf + at, len - at, ",per_class_accuracy,test_accuracy_by_epoch");
 }
 
 /* One row; a metric that does not apply to the loss is an empty field. */
@@ -388,6 +401,8 @@ static void put_row(FILE *f, const arena_row *r) {
     }
     fputs(",\"", f);
     for (int c = 0; c < r->classes; c++) fprintf(f, "%s%.6g", c ? " " : "", r->per_class[c]);
+    fputs("\",\"", f);
+    for (int e = 0; e < r->curve_n; e++) fprintf(f, "%s%.5g", e ? " " : "", r->curve[e]);
     fputs("\"\n", f);
     ct_c_numbers_end(numbers);
 }
@@ -439,19 +454,30 @@ static void get_field(const char **p, char *out, size_t len) {
     *p = s;
 }
 
-enum { MAX_COLUMNS = 32, COL_LOSS = -1, COL_CONDITION = -2, COL_SEED = -3, COL_PER_CLASS = -4, COL_OTHER = -5 };
+enum { MAX_COLUMNS = 32, COL_LOSS = -1, COL_CONDITION = -2, COL_SEED = -3, COL_PER_CLASS = -4, COL_CURVE = -5,
+       COL_OTHER = -6 };
 
 /* Every row of runs.csv (none when it does not exist), its columns found by the header's names (a
- * column it lacks is NaN); *stale = 1 when its header is not the current one. */
+ * column it lacks is NaN or empty); *stale = 1 when its header is not the current one. Lines are read
+ * whole, however long (a long run's curve). */
 static int read_rows(const char *path, arena_row **rows, int *n, int *stale) {
     *rows = NULL, *n = 0, *stale = 0;
     FILE *f = fopen(path, "r");
     if (!f) return CT_OK;
-    char line[8192], header[512];
-    int cap = 0, columns[MAX_COLUMNS], n_columns = 0;
+    char *line = NULL, *field = NULL, header[512];
+    size_t line_cap = 0, field_cap = 0;
+    int cap = 0, columns[MAX_COLUMNS], n_columns = 0, status = CT_OK;
     csv_header(header, sizeof header);
     const ct_c_numbers numbers = ct_c_numbers_begin();
-    for (int lineno = 0; fgets(line, sizeof line, f); lineno++) {
+    for (int lineno = 0; status == CT_OK && getline(&line, &line_cap, f) > 0; lineno++) {
+        if (field_cap < line_cap) {
+            char *grown = realloc(field, line_cap);
+            if (!grown) {
+                status = ct_set_error(CT_ERR_MEMORY, "out of memory reading %s", path);
+                break;
+            }
+            field = grown, field_cap = line_cap;
+        }
         if (lineno == 0) { /* the header: which field is which */
             line[strcspn(line, "\r\n")] = 0;
             *stale = strcmp(line, header) != 0;
@@ -459,7 +485,8 @@ static int read_rows(const char *path, arena_row **rows, int *n, int *stale) {
                 char name[64];
                 get_field(&p, name, sizeof name);
                 int c = !strcmp(name, "loss") ? COL_LOSS : !strcmp(name, "condition") ? COL_CONDITION
-                        : !strcmp(name, "seed") ? COL_SEED : !strcmp(name, "per_class_accuracy") ? COL_PER_CLASS : COL_OTHER;
+                        : !strcmp(name, "seed") ? COL_SEED : !strcmp(name, "per_class_accuracy") ? COL_PER_CLASS
+                        : !strcmp(name, "test_accuracy_by_epoch") ? COL_CURVE : COL_OTHER;
                 for (int k = 0; k < N_METRICS; k++)
                     if (!strcmp(name, metric_names[k])) c = k;
                 columns[n_columns++] = c;
@@ -470,9 +497,8 @@ static int read_rows(const char *path, arena_row **rows, int *n, int *stale) {
             cap = cap ? 2 * cap : 64;
             arena_row *grown = realloc(*rows, (size_t)cap * sizeof **rows);
             if (!grown) {
-                ct_c_numbers_end(numbers);
-                fclose(f);
-                return ct_set_error(CT_ERR_MEMORY, "out of memory reading %s", path);
+                status = ct_set_error(CT_ERR_MEMORY, "out of memory reading %s", path);
+                break;
             }
             *rows = grown;
         }
@@ -480,11 +506,10 @@ static int read_rows(const char *path, arena_row **rows, int *n, int *stale) {
         memset(r, 0, sizeof *r);
         for (int k = 0; k < N_METRICS; k++) *metric_at(r, k) = NAN;
         const char *p = line;
-        char field[4096];
         for (int c = 0; c < n_columns && *p && *p != '\n'; c++) {
             if (columns[c] == COL_LOSS) get_field(&p, r->loss, sizeof r->loss);
             else if (columns[c] == COL_CONDITION) get_field(&p, r->condition, sizeof r->condition);
-            else get_field(&p, field, sizeof field);
+            else get_field(&p, field, field_cap);
             if (columns[c] == COL_SEED) r->seed = atoi(field);
             else if (columns[c] >= 0 && field[0]) *metric_at(r, columns[c]) = strtod(field, NULL);
             else if (columns[c] == COL_PER_CLASS)
@@ -493,13 +518,21 @@ static int read_rows(const char *path, arena_row **rows, int *n, int *stale) {
                     if (end == q) break;
                     r->per_class[r->classes++] = v;
                 }
+            else if (columns[c] == COL_CURVE)
+                for (char *q = field, *end; r->curve_n < MAX_CURVE; q = end) {
+                    const double v = strtod(q, &end);
+                    if (end == q) break;
+                    r->curve[r->curve_n++] = (float)v;
+                }
         }
         r->embedding = is_embedding_loss(r->loss);
         if (r->loss[0]) (*n)++;
     }
     ct_c_numbers_end(numbers);
+    free(line), free(field);
     fclose(f);
-    return CT_OK;
+    if (status != CT_OK) free(*rows), *rows = NULL, *n = 0;
+    return status;
 }
 
 /* ---- table.md ------------------------------------------------------------------------------------- */
@@ -628,6 +661,122 @@ static void write_condition(FILE *f, const char *condition, char **losses, char 
     free(v);
 }
 
+/* ---- pictures ------------------------------------------------------------------------------------ */
+/* A condition as a file-name part: "exp:100+sym:0.2" → "exp_100_sym_0.2". */
+static void condition_slug(const char *condition, char *out, size_t len) {
+    size_t n = 0;
+    for (const char *c = condition; *c && n + 1 < len; c++)
+        out[n++] = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ? *c : '_';
+    out[n] = 0;
+}
+
+/* The mean over a loss's runs of one condition of v(row, k) for k < len: at each k, over the runs
+ * that have it (v NaN: a run without it). Returns how many runs contributed. */
+static int mean_over_runs(const arena_row *rows, int n_rows, const char *loss, const char *condition, int len,
+                          double (*v)(const arena_row *, int), double *mean) {
+    int runs = 0;
+    for (int k = 0; k < len; k++) {
+        double sum = 0;
+        int n = 0;
+        for (int i = 0; i < n_rows; i++) {
+            if (strcmp(rows[i].loss, loss) || strcmp(rows[i].condition, condition)) continue;
+            const double x = v(&rows[i], k);
+            if (isfinite(x)) sum += x, n++;
+        }
+        mean[k] = n ? 100 * sum / n : NAN;
+        if (n > runs) runs = n;
+    }
+    return runs;
+}
+static double curve_at(const arena_row *r, int k) { return k < r->curve_n ? r->curve[k] : NAN; }
+static double class_at(const arena_row *r, int k) { return k < r->classes ? r->per_class[k] : NAN; }
+
+static int picture_path(char *path, size_t len, const char *dir, const char *kind, const char *condition) {
+    char slug[256];
+    condition_slug(condition, slug, sizeof slug);
+    return snprintf(path, len, "%s/%s-%s.png", dir, kind, slug) < (int)len;
+}
+
+/* Per condition, the classifier losses' mean test accuracy after each epoch (test_accuracy-COND.png)
+ * and mean accuracy per class (per_class-COND.png); over several conditions, each loss's mean final
+ * accuracy (an embedding loss's probe accuracy) per condition (conditions.png). A picture with no
+ * data is not drawn. */
+static int write_pictures(const char *dir, char **conditions, int n_conditions, char **losses, char **shown,
+                          int n_losses, const arena_row *rows, int n_rows) {
+    int longest = n_conditions, status = CT_OK;
+    for (int i = 0; i < n_rows; i++) longest = rows[i].curve_n > longest ? rows[i].curve_n : longest;
+    for (int i = 0; i < n_rows; i++) longest = rows[i].classes > longest ? rows[i].classes : longest;
+    double *y = malloc((size_t)n_losses * (size_t)longest * sizeof *y), *x = malloc((size_t)longest * sizeof *x);
+    char (*labels)[300] = malloc((size_t)n_losses * sizeof *labels);
+    ct_plot_series *series = malloc((size_t)n_losses * sizeof *series);
+    if (!y || !x || !labels || !series) status = ct_set_error(CT_ERR_MEMORY, "out of memory drawing %s's pictures", dir);
+    for (int k = 0; k < longest && x; k++) x[k] = k;
+    char path[1400], title[400];
+    for (int c = 0; status == CT_OK && c < n_conditions; c++) {
+        for (int kind = 0; status == CT_OK && kind < 2; kind++) {
+            int n = 0;
+            for (int l = 0; l < n_losses; l++) {
+                if (is_embedding_loss(losses[l])) continue;
+                int len = 0;
+                for (int i = 0; i < n_rows; i++)
+                    if (!strcmp(rows[i].loss, losses[l]) && !strcmp(rows[i].condition, conditions[c])) {
+                        const int have = kind == 0 ? rows[i].curve_n : rows[i].classes;
+                        len = have > len ? have : len;
+                    }
+                if (!len) continue;
+                double *mean = y + (size_t)n * (size_t)longest;
+                const int runs = mean_over_runs(rows, n_rows, losses[l], conditions[c], len, kind == 0 ? curve_at : class_at,
+                                                mean);
+                snprintf(labels[n], sizeof labels[n], "%.240s (%d run%s)", shown[l], runs, runs == 1 ? "" : "s");
+                series[n] = (ct_plot_series){.label = labels[n], .x = kind == 0 ? NULL : x, .y = mean, .n = len,
+                                             .color = -1};
+                n++;
+            }
+            if (!n) continue;
+            if (!picture_path(path, sizeof path, dir, kind == 0 ? "test_accuracy" : "per_class", conditions[c])) continue;
+            snprintf(title, sizeof title, kind == 0 ? "Test accuracy per epoch, %.200s"
+                                                    : "Accuracy per class, %.200s", conditions[c]);
+            status = ct_plot_lines(path, series, n,
+                                   CT_PLOT(.title = title, .x_label = kind == 0 ? "epoch (mean over the runs)"
+                                                                           : "class index (mean over the runs)",
+                                           .y_label = "test accuracy (%)"));
+        }
+    }
+    if (status == CT_OK && n_conditions > 1) {
+        int n = 0;
+        for (int l = 0; l < n_losses; l++) {
+            double *mean = y + (size_t)n * (size_t)longest;
+            int any = 0;
+            for (int c = 0; c < n_conditions; c++) {
+                double sum = 0;
+                int m = 0;
+                for (int i = 0; i < n_rows; i++)
+                    if (!strcmp(rows[i].loss, losses[l]) && !strcmp(rows[i].condition, conditions[c])) {
+                        const double v = column_value(&rows[i], LINEAR_TOP1);
+                        if (isfinite(v)) sum += v, m++;
+                    }
+                mean[c] = m ? 100 * sum / m : NAN;
+                any |= m > 0;
+                x[c] = c + 1;
+            }
+            if (!any) continue;
+            snprintf(labels[n], sizeof labels[n], "%.250s", shown[l]);
+            series[n] = (ct_plot_series){.label = labels[n], .x = x, .y = mean, .n = n_conditions, .color = -1};
+            n++;
+        }
+        size_t at = (size_t)snprintf(title, sizeof title, "condition:");
+        for (int c = 0; c < n_conditions && at < sizeof title; c++)
+            at += (size_t)snprintf(title + at, sizeof title - at, " %d = %s%s", c + 1, conditions[c],
+                                   c + 1 < n_conditions ? "," : "");
+        if (n && snprintf(path, sizeof path, "%s/conditions.png", dir) < (int)sizeof path)
+            status = ct_plot_lines(path, series, n,
+                                   CT_PLOT(.title = "Test accuracy by condition (mean over seeds)", .x_label = title,
+                                           .y_label = "test accuracy (%)"));
+    }
+    free(y), free(x), free(labels), free(series);
+    return status;
+}
+
 static int write_table(const char *path, const ct_arena_opts *o, char **conditions, int n_conditions, char **losses,
                        char **shown, int n_losses, const char *baseline, const arena_row *rows, int n_rows) {
     const char *baseline_shown = baseline;
@@ -650,8 +799,22 @@ static int write_table(const char *path, const ct_arena_opts *o, char **conditio
                    "(the %d most cosine-similar training features vote) and probe_accuracy (a logistic regression "
                    "fitted on the training features, %d full-batch steps); — where a metric does not apply.\n",
                 o->embedding_dim, o->knn_k, o->probe_iterations);
-    for (int c = 0; c < n_conditions; c++)
+    for (int c = 0; c < n_conditions; c++) {
         write_condition(f, conditions[c], losses, shown, n_losses, baseline, baseline_shown, rows, n_rows);
+        /* the pictures write_pictures drew for it, beside this file */
+        const char *kinds[2] = {"test_accuracy", "per_class"}, *alts[2] = {"test accuracy per epoch", "accuracy per class"};
+        int shown_any = 0;
+        for (int k = 0; k < 2; k++) {
+            char picture[1400];
+            if (!picture_path(picture, sizeof picture, o->out, kinds[k], conditions[c]) || access(picture, F_OK)) continue;
+            fprintf(f, "%s![%s](%s)", shown_any ? " " : "\n", alts[k], strrchr(picture, '/') + 1);
+            shown_any = 1;
+        }
+        if (shown_any) fputc('\n', f);
+    }
+    char picture[1200];
+    snprintf(picture, sizeof picture, "%s/conditions.png", o->out);
+    if (n_conditions > 1 && !access(picture, F_OK)) fputs("\n![test accuracy by condition](conditions.png)\n", f);
     ct_c_numbers_end(numbers);
     return fclose(f) ? ct_set_error(CT_ERR_IO, "%s: cannot write: %s", path, strerror(errno)) : CT_OK;
 }
@@ -756,8 +919,9 @@ int ct_arena_run(const ct_dataset *train, const ct_dataset *test, ct_arena_opts 
         }
     free(rows);
     if ((status == CT_OK || n_rows) && read_rows(csv, &rows, &n_rows, &stale) == CT_OK) {
-        const int written =
-            write_table(table, &o, conditions, n_conditions, losses, loss_specs, n_losses, baseline, rows, n_rows);
+        int written = write_pictures(o.out, conditions, n_conditions, losses, loss_specs, n_losses, rows, n_rows);
+        if (written == CT_OK)
+            written = write_table(table, &o, conditions, n_conditions, losses, loss_specs, n_losses, baseline, rows, n_rows);
         if (status == CT_OK) status = written;
         free(rows);
     }

@@ -14,12 +14,15 @@
  * Each finished run appends a row to OUT/runs.csv: loss, condition, seed, the test metrics after the
  * last epoch (accuracy, balanced accuracy, the accuracy of the rarest third of the classes, macro F1,
  * NLL, Brier, ECE), the best test accuracy over the epochs, seconds, kNN and linear-probe accuracy,
- * and each class's accuracy. A field that does not apply to the loss is empty. A run already in
+ * each class's accuracy, and the test accuracy after each epoch (the first 1,000). A field that does not apply to the loss is empty. A run already in
  * runs.csv is not run again, so an interrupted arena continues where it stopped (a runs.csv written
  * before a column was added is rewritten with it, empty, on the next call).
  * Then OUT/table.md: per condition and loss the mean ± the half-width of the 95% confidence interval
  * over the seeds (Student's t), and each loss's paired difference from the baseline (the same seeds)
- * with its interval.
+ * with its interval. Beside it, per condition, PNGs of the classifier losses' mean test accuracy per
+ * epoch (test_accuracy-COND.png, COND the condition with ':' and '+' as '_') and mean accuracy per
+ * class (per_class-COND.png), and over several conditions each loss's mean accuracy by condition
+ * (conditions.png; an embedding loss's probe accuracy); table.md shows them.
  *
  * Embedding losses (supcon, ntxent, circle, circle_class, triplet, center: their input is features)
  * are judged as their papers judge them, on frozen features (optim/probe.h): the zoo network is built

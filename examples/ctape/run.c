@@ -518,6 +518,6 @@ int command_arena(int argc, char **argv) {
         fprintf(stderr, "ctape arena: %s\n", ct_last_error());
         return 1;
     }
-    printf("ctape arena: %s/runs.csv and %s/table.md\n", out, out);
+    printf("ctape arena: %s/runs.csv, %s/table.md and its pictures\n", out, out);
     return 0;
 }

@@ -252,3 +252,33 @@ CT_TEST(plot, legend_avoids_the_data) {
           bottom_right);
     stbi_image_free(p.rgb);
 }
+
+/* The tick marks under the plot area: black pixels in a row just below the frame's bottom line. */
+static int x_ticks(const picture *p) {
+    int bottom = -1;
+    for (int y = p->h - 1; y > 0 && bottom < 0; y--)
+        if (count_color(p, 0x000000, 0, y, p->w, y + 1) > p->w / 2) bottom = y;
+    return bottom < 0 ? -1 : (int)count_color(p, 0x000000, 0, bottom + 2, p->w, bottom + 3);
+}
+
+/* Whole-number x (epochs, class indices) gets whole-number ticks: 1, 2, 3, not 1.0, 1.5, ..., 3.0;
+ * one fractional x brings the half steps back. */
+CT_TEST(plot, whole_number_x_gets_whole_number_ticks) {
+    const double y[4] = {0.5, 0.7, 0.8, 0.9}, x_whole[3] = {1, 2, 3}, x_half[4] = {1, 2, 2.5, 3};
+    const char *path = tmp_path("ticks.png");
+    ct_plot_series s = {.y = y, .n = 3, .color = 0};
+    CHECK(ct_plot_lines(path, &s, 1, CT_PLOT(.title = "epochs")) == CT_OK, "%s", ct_last_error());
+    picture p = load(path);
+    CHECK(p.rgb && x_ticks(&p) == 3, "x = 1, 2, 3 (NULL x): %d ticks", x_ticks(&p));
+    stbi_image_free(p.rgb);
+    s.x = x_whole;
+    CHECK(ct_plot_lines(path, &s, 1, CT_PLOT(.title = "epochs")) == CT_OK, "%s", ct_last_error());
+    p = load(path);
+    CHECK(p.rgb && x_ticks(&p) == 3, "x = 1, 2, 3: %d ticks", x_ticks(&p));
+    stbi_image_free(p.rgb);
+    s.x = x_half, s.n = 4;
+    CHECK(ct_plot_lines(path, &s, 1, CT_PLOT(.title = "epochs")) == CT_OK, "%s", ct_last_error());
+    p = load(path);
+    CHECK(p.rgb && x_ticks(&p) == 5, "x = 1, 2, 2.5, 3: %d ticks", x_ticks(&p));
+    stbi_image_free(p.rgb);
+}

@@ -96,11 +96,12 @@ CT_TEST(arena, runs_tabulates_and_continues) {
     ct_dataset_free(train), ct_dataset_free(test);
 }
 
-/* The value of column `name` in data line `line` (1-based) of runs.csv, NaN when empty. */
-static double csv_value(const char *path, int line, const char *name) {
+/* The text of column `name` in data line `line` (1-based) of runs.csv, unquoted (a new string; NULL
+ * when there is no such column or line). */
+static char *csv_field(const char *path, int line, const char *name) {
     char *text = slurp(path);
-    if (!text) return NAN;
-    int column = -1, at = 0;
+    if (!text) return NULL;
+    int column = -1, at = -1;
     const char *p = text;
     for (int l = 0; l <= line && *p; l++) {
         int c = 0, quoted = 0;
@@ -113,12 +114,28 @@ static double csv_value(const char *path, int line, const char *name) {
                 c++, start = p + 1;
             }
         }
+        if (l == 0 && (int)strlen(name) == p - start && !strncmp(start, name, strlen(name))) column = c;
         if (l == line && c == column) at = (int)(start - text);
         if (*p) p++;
     }
-    const double v = column >= 0 && text[at] != ',' && text[at] != '\n' ? strtod(text + at, NULL) : NAN;
+    char *field = NULL;
+    if (column >= 0 && at >= 0) {
+        const char *s = text + at;
+        const size_t len = s[0] == '"' ? strcspn(s + 1, "\"") : strcspn(s, ",\n");
+        field = strndup(s + (s[0] == '"'), len);
+    }
     free(text);
-    return v;
+    return field;
+}
+
+/* The value of column `name` in data line `line` of runs.csv, NaN when empty. */
+static double csv_value(const char *path, int line, const char *name) {
+    char *field = csv_field(path, line, name);
+    char *end = NULL;
+    const double v = field ? strtod(field, &end) : NAN;
+    const int empty = !field || end == field;
+    free(field);
+    return empty ? NAN : v;
 }
 
 /* Four classes told apart by 4 of 24 pixels (ct_test_blobs' pattern), the other 20 uniform noise
@@ -245,7 +262,7 @@ CT_TEST(arena, an_older_runs_csv_is_read_by_column_names_and_upgraded) {
           "accuracy %g, ece %g, seconds %g, kNN %g", csv_value(csv, 1, "accuracy"), csv_value(csv, 1, "ece"),
           csv_value(csv, 1, "seconds"), csv_value(csv, 1, "knn_accuracy"));
     char *text = slurp(csv);
-    CHECK(text && strstr(text, ",seconds,knn_accuracy,probe_accuracy,per_class_accuracy\n") &&
+    CHECK(text && strstr(text, ",seconds,knn_accuracy,probe_accuracy,per_class_accuracy,test_accuracy_by_epoch\n") &&
               strstr(text, "\"0.5 0.5 0.25 0.75\""), "runs.csv:\n%s", text ? text : "");
     free(text);
     ct_dataset_free(train), ct_dataset_free(test);
@@ -271,5 +288,88 @@ CT_TEST(arena, bound_losses_and_ntxent_run_in_the_arena) {
          * NT-Xent, unsupervised with flips as its only augmentation, need not */
         CHECK(line == 3 || knn > 0.6, "line %d: kNN %g after training", line, knn);
     }
+    ct_dataset_free(train), ct_dataset_free(test);
+}
+
+static int is_png(const char *path) {
+    FILE *f = fopen(path, "rb");
+    unsigned char sig[8] = {0};
+    const int ok = f && fread(sig, 1, 8, f) == 8 && !memcmp(sig, "\x89PNG\r\n\x1a\n", 8);
+    if (f) fclose(f);
+    return ok;
+}
+
+/* Each run's test accuracy after every epoch is in runs.csv (its maximum is the best accuracy, its
+ * last value the final one), and the arena draws the curves, the per-class accuracies and the
+ * accuracy by condition as PNGs that table.md shows. */
+CT_TEST(arena, curves_and_pictures_of_every_condition) {
+    ct_dataset *train = blobs(400, 1), *test = blobs(200, 2);
+    char out[1100], csv[1200], table[1200], path[1300];
+    snprintf(out, sizeof out, "%s/arena", ct_test_tmpdir());
+    snprintf(csv, sizeof csv, "%s/runs.csv", out), snprintf(table, sizeof table, "%s/table.md", out);
+    ct_arena_opts o = CT_ARENA(.losses = "cross_entropy; focal:gamma=2", .conditions = "clean; exp:10", .seeds = 2,
+                               .model = "mlp:hidden=[16]", .optim = "adam:lr=0.003", .epochs = 4, .batch = 50,
+                               .out = out, .progress = 0);
+    CHECK(ct_arena_run(train, test, o) == CT_OK, "%s", ct_last_error());
+    for (int line = 1; line <= 8; line++) {
+        char *curve = csv_field(csv, line, "test_accuracy_by_epoch");
+        double v[8], top = -1;
+        int n = 0;
+        for (char *q = curve, *end; q && n < 8; q = end) {
+            v[n] = strtod(q, &end);
+            if (end == q) break;
+            top = fmax(top, v[n++]);
+        }
+        CHECK(n == 4 && v[0] >= 0 && top <= 1, "line %d: curve \"%s\"", line, curve ? curve : "(none)");
+        CHECK(n == 4 && fabs(top - csv_value(csv, line, "best_accuracy")) < 1e-4 &&
+                  fabs(v[3] - csv_value(csv, line, "accuracy")) < 1e-4,
+              "line %d: curve \"%s\", best %g, final %g", line, curve ? curve : "", csv_value(csv, line, "best_accuracy"),
+              csv_value(csv, line, "accuracy"));
+        free(curve);
+    }
+    const char *pictures[] = {"test_accuracy-clean.png", "per_class-clean.png", "test_accuracy-exp_10.png",
+                              "per_class-exp_10.png", "conditions.png"};
+    for (size_t k = 0; k < sizeof pictures / sizeof *pictures; k++) {
+        snprintf(path, sizeof path, "%s/%s", out, pictures[k]);
+        CHECK(is_png(path), "%s is not a PNG", path);
+    }
+    char *text = slurp(table);
+    CHECK(text && strstr(text, "![test accuracy per epoch](test_accuracy-clean.png) ![accuracy per class](per_class-clean.png)") &&
+              strstr(text, "(per_class-exp_10.png)") && strstr(text, "![test accuracy by condition](conditions.png)"),
+          "table.md:\n%s", text ? text : "");
+    free(text);
+    ct_dataset_free(train), ct_dataset_free(test);
+}
+
+/* A runs.csv row longer than any line buffer (a 900-epoch curve, ~7 kB) is read whole: upgraded to
+ * the current column order it stays one row with all its curve. */
+CT_TEST(arena, a_long_run_s_curve_is_read_whole) {
+    ct_dataset *train = blobs(100, 1), *test = blobs(40, 2);
+    char out[1100], csv[1200];
+    snprintf(out, sizeof out, "%s/arena", ct_test_tmpdir());
+    snprintf(csv, sizeof csv, "%s/runs.csv", out);
+    CHECK(mkdir(out, 0777) == 0, "mkdir %s", out);
+    FILE *f = fopen(csv, "w");
+    fputs("loss,condition,seed,accuracy,balanced_accuracy,minority_accuracy,macro_f1,nll,brier,ece,best_accuracy,seconds,"
+          "knn_accuracy,probe_accuracy,test_accuracy_by_epoch,per_class_accuracy\n\"cross_entropy:reduction=mean,"
+          "label_smoothing=0,ignore_index=-100,weight=[]\",\"clean\",0,0.5,0.5,0.25,0.4,1.5,0.6,0.1,0.75,12,,,\"", f);
+    for (int e = 0; e < 900; e++) fprintf(f, "%s0.%04d", e ? " " : "", 1000 + e);
+    fputs("\",\"0.5 0.5 0.25 0.75\"\n", f);
+    fclose(f);
+    ct_arena_opts o = CT_ARENA(.losses = "cross_entropy", .seeds = 1, .model = "mlp:hidden=[4]", .batch = 50, .out = out,
+                               .progress = 0);
+    CHECK(ct_arena_run(train, test, o) == CT_OK, "%s", ct_last_error());
+    CHECK(count_lines(csv) == 2, "%d lines after the upgrade", count_lines(csv));
+    char *curve = csv_field(csv, 1, "test_accuracy_by_epoch");
+    int n = 0;
+    double last = NAN;
+    for (char *q = curve, *end; q; q = end, n++) {
+        const double v = strtod(q, &end);
+        if (end == q) break;
+        last = v;
+    }
+    CHECK(n == 900 && fabs(last - 0.1899) < 1e-9, "%d values, the last %g", n, last);
+    CHECK(csv_value(csv, 1, "per_class_accuracy") == 0.5, "per-class column %g", csv_value(csv, 1, "per_class_accuracy"));
+    free(curve);
     ct_dataset_free(train), ct_dataset_free(test);
 }
