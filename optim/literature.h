@@ -133,8 +133,11 @@ ct_optim *ct_adopt_new(ct_model *m, ct_adopt_opts opts);
  * steps after its own update (with the Muon parameters left out), and whose lr follows Muon's:
  * aux lr = (its lr when given) · (Muon's lr / .lr), so one schedule on Muon moves both, as
  * airbench94_muon scales every group by the same factor. A parameter with a grad that is neither
- * selected nor has an .aux is fatal: nothing would train it. Guards go on Muon (they see every
- * gradient before either update); save the aux's state beside Muon's (ct_muon_aux). */
+ * selected nor has an .aux is fatal: nothing would train it. A frozen parameter (no grad) is left
+ * alone. Guards go on Muon (they see every gradient before either update). ct_optim_save and
+ * ct_checkpoint_save on Muon hold Muon's state (its step and the selected parameters' buffers);
+ * save the aux's beside it (ct_optim_save(ct_muon_aux(opt), ...)) to resume both: ct_fit's
+ * checkpoint does not, so a run it resumes restarts the aux's momentum. */
 typedef enum { CT_MUON_SCALE_SHAPE, CT_MUON_SCALE_NONE } ct_muon_scale;
 typedef struct {
     double lr, momentum;

@@ -199,22 +199,26 @@ ct_optim *ct_muon_new(ct_model *m, ct_muon_opts o) {
         const ct_tensor *p = ct_model_param(m, k);
         char shape[64];
         sel[k] = o.select ? o.select(p, o.select_ctx) != 0 : 1;
-        if (!p->grad) continue; /* frozen: no optimizer touches it */
-        if (sel[k]) {
+        if (!p->grad) { /* frozen now; should it get a grad later, only a matrix is Muon's */
+            sel[k] = sel[k] && p->ndim >= 2;
+        } else if (sel[k]) {
             CT_CHECK(p->ndim >= 2, op, "parameter \"%s\" %s is not a matrix: Muon orthogonalises 2-D updates (a conv "
                      "weight (out, in, kh, kw) as (out, in·kh·kw)); give .select = ct_param_is_matrix (or "
                      "ct_param_is_filter) and train the others with .aux (an SGD or AdamW over the same model)",
                      p->name ? p->name : "?", ct_tensor_shape_str(p, shape, sizeof shape));
-            int rows, cols;
-            matrix_view(p, &rows, &cols);
-            const size_t need = scratch_size(rows, cols);
-            if (need > largest) largest = need;
         } else {
             CT_CHECK(o.aux, op, "parameter \"%s\" %s is not selected for Muon and there is no .aux optimizer: "
                      "nothing would train it; give .aux (an SGD or AdamW over the same model)",
                      p->name ? p->name : "?", ct_tensor_shape_str(p, shape, sizeof shape));
         }
     }
+    for (int k = 0; k < n; k++)
+        if (sel[k]) {
+            int rows, cols;
+            matrix_view(ct_model_param(m, k), &rows, &cols);
+            const size_t need = scratch_size(rows, cols);
+            if (need > largest) largest = need;
+        }
     muon *s = ct_optim_create(sizeof *s, &muon_class, m, o.lr, o.weight_decay);
     s->o = o;
     s->o.aux = NULL;

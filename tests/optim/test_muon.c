@@ -290,12 +290,13 @@ CT_TEST(muon, refuses_what_it_cannot_train) {
 }
 
 /* Only the selected parameters get Muon: a 4-D filter is orthogonalised, a 2-D head (not selected
- * by ct_param_is_filter) gets the aux's plain SGD step, a frozen parameter (no grad) nothing. */
+ * by ct_param_is_filter) gets the aux's plain SGD step, a frozen parameter (no grad) nothing, and
+ * Muon's once it is given a grad again (its scratch was sized for it though it was frozen). */
 CT_TEST(muon, select_sends_the_rest_to_the_aux) {
     ct_model *m = ct_model_new();
     ct_tensor *filter = ct_model_add_param(m, "conv.weight", CT_SHAPE(2, 1, 2, 2));
     ct_tensor *head = ct_model_add_param(m, "head.weight", CT_SHAPE(2, 3));
-    ct_tensor *frozen = ct_model_add_param(m, "whiten.weight", CT_SHAPE(2, 1, 2, 2));
+    ct_tensor *frozen = ct_model_add_param(m, "whiten.weight", CT_SHAPE(4, 1, 3, 3));
     ct_real *frozen_grad = frozen->grad; /* put back before the model frees it */
     frozen->grad = NULL;
     ct_tensor_fill(frozen, 0.5f);
@@ -310,7 +311,7 @@ CT_TEST(muon, select_sends_the_rest_to_the_aux) {
         CHECK(fabs(filter->data[i] + 0.1 * want_filter[i]) < 1e-6, "filter[%d] = %g, want %g", i, (double)filter->data[i],
               -0.1 * want_filter[i]);
     for (int i = 0; i < 6; i++) CHECK(head->data[i] == (ct_real)(-0.5 * i), "head[%d] = %g", i, (double)head->data[i]);
-    for (int i = 0; i < 8; i++) CHECK(frozen->data[i] == 0.5f, "the frozen parameter moved");
+    for (int i = 0; i < 36; i++) CHECK(frozen->data[i] == 0.5f, "the frozen parameter moved");
     /* the aux's lr follows Muon's: half Muon's lr, half the aux's step */
     ct_optim_set_lr(opt, 0.05);
     for (int i = 0; i < 6; i++) head->grad[i] = 1;
@@ -318,8 +319,16 @@ CT_TEST(muon, select_sends_the_rest_to_the_aux) {
     CHECK(ct_optim_step(opt) == CT_OK);
     CHECK(fabs(head->data[0] - (before - 0.25)) < 1e-6, "aux step %g, want -0.25", (double)(head->data[0] - before));
     CHECK(ct_optim_lr(ct_muon_aux(opt)) == 0.25);
-    ct_optim_free(opt);
+    /* unfrozen: a 4x9 Muon update */
     frozen->grad = frozen_grad;
+    for (int i = 0; i < 36; i++) frozen->grad[i] = (ct_real)((i * 7) % 5) - 2;
+    ct_real want_frozen[36];
+    ct_muon_orthogonalise(frozen->grad, 4, 9, 5, 1e-7, want_frozen);
+    CHECK(ct_optim_step(opt) == CT_OK);
+    for (int i = 0; i < 36; i++)
+        CHECK(fabs(frozen->data[i] - (0.5 - 0.05 * want_frozen[i])) < 1e-6, "unfrozen [%d] = %g, want %g", i,
+              (double)frozen->data[i], 0.5 - 0.05 * want_frozen[i]);
+    ct_optim_free(opt);
     ct_model_free(m);
 }
 
