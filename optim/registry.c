@@ -42,6 +42,16 @@ static const ct_spec_entry optimizers[] = {
       {"scale_parameter", CT_SPEC_INT, "1", "[0, 1]", "scale by RMS(θ)"}, {"beta1", CT_SPEC_REAL, "0", "[0, 1)", "β₁"},
       WD("0"), {"decay_rate", CT_SPEC_REAL, "-0.8", "[-1, 0]", "β̂₂ = 1 − t^decay_rate"},
       {"clip_threshold", CT_SPEC_REAL, "1", "(0, inf)", "update clipping d"}}},
+    {"muon", "Muon (Jordan et al. 2024); the others by an SGD aux (aux_lr > 0)",
+     {LR("0.02"), {"momentum", CT_SPEC_REAL, "0.95", "[0, 1)", "momentum μ"},
+      {"nesterov", CT_SPEC_INT, "1", "[0, 1]", "Nesterov momentum"},
+      {"ns_steps", CT_SPEC_INT, "5", "[1, 100]", "Newton-Schulz iterations"}, WD("0"),
+      {"scale", CT_SPEC_CHOICE, "shape", "shape|none", "update × √max(1, rows/cols), or 1"},
+      FLAG("normalize_weights", "θ ← θ·√rows/‖θ‖ each step (airbench94_muon)"),
+      {"select", CT_SPEC_CHOICE, "all", "all|matrices|filters", "Muon's parameters: all, ndim >= 2, ndim == 4"},
+      {"aux_lr", CT_SPEC_REAL, "0", "[0, inf)", "lr of the SGD that trains the others (0: none)"},
+      {"aux_momentum", CT_SPEC_REAL, "0.9", "[0, 1)", "its momentum (Nesterov when > 0)"},
+      {"aux_weight_decay", CT_SPEC_REAL, "0", "[0, inf)", "its weight decay λ"}}},
     {"adopt", "ADOPT (Taniguchi et al. 2024)",
      {LR("1e-3"), BETAS("0.9", "0.9999"), EPS("1e-6"), WD("0"), FLAG("decoupled", "decoupled decay"),
       {"clip", CT_SPEC_INT, "1", "[0, 1]", "clipped (revised) version"}}},
@@ -96,15 +106,49 @@ static ct_optim *build_optimizer(ct_model *m, const ct_spec *s_) {
                                                 .scale_parameter = (int)V("scale_parameter"), .beta1 = V("beta1"),
                                                 .weight_decay = V("weight_decay"), .decay_rate = V("decay_rate"),
                                                 .clip_threshold = V("clip_threshold")));
+    if (!strcmp(name, "muon")) {
+        static int (*const select[])(const ct_tensor *, void *) = {NULL, ct_param_is_matrix, ct_param_is_filter};
+        ct_optim *aux = NULL;
+        if (V("aux_lr") > 0)
+            aux = ct_sgd_new(m, CT_SGD(.lr = V("aux_lr"), .momentum = V("aux_momentum"), .nesterov = V("aux_momentum") > 0,
+                                       .weight_decay = V("aux_weight_decay")));
+        return ct_muon_new(m, CT_MUON(.lr = V("lr"), .momentum = V("momentum"), .nesterov = (int)V("nesterov"),
+                                      .ns_steps = (int)V("ns_steps"), .weight_decay = V("weight_decay"),
+                                      .scale = (ct_muon_scale)V("scale"), .normalize_weights = (int)V("normalize_weights"),
+                                      .select = select[(int)V("select")], .aux = aux));
+    }
     return ct_adopt_new(m, CT_ADOPT(.lr = V("lr"), .beta1 = V("beta1"), .beta2 = V("beta2"), .eps = V("eps"),
                                     .weight_decay = V("weight_decay"), .decoupled = (int)V("decoupled"),
                                     .clip = (int)V("clip")));
 }
 
+/* Muon's parameters: a selected one that is not a matrix, or one nothing would train, is refused. */
+static int check_muon(const ct_spec *s_, ct_model *m) {
+    const ct_spec s = *s_;
+    const int select = (int)V("select");
+    if (V("nesterov") && V("momentum") <= 0) return ct_set_error(CT_ERR_VALUE, "optimizer muon: nesterov=1 needs momentum > 0");
+    for (int k = 0; k < ct_model_param_count(m); k++) {
+        const ct_tensor *p = ct_model_param(m, k);
+        if (!p->grad) continue;
+        const int chosen = select == 0 || (select == 1 ? p->ndim >= 2 : p->ndim == 4);
+        char shape[64];
+        if (chosen && p->ndim < 2)
+            return ct_set_error(CT_ERR_VALUE, "optimizer muon: parameter \"%s\" %s is not a matrix; give "
+                                "select=matrices (or filters) and aux_lr > 0 for the others", p->name ? p->name : "?",
+                                ct_tensor_shape_str(p, shape, sizeof shape));
+        if (!chosen && V("aux_lr") <= 0)
+            return ct_set_error(CT_ERR_VALUE, "optimizer muon: parameter \"%s\" %s is not selected (select=%s) and "
+                                "aux_lr=0: nothing would train it; give aux_lr > 0", p->name ? p->name : "?",
+                                ct_tensor_shape_str(p, shape, sizeof shape), select == 1 ? "matrices" : "filters");
+    }
+    return CT_OK;
+}
+
 /* Combinations the constructors would stop on (they are programmer errors there) are data here. */
-static int check_optimizer(const ct_spec *s_) {
+static int check_optimizer(const ct_spec *s_, ct_model *m) {
     const ct_spec s = *s_;
     const char *name = s.entry->name;
+    if (!strcmp(name, "muon")) return check_muon(s_, m);
     if (!strcmp(name, "sgd") && V("nesterov") && (V("momentum") <= 0 || V("dampening") != 0))
         return ct_set_error(CT_ERR_VALUE, "optimizer sgd: nesterov=1 needs momentum > 0 and dampening=0");
     if (!strcmp(name, "adafactor") && V("relative_step") && V("lr") != 0)
@@ -118,7 +162,7 @@ static int check_optimizer(const ct_spec *s_) {
 ct_optim *ct_optim_parse(ct_model *m, const char *spec) {
     CT_CHECK(m, "ct_optim_parse", "model is NULL");
     ct_spec s;
-    if (ct_spec_parse("optimizer", spec, optimizers, N_OPTIMIZERS, &s) || check_optimizer(&s)) return NULL;
+    if (ct_spec_parse("optimizer", spec, optimizers, N_OPTIMIZERS, &s) || check_optimizer(&s, m)) return NULL;
     return build_optimizer(m, &s);
 }
 

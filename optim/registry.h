@@ -12,7 +12,7 @@
 
 /* An optimizer over the model's parameters, or NULL (ct_last_error) for a bad spec. Names: sgd,
  * adam, adamw, adamax, nadam, radam, rmsprop, adagrad, adadelta, adabelief, lion, lamb, lars,
- * adafactor, adopt. Flags (nesterov, amsgrad, centered, ...) are integers 0 or 1. */
+ * adafactor, adopt, muon. Flags (nesterov, amsgrad, centered, ...) are integers 0 or 1. */
 ct_optim *ct_optim_parse(ct_model *m, const char *spec);
 void ct_optim_list(FILE *out);
 

@@ -136,6 +136,10 @@ int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, co
 int ct_evaluate(ct_model *m, ct_module *net, ct_batch_source source, const char *loss, ct_metrics_opts metrics,
                 ct_metrics_result *out, double *mean_loss);
 
+/* Lookahead-style weight averaging (optim/literature.h) as a ct_fit step callback: .on_step =
+ * ct_lookahead_ema_on_step, .user = the ct_lookahead_ema. */
+void ct_lookahead_ema_on_step(const ct_fit_step *step, void *lookahead_ema);
+
 #ifndef CT_BUILDING_LIBRARY
 #define ct_fit(...) CT_SITE_CALL_CLEARING(ct_fit, __VA_ARGS__)
 #define ct_evaluate(...) CT_SITE_CALL_CLEARING(ct_evaluate, __VA_ARGS__)
