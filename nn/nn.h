@@ -85,6 +85,13 @@ void ct_init_xavier_normal(ct_tensor *t, ct_rng *rng, double gain);
 /* A (semi-)orthogonal matrix from the QR decomposition of a normal one (sign-corrected), times
  * gain; the tensor is viewed as (size(0), rest). */
 void ct_init_orthogonal(ct_tensor *t, ct_rng *rng, double gain);
+/* Dirac (identity) on the first `filters` filters of a conv weight (out, in, k1, ...): filter i
+ * becomes 1 at (input channel i, the centre k/2 of every spatial dim) and 0 elsewhere, replacing
+ * its values; filters from `filters` on keep theirs. 0 <= filters <= min(out, in). With an odd
+ * kernel and "same" padding such a filter passes input channel i through unchanged.
+ * torch.nn.init.dirac_(w) is ct_init_zeros(w) then ct_init_dirac(w, min(out, in)); airbench's
+ * convs (dirac_ on w[:in] after the default init) are ct_init_dirac(w, min(out, in)) alone. */
+void ct_init_dirac(ct_tensor *t, int filters);
 
 /* ---- composition ------------------------------------------------------------------------- */
 /* Runs its children in order. Children are created (and owned) by the model as usual. */
@@ -116,6 +123,22 @@ typedef struct {
     .groups = 1, .bias = 1), __VA_ARGS__)
 ct_module *ct_conv2d_new(ct_model *m, const char *name, int in_channels, int out_channels,
                          int kernel, ct_conv2d_opts opts);
+ct_tensor *ct_conv2d_weight(ct_module *conv);
+ct_tensor *ct_conv2d_bias(ct_module *conv); /* NULL without bias */
+/* Patch-whitening initialisation (Page 2018, as airbench94 sets its first conv): over every k×k
+ * patch (stride 1) of the first n images (N, C, H, W) — normalised as the network will see them —
+ * the second-moment matrix Σ = (1/P)·Σ_p p·pᵀ of the patch vectors p (C·k·k, laid out as the
+ * weight's (c, ky, kx); not centred, as airbench), its eigenpairs (λ_i, v_i) by LAPACK's dsyevd,
+ * sorted by λ descending, and
+ *     weight[i] = v_i/√(λ_i + eps),   weight[D + i] = −v_i/√(λ_i + eps),   D = C·k·k,
+ * so the conv needs 2·C·k·k output channels (24 for 2×2 over RGB), groups 1 and dilation 1. Its
+ * first D outputs over the fitted patches then have second moments λ_i/(λ_i + eps) on the
+ * diagonal and 0 off it (the identity as eps → 0). airbench: n = 5000, eps = 5e-4, weights frozen
+ * afterwards. The bias is left as it is (airbench's starts at 0). Σ and the eigenproblem are in
+ * double in both builds (P runs to millions of patches). A shape that does not fit is fatal; bad
+ * data (a non-finite pixel, λ_i + eps <= 0, LAPACK failing) returns CT_ERR_VALUE with
+ * ct_last_error() set and the weight unchanged; CT_OK otherwise. */
+int ct_conv2d_init_whitening(ct_module *conv, const ct_tensor *images, int n, double eps);
 /* Pooling layers; stride 0 means stride = kernel. */
 ct_module *ct_max_pool2d_new(ct_model *m, const char *name, int kernel, int stride, int padding);
 ct_module *ct_avg_pool2d_new(ct_model *m, const char *name, int kernel, int stride, int padding);
@@ -221,6 +244,7 @@ const char *const *ct_model_metadata(void);
 #define ct_init_xavier_uniform(...) CT_SITE_CALL_VOID(ct_init_xavier_uniform, __VA_ARGS__)
 #define ct_init_xavier_normal(...) CT_SITE_CALL_VOID(ct_init_xavier_normal, __VA_ARGS__)
 #define ct_init_orthogonal(...) CT_SITE_CALL_VOID(ct_init_orthogonal, __VA_ARGS__)
+#define ct_init_dirac(...) CT_SITE_CALL_VOID(ct_init_dirac, __VA_ARGS__)
 #define ct_sequential_new(...) CT_SITE_CALL(ct_sequential_new, __VA_ARGS__)
 #define ct_sequential_add(...) CT_SITE_CALL(ct_sequential_add, __VA_ARGS__)
 #define ct_sequential_size(...) CT_SITE_CALL(ct_sequential_size, __VA_ARGS__)
@@ -233,6 +257,9 @@ const char *const *ct_model_metadata(void);
 #define ct_sigmoid_layer_new(...) CT_SITE_CALL(ct_sigmoid_layer_new, __VA_ARGS__)
 #define ct_model_summary(...) CT_SITE_CALL_VOID(ct_model_summary, __VA_ARGS__)
 #define ct_conv2d_new(...) CT_SITE_CALL(ct_conv2d_new, __VA_ARGS__)
+#define ct_conv2d_weight(...) CT_SITE_CALL(ct_conv2d_weight, __VA_ARGS__)
+#define ct_conv2d_bias(...) CT_SITE_CALL(ct_conv2d_bias, __VA_ARGS__)
+#define ct_conv2d_init_whitening(...) CT_SITE_CALL_CLEARING(ct_conv2d_init_whitening, __VA_ARGS__)
 #define ct_max_pool2d_new(...) CT_SITE_CALL(ct_max_pool2d_new, __VA_ARGS__)
 #define ct_avg_pool2d_new(...) CT_SITE_CALL(ct_avg_pool2d_new, __VA_ARGS__)
 #define ct_global_avg_pool2d_new(...) CT_SITE_CALL(ct_global_avg_pool2d_new, __VA_ARGS__)
