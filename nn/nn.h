@@ -146,10 +146,15 @@ ct_module *ct_global_avg_pool2d_new(ct_model *m, const char *name);
 
 /* Batch norm for (N, C) or (N, C, H, W) inputs: "<name>.weight"/"<name>.bias" (C, ones/zeros)
  * and buffers "<name>.running_mean" (zeros), "<name>.running_var" (ones) and
- * "<name>.num_batches_tracked" (a one-element count, as in PyTorch's state_dict). */
+ * "<name>.num_batches_tracked" (a one-element count, as in PyTorch's state_dict).
+ * momentum is PyTorch's: running ← (1 − momentum)·running + momentum·batch statistic (airbench's
+ * "momentum 0.6" is 0.4 here). .fixed_scale = 1 (airbench's BN: eps 1e-12, momentum 0.4): the scale
+ * is fixed at 1 and only the bias trains; "<name>.weight" is then a buffer of ones, not a
+ * parameter, so optimizers never see it and files keep PyTorch's names. */
 typedef struct {
     double eps, momentum;
     int affine;
+    int fixed_scale;
 } ct_batch_norm_opts;
 #define CT_BATCH_NORM(...) CT_WITH_DEFAULTS(ct_batch_norm_opts, (.eps = 1e-5, .momentum = 0.1, .affine = 1), __VA_ARGS__)
 ct_module *ct_batch_norm_new(ct_model *m, const char *name, int channels, ct_batch_norm_opts opts);
