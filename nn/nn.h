@@ -184,6 +184,20 @@ ct_tensor *ct_mha_forward(ct_tape *tape, ct_module *mha, ct_tensor *query, ct_te
 ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim, int num_heads,
                                     int hidden_dim, int causal);
 
+/* ---- test-time augmentation (nn/tta.c) ---------------------------------------------------- */
+/* The logits of a batch averaged over views of it, airbench94's tta_level:
+ *   level 0: net(x);
+ *   level 1 (mirror): ½·net(x) + ½·net(flip x), flip mirroring left to right;
+ *   level 2 (mirror + translate): ½·mirror(x) + ¼·mirror(t₊x) + ¼·mirror(t₋x), where
+ *     mirror(v) = ½·net(v) + ½·net(flip v) and t± moves the image one pixel along both axes with
+ *     reflect padding: (t₊x)(y, x) = x(r(y − 1), r(x − 1)), (t₋x)(y, x) = x(r(y + 1), r(x + 1)),
+ *     r torch's 'reflect' (−1 → 1, n → n − 2); six views weighted ¼, ¼, ⅛, ⅛, ⅛, ⅛.
+ * x is (N, C, H, W) (H, W >= 2 for level 2) and net's output (N, K). The model m is in evaluation
+ * mode while the views run (its mode restored after) and no gradients are recorded; the views run
+ * on a tape of the call's own, reset after each, so memory is one view's. Returns a new heap
+ * tensor (N, K) (free it with ct_tensor_free). */
+ct_tensor *ct_tta_logits(ct_model *m, ct_module *net, const ct_tensor *x, int level);
+
 /* ---- checkpoints (nn/save.c) --------------------------------------------------------------- */
 /* Model files are safetensors (core/safetensors.h: the format, the checks a load makes, the
  * atomic write), readable and writable by PyTorch's safetensors.torch. */
@@ -276,6 +290,7 @@ const char *const *ct_model_metadata(void);
 #define ct_mha_new(...) CT_SITE_CALL(ct_mha_new, __VA_ARGS__)
 #define ct_mha_forward(...) CT_SITE_CALL(ct_mha_forward, __VA_ARGS__)
 #define ct_transformer_block_new(...) CT_SITE_CALL(ct_transformer_block_new, __VA_ARGS__)
+#define ct_tta_logits(...) CT_SITE_CALL(ct_tta_logits, __VA_ARGS__)
 #define ct_model_save(...) CT_SITE_CALL_CLEARING(ct_model_save, __VA_ARGS__)
 #define ct_model_load(...) CT_SITE_CALL_CLEARING(ct_model_load, __VA_ARGS__)
 #define ct_model_tensor_count(...) CT_SITE_CALL(ct_model_tensor_count, __VA_ARGS__)
