@@ -116,12 +116,13 @@ int ct_conv2d_init_whitening(ct_module *conv, const ct_tensor *images, int n, do
                                 conv->name, q / image_size, (double)images->data[q], q % image_size);
 
     enum { CHUNK = 4096 }; /* patches per Σ update */
-    double *sigma = calloc((size_t)D * D, sizeof *sigma), *lambda = malloc((size_t)D * sizeof *lambda);
+    double *sigma = malloc((size_t)D * D * sizeof *sigma), *lambda = malloc((size_t)D * sizeof *lambda);
     double *P = malloc((size_t)CHUNK * D * sizeof *P);
     if (!sigma || !lambda || !P) {
         free(sigma), free(lambda), free(P);
         return ct_set_error(CT_ERR_MEMORY, "%s: %s: out of memory for a %dx%d covariance", op, conv->name, D, D);
     }
+    memset(sigma, 0, (size_t)D * D * sizeof *sigma);
     /* Σ = (1/patches)·Σ p·pᵀ, p[(ch·k + ky)·k + kx] = image[ch, y + ky, x + kx] */
     int rows = 0;
     for (int i = 0; i < n; i++)
