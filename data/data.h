@@ -91,7 +91,14 @@ uint32_t ct_crc32(uint32_t crc, const void *data, size_t len);
  *   2. random crop (.crop_padding > 0): pad every side by crop_padding (zeros, or a mirror
  *      image of the border without repeating it with CT_PAD_REFLECT), then cut out a window of
  *      the original size at a uniformly random offset (RandomCrop(size, padding, padding_mode));
- *   3. horizontal flip with probability 1/2 (.hflip; RandomHorizontalFlip);
+ *      airbench's "translate by 2 with reflect padding" is .crop_padding = 2 with CT_PAD_REFLECT;
+ *   3. horizontal flip with probability 1/2 (.hflip; RandomHorizontalFlip), or the alternating
+ *      flip (.alternating_flip; Jordan 2024, airbench): each image of the dataset has one coin,
+ *      drawn once from the seed and its index in the dataset; in even epochs (0, 2, ...) the
+ *      images whose coin came up are flipped, in odd epochs all the others, so over any two
+ *      consecutive epochs every image is seen once each way (.hflip and .alternating_flip
+ *      exclude each other; every view of a sample is flipped alike; airbench flips before its
+ *      translation, which gives the same distribution since the offsets are symmetric);
  *   4. normalisation (.normalize): (x − mean[c]) / std[c] per channel (Normalize);
  *   5. cutout (.cutout = side > 0; DeVries & Taylor 2017): a side×side square around a uniformly
  *      random centre pixel, clipped at the borders, set to 0 after normalisation (for an odd
@@ -112,6 +119,7 @@ typedef struct {
     int crop_padding;
     int pad_mode;        /* CT_PAD_ZERO or CT_PAD_REFLECT */
     int hflip;
+    int alternating_flip;
     int normalize;       /* use mean[] and std[] (one per channel; std > 0) */
     float mean[CT_LOADER_MAX_CHANNELS], std[CT_LOADER_MAX_CHANNELS];
     int cutout;

@@ -6,7 +6,8 @@
  * loader's own RNG at the start of every epoch. Every random choice for sample i of batch b in
  * epoch e (crop offset, flip, cutout centre) comes from an RNG seeded by a hash of
  * (seed, e, b, i), so a sample's result does not depend on which thread converts it, or on
- * whether the background thread made the batch: the same seed gives the same batches.
+ * whether the background thread made the batch: the same seed gives the same batches. The
+ * alternating flip is a function of (seed, image, e) alone.
  *
  * A sample is made in one pass over its output (see fill_sample): each output row is the
  * converted bytes of one source row (or padding), cut at the crop offset and stored reversed
@@ -93,6 +94,20 @@ static uint64_t view_seed(uint64_t seed, int view, int epoch, int batch, int i) 
     return view ? mix64(sample_seed(seed, epoch, batch, i) ^ mix64((uint64_t)view)) : sample_seed(seed, epoch, batch, i);
 }
 
+/* .alternating_flip: image j's coin, a function of the seed and j alone (not of the epoch, the
+ * batch or the order), so every epoch, a resumed run and the background thread agree on it. */
+static int flip_coin(uint64_t seed, int image) {
+    const uint64_t domain = 0x616c74666c6970ULL; /* "altflip": apart from the samples' streams */
+    const uint64_t h = mix64(mix64(seed ^ domain) ^ (uint64_t)(uint32_t)image);
+    return (int)(h >> 63);
+}
+
+/* Whether image j is flipped in `epoch` under .alternating_flip: as its coin in even epochs, the
+ * other way in odd ones (0 without the option). */
+static int alternating_flip(const ct_loader *l, int image, int epoch) {
+    return l->opts.alternating_flip ? flip_coin(l->opts.seed, image) ^ (epoch & 1) : 0;
+}
+
 /* ---- conversion of one sample ------------------------------------------------------------ */
 
 /* A mirror index without repeating the edge (torch's 'reflect'): −1 → 1, n → n − 2. Valid for
@@ -165,7 +180,8 @@ static inline ct_real convert_one(uint8_t v, int normalize, ct_real scale, ct_re
     return normalize ? (ct_real)v * scale + shift : (ct_real)v / (ct_real)255;
 }
 
-/* Sample `src` (channels×H×W bytes) into `dst` (channels×H×W reals) with its random choices.
+/* Sample `src` (channels×H×W bytes) into `dst` (channels×H×W reals) with its random choices
+ * (alt_flip: the .alternating_flip decision, 0 without it).
  *
  * Crop: the output is the window at (oy, ox) of the image padded by p on every side, so output
  * (y, x) is source (y + dy, x + dx) with dy = oy − p, dx = ox − p. A row's columns split into
@@ -175,7 +191,8 @@ static inline ct_real convert_one(uint8_t v, int normalize, ct_real scale, ct_re
  * each span is stored reversed from the other end of the row. Padding is the value of a zero
  * byte (shift[c] when normalising, else 0), as torchvision pads the tensor before Normalize. */
 CT_KERNEL
-static void fill_sample(const ct_loader *l, ct_real *restrict dst, const uint8_t *restrict src, uint64_t seed) {
+static void fill_sample(const ct_loader *l, ct_real *restrict dst, const uint8_t *restrict src, uint64_t seed,
+                        int alt_flip) {
     const ct_dataset *d = l->data;
     const int C = d->channels, H = d->height, W = d->width;
     const int p = l->opts.crop_padding, reflect = l->opts.pad_mode == CT_PAD_REFLECT;
@@ -184,7 +201,7 @@ static void fill_sample(const ct_loader *l, ct_real *restrict dst, const uint8_t
     /* The random choices, always drawn in this order. */
     ct_rng r;
     ct_rng_seed(&r, seed);
-    int dy = 0, dx = 0, flip = 0, cy = 0, cx = 0;
+    int dy = 0, dx = 0, flip = alt_flip, cy = 0, cx = 0;
     if (p > 0) {
         dy = (int)ct_rng_int(&r, 0, 2 * (int64_t)p + 1) - p;
         dx = (int)ct_rng_int(&r, 0, 2 * (int64_t)p + 1) - p;
@@ -300,11 +317,11 @@ static void produce(ct_loader *l, slot *s, int parallel) {
 #pragma omp parallel for schedule(static)
         for (int k = 0; k < made; k++)
             fill_sample(cl, x->data + (size_t)k * S, images + (size_t)order[k / V] * S,
-                        view_seed(seed, k % V, epoch, index, k / V));
+                        view_seed(seed, k % V, epoch, index, k / V), alternating_flip(cl, order[k / V], epoch));
     } else { /* the background thread, or a batch too small to share */
         for (int k = 0; k < made; k++)
             fill_sample(cl, x->data + (size_t)k * S, images + (size_t)order[k / V] * S,
-                        view_seed(seed, k % V, epoch, index, k / V));
+                        view_seed(seed, k % V, epoch, index, k / V), alternating_flip(cl, order[k / V], epoch));
     }
     for (int r = 0; r < rows; r++) s->labels[r] = l->data->labels[order[r]];
     s->x = x;
@@ -360,6 +377,9 @@ static void check_options(const ct_dataset *d, const ct_loader_opts *o) {
     CT_CHECK(o->pad_mode != CT_PAD_REFLECT || (o->crop_padding < d->height && o->crop_padding < d->width), op,
              ".crop_padding %d with CT_PAD_REFLECT must be smaller than the image (%dx%d)", o->crop_padding,
              d->height, d->width);
+    CT_CHECK(!(o->hflip && o->alternating_flip), op,
+             ".hflip and .alternating_flip exclude each other: pick one (.hflip flips each sample with "
+             "probability 1/2, .alternating_flip every image in one of each two consecutive epochs)");
     CT_CHECK(o->cutout >= 0, op, ".cutout must be >= 0 (got %d)", o->cutout);
     CT_CHECK(o->views >= 0 && o->views <= 64, op, ".views must be 0..64 (got %d)", o->views);
     CT_CHECK(!o->balanced || d->classes >= 1, op, ".balanced needs the dataset's class count (got %d)", d->classes);

@@ -100,3 +100,26 @@ void ct_init_orthogonal(ct_tensor *t, ct_rng *rng, double gain) {
             t->data[(size_t)r * cols + c] = (ct_real)(gain * (tall ? a[(size_t)r * n + c] : a[(size_t)c * n + r]));
     free(a);
 }
+
+/* Dirac: w[i, j, c1, c2, ...] = [j = i and every c_d = k_d/2] for i < filters (torch's dirac_,
+ * groups 1); the filters after them are not touched. */
+void ct_init_dirac(ct_tensor *t, int filters) {
+    static const char *op = "ct_init_dirac";
+    CT_CHECK(t && t->ndim >= 3 && t->ndim <= 5, op, "needs a conv weight (out, in, k...) of 3 to 5 dimensions, got %s",
+             t ? ct_tensor_shape_str(t, (char[96]){0}, 96) : "NULL");
+    const int out = t->shape[0], in = t->shape[1];
+    CT_CHECK(filters >= 0 && filters <= out && filters <= in, op,
+             "filters %d must be in 0..min(out %d, in %d): an identity filter i reads input channel i", filters, out,
+             in);
+    size_t receptive = 1, centre = 0; /* the centre's offset inside one (k1, k2, ...) kernel */
+    for (int d = 2; d < t->ndim; d++) {
+        centre = centre * (size_t)t->shape[d] + (size_t)(t->shape[d] / 2);
+        receptive *= (size_t)t->shape[d];
+    }
+    const size_t per_filter = (size_t)in * receptive;
+    for (int i = 0; i < filters; i++) {
+        ct_real *f = t->data + (size_t)i * per_filter;
+        for (size_t k = 0; k < per_filter; k++) f[k] = 0;
+        f[(size_t)i * receptive + centre] = 1;
+    }
+}

@@ -85,6 +85,13 @@ void ct_init_xavier_normal(ct_tensor *t, ct_rng *rng, double gain);
 /* A (semi-)orthogonal matrix from the QR decomposition of a normal one (sign-corrected), times
  * gain; the tensor is viewed as (size(0), rest). */
 void ct_init_orthogonal(ct_tensor *t, ct_rng *rng, double gain);
+/* Dirac (identity) on the first `filters` filters of a conv weight (out, in, k1, ...): filter i
+ * becomes 1 at (input channel i, the centre k/2 of every spatial dim) and 0 elsewhere, replacing
+ * its values; filters from `filters` on keep theirs. 0 <= filters <= min(out, in). With an odd
+ * kernel and "same" padding such a filter passes input channel i through unchanged.
+ * torch.nn.init.dirac_(w) is ct_init_zeros(w) then ct_init_dirac(w, min(out, in)); airbench's
+ * convs (dirac_ on w[:in] after the default init) are ct_init_dirac(w, min(out, in)) alone. */
+void ct_init_dirac(ct_tensor *t, int filters);
 
 /* ---- composition ------------------------------------------------------------------------- */
 /* Runs its children in order. Children are created (and owned) by the model as usual. */
@@ -116,6 +123,22 @@ typedef struct {
     .groups = 1, .bias = 1), __VA_ARGS__)
 ct_module *ct_conv2d_new(ct_model *m, const char *name, int in_channels, int out_channels,
                          int kernel, ct_conv2d_opts opts);
+ct_tensor *ct_conv2d_weight(ct_module *conv);
+ct_tensor *ct_conv2d_bias(ct_module *conv); /* NULL without bias */
+/* Patch-whitening initialisation (Page 2018, as airbench94 sets its first conv): over every k×k
+ * patch (stride 1) of the first n images (N, C, H, W) — normalised as the network will see them —
+ * the second-moment matrix Σ = (1/P)·Σ_p p·pᵀ of the patch vectors p (C·k·k, laid out as the
+ * weight's (c, ky, kx); not centred, as airbench), its eigenpairs (λ_i, v_i) by LAPACK's dsyevd,
+ * sorted by λ descending, and
+ *     weight[i] = v_i/√(λ_i + eps),   weight[D + i] = −v_i/√(λ_i + eps),   D = C·k·k,
+ * so the conv needs 2·C·k·k output channels (24 for 2×2 over RGB), groups 1 and dilation 1. Its
+ * first D outputs over the fitted patches then have second moments λ_i/(λ_i + eps) on the
+ * diagonal and 0 off it (the identity as eps → 0). airbench: n = 5000, eps = 5e-4, weights frozen
+ * afterwards. The bias is left as it is (airbench's starts at 0). Σ and the eigenproblem are in
+ * double in both builds (P runs to millions of patches). A shape that does not fit is fatal; bad
+ * data (a non-finite pixel, λ_i + eps <= 0, LAPACK failing) returns CT_ERR_VALUE with
+ * ct_last_error() set and the weight unchanged; CT_OK otherwise. */
+int ct_conv2d_init_whitening(ct_module *conv, const ct_tensor *images, int n, double eps);
 /* Pooling layers; stride 0 means stride = kernel. */
 ct_module *ct_max_pool2d_new(ct_model *m, const char *name, int kernel, int stride, int padding);
 ct_module *ct_avg_pool2d_new(ct_model *m, const char *name, int kernel, int stride, int padding);
@@ -123,10 +146,15 @@ ct_module *ct_global_avg_pool2d_new(ct_model *m, const char *name);
 
 /* Batch norm for (N, C) or (N, C, H, W) inputs: "<name>.weight"/"<name>.bias" (C, ones/zeros)
  * and buffers "<name>.running_mean" (zeros), "<name>.running_var" (ones) and
- * "<name>.num_batches_tracked" (a one-element count, as in PyTorch's state_dict). */
+ * "<name>.num_batches_tracked" (a one-element count, as in PyTorch's state_dict).
+ * momentum is PyTorch's: running ← (1 − momentum)·running + momentum·batch statistic (airbench's
+ * "momentum 0.6" is 0.4 here). .fixed_scale = 1 (airbench's BN: eps 1e-12, momentum 0.4): the scale
+ * is fixed at 1 and only the bias trains; "<name>.weight" is then a buffer of ones, not a
+ * parameter, so optimizers never see it and files keep PyTorch's names. */
 typedef struct {
     double eps, momentum;
     int affine;
+    int fixed_scale;
 } ct_batch_norm_opts;
 #define CT_BATCH_NORM(...) CT_WITH_DEFAULTS(ct_batch_norm_opts, (.eps = 1e-5, .momentum = 0.1, .affine = 1), __VA_ARGS__)
 ct_module *ct_batch_norm_new(ct_model *m, const char *name, int channels, ct_batch_norm_opts opts);
@@ -155,6 +183,20 @@ ct_tensor *ct_mha_forward(ct_tape *tape, ct_module *mha, ct_tensor *query, ct_te
  * children "<name>.ln1", "<name>.attn", "<name>.ln2", "<name>.fc1" (E -> hidden), "<name>.fc2". */
 ct_module *ct_transformer_block_new(ct_model *m, const char *name, int embed_dim, int num_heads,
                                     int hidden_dim, int causal);
+
+/* ---- test-time augmentation (nn/tta.c) ---------------------------------------------------- */
+/* The logits of a batch averaged over views of it, airbench94's tta_level:
+ *   level 0: net(x);
+ *   level 1 (mirror): ½·net(x) + ½·net(flip x), flip mirroring left to right;
+ *   level 2 (mirror + translate): ½·mirror(x) + ¼·mirror(t₊x) + ¼·mirror(t₋x), where
+ *     mirror(v) = ½·net(v) + ½·net(flip v) and t± moves the image one pixel along both axes with
+ *     reflect padding: (t₊x)(y, x) = x(r(y − 1), r(x − 1)), (t₋x)(y, x) = x(r(y + 1), r(x + 1)),
+ *     r torch's 'reflect' (−1 → 1, n → n − 2); six views weighted ¼, ¼, ⅛, ⅛, ⅛, ⅛.
+ * x is (N, C, H, W) (H, W >= 2 for level 2) and net's output (N, K). The model m is in evaluation
+ * mode while the views run (its mode restored after) and no gradients are recorded; the views run
+ * on a tape of the call's own, reset after each, so memory is one view's. Returns a new heap
+ * tensor (N, K) (free it with ct_tensor_free). */
+ct_tensor *ct_tta_logits(ct_model *m, ct_module *net, const ct_tensor *x, int level);
 
 /* ---- checkpoints (nn/save.c) --------------------------------------------------------------- */
 /* Model files are safetensors (core/safetensors.h: the format, the checks a load makes, the
@@ -221,6 +263,7 @@ const char *const *ct_model_metadata(void);
 #define ct_init_xavier_uniform(...) CT_SITE_CALL_VOID(ct_init_xavier_uniform, __VA_ARGS__)
 #define ct_init_xavier_normal(...) CT_SITE_CALL_VOID(ct_init_xavier_normal, __VA_ARGS__)
 #define ct_init_orthogonal(...) CT_SITE_CALL_VOID(ct_init_orthogonal, __VA_ARGS__)
+#define ct_init_dirac(...) CT_SITE_CALL_VOID(ct_init_dirac, __VA_ARGS__)
 #define ct_sequential_new(...) CT_SITE_CALL(ct_sequential_new, __VA_ARGS__)
 #define ct_sequential_add(...) CT_SITE_CALL(ct_sequential_add, __VA_ARGS__)
 #define ct_sequential_size(...) CT_SITE_CALL(ct_sequential_size, __VA_ARGS__)
@@ -233,6 +276,9 @@ const char *const *ct_model_metadata(void);
 #define ct_sigmoid_layer_new(...) CT_SITE_CALL(ct_sigmoid_layer_new, __VA_ARGS__)
 #define ct_model_summary(...) CT_SITE_CALL_VOID(ct_model_summary, __VA_ARGS__)
 #define ct_conv2d_new(...) CT_SITE_CALL(ct_conv2d_new, __VA_ARGS__)
+#define ct_conv2d_weight(...) CT_SITE_CALL(ct_conv2d_weight, __VA_ARGS__)
+#define ct_conv2d_bias(...) CT_SITE_CALL(ct_conv2d_bias, __VA_ARGS__)
+#define ct_conv2d_init_whitening(...) CT_SITE_CALL_CLEARING(ct_conv2d_init_whitening, __VA_ARGS__)
 #define ct_max_pool2d_new(...) CT_SITE_CALL(ct_max_pool2d_new, __VA_ARGS__)
 #define ct_avg_pool2d_new(...) CT_SITE_CALL(ct_avg_pool2d_new, __VA_ARGS__)
 #define ct_global_avg_pool2d_new(...) CT_SITE_CALL(ct_global_avg_pool2d_new, __VA_ARGS__)
@@ -244,6 +290,7 @@ const char *const *ct_model_metadata(void);
 #define ct_mha_new(...) CT_SITE_CALL(ct_mha_new, __VA_ARGS__)
 #define ct_mha_forward(...) CT_SITE_CALL(ct_mha_forward, __VA_ARGS__)
 #define ct_transformer_block_new(...) CT_SITE_CALL(ct_transformer_block_new, __VA_ARGS__)
+#define ct_tta_logits(...) CT_SITE_CALL(ct_tta_logits, __VA_ARGS__)
 #define ct_model_save(...) CT_SITE_CALL_CLEARING(ct_model_save, __VA_ARGS__)
 #define ct_model_load(...) CT_SITE_CALL_CLEARING(ct_model_load, __VA_ARGS__)
 #define ct_model_tensor_count(...) CT_SITE_CALL(ct_model_tensor_count, __VA_ARGS__)

@@ -10,7 +10,8 @@
 /* ---- batch norm -------------------------------------------------------------------------------- */
 typedef struct {
     ct_module base;
-    ct_tensor *weight, *bias;                          /* (C) or NULL without affine */
+    ct_tensor *weight, *bias;                          /* (C) or NULL without affine; weight is a
+                                                          buffer with .fixed_scale */
     ct_tensor *running_mean, *running_var, *num_batches_tracked;
     int channels;
     double eps, momentum;
@@ -34,12 +35,15 @@ ct_module *ct_batch_norm_new(ct_model *m, const char *name, int channels, ct_bat
     CT_CHECK(channels > 0, op, "%s: channels must be positive, got %d", name ? name : "(null)", channels);
     CT_CHECK(opts.eps >= 0 && opts.momentum >= 0 && opts.momentum <= 1, op,
              "%s: eps %g must be >= 0 and momentum %g in [0, 1]", name ? name : "(null)", opts.eps, opts.momentum);
+    CT_CHECK(!opts.fixed_scale || opts.affine, op, "%s: .fixed_scale needs .affine = 1 (it keeps the trained bias)",
+             name ? name : "(null)");
     batch_norm_module *bn = ct_module_new(m, sizeof *bn, "batch_norm", name, batch_norm_forward);
     bn->channels = channels;
     bn->eps = opts.eps;
     bn->momentum = opts.momentum;
     if (opts.affine) {
-        bn->weight = ct_module_add_param(m, &bn->base, "weight", CT_SHAPE(channels));
+        bn->weight = opts.fixed_scale ? ct_module_add_buffer(m, &bn->base, "weight", CT_SHAPE(channels))
+                                      : ct_module_add_param(m, &bn->base, "weight", CT_SHAPE(channels));
         bn->bias = ct_module_add_param(m, &bn->base, "bias", CT_SHAPE(channels));
         ct_tensor_fill(bn->weight, 1);
     }
