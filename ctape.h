@@ -10,17 +10,20 @@
  *   core/safetensors.h   the safetensors file format, atomic writes
  *   autograd/ops.h       the tape (ct_backward, printing) and every differentiable op, gradcheck
  *   autograd/reference.h the basic ops and layers as plain loops (forward + backward), to read and check
- *   nn/nn.h              ct_model (named parameters), layers, composition, init, save/load
+ *   nn/nn.h              ct_model (named parameters), layers, composition, init (patch whitening,
+ *                        Dirac), save/load, test-time augmentation
  *   nn/zoo.h             networks by name: mlp, lenet5, vgg_small, resnet20.., vit_tiny
  *   losses/losses.h      the loss zoo, each fused loss with its readable reference, the registry
  *   losses/metrics.h     accuracy, F1, NLL, Brier, ECE, reliability bins, kNN and linear probes
  *   losses/analysis.h    temperature scaling, neural collapse (NC1-NC4), softmax-collapse logit statistics
- *   optim/optim.h        optimizers, guards, clipping, EMA, checkpoints; schedules (optim/schedule.h)
+ *   optim/optim.h        optimizers (Muon and the literature's in optim/literature.h), guards,
+ *                        clipping, EMA and airbench's weight average, checkpoints; schedules (optim/schedule.h)
  *   optim/registry.h     optimizers and schedules by name
  *   optim/trainer.h      ct_fit: the training loop with logs, checkpoints, keep-best, Ctrl-C
  *   optim/arena.h        ct_arena_run: losses x seeds x data conditions, runs.csv and table.md
  *   optim/sharpness.h    the Hessian's top eigenvalue and trace (sharpness) by Hessian-vector products
- *   data/data.h          IDX, CIFAR, image folders, the loader (augmentation, two views, balanced)
+ *   data/data.h          IDX, CIFAR, image folders, the loader (augmentation, alternating flip, two
+ *                        views, balanced)
  *   data/conditions.h    long-tailed subsets and label noise
  *
  * Headers for extending ctape, not included here: autograd/op.h (writing an op with its backward),
