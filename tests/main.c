@@ -184,6 +184,13 @@ int ct_test_run_capture(const char *cmd, char *out, size_t len) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+ct_tensor *ct_test_leaf(ct_tape *tape, ct_shape shape, const double *values) {
+    ct_tensor *t = ct_tape_zeros(tape, shape);
+    for (size_t i = 0; i < t->size; i++) t->data[i] = (ct_real)values[i];
+    ct_tape_requires_grad(tape, t);
+    return t;
+}
+
 ct_dataset *ct_test_blobs(int n, uint64_t seed) {
     ct_dataset *d = calloc(1, sizeof *d);
     d->n = n, d->channels = 1, d->height = 1, d->width = 8, d->classes = 4;

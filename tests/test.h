@@ -30,6 +30,9 @@ const char *ct_test_shared_data(void);
 /* A small learnable dataset for trainer tests: n "images" of 1×1×8 bytes, 4 classes (label i mod 4),
  * pixel k bright (≈200) when k mod 4 is the label, dim (≈60) otherwise, Gaussian noise of std 30. */
 ct_dataset *ct_test_blobs(int n, uint64_t seed);
+/* A tensor on the tape holding `values` (as many as the shape has elements) that collects a gradient:
+ * the leaf of a gradient or reference-value test. */
+ct_tensor *ct_test_leaf(ct_tape *tape, ct_shape shape, const double *values);
 /* After ct_test_shared_data() returned NULL: the path it tried, where that came from and why it
  * is not usable ("/x (from $CTAPE_SHARED_DATA): No such file or directory"). */
 const char *ct_test_shared_data_why(void);

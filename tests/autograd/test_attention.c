@@ -18,14 +18,6 @@
 #define REF_ATOL 2e-5
 #endif
 
-/* ---- helpers ----------------------------------------------------------------------------------- */
-static ct_tensor *tape_leaf(ct_tape *tape, ct_shape shape, const double *values) {
-    ct_tensor *t = ct_tape_zeros(tape, shape);
-    for (size_t i = 0; i < t->size; i++) t->data[i] = (ct_real)values[i];
-    ct_tape_requires_grad(tape, t);
-    return t;
-}
-
 static ct_tensor *tape_random(ct_tape *tape, ct_shape shape, ct_rng *rng) {
     ct_tensor *t = ct_tape_zeros(tape, shape);
     ct_tensor_fill_normal(t, rng, 0, 1);
@@ -64,9 +56,9 @@ CT_TEST(attention, op_matches_pytorch) {
     for (int c = 0; c < SDPA_REF_COUNT; c++) {
         const sdpa_ref_case *r = &sdpa_ref_cases[c];
         ct_tape_reset(tape);
-        ct_tensor *q = tape_leaf(tape, CT_SHAPE(r->B, r->H, r->L, r->d), r->q);
-        ct_tensor *k = tape_leaf(tape, CT_SHAPE(r->B, r->H, r->S, r->d), r->k);
-        ct_tensor *v = tape_leaf(tape, CT_SHAPE(r->B, r->H, r->S, r->dv), r->v);
+        ct_tensor *q = ct_test_leaf(tape, CT_SHAPE(r->B, r->H, r->L, r->d), r->q);
+        ct_tensor *k = ct_test_leaf(tape, CT_SHAPE(r->B, r->H, r->S, r->d), r->k);
+        ct_tensor *v = ct_test_leaf(tape, CT_SHAPE(r->B, r->H, r->S, r->dv), r->v);
         ct_tensor *o = ct_attention(tape, q, k, v, r->causal, r->key_padding);
         CHECK(same_shape(o, CT_SHAPE(r->B, r->H, r->L, r->dv)), "%s: output shape", r->name);
         CHECK(compare("out", o->data, r->out, o->size, &worst, why, sizeof why), "%s: %s", r->name, why);
@@ -246,10 +238,10 @@ static int run_module_case(const mha_ref_case *r, double *worst, char *why, size
         for (int j = 0; ok && j < r->params[i].size; j++) p->data[j] = (ct_real)r->params[i].value[j];
     }
     ct_tape *tape = ct_tape_new();
-    ct_tensor *query = tape_leaf(tape, CT_SHAPE(r->B, r->L, r->E), r->query), *key = query, *value = query;
+    ct_tensor *query = ct_test_leaf(tape, CT_SHAPE(r->B, r->L, r->E), r->query), *key = query, *value = query;
     if (r->key) {
-        key = value = tape_leaf(tape, CT_SHAPE(r->B, r->S, r->E), r->key);
-        if (r->value != r->key) value = tape_leaf(tape, CT_SHAPE(r->B, r->S, r->E), r->value);
+        key = value = ct_test_leaf(tape, CT_SHAPE(r->B, r->S, r->E), r->key);
+        if (r->value != r->key) value = ct_test_leaf(tape, CT_SHAPE(r->B, r->S, r->E), r->value);
     }
     ct_tensor *out = NULL;
     if (ok) {

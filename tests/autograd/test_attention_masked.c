@@ -7,13 +7,6 @@
 
 #include <stdlib.h>
 
-static ct_tensor *from_ref(ct_tape *tape, ct_shape shape, const double *values) {
-    ct_tensor *t = ct_tape_zeros(tape, shape);
-    for (size_t k = 0; k < t->size; k++) t->data[k] = (ct_real)values[k];
-    ct_tape_requires_grad(tape, t);
-    return t;
-}
-
 /* |got − want| ≤ tol·(1 + max|want|) for every element; 0 with why filled otherwise. */
 static int near_all(const char *what, const ct_real *got, const double *want, size_t n, double tol, char *why,
                     size_t len) {
@@ -34,9 +27,9 @@ CT_TEST(attention, fully_masked_rows_nan_output_and_finite_gradients_as_pytorch)
     for (int c = 0; c < MASKED_REF_CASES; c++) {
         const masked_ref_case *r = &masked_ref_cases[c];
         ct_tape *tape = ct_tape_new();
-        ct_tensor *q = from_ref(tape, CT_SHAPE(r->B, r->H, r->L, r->d), r->q);
-        ct_tensor *k = from_ref(tape, CT_SHAPE(r->B, r->H, r->S, r->d), r->k);
-        ct_tensor *v = from_ref(tape, CT_SHAPE(r->B, r->H, r->S, r->dv), r->v);
+        ct_tensor *q = ct_test_leaf(tape, CT_SHAPE(r->B, r->H, r->L, r->d), r->q);
+        ct_tensor *k = ct_test_leaf(tape, CT_SHAPE(r->B, r->H, r->S, r->d), r->k);
+        ct_tensor *v = ct_test_leaf(tape, CT_SHAPE(r->B, r->H, r->S, r->dv), r->v);
         ct_tensor *o = ct_attention(tape, q, k, v, r->causal, r->key_padding);
         int dead_rows = 0;
         for (size_t i = 0; i < o->size; i++) {

@@ -109,14 +109,6 @@ static int near(double got, double want, double atol, double rtol) {
     return fabs(got - want) <= atol + rtol * fabs(want);
 }
 
-/* A tape tensor with the given values that collects a gradient. */
-static ct_tensor *tape_grad_from(ct_tape *tape, ct_shape shape, const double *values) {
-    ct_tensor *t = ct_tape_zeros(tape, shape);
-    for (size_t i = 0; i < t->size; i++) t->data[i] = (ct_real)values[i];
-    ct_tape_requires_grad(tape, t);
-    return t;
-}
-
 static void copy_in(ct_tensor *t, const double *values) {
     for (size_t i = 0; i < t->size; i++) t->data[i] = (ct_real)values[i];
 }
@@ -148,9 +140,9 @@ CT_TEST(norm, matches_pytorch) {
             ps.ndim = rc->norm_dims;
             for (int i = 0; i < rc->norm_dims; i++) ps.d[i] = rc->shape[rc->ndim - rc->norm_dims + i];
         }
-        ct_tensor *x = tape_grad_from(tape, xs, rc->x);
-        ct_tensor *gamma = rc->affine ? tape_grad_from(tape, ps, rc->gamma) : NULL;
-        ct_tensor *beta = rc->affine ? tape_grad_from(tape, ps, rc->beta) : NULL;
+        ct_tensor *x = ct_test_leaf(tape, xs, rc->x);
+        ct_tensor *gamma = rc->affine ? ct_test_leaf(tape, ps, rc->gamma) : NULL;
+        ct_tensor *beta = rc->affine ? ct_test_leaf(tape, ps, rc->beta) : NULL;
         ct_tensor *rm = NULL, *rv = NULL, *y;
         if (rc->op == 0) {
             rm = ct_tensor_new(ps);

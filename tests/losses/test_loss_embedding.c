@@ -22,45 +22,38 @@ static int near(double got, double want, double atol, double rtol) {
     return fabs(got - want) <= atol + rtol * fabs(want);
 }
 
-static ct_tensor *leaf(ct_tape *tape, ct_shape shape, const double *values) {
-    ct_tensor *t = ct_tape_zeros(tape, shape);
-    for (size_t i = 0; i < t->size; i++) t->data[i] = (ct_real)values[i];
-    ct_tape_requires_grad(tape, t);
-    return t;
-}
-
 /* The loss of one reference case on `tape`, its inputs in x[0..n_inputs-1]. */
 static ct_tensor *run_ref_case(ct_tape *tape, const emb_ref_case *rc, ct_tensor **x) {
     const ct_reduction red = (ct_reduction)rc->reduction;
     const ct_labels labels = CT_LABELS(rc->labels, rc->labels ? rc->n : 0);
     switch (rc->kind) {
     case EMB_SUPCON:
-        x[0] = leaf(tape, CT_SHAPE(rc->n, rc->v, rc->d), rc->x[0]);
+        x[0] = ct_test_leaf(tape, CT_SHAPE(rc->n, rc->v, rc->d), rc->x[0]);
         return ct_supcon_loss(tape, x[0], labels, CT_SUPCON(.reduction = red, .temperature = rc->p1,
                                                             .base_temperature = rc->p2, .normalize = rc->flag1));
     case EMB_CIRCLE:
-        x[0] = leaf(tape, CT_SHAPE(rc->n, rc->d), rc->x[0]);
+        x[0] = ct_test_leaf(tape, CT_SHAPE(rc->n, rc->d), rc->x[0]);
         return ct_circle_loss(tape, x[0], labels, CT_CIRCLE(.reduction = red, .m = rc->p1, .gamma = rc->p2));
     case EMB_CIRCLE_CLASS:
-        x[0] = leaf(tape, CT_SHAPE(rc->n, rc->d), rc->x[0]);
-        x[1] = leaf(tape, CT_SHAPE(rc->c, rc->d), rc->x[1]);
+        x[0] = ct_test_leaf(tape, CT_SHAPE(rc->n, rc->d), rc->x[0]);
+        x[1] = ct_test_leaf(tape, CT_SHAPE(rc->c, rc->d), rc->x[1]);
         return ct_circle_class_loss(tape, x[0], x[1], labels,
                                     CT_CIRCLE(.reduction = red, .m = rc->p1, .gamma = rc->p2));
     case EMB_TRIPLET:
-        for (int k = 0; k < 3; k++) x[k] = leaf(tape, CT_SHAPE(rc->n, rc->d), rc->x[k]);
+        for (int k = 0; k < 3; k++) x[k] = ct_test_leaf(tape, CT_SHAPE(rc->n, rc->d), rc->x[k]);
         return ct_triplet_margin_loss(tape, x[0], x[1], x[2],
                                       CT_TRIPLET(.reduction = red, .margin = rc->p1, .eps = rc->p2,
                                                  .distance = rc->flag1 ? CT_DISTANCE_COSINE : CT_DISTANCE_L2,
                                                  .swap = rc->flag2));
     case EMB_TRIPLET_MINED:
-        x[0] = leaf(tape, CT_SHAPE(rc->n, rc->d), rc->x[0]);
+        x[0] = ct_test_leaf(tape, CT_SHAPE(rc->n, rc->d), rc->x[0]);
         return ct_triplet_mined_loss(tape, x[0], labels,
                                      CT_TRIPLET(.reduction = red, .margin = rc->p1, .eps = rc->p2,
                                                 .distance = rc->flag1 ? CT_DISTANCE_COSINE : CT_DISTANCE_L2,
                                                 .mining = rc->flag2 ? CT_MINING_BATCH_HARD : CT_MINING_BATCH_ALL));
     default:
-        x[0] = leaf(tape, CT_SHAPE(rc->n, rc->d), rc->x[0]);
-        x[1] = leaf(tape, CT_SHAPE(rc->c, rc->d), rc->x[1]);
+        x[0] = ct_test_leaf(tape, CT_SHAPE(rc->n, rc->d), rc->x[0]);
+        x[1] = ct_test_leaf(tape, CT_SHAPE(rc->c, rc->d), rc->x[1]);
         return ct_center_loss(tape, x[0], x[1], labels, CT_CENTER(.reduction = red, .lambda = rc->p1));
     }
 }
@@ -186,7 +179,7 @@ CT_TEST(losses, triplet_mined_without_triplets_is_zero_with_zero_gradient) {
     ct_tape_reset(tape);
     const double far[] = {0, 0, 0.1, 0, 10, 10, 10, 10.1};
     const int y[] = {0, 0, 1, 1};
-    ct_tensor *x = leaf(tape, CT_SHAPE(4, 2), far);
+    ct_tensor *x = ct_test_leaf(tape, CT_SHAPE(4, 2), far);
     CHECK(zero_with_zero_grad(tape, ct_triplet_mined_loss(tape, x, CT_LABELS(y, 4), CT_TRIPLET()), x),
           "no triplet violates the margin");
     ct_tape_free(tape);

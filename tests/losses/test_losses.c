@@ -19,13 +19,6 @@ static int near(double got, double want, double atol, double rtol) {
     return fabs(got - want) <= atol + rtol * fabs(want);
 }
 
-static ct_tensor *tape_tensor_grad(ct_tape *tape, ct_shape shape, const double *values) {
-    ct_tensor *t = ct_tape_zeros(tape, shape);
-    for (size_t i = 0; i < t->size; i++) t->data[i] = (ct_real)values[i];
-    ct_tape_requires_grad(tape, t);
-    return t;
-}
-
 static ct_ce_opts ref_opts(const ce_ref_case *rc, ct_real *weight) {
     if (rc->weight)
         for (int c = 0; c < rc->c; c++) weight[c] = (ct_real)rc->weight[c];
@@ -41,7 +34,7 @@ CT_TEST(losses, cross_entropy_matches_pytorch) {
         const ce_ref_case *rc = &ce_ref_cases[k];
         ct_tape_reset(tape);
         ct_real weight[64];
-        ct_tensor *z = tape_tensor_grad(tape, CT_SHAPE(rc->n, rc->c), rc->logits);
+        ct_tensor *z = ct_test_leaf(tape, CT_SHAPE(rc->n, rc->c), rc->logits);
         ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(rc->labels, rc->n), ref_opts(rc, weight));
         int n_loss = rc->reduction == CT_REDUCTION_NONE ? rc->n : 1;
         CHECK((int)loss->size == n_loss && loss->ndim == (rc->reduction == CT_REDUCTION_NONE),
@@ -66,7 +59,7 @@ CT_TEST(losses, cross_entropy_matches_pytorch) {
 CT_TEST(losses, cross_entropy_is_one_node) {
     ct_tape *tape = ct_tape_new();
     const ce_ref_case *rc = &ce_ref_cases[0];
-    ct_tensor *z = tape_tensor_grad(tape, CT_SHAPE(rc->n, rc->c), rc->logits);
+    ct_tensor *z = ct_test_leaf(tape, CT_SHAPE(rc->n, rc->c), rc->logits);
     ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(rc->labels, rc->n), CT_CE());
     CHECK(ct_tape_node_count(tape) == 1, "the fused loss records exactly one node");
     CHECK(strcmp(ct_tape_node(tape, 0)->op->name, "cross_entropy") == 0);
@@ -90,7 +83,7 @@ CT_TEST(losses, cross_entropy_keeps_its_own_labels_and_weights) {
     int labels[64];
     ct_real weight[64];
     memcpy(labels, rc->labels, (size_t)rc->n * sizeof *labels);
-    ct_tensor *z = tape_tensor_grad(tape, CT_SHAPE(rc->n, rc->c), rc->logits);
+    ct_tensor *z = ct_test_leaf(tape, CT_SHAPE(rc->n, rc->c), rc->logits);
     ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(labels, rc->n), ref_opts(rc, weight));
     for (int i = 0; i < rc->n; i++) labels[i] = (labels[i] + 1) % rc->c;
     for (int c = 0; c < rc->c; c++) weight[c] = 100;
@@ -114,7 +107,7 @@ CT_TEST(losses, cross_entropy_finite_for_huge_logits) {
                              CT_CE(.label_smoothing = 0.1, .weight = w)};
         for (int o = 0; o < 3; o++) {
             ct_tape *tape = ct_tape_new();
-            ct_tensor *z = tape_tensor_grad(tape, CT_SHAPE(4, 4), z0);
+            ct_tensor *z = ct_test_leaf(tape, CT_SHAPE(4, 4), z0);
             ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(y, 4), opts[o]);
             CHECK(isfinite(loss->data[0]) && loss->data[0] > 0, "scale %g opts %d: loss %g", b, o,
                    (double)loss->data[0]);
@@ -139,7 +132,7 @@ CT_TEST(losses, cross_entropy_exact_for_equal_huge_logits) {
     const double z0[] = {1e30, 1e30, -1e30, 1e4, 1e4, 1e4};
     const int y[] = {0, 2};
     ct_tape *tape = ct_tape_new();
-    ct_tensor *z = tape_tensor_grad(tape, CT_SHAPE(2, 3), z0);
+    ct_tensor *z = ct_test_leaf(tape, CT_SHAPE(2, 3), z0);
     ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(y, 2), CT_CE(.reduction = CT_REDUCTION_NONE));
     CHECK_NEAR(loss->data[0], log(2.0), 1e-6, 1e-6);
     CHECK_NEAR(loss->data[1], log(3.0), 1e-6, 1e-6);
@@ -154,13 +147,13 @@ CT_TEST(losses, cross_entropy_all_ignored_mean_is_nan_like_pytorch) {
     ct_tape *tape = ct_tape_new();
     const double z0[] = {1, 2, 3, 4, 5, 6};
     const int y[] = {-100, -100};
-    ct_tensor *z = tape_tensor_grad(tape, CT_SHAPE(2, 3), z0);
+    ct_tensor *z = ct_test_leaf(tape, CT_SHAPE(2, 3), z0);
     ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(y, 2), CT_CE(.label_smoothing = 0.1));
     CHECK(isnan(loss->data[0]));
     ct_backward(tape, loss);
     for (int i = 0; i < 6; i++) CHECK(z->grad[i] == 0);
     ct_tape_reset(tape);
-    z = tape_tensor_grad(tape, CT_SHAPE(2, 3), z0);
+    z = ct_test_leaf(tape, CT_SHAPE(2, 3), z0);
     loss = ct_cross_entropy(tape, z, CT_LABELS(y, 2), CT_CE(.reduction = CT_REDUCTION_SUM));
     CHECK(loss->data[0] == 0, "sum over no sample is 0");
     ct_tape_free(tape);
@@ -187,8 +180,8 @@ CT_TEST(losses, cross_entropy_fused_matches_reference) {
     for (int k = 0; k < 3; k++) {
         ct_tape_reset(tf);
         ct_tape_reset(tc);
-        ct_tensor *zf = tape_tensor_grad(tf, CT_SHAPE(N, C), z0);
-        ct_tensor *zc = tape_tensor_grad(tc, CT_SHAPE(N, C), z0);
+        ct_tensor *zf = ct_test_leaf(tf, CT_SHAPE(N, C), z0);
+        ct_tensor *zc = ct_test_leaf(tc, CT_SHAPE(N, C), z0);
         ct_tensor *fused = ct_cross_entropy(tf, zf, CT_LABELS(y, N), fused_opts[k]);
         ct_tensor *composed = ct_cross_entropy_reference(tc, zc, CT_LABELS(y, N), fused_opts[k]);
         CHECK(composed->size == 1 && near(fused->data[0], composed->data[0], REF_ATOL, REF_RTOL),
@@ -217,7 +210,7 @@ static void ce_fatal_body(void *arg) {
     if (fc->bad_row >= 0) z0[fc->bad_row * 5 + 3] = fc->bad_value;
     int y[4] = {0, 1, 2, 3};
     if (fc->bad_label) y[2] = fc->bad_label;
-    ct_tensor *z = tape_tensor_grad(tape, CT_SHAPE(4, 5), z0);
+    ct_tensor *z = ct_test_leaf(tape, CT_SHAPE(4, 5), z0);
     ct_cross_entropy(tape, z, CT_LABELS(y, fc->n_labels), CT_CE());
 }
 
@@ -254,7 +247,7 @@ CT_TEST(losses, cross_entropy_non_finite_logit_stays_in_its_row) {
         for (int i = 0; i < 20; i++) z0[i] = 0.1 * i;
         z0[1 * 5 + 3] = values[v];
         int y[4] = {0, 1, 2, 3};
-        ct_tensor *z = tape_tensor_grad(tape, CT_SHAPE(4, 5), z0);
+        ct_tensor *z = ct_test_leaf(tape, CT_SHAPE(4, 5), z0);
         ct_tensor *loss = ct_cross_entropy(tape, z, CT_LABELS(y, 4), CT_CE(.reduction = CT_REDUCTION_NONE));
         for (int i = 0; i < 4; i++)
             CHECK(i == 1 && v < 2 ? isnan(loss->data[i]) : isfinite(loss->data[i]), "value %g: row %d loss %g",
