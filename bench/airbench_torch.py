@@ -1,11 +1,14 @@
 """The airbench94 CIFAR-10 recipe (Jordan 2024, arXiv 2404.00498) in PyTorch on the CPU, float32:
 the twin of ctape's examples/cifar10_airbench.c, written for this project from the paper's recipe.
 
-usage: airbench_torch.py DATA_DIR [--threads T] [--time-steps N] [--epochs E] [--seed S]
+usage: airbench_torch.py DATA_DIR [--threads T] [--time-steps N] [--epochs E] [--seed S] [--batch B]
+                         [--subset N] [--test-subset N]
     DATA_DIR      the official binary CIFAR-10 (data_batch_1..5.bin, test_batch.bin)
     --time-steps  time N training steps of batch 1024 (after one untimed step) and stop
     --epochs      train this many epochs (default 9.9, the paper's) and evaluate, with and
                   without test-time augmentation
+    --batch, --subset, --test-subset   as examples/cifar10_airbench (a short run on the first N
+                  training and test images checks the whole code path in seconds)
 
 Prints key=value lines (the shape bench/ scripts read): step_seconds, images_per_s and
 train_gflop_per_s (counted forward multiply-adds x 2 x 3 for forward + backward) for --time-steps;
@@ -139,14 +142,21 @@ def main():
     ap.add_argument('--time-steps', type=int, default=0)
     ap.add_argument('--epochs', type=float, default=9.9)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--batch', type=int, default=1024)
+    ap.add_argument('--subset', type=int, default=0, help='train on the first N training images')
+    ap.add_argument('--test-subset', type=int, default=0, help='evaluate on the first N test images')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     train_x, train_y = read_cifar10([f'{a.data}/data_batch_{k}.bin' for k in range(1, 6)])
     test_x, test_y = read_cifar10([f'{a.data}/test_batch.bin'])
+    if a.subset:
+        train_x, train_y = train_x[:a.subset], train_y[:a.subset]
+    if a.test_subset:
+        test_x, test_y = test_x[:a.test_subset], test_y[:a.test_subset]
     started = time.time()
 
-    batch, momentum = 1024, 0.85
+    batch, momentum = a.batch, 0.85
     kilostep = 1024 * (1 + 1 / (1 - momentum))  # Nesterov's step gain for constant gradients, per 1024 examples
     lr, wd = 11.5 / kilostep, 0.0153 * batch / kilostep
     lr_bias = 64 * lr

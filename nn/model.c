@@ -174,6 +174,39 @@ ct_tensor *ct_model_find_param(const ct_model *m, const char *name) {
     return NULL;
 }
 
+/* A frozen parameter has no grad buffer and no REQUIRES_GRAD flag: the tape sends it no gradient
+ * and every optimizer and guard skips a parameter whose grad is NULL (optim/optimizer.h). */
+static ct_tensor *param_named(const ct_model *m, const char *name, const char *op) {
+    check_model(m, op);
+    CT_CHECK(name != NULL, op, "the parameter name is NULL");
+    ct_tensor *t = ct_model_find_param(m, name);
+    CT_CHECK(t != NULL, op, "the model has no parameter named \"%s\"%s", name,
+             ct_model_find_buffer(m, name) ? " (it is a buffer, never trained)" : "");
+    return t;
+}
+
+void ct_model_freeze(ct_model *m, const char *name) {
+    ct_tensor *t = param_named(m, name, "ct_model_freeze");
+    free(t->grad);
+    t->grad = NULL;
+    t->flags &= ~(unsigned)CT_TENSOR_REQUIRES_GRAD;
+}
+
+void ct_model_unfreeze(ct_model *m, const char *name) {
+    ct_tensor *t = param_named(m, name, "ct_model_unfreeze");
+    if (t->grad) return;
+    /* 64-byte aligned and zeroed, as core/tensor.c allocates grads */
+    const size_t bytes = (t->size * sizeof(ct_real) + 63) & ~(size_t)63;
+    t->grad = aligned_alloc(64, bytes ? bytes : 64);
+    if (!t->grad) ct_fatal("ct_model_unfreeze", "out of memory allocating %zu bytes for %s's gradient", bytes, name);
+    memset(t->grad, 0, bytes ? bytes : 64);
+    t->flags |= CT_TENSOR_REQUIRES_GRAD;
+}
+
+int ct_model_frozen(const ct_model *m, const char *name) {
+    return param_named(m, name, "ct_model_frozen")->grad == NULL;
+}
+
 size_t ct_model_num_elements(const ct_model *m) {
     check_model(m, "ct_model_num_elements");
     size_t n = 0;

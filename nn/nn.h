@@ -49,6 +49,16 @@ int ct_model_param_count(const ct_model *m);
 ct_tensor *ct_model_param(const ct_model *m, int i);
 ct_tensor *ct_model_find_param(const ct_model *m, const char *name); /* NULL when absent */
 size_t ct_model_num_elements(const ct_model *m);                   /* total parameter count */
+/* Freezing a parameter by name ("whiten.weight"): it gets no gradient (its grad buffer is freed and
+ * the tape sends it none) and every optimizer leaves it exactly as it is while frozen: no update,
+ * no momentum, no weight decay (a zeroed gradient is not enough: momentum and decay still move
+ * the weight). Its optimizer state is kept; ct_model_unfreeze gives it a zeroed grad again and
+ * training resumes from that state (PyTorch's requires_grad = False with zero_grad(set_to_none)).
+ * Call between steps, not between a forward and its backward. An unknown name is fatal. */
+void ct_model_freeze(ct_model *m, const char *name);
+void ct_model_unfreeze(ct_model *m, const char *name);
+int ct_model_frozen(const ct_model *m, const char *name);
+
 void ct_model_zero_grad(ct_model *m);
 /* Takes ownership of a module (freed with the model). */
 ct_module *ct_model_add_module(ct_model *m, ct_module *mod);
@@ -243,6 +253,9 @@ const char *const *ct_model_metadata(void);
 #define ct_model_param_count(...) CT_SITE_CALL(ct_model_param_count, __VA_ARGS__)
 #define ct_model_param(...) CT_SITE_CALL(ct_model_param, __VA_ARGS__)
 #define ct_model_find_param(...) CT_SITE_CALL(ct_model_find_param, __VA_ARGS__)
+#define ct_model_freeze(...) CT_SITE_CALL_VOID(ct_model_freeze, __VA_ARGS__)
+#define ct_model_unfreeze(...) CT_SITE_CALL_VOID(ct_model_unfreeze, __VA_ARGS__)
+#define ct_model_frozen(...) CT_SITE_CALL(ct_model_frozen, __VA_ARGS__)
 #define ct_model_num_elements(...) CT_SITE_CALL(ct_model_num_elements, __VA_ARGS__)
 #define ct_model_zero_grad(...) CT_SITE_CALL_VOID(ct_model_zero_grad, __VA_ARGS__)
 #define ct_model_add_module(...) CT_SITE_CALL(ct_model_add_module, __VA_ARGS__)
