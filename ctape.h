@@ -3,6 +3,7 @@
  *
  *   core/core.h          tensors and shapes, labels, batch sources, the arena, RNG, errors and call
  *                        sites, threads + BLAS, the progress line
+ *   core/dist.h          data-parallel ranks over MPI (make MPI=1): rank, world size, collectives
  *   core/plot.h          PNG charts: training curves, confusion matrix, reliability diagram, image
  *                        grids, optimizer paths over contours
  *   core/spec.h          "name:key=value" spec strings (models, optimizers, schedules)
@@ -29,6 +30,7 @@
 #define CTAPE_H
 
 #include "core/core.h"
+#include "core/dist.h"
 #include "core/plot.h"
 #include "core/spec.h"
 #include "core/vmath.h"
