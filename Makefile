@@ -98,7 +98,7 @@ COMMAND := $(BUILD)/ctape
 HEADERS := ctape.h $(wildcard $(addsuffix /*.h,$(LIB_DIRS)))
 PUBLIC_HEADERS := ctape.h core/core.h core/dist.h core/vmath.h core/plot.h core/spec.h core/safetensors.h autograd/ops.h \
 	autograd/op.h autograd/reference.h nn/nn.h nn/layer.h nn/zoo.h losses/losses.h losses/metrics.h losses/analysis.h \
-	optim/optim.h optim/schedule.h optim/literature.h optim/optimizer.h optim/registry.h optim/trainer.h optim/arena.h \
+	optim/optim.h optim/schedule.h optim/literature.h optim/optimizer.h optim/registry.h optim/trainer.h optim/dist.h optim/arena.h \
 	optim/probe.h optim/sharpness.h data/data.h data/conditions.h
 
 LIBA := $(BUILD)/libctape.a

@@ -19,6 +19,7 @@
  *   optim/optim.h        optimizers, guards, clipping, EMA, checkpoints; schedules (optim/schedule.h)
  *   optim/registry.h     optimizers and schedules by name
  *   optim/trainer.h      ct_fit: the training loop with logs, checkpoints, keep-best, Ctrl-C
+ *   optim/dist.h         data-parallel training: gradients averaged over the ranks, rank 0's state to all
  *   optim/arena.h        ct_arena_run: losses x seeds x data conditions, runs.csv and table.md
  *   optim/sharpness.h    the Hessian's top eigenvalue and trace (sharpness) by Hessian-vector products
  *   data/data.h          IDX, CIFAR, image folders, the loader (augmentation, two views, balanced)
@@ -45,6 +46,7 @@
 #include "optim/optim.h"
 #include "optim/registry.h"
 #include "optim/trainer.h"
+#include "optim/dist.h"
 #include "optim/arena.h"
 #include "optim/probe.h"
 #include "optim/sharpness.h"
