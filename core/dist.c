@@ -152,6 +152,10 @@ int ct_dist_check(int status) {
     if (rank == first) snprintf(what.message, sizeof what.message, "%s", ct_last_error());
     rc = MPI_Bcast(&what, (int)sizeof what, MPI_BYTE, first, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) return fail("MPI_Bcast", rc);
+    /* an error the ranks agreed on already keeps its one prefix */
+    int r = -1, n = -1, at = 0;
+    if (sscanf(what.message, "rank %d of %d: %n", &r, &n, &at) == 2 && at > 0 && n == world)
+        return ct_set_error(what.code, "%s", what.message);
     return ct_set_error(what.code, "rank %d of %d: %s", first, world, what.message);
 }
 

@@ -47,8 +47,8 @@ int ct_dist_barrier(void);
 
 /* The ranks agree on a status: every rank passes its own (CT_OK or an error code with
  * ct_last_error() set); when all are CT_OK it returns CT_OK, else every rank returns the code of
- * the lowest failing rank with that rank's message, prefixed "rank R of N: " (without MPI the status
- * and message are left as they are). After a failure on one rank, the others learn of it here
+ * the lowest failing rank with that rank's message, prefixed "rank R of N: " (once: a message that
+ * has the prefix already keeps it; without MPI the status and message are left as they are). After a failure on one rank, the others learn of it here
  * instead of waiting in the next collective for a rank that has stopped. */
 int ct_dist_check(int status);
 

@@ -1,0 +1,218 @@
+/* tests/mpi/mpi_check.c — the data-parallel checks that need several ranks, run under mpirun by
+ * tests/mpi/run.sh (make test MPI=1). One mode per run:
+ *
+ *   shards                 each rank's loader shard, gathered on rank 0, is its slice of the unsharded
+ *                          loader's global batch (labels and augmented pixels, byte for byte), and every
+ *                          sample comes once per epoch
+ *   train OUT [K]          ct_fit of a small MLP (each rank's model seeded differently: rank 0's weights
+ *                          must reach all), with .dist_shards = K when given; checks that every rank ends
+ *                          with rank 0's weights bit for bit and that rank 0 wrote the log; rank 0 writes
+ *                          the weights (raw ct_real) to OUT
+ *   compare A B TOL        the largest |a − b| / (1e-3 + |a|) of two weight files; exit 1 above TOL
+ *                          (TOL 0: the files must be equal byte for byte)
+ *   fail                   the last rank fails to read a file; every rank must learn it (ct_dist_check)
+ *   fail-fit               rank 0 cannot write ct_fit's log; every rank's ct_fit must return the error
+ *   exit                   the last rank exits (status 3) while the others wait in a collective: mpirun
+ *                          must end the job (run.sh checks that it does not hang)
+ *
+ * Prints "ok ..." on success; on a failure the message on stderr and exit status 1 on every rank. */
+#include "../../ctape.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int rank, world;
+
+/* Sets the message and the code, for a check that fails on this rank. */
+#define EXPECT(cond, ...) \
+    do { if (!(cond)) return ct_set_error(CT_ERR_VALUE, __VA_ARGS__); } while (0)
+
+/* n samples of 1×4×5, bytes telling the samples apart; label i (shards) or a learnable class (train). */
+static ct_dataset *dataset(int n, int learnable) {
+    ct_dataset *d = calloc(1, sizeof *d);
+    d->n = n, d->channels = 1, d->height = 4, d->width = 5, d->classes = learnable ? 4 : n;
+    d->images = malloc((size_t)n * 20);
+    d->labels = malloc((size_t)n * sizeof(int));
+    ct_rng r;
+    ct_rng_seed(&r, 11);
+    for (int i = 0; i < n; i++) {
+        d->labels[i] = learnable ? i % 4 : i;
+        for (int k = 0; k < 20; k++) {
+            const double v = learnable ? (k % 4 == i % 4 ? 180 : 70) + ct_rng_normal(&r, 0, 30) : 1 + (k * 11 + i * 7) % 250;
+            d->images[(size_t)i * 20 + k] = (uint8_t)fmin(255, fmax(0, v));
+        }
+    }
+    snprintf(d->source, sizeof d->source, "mpi_check dataset");
+    return d;
+}
+
+static int check_shards(void) {
+    enum { N_SAMPLES = 66, BATCH = 12, ROW = 20 }; /* 5 batches of 12 and one of 6: split by 1, 2, 3 and 6 */
+    ct_dataset *d = dataset(N_SAMPLES, 0);
+    const ct_loader_opts base = CT_LOADER(.batch = BATCH, .seed = 9, .flatten = 1, .crop_padding = 1, .hflip = 1, .cutout = 2);
+    ct_loader_opts mine = base;
+    mine.shard = rank, mine.shards = world;
+    ct_loader *whole = ct_loader_new(d, base), *shard = ct_loader_new(d, mine);
+    int *labels = malloc((size_t)BATCH * sizeof *labels);
+    ct_real *pixels = malloc((size_t)BATCH * ROW * sizeof *pixels);
+    int status = CT_OK, batches = 0;
+    for (int e = 0; e < 2 && status == CT_OK; e++) {
+        int seen[N_SAMPLES] = {0};
+        ct_batch g, b;
+        while (status == CT_OK && ct_loader_next(whole, &g)) {
+            const int local = g.n / world;
+            if (!ct_loader_next(shard, &b) || b.n != local) {
+                status = ct_set_error(CT_ERR_VALUE, "epoch %d batch %d: the shard has no batch of %d samples", e, g.index, local);
+                break;
+            }
+            if ((status = ct_dist_gather(b.y.data, (size_t)local * sizeof(int), labels))) break;
+            if ((status = ct_dist_gather(b.x->data, (size_t)local * ROW * sizeof(ct_real), pixels))) break;
+            if (rank == 0) {
+                if (memcmp(labels, g.y.data, (size_t)g.n * sizeof(int)))
+                    status = ct_set_error(CT_ERR_VALUE, "epoch %d batch %d: the shards' samples are not the global batch's", e, g.index);
+                else if (memcmp(pixels, g.x->data, (size_t)g.n * ROW * sizeof(ct_real)))
+                    status = ct_set_error(CT_ERR_VALUE, "epoch %d batch %d: the shards' pixels are not the global batch's", e, g.index);
+                for (int i = 0; i < g.n; i++) seen[labels[i]]++;
+            }
+            batches++;
+            status = ct_dist_check(status);
+        }
+        if (status == CT_OK && ct_loader_next(shard, &b)) status = ct_set_error(CT_ERR_VALUE, "the shard has more batches");
+        for (int i = 0; rank == 0 && status == CT_OK && i < N_SAMPLES; i++)
+            if (seen[i] != 1) status = ct_set_error(CT_ERR_VALUE, "epoch %d: sample %d drawn %d times", e, i, seen[i]);
+        status = ct_dist_check(status);
+    }
+    if (status == CT_OK && rank == 0) printf("ok shards: %d ranks, %d global batches rebuilt from the shards\n", world, batches);
+    free(labels), free(pixels);
+    ct_loader_free(shard), ct_loader_free(whole);
+    ct_dataset_free(d);
+    return status;
+}
+
+static ct_module *mlp(ct_model *m) {
+    ct_module *net = ct_sequential_new(m, "net");
+    ct_sequential_add(net, ct_linear_new(m, "net.0", 20, 32));
+    ct_sequential_add(net, ct_relu_layer_new(m, "net.1"));
+    ct_sequential_add(net, ct_linear_new(m, "net.2", 32, 4));
+    return net;
+}
+
+static int check_train(const char *out, int shards) {
+    ct_dataset *train = dataset(240, 1), *val = dataset(60, 1); /* 10 global batches of 24 */
+    ct_model *m = ct_model_new();
+    ct_model_set_seed(m, 100 + (uint64_t)rank); /* different on each rank: ct_fit starts them all from rank 0's */
+    ct_module *net = mlp(m);
+    ct_optim *opt = ct_adam_new(m, CT_ADAM(.lr = 3e-3));
+    ct_loader *tl = ct_loader_new(train, CT_LOADER(.batch = 24, .seed = 5, .flatten = 1, .shard = rank, .shards = world));
+    ct_loader *vl = ct_loader_new(val, CT_LOADER(.batch = 30, .shuffle = 0, .flatten = 1));
+    ct_batch_source ts = ct_loader_source(tl), vs = ct_loader_source(vl);
+    char log[4200];
+    snprintf(log, sizeof log, "%s.csv", out);
+    ct_fit_result r;
+    int status = ct_fit(m, net, opt, ts, &vs, CT_FIT(.epochs = 4, .progress = 0, .log_csv = log, .dist_shards = shards), &r);
+    /* every rank holds rank 0's weights, bit for bit */
+    for (int k = 0; status == CT_OK && k < ct_model_param_count(m); k++) {
+        const ct_tensor *p = ct_model_param(m, k);
+        ct_real *theirs = malloc(p->size * sizeof *theirs);
+        memcpy(theirs, p->data, p->size * sizeof *theirs);
+        status = ct_dist_broadcast(theirs, p->size * sizeof *theirs);
+        if (status == CT_OK && memcmp(theirs, p->data, p->size * sizeof *theirs))
+            status = ct_set_error(CT_ERR_VALUE, "parameter %s differs from rank 0's", p->name);
+        free(theirs);
+    }
+    status = ct_dist_check(status);
+    if (status == CT_OK && rank == 0) {
+        FILE *f = fopen(out, "wb");
+        for (int k = 0; f && k < ct_model_param_count(m); k++)
+            fwrite(ct_model_param(m, k)->data, sizeof(ct_real), ct_model_param(m, k)->size, f);
+        if (!f || fclose(f)) status = ct_set_error(CT_ERR_IO, "cannot write %s", out);
+        int rows = 0, c;
+        FILE *l = fopen(log, "r");
+        while (l && (c = fgetc(l)) != EOF) rows += c == '\n';
+        if (l) fclose(l);
+        if (status == CT_OK && rows != 1 + 4) status = ct_set_error(CT_ERR_VALUE, "the log %s has %d lines, want 5", log, rows);
+        if (status == CT_OK)
+            printf("ok train: %d ranks%s, val accuracy %.3f, train loss %.4f, same weights on every rank\n", world,
+                   shards ? " (deterministic order)" : "", r.last.val.accuracy, r.last.train_loss);
+    }
+    status = ct_dist_check(status);
+    ct_loader_free(tl), ct_loader_free(vl);
+    ct_optim_free(opt);
+    ct_model_free(m);
+    ct_dataset_free(train), ct_dataset_free(val);
+    return status;
+}
+
+static int compare(const char *a, const char *b, double tol) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    EXPECT(fa && fb, "cannot read %s or %s", a, b);
+    double worst = 0;
+    long n = 0, differ = 0;
+    ct_real x, y;
+    size_t ra, rb;
+    while ((ra = fread(&x, sizeof x, 1, fa)) == 1 && (rb = fread(&y, sizeof y, 1, fb)) == 1) {
+        const double err = fabs((double)x - (double)y) / (1e-3 + fabs((double)x));
+        worst = err > worst ? err : worst;
+        differ += memcmp(&x, &y, sizeof x) != 0;
+        n++;
+    }
+    const int same_length = ra == 0 && fread(&y, sizeof y, 1, fb) == 0;
+    fclose(fa), fclose(fb);
+    EXPECT(same_length && n > 0, "%s and %s hold different numbers of weights", a, b);
+    EXPECT(tol > 0 || differ == 0, "%s and %s: %ld of %ld weights differ (largest relative difference %.3g), want bit-identical",
+           a, b, differ, n, worst);
+    EXPECT(worst <= tol, "%s and %s: largest relative difference %.3g > %.3g", a, b, worst, tol);
+    printf("ok compare: %ld weights, %ld differ, largest relative difference %.3g (limit %.3g)\n", n, differ, worst, tol);
+    return CT_OK;
+}
+
+static int fail_on_last_rank(void) {
+    ct_dataset *d = NULL;
+    int status = CT_OK;
+    if (rank == world - 1 && !(d = ct_idx_load("/nonexistent/mpi_check", "train"))) status = CT_ERR_IO;
+    status = ct_dist_check(status);
+    ct_dataset_free(d);
+    EXPECT(status != CT_OK, "rank %d: the failure of rank %d did not reach this rank", rank, world - 1);
+    return status;
+}
+
+static int fail_in_fit(const char *dir) {
+    ct_dataset *train = dataset(48, 1);
+    ct_model *m = ct_model_new();
+    ct_module *net = mlp(m);
+    ct_optim *opt = ct_sgd_new(m, CT_SGD(.lr = 0.1));
+    ct_loader *tl = ct_loader_new(train, CT_LOADER(.batch = 24, .flatten = 1, .shard = rank, .shards = world));
+    char log[4200];
+    snprintf(log, sizeof log, "%s/no-such-dir/log.csv", dir);
+    const int status = ct_fit(m, net, opt, ct_loader_source(tl), NULL, CT_FIT(.epochs = 1, .progress = 0, .log_csv = log), NULL);
+    fprintf(stderr, "rank %d: ct_fit returned %d: %s\n", rank, status, ct_last_error());
+    ct_loader_free(tl), ct_optim_free(opt), ct_model_free(m), ct_dataset_free(train);
+    return status ? status : ct_set_error(CT_ERR_VALUE, "ct_fit on rank %d succeeded while rank 0 could not write its log", rank);
+}
+
+int main(int argc, char **argv) {
+    if (ct_dist_init(&argc, &argv)) {
+        fprintf(stderr, "mpi_check: %s\n", ct_last_error());
+        return 1;
+    }
+    rank = ct_dist_rank(), world = ct_dist_world_size();
+    const char *mode = argc > 1 ? argv[1] : "";
+    int status;
+    if (!strcmp(mode, "shards")) status = check_shards();
+    else if (!strcmp(mode, "train") && argc >= 3) status = check_train(argv[2], argc > 3 ? atoi(argv[3]) : 0);
+    else if (!strcmp(mode, "compare") && argc == 5) status = rank == 0 ? compare(argv[2], argv[3], atof(argv[4])) : CT_OK;
+    else if (!strcmp(mode, "fail")) status = fail_on_last_rank();
+    else if (!strcmp(mode, "fail-fit") && argc == 3) status = fail_in_fit(argv[2]);
+    else if (!strcmp(mode, "exit")) {
+        if (rank == world - 1) {
+            fprintf(stderr, "mpi_check exit: rank %d of %d stops with status 3\n", rank, world);
+            exit(3);
+        }
+        status = ct_dist_barrier();
+    }
+    else status = ct_set_error(CT_ERR_VALUE, "usage: mpi_check shards | train OUT [K] | compare A B TOL | fail | fail-fit DIR | exit");
+    if (status) fprintf(stderr, "mpi_check %s, rank %d of %d: %s\n", mode, rank, world, ct_last_error());
+    ct_dist_finalize();
+    return status ? 1 : 0;
+}
