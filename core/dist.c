@@ -2,6 +2,7 @@
 #include "dist.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef CT_MPI
@@ -83,6 +84,40 @@ int ct_dist_allreduce_mean(ct_real *buf, size_t n) {
     const ct_real inv = (ct_real)1 / (ct_real)world;
     for (size_t i = 0; i < n; i++) buf[i] *= inv;
     return CT_OK;
+}
+
+struct ct_dist_request {
+    MPI_Request request;
+};
+
+int ct_dist_iallreduce_sum(ct_real *buf, size_t n, ct_dist_request **req) {
+    *req = NULL;
+    if (ct_dist_world_size() == 1) return CT_OK;
+    if (n > INT_MAX)
+        return ct_set_error(CT_ERR_VALUE, "ct_dist_iallreduce_sum: %zu elements are more than one MPI call carries (%d)",
+                            n, INT_MAX);
+    ct_dist_request *r = malloc(sizeof *r);
+    if (!r) return ct_set_error(CT_ERR_MEMORY, "ct_dist_iallreduce_sum: out of memory");
+    const int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_REAL_TYPE, MPI_SUM, MPI_COMM_WORLD, &r->request);
+    if (rc != MPI_SUCCESS) {
+        free(r);
+        return fail("MPI_Iallreduce", rc);
+    }
+    *req = r;
+    return CT_OK;
+}
+
+int ct_dist_test(ct_dist_request *req) {
+    int done = 1;
+    if (req && MPI_Test(&req->request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) done = 0;
+    return done;
+}
+
+int ct_dist_wait(ct_dist_request *req) {
+    if (!req) return CT_OK;
+    const int rc = MPI_Wait(&req->request, MPI_STATUS_IGNORE);
+    free(req);
+    return rc == MPI_SUCCESS ? CT_OK : fail("MPI_Wait", rc);
 }
 
 int ct_dist_allreduce_sum_f64(double *buf, size_t n) {
@@ -178,6 +213,19 @@ int ct_dist_allreduce_sum_f64(double *buf, size_t n) {
 }
 int ct_dist_broadcast(void *buf, size_t bytes) {
     (void)buf, (void)bytes;
+    return CT_OK;
+}
+int ct_dist_iallreduce_sum(ct_real *buf, size_t n, ct_dist_request **req) {
+    (void)buf, (void)n;
+    *req = NULL;
+    return CT_OK;
+}
+int ct_dist_test(ct_dist_request *req) {
+    (void)req;
+    return 1;
+}
+int ct_dist_wait(ct_dist_request *req) {
+    (void)req;
     return CT_OK;
 }
 int ct_dist_gather(const void *row, size_t bytes, void *out) {

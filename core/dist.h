@@ -35,6 +35,14 @@ int ct_dist_built_with_mpi(void);
 int ct_dist_allreduce_mean(ct_real *buf, size_t n);
 /* buf[i] = Σ over ranks of buf[i], on every rank (counts and statistics). */
 int ct_dist_allreduce_sum_f64(double *buf, size_t n);
+/* Non-blocking: starts buf[i] = Σ over ranks of buf[i] (n <= INT_MAX) and returns at once with *req
+ * (NULL on one rank, where the sum is buf already). buf is MPI's until ct_dist_wait(*req), which ends
+ * the request and frees it; ct_dist_test lets MPI move it on meanwhile (1 once it is done). Every
+ * rank starts the same requests in the same order. */
+typedef struct ct_dist_request ct_dist_request;
+int ct_dist_iallreduce_sum(ct_real *buf, size_t n, ct_dist_request **req);
+int ct_dist_test(ct_dist_request *req);
+int ct_dist_wait(ct_dist_request *req);
 /* Rank 0's `bytes` bytes at buf into every other rank's buf. */
 int ct_dist_broadcast(void *buf, size_t bytes);
 /* Rank 0 receives every rank's row of `bytes` bytes into out[rank·bytes ..] (out: world·bytes

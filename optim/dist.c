@@ -2,7 +2,13 @@
  *
  * The grads of the parameters that have one are seen as one flat vector of P elements, in the
  * model's parameter order; a bucket is a range [a, a + L) of it, copied into a contiguous buffer,
- * reduced in one collective call and copied back. */
+ * reduced in one collective call and copied back.
+ *
+ * The all-reduce's buckets are whole parameters taken from the last one back (the order in which a
+ * backward finishes them), up to .bucket elements each (a larger parameter alone). Each is summed by
+ * a non-blocking all-reduce, started when its last parameter is final (the tape's hook, with
+ * ct_grad_sync_attach) or at ct_grad_sync_average; buckets start in their order on every rank, as
+ * MPI matches collectives by order, so one that is ready early waits for the ones before it. */
 #define CT_BUILDING_LIBRARY
 #include "dist.h"
 #include "optimizer.h"
@@ -19,6 +25,14 @@ struct ct_grad_sync {
     int shards, local;  /* K, and K / world size (1 without shards) */
     ct_real *kept;      /* .shards: local × P, shard j's gradient at kept[j·P ..] */
     ct_real *send, *recv;
+    /* the all-reduce without .shards */
+    ct_real *flat;      /* P: bucket b sums in flat[at[b] .. at[b] + len[b]) */
+    int n_buckets, *bucket_of, *members, *pending, next; /* next: the first bucket not started */
+    size_t *at, *len;
+    ct_dist_request **req;
+    unsigned char *ready; /* per parameter, in this step */
+    struct { const ct_tensor *p; int k; } *by_address; /* sorted, for the tape's hook */
+    int status;         /* the first error of a bucket started from the hook */
 };
 
 /* Copies elements [a, a + len) of the flat grad vector into buf (to_grads 0) or back (1). */
@@ -31,6 +45,65 @@ static void copy_range(const ct_grad_sync *s, size_t a, size_t len, ct_real *buf
         if (to_grads) memcpy(g, b, (to - from) * sizeof *g);
         else memcpy(b, g, (to - from) * sizeof *g);
     }
+}
+
+static int by_address(const void *a, const void *b) {
+    const uintptr_t x = (uintptr_t)*(const ct_tensor *const *)a, y = (uintptr_t)*(const ct_tensor *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Buckets from the last parameter back, whole parameters up to s->bucket elements each. */
+static void make_buckets(ct_grad_sync *s) {
+    const int n = s->n ? s->n : 1;
+    s->bucket_of = malloc((size_t)n * sizeof *s->bucket_of), s->members = calloc((size_t)n, sizeof *s->members);
+    s->pending = calloc((size_t)n, sizeof *s->pending), s->at = calloc((size_t)n, sizeof *s->at);
+    s->len = calloc((size_t)n, sizeof *s->len), s->req = calloc((size_t)n, sizeof *s->req);
+    s->ready = calloc((size_t)n, 1), s->by_address = malloc((size_t)n * sizeof *s->by_address);
+    s->flat = malloc((s->total ? s->total : 1) * sizeof *s->flat);
+    CT_CHECK(s->bucket_of && s->members && s->pending && s->at && s->len && s->req && s->ready && s->by_address && s->flat,
+             "ct_grad_sync_new", "out of memory");
+    int b = -1;
+    for (int k = s->n - 1; k >= 0; k--) {
+        const size_t size = s->params[k]->size;
+        if (b < 0 || s->len[b] + size > s->bucket) b++;
+        s->bucket_of[k] = b, s->members[b]++;
+        s->at[b] = s->start[k], s->len[b] += size;
+    }
+    s->n_buckets = b + 1;
+    memcpy(s->pending, s->members, (size_t)n * sizeof *s->pending);
+    for (int k = 0; k < s->n; k++) s->by_address[k].p = s->params[k], s->by_address[k].k = k;
+    qsort(s->by_address, (size_t)s->n, sizeof *s->by_address, by_address);
+}
+
+/* Starts the buckets from s->next on while they are ready (all of them when `all`). */
+static void start_buckets(ct_grad_sync *s, int all) {
+    for (; s->next < s->n_buckets && (all || s->pending[s->next] == 0); s->next++) {
+        const int b = s->next;
+        copy_range(s, s->at[b], s->len[b], s->flat + s->at[b], 0);
+        const int rc = ct_dist_iallreduce_sum(s->flat + s->at[b], s->len[b], &s->req[b]);
+        if (rc && !s->status) s->status = rc;
+    }
+}
+
+/* The tape's hook: p's gradient is final. */
+static void grad_ready(ct_tensor *p, void *user) {
+    ct_grad_sync *s = user;
+    const ct_tensor *key = p;
+    const void *hit = bsearch(&key, s->by_address, (size_t)s->n, sizeof *s->by_address, by_address);
+    if (!hit) return; /* not one of the model's parameters with a grad */
+    const int k = ((const struct { const ct_tensor *p; int k; } *)hit)->k;
+    if (s->ready[k]) return;
+    s->ready[k] = 1;
+    s->pending[s->bucket_of[k]]--;
+    start_buckets(s, 0);
+    for (int b = 0; b < s->next; b++) ct_dist_test(s->req[b]); /* MPI moves the started ones on */
+}
+
+void ct_grad_sync_attach(ct_grad_sync *s, ct_tape *tape) {
+    CT_CHECK(s != NULL, "ct_grad_sync_attach", "the sync is NULL (make one with ct_grad_sync_new)");
+    CT_CHECK(!s->shards, "ct_grad_sync_attach", "a sync with .shards (%d) sums kept shards at ct_grad_sync_average: "
+             "do not attach it to the tape", s->shards);
+    ct_tape_on_grad_ready(tape, grad_ready, s);
 }
 
 ct_grad_sync *ct_grad_sync_new(ct_model *m, ct_grad_sync_opts o) {
@@ -58,10 +131,10 @@ ct_grad_sync *ct_grad_sync_new(ct_model *m, ct_grad_sync_opts o) {
         s->kept = calloc((size_t)s->local * (s->total ? s->total : 1), sizeof *s->kept);
         s->send = malloc((size_t)s->local * s->bucket * sizeof *s->send);
         s->recv = malloc((size_t)s->shards * s->bucket * sizeof *s->recv);
+        CT_CHECK(s->send && s->kept && s->recv, op, "out of memory for buckets of %zu elements", s->bucket);
     } else {
-        s->send = malloc(s->bucket * sizeof *s->send);
+        make_buckets(s);
     }
-    CT_CHECK(s->send && (!s->shards || (s->kept && s->recv)), op, "out of memory for buckets of %zu elements", s->bucket);
     return s;
 }
 
@@ -81,15 +154,27 @@ void ct_grad_sync_keep(ct_grad_sync *s, int j) {
 int ct_grad_sync_average(ct_grad_sync *s) {
     CT_CHECK(s != NULL, "ct_grad_sync_average", "the sync is NULL (make one with ct_grad_sync_new)");
     const size_t P = s->total;
+    if (!s->shards) {
+        start_buckets(s, 1);
+        int status = s->status;
+        const ct_real inv = (ct_real)1 / (ct_real)ct_dist_world_size();
+        for (int b = 0; b < s->n_buckets; b++) {
+            const int rc = ct_dist_wait(s->req[b]);
+            s->req[b] = NULL;
+            if (rc && !status) status = rc;
+            if (status) continue;
+            ct_real *sum = s->flat + s->at[b];
+            for (size_t i = 0; i < s->len[b]; i++) sum[i] *= inv;
+            copy_range(s, s->at[b], s->len[b], sum, 1);
+        }
+        /* the next step starts with every parameter pending */
+        memcpy(s->pending, s->members, (size_t)s->n_buckets * sizeof *s->pending);
+        memset(s->ready, 0, (size_t)s->n);
+        s->next = 0, s->status = CT_OK;
+        return status;
+    }
     for (size_t a = 0; a < P; a += s->bucket) {
         const size_t L = P - a < s->bucket ? P - a : s->bucket;
-        if (!s->shards) {
-            copy_range(s, a, L, s->send, 0);
-            const int rc = ct_dist_allreduce_mean(s->send, L);
-            if (rc) return rc;
-            copy_range(s, a, L, s->send, 1);
-            continue;
-        }
         /* this rank's shards side by side, [j][L]; gathered in rank order they are [k][L], k = rank·local + j */
         for (int j = 0; j < s->local; j++) memcpy(s->send + (size_t)j * L, s->kept + (size_t)j * P + a, L * sizeof *s->send);
         const int rc = ct_dist_allgather(s->send, (size_t)s->local * L * sizeof *s->send, s->recv);
@@ -110,6 +195,8 @@ int ct_grad_sync_average(ct_grad_sync *s) {
 void ct_grad_sync_free(ct_grad_sync *s) {
     if (!s) return;
     free(s->params), free(s->start), free(s->kept), free(s->send), free(s->recv);
+    free(s->flat), free(s->bucket_of), free(s->members), free(s->pending), free(s->at), free(s->len), free(s->req);
+    free(s->ready), free(s->by_address);
     free(s);
 }
 

@@ -4,6 +4,7 @@
  *
  *     ct_dist_broadcast_optim(opt);                      // every rank starts from rank 0's weights
  *     ct_grad_sync *sync = ct_grad_sync_new(m, CT_GRAD_SYNC());
+ *     ct_grad_sync_attach(sync, tape);                   // all-reduces start during the backward
  *     while (ct_loader_next(shard, &b)) {                // .shard = rank, .shards = world size
  *         ct_backward(tape, loss_of(b));
  *         ct_grad_sync_average(sync);                    // grads: the mean over the global batch
@@ -28,7 +29,8 @@
 #include "../core/dist.h"
 
 typedef struct {
-    size_t bucket; /* gradient elements per collective call (a bucket); default 1 << 20 */
+    size_t bucket; /* gradient elements per collective call (a bucket; a larger parameter is one alone);
+                      default 1 << 20 */
     int shards;    /* K virtual shards for the deterministic order; 0: a plain all-reduce */
 } ct_grad_sync_opts;
 #define CT_GRAD_SYNC(...) CT_WITH_DEFAULTS(ct_grad_sync_opts, (.bucket = (size_t)1 << 20, .shards = 0), __VA_ARGS__)
@@ -40,6 +42,11 @@ ct_grad_sync *ct_grad_sync_new(ct_model *m, ct_grad_sync_opts opts);
 int ct_grad_sync_local_shards(const ct_grad_sync *s);
 /* .shards: the grads now hold local shard j's gradient alone; they are put aside and zeroed. */
 void ct_grad_sync_keep(ct_grad_sync *s, int j);
+/* Overlap (without .shards): the tape reports each parameter whose gradient is final during the
+ * backward (ct_tape_on_grad_ready), and a bucket's all-reduce starts as soon as its parameters are
+ * all final, while the backward goes on; ct_grad_sync_average then waits for them. One backward per
+ * step on this tape (a second one would add to gradients already sent). */
+void ct_grad_sync_attach(ct_grad_sync *s, ct_tape *tape);
 /* The grads become the mean over the ranks (or, with .shards, the kept shards' mean in shard order);
  * CT_OK, or the error of the MPI call. */
 int ct_grad_sync_average(ct_grad_sync *s);

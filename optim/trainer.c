@@ -695,6 +695,7 @@ int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, co
         o.progress = 0, o.log_csv = o.log_jsonl = o.checkpoint = o.best_model = NULL;
     if (f.world > 1 || o.dist_shards > 0) f.sync = ct_grad_sync_new(m, CT_GRAD_SYNC(.shards = o.dist_shards));
     int status = setup(&f);
+    if (f.sync && !o.dist_shards && f.tape) ct_grad_sync_attach(f.sync, f.tape); /* all-reduces during the backward */
     if (f.world > 1) { /* every rank from rank 0's weights, optimizer state and EMA */
         status = ct_dist_check(status);
         if (status == CT_OK) status = ct_dist_broadcast_optim(opt);
