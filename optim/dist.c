@@ -143,6 +143,16 @@ int ct_grad_sync_local_shards(const ct_grad_sync *s) {
     return s->local;
 }
 
+int ct_grad_sync_buckets(const ct_grad_sync *s) {
+    CT_CHECK(s != NULL, "ct_grad_sync_buckets", "the sync is NULL (make one with ct_grad_sync_new)");
+    return s->n_buckets;
+}
+
+int ct_grad_sync_started(const ct_grad_sync *s) {
+    CT_CHECK(s != NULL, "ct_grad_sync_started", "the sync is NULL (make one with ct_grad_sync_new)");
+    return s->next;
+}
+
 void ct_grad_sync_keep(ct_grad_sync *s, int j) {
     CT_CHECK(s != NULL, "ct_grad_sync_keep", "the sync is NULL (make one with ct_grad_sync_new)");
     CT_CHECK(s->shards && j >= 0 && j < s->local, "ct_grad_sync_keep",

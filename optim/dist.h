@@ -47,6 +47,10 @@ void ct_grad_sync_keep(ct_grad_sync *s, int j);
  * all final, while the backward goes on; ct_grad_sync_average then waits for them. One backward per
  * step on this tape (a second one would add to gradients already sent). */
 void ct_grad_sync_attach(ct_grad_sync *s, ct_tape *tape);
+/* Without .shards: the number of buckets, and how many of them have started their all-reduce in this
+ * step so far (after a backward with ct_grad_sync_attach: those the backward started). */
+int ct_grad_sync_buckets(const ct_grad_sync *s);
+int ct_grad_sync_started(const ct_grad_sync *s);
 /* The grads become the mean over the ranks (or, with .shards, the kept shards' mean in shard order);
  * CT_OK, or the error of the MPI call. */
 int ct_grad_sync_average(ct_grad_sync *s);

@@ -8,6 +8,13 @@
  *                          must reach all), with .dist_shards = K when given; checks that every rank ends
  *                          with rank 0's weights bit for bit and that rank 0 wrote the log; rank 0 writes
  *                          the weights (raw ct_real) to OUT
+ *   buckets OUT            a hand-written loop with buckets of up to 100 gradient elements (4: net.2.bias, then each
+ *                          other parameter alone, as none fits beside another) attached to
+ *                          the tape: every bucket must have started during the backward; the same checks
+ *                          and OUT as train
+ *   resume DIR             ct_fit for 4 epochs, against a run that the last rank interrupts (SIGINT in its
+ *                          on_epoch after epoch 2; every rank must stop) and a resume of it from the
+ *                          checkpoint: bit-identical weights
  *   compare A B TOL        the largest |a − b| / (1e-3 + |a|) of two weight files; exit 1 above TOL
  *                          (TOL 0: the files must be equal byte for byte)
  *   fail                   the last rank fails to read a file; every rank must learn it (ct_dist_check)
@@ -19,6 +26,7 @@
 #include "../../ctape.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +98,27 @@ static int check_shards(void) {
     return status;
 }
 
+/* Every rank holds rank 0's weights, bit for bit; rank 0 writes them to out (when not NULL). */
+static int same_weights_everywhere(ct_model *m, const char *out) {
+    int status = CT_OK;
+    for (int k = 0; status == CT_OK && k < ct_model_param_count(m); k++) {
+        const ct_tensor *p = ct_model_param(m, k);
+        ct_real *theirs = malloc(p->size * sizeof *theirs);
+        memcpy(theirs, p->data, p->size * sizeof *theirs);
+        status = ct_dist_broadcast(theirs, p->size * sizeof *theirs);
+        if (status == CT_OK && memcmp(theirs, p->data, p->size * sizeof *theirs))
+            status = ct_set_error(CT_ERR_VALUE, "parameter %s differs from rank 0's", p->name);
+        free(theirs);
+    }
+    if (status == CT_OK && out && rank == 0) {
+        FILE *f = fopen(out, "wb");
+        for (int k = 0; f && k < ct_model_param_count(m); k++)
+            fwrite(ct_model_param(m, k)->data, sizeof(ct_real), ct_model_param(m, k)->size, f);
+        if (!f || fclose(f)) status = ct_set_error(CT_ERR_IO, "cannot write %s", out);
+    }
+    return ct_dist_check(status);
+}
+
 static ct_module *mlp(ct_model *m) {
     ct_module *net = ct_sequential_new(m, "net");
     ct_sequential_add(net, ct_linear_new(m, "net.0", 20, 32));
@@ -111,22 +140,9 @@ static int check_train(const char *out, int shards) {
     snprintf(log, sizeof log, "%s.csv", out);
     ct_fit_result r;
     int status = ct_fit(m, net, opt, ts, &vs, CT_FIT(.epochs = 4, .progress = 0, .log_csv = log, .dist_shards = shards), &r);
-    /* every rank holds rank 0's weights, bit for bit */
-    for (int k = 0; status == CT_OK && k < ct_model_param_count(m); k++) {
-        const ct_tensor *p = ct_model_param(m, k);
-        ct_real *theirs = malloc(p->size * sizeof *theirs);
-        memcpy(theirs, p->data, p->size * sizeof *theirs);
-        status = ct_dist_broadcast(theirs, p->size * sizeof *theirs);
-        if (status == CT_OK && memcmp(theirs, p->data, p->size * sizeof *theirs))
-            status = ct_set_error(CT_ERR_VALUE, "parameter %s differs from rank 0's", p->name);
-        free(theirs);
-    }
     status = ct_dist_check(status);
+    if (status == CT_OK) status = same_weights_everywhere(m, out);
     if (status == CT_OK && rank == 0) {
-        FILE *f = fopen(out, "wb");
-        for (int k = 0; f && k < ct_model_param_count(m); k++)
-            fwrite(ct_model_param(m, k)->data, sizeof(ct_real), ct_model_param(m, k)->size, f);
-        if (!f || fclose(f)) status = ct_set_error(CT_ERR_IO, "cannot write %s", out);
         int rows = 0, c;
         FILE *l = fopen(log, "r");
         while (l && (c = fgetc(l)) != EOF) rows += c == '\n';
@@ -141,6 +157,84 @@ static int check_train(const char *out, int shards) {
     ct_optim_free(opt);
     ct_model_free(m);
     ct_dataset_free(train), ct_dataset_free(val);
+    return status;
+}
+
+static int check_buckets(const char *out) {
+    ct_dataset *train = dataset(240, 1);
+    ct_model *m = ct_model_new();
+    ct_model_set_seed(m, 100 + (uint64_t)rank);
+    ct_module *net = mlp(m);
+    ct_optim *opt = ct_adam_new(m, CT_ADAM(.lr = 3e-3));
+    ct_loader *tl = ct_loader_new(train, CT_LOADER(.batch = 24, .seed = 5, .flatten = 1, .shard = rank, .shards = world));
+    ct_tape *tape = ct_tape_new();
+    ct_grad_sync *sync = ct_grad_sync_new(m, CT_GRAD_SYNC(.bucket = 100));
+    ct_grad_sync_attach(sync, tape);
+    int status = ct_dist_broadcast_optim(opt), early = 0, steps = 0;
+    const int buckets = ct_grad_sync_buckets(sync);
+    for (int e = 0; e < 4 && status == CT_OK; e++) {
+        ct_batch b;
+        while (status == CT_OK && ct_loader_next(tl, &b)) {
+            ct_backward(tape, ct_cross_entropy(tape, ct_forward(tape, net, b.x), b.y, CT_CE()));
+            early += ct_grad_sync_started(sync), steps++;
+            if ((status = ct_grad_sync_average(sync)) == CT_OK) status = ct_optim_step(opt);
+            ct_tape_reset(tape);
+        }
+    }
+    if (status == CT_OK && (buckets != 4 || early != steps * buckets))
+        status = ct_set_error(CT_ERR_VALUE, "%d buckets (want 4), %d of %d started during the backward", buckets, early,
+                              steps * buckets);
+    status = ct_dist_check(status);
+    if (status == CT_OK) status = same_weights_everywhere(m, out);
+    if (status == CT_OK && rank == 0)
+        printf("ok buckets: %d ranks, %d buckets, all started during the backward, same weights on every rank\n", world,
+               buckets);
+    ct_grad_sync_free(sync);
+    ct_tape_free(tape);
+    ct_loader_free(tl), ct_optim_free(opt), ct_model_free(m), ct_dataset_free(train);
+    return status;
+}
+
+static void interrupt_after_epoch_2(const ct_fit_epoch *e, void *user) {
+    (void)user;
+    if (e->epoch == 2 && rank == world - 1) raise(SIGINT);
+}
+
+/* ct_fit for 4 epochs (or .resume) into m's weights; the fit's status. */
+static int fit(ct_model **mp, const char *checkpoint, const char *resume, int interrupt) {
+    ct_dataset *train = dataset(240, 1);
+    ct_model *m = *mp = ct_model_new();
+    ct_model_set_seed(m, 200 + (uint64_t)rank);
+    ct_module *net = mlp(m);
+    ct_optim *opt = ct_adam_new(m, CT_ADAM(.lr = 3e-3));
+    ct_loader *tl = ct_loader_new(train, CT_LOADER(.batch = 24, .seed = 5, .flatten = 1, .shard = rank, .shards = world));
+    const int status = ct_fit(m, net, opt, ct_loader_source(tl), NULL,
+                              CT_FIT(.epochs = 4, .progress = 0, .checkpoint = checkpoint, .resume = resume,
+                                     .on_epoch = interrupt ? interrupt_after_epoch_2 : NULL), NULL);
+    ct_loader_free(tl), ct_optim_free(opt), ct_dataset_free(train);
+    return status;
+}
+
+static int check_resume(const char *dir) {
+    char full[4200], part[4200];
+    snprintf(full, sizeof full, "%s/full.ckpt", dir), snprintf(part, sizeof part, "%s/part.ckpt", dir);
+    ct_model *a = NULL, *b = NULL, *c = NULL;
+    int status = fit(&a, full, NULL, 0);
+    if (status == CT_OK) {
+        const int rc = fit(&b, part, NULL, 1);
+        status = rc == CT_FIT_INTERRUPTED ? CT_OK : rc ? rc : ct_set_error(CT_ERR_VALUE, "rank %d was not interrupted", rank);
+    }
+    status = ct_dist_check(status);
+    if (status == CT_OK) status = fit(&c, part, part, 0);
+    for (int k = 0; status == CT_OK && k < ct_model_param_count(a); k++)
+        if (memcmp(ct_model_param(a, k)->data, ct_model_param(c, k)->data, ct_model_param(a, k)->size * sizeof(ct_real)))
+            status = ct_set_error(CT_ERR_VALUE, "after the resume %s differs from the run never stopped", ct_model_param(a, k)->name);
+    status = ct_dist_check(status);
+    if (status == CT_OK) status = same_weights_everywhere(c, NULL);
+    if (status == CT_OK && rank == 0)
+        printf("ok resume: %d ranks, interrupted by rank %d after epoch 2, resumed: the weights of the run never stopped\n",
+               world, world - 1);
+    ct_model_free(a), ct_model_free(b), ct_model_free(c);
     return status;
 }
 
@@ -201,6 +295,8 @@ int main(int argc, char **argv) {
     int status;
     if (!strcmp(mode, "shards")) status = check_shards();
     else if (!strcmp(mode, "train") && argc >= 3) status = check_train(argv[2], argc > 3 ? atoi(argv[3]) : 0);
+    else if (!strcmp(mode, "buckets") && argc == 3) status = check_buckets(argv[2]);
+    else if (!strcmp(mode, "resume") && argc == 3) status = check_resume(argv[2]);
     else if (!strcmp(mode, "compare") && argc == 5) status = rank == 0 ? compare(argv[2], argv[3], atof(argv[4])) : CT_OK;
     else if (!strcmp(mode, "fail")) status = fail_on_last_rank();
     else if (!strcmp(mode, "fail-fit") && argc == 3) status = fail_in_fit(argv[2]);
@@ -211,7 +307,7 @@ int main(int argc, char **argv) {
         }
         status = ct_dist_barrier();
     }
-    else status = ct_set_error(CT_ERR_VALUE, "usage: mpi_check shards | train OUT [K] | compare A B TOL | fail | fail-fit DIR | exit");
+    else status = ct_set_error(CT_ERR_VALUE, "usage: mpi_check shards | train OUT [K] | buckets OUT | resume DIR | compare A B TOL | fail | fail-fit DIR | exit");
     if (status) fprintf(stderr, "mpi_check %s, rank %d of %d: %s\n", mode, rank, world, ct_last_error());
     ct_dist_finalize();
     return status ? 1 : 0;
