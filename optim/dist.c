@@ -115,10 +115,11 @@ ct_grad_sync *ct_grad_sync_new(ct_model *m, ct_grad_sync_opts o) {
              ".shards %d must be a multiple of the number of ranks (%d): each rank computes shards / ranks of them",
              o.shards, world);
     ct_grad_sync *s = calloc(1, sizeof *s);
+    CT_CHECK(s != NULL, op, "out of memory");
     const int count = ct_model_param_count(m);
     s->params = malloc((size_t)(count ? count : 1) * sizeof *s->params);
     s->start = malloc((size_t)(count ? count : 1) * sizeof *s->start);
-    CT_CHECK(s && s->params && s->start, op, "out of memory");
+    CT_CHECK(s->params && s->start, op, "out of memory");
     for (int k = 0; k < count; k++) {
         ct_tensor *p = ct_model_param(m, k);
         if (!p->grad) continue;
@@ -232,6 +233,16 @@ int ct_dist_broadcast_model(ct_model *m) {
     int rc = same_size_everywhere(total, "ct_dist_broadcast_model");
     for (int k = 0; k < n && !rc; k++) rc = ct_dist_broadcast(t[k]->data, t[k]->size * sizeof(ct_real));
     free(t);
+    return rc;
+}
+
+int ct_dist_broadcast_buffers(ct_model *m) {
+    CT_CHECK(m != NULL, "ct_dist_broadcast_buffers", "the model is NULL");
+    size_t total = 0;
+    for (int k = 0; k < ct_model_buffer_count(m); k++) total += ct_model_buffer(m, k)->size;
+    int rc = same_size_everywhere(total, "ct_dist_broadcast_buffers");
+    for (int k = 0; k < ct_model_buffer_count(m) && !rc; k++)
+        rc = ct_dist_broadcast(ct_model_buffer(m, k)->data, ct_model_buffer(m, k)->size * sizeof(ct_real));
     return rc;
 }
 

@@ -59,6 +59,9 @@ void ct_grad_sync_free(ct_grad_sync *s);
 /* Rank 0's parameters and buffers into every rank's model (the same architecture on every rank: a
  * different parameter count is CT_ERR_VALUE on every rank). */
 int ct_dist_broadcast_model(ct_model *m);
+/* Rank 0's buffers alone (batch norm's running statistics, which each rank updates from its own
+ * samples): ct_fit sends them after every epoch, before the evaluation. */
+int ct_dist_broadcast_buffers(ct_model *m);
 /* The same, with the optimizer's state, scalars and step count (a resumed run). */
 int ct_dist_broadcast_optim(ct_optim *opt);
 

@@ -697,6 +697,13 @@ int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, co
     int status = setup(&f);
     if (f.sync && !o.dist_shards && f.tape) ct_grad_sync_attach(f.sync, f.tape); /* all-reduces during the backward */
     if (f.world > 1) { /* every rank from rank 0's weights, optimizer state and EMA */
+        int batches = f.id.batches; /* and as many steps: else a rank would wait for one that has stopped */
+        const int sent = ct_dist_broadcast(&batches, sizeof batches);
+        if (status == CT_OK) status = sent;
+        if (status == CT_OK && batches != f.id.batches)
+            status = ct_set_error(CT_ERR_VALUE, "ct_fit: the training source has %d batches per epoch on rank %d, %d on "
+                                  "rank 0: give every rank a loader with the same .batch and .shard = rank, .shards = "
+                                  "ranks", f.id.batches, ct_dist_rank(), batches);
         status = ct_dist_check(status);
         if (status == CT_OK) status = ct_dist_broadcast_optim(opt);
         for (int k = 0; status == CT_OK && f.ema && k < ct_model_param_count(m); k++)
@@ -717,8 +724,15 @@ int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, co
             break;
         }
         int stop = 0;
+        /* batch norm's running statistics saw this rank's samples: rank 0's for all, so that every
+         * rank evaluates, keeps the best and stops early alike */
+        if (f.world > 1 && (status = ct_dist_broadcast_buffers(m))) break;
         status = end_epoch(&f, &e, &r, &stop);
-        if (f.world > 1) status = ct_dist_check(status);
+        if (f.world > 1) {
+            status = ct_dist_check(status);
+            const int sent = ct_dist_broadcast(&stop, sizeof stop); /* rank 0's early stop for all */
+            if (status == CT_OK) status = sent;
+        }
         if (status == CT_OK && interrupt_agreed(&f)) r.interrupted = 1;
         if (r.interrupted) break;
         if (stop) {

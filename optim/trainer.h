@@ -35,7 +35,8 @@
  * averaged over the ranks between the backward and the step (optim/dist.h; .dist_shards for the
  * deterministic order), so the weights are the same on every rank; only rank 0 draws the progress
  * line and writes logs, checkpoints and the best model; the training figures are over the global
- * batch; every rank evaluates the whole validation source. An error on one rank (a log rank 0
+ * batch; batch norm's statistics are per rank during an epoch, rank 0's for all after it; every rank
+ * evaluates the whole validation source, and rank 0's early stop holds for all. An error on one rank (a log rank 0
  * cannot write) stops every rank with that error, "rank R of N: ..."; so does Ctrl-C on any. */
 #ifndef CTAPE_OPTIM_TRAINER_H
 #define CTAPE_OPTIM_TRAINER_H

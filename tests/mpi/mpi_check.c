@@ -12,6 +12,7 @@
  *                          other parameter alone, as none fits beside another) attached to
  *                          the tape: every bucket must have started during the backward; the same checks
  *                          and OUT as train
+ *   batch_norm             ct_fit of a net with batch norm: rank 0's running statistics reach every rank
  *   resume DIR             ct_fit for 4 epochs, against a run that the last rank interrupts (SIGINT in its
  *                          on_epoch after epoch 2; every rank must stop) and a resume of it from the
  *                          checkpoint: bit-identical weights
@@ -19,6 +20,7 @@
  *                          (TOL 0: the files must be equal byte for byte)
  *   fail                   the last rank fails to read a file; every rank must learn it (ct_dist_check)
  *   fail-fit               rank 0 cannot write ct_fit's log; every rank's ct_fit must return the error
+ *   batches                the last rank's loader has another .batch: every rank's ct_fit must refuse
  *   exit                   the last rank exits (status 3) while the others wait in a collective: mpirun
  *                          must end the job (run.sh checks that it does not hang)
  *
@@ -160,6 +162,42 @@ static int check_train(const char *out, int shards) {
     return status;
 }
 
+/* Batch norm: every rank ends with rank 0's parameters and running statistics. */
+static int check_batch_norm(void) {
+    ct_dataset *train = dataset(240, 1), *val = dataset(60, 1);
+    ct_model *m = ct_model_new();
+    ct_module *net = ct_sequential_new(m, "net");
+    ct_sequential_add(net, ct_linear_new(m, "net.0", 20, 32));
+    ct_sequential_add(net, ct_batch_norm_new(m, "net.1", 32, CT_BATCH_NORM()));
+    ct_sequential_add(net, ct_relu_layer_new(m, "net.2"));
+    ct_sequential_add(net, ct_linear_new(m, "net.3", 32, 4));
+    ct_optim *opt = ct_sgd_new(m, CT_SGD(.lr = 0.05, .momentum = 0.9));
+    ct_loader *tl = ct_loader_new(train, CT_LOADER(.batch = 24, .seed = 5, .flatten = 1, .shard = rank, .shards = world));
+    ct_loader *vl = ct_loader_new(val, CT_LOADER(.batch = 30, .shuffle = 0, .flatten = 1));
+    ct_batch_source vs = ct_loader_source(vl);
+    ct_fit_result r;
+    int status = ct_fit(m, net, opt, ct_loader_source(tl), &vs,
+                        CT_FIT(.epochs = 3, .progress = 0, .patience = 1, .best_metric = "val_loss"), &r);
+    status = ct_dist_check(status);
+    if (status == CT_OK) status = same_weights_everywhere(m, NULL);
+    for (int k = 0; status == CT_OK && k < ct_model_buffer_count(m); k++) {
+        const ct_tensor *t = ct_model_buffer(m, k);
+        ct_real *theirs = malloc(t->size * sizeof *theirs);
+        memcpy(theirs, t->data, t->size * sizeof *theirs);
+        status = ct_dist_broadcast(theirs, t->size * sizeof *theirs);
+        if (status == CT_OK && memcmp(theirs, t->data, t->size * sizeof *theirs))
+            status = ct_set_error(CT_ERR_VALUE, "buffer %s differs from rank 0's", t->name);
+        free(theirs);
+        status = ct_dist_check(status);
+    }
+    if (status == CT_OK && rank == 0)
+        printf("ok batch_norm: %d ranks, %d epochs, val loss %.4f, the same parameters and running statistics on every rank\n",
+               world, r.epochs_run, r.last.val_loss);
+    ct_loader_free(tl), ct_loader_free(vl), ct_optim_free(opt), ct_model_free(m);
+    ct_dataset_free(train), ct_dataset_free(val);
+    return status;
+}
+
 static int check_buckets(const char *out) {
     ct_dataset *train = dataset(240, 1);
     ct_model *m = ct_model_new();
@@ -271,6 +309,20 @@ static int fail_on_last_rank(void) {
     return status;
 }
 
+/* The last rank's loader has another batch size: every rank's ct_fit must refuse to start. */
+static int batches_differ(void) {
+    ct_dataset *train = dataset(48, 1);
+    ct_model *m = ct_model_new();
+    ct_module *net = mlp(m);
+    ct_optim *opt = ct_sgd_new(m, CT_SGD(.lr = 0.1));
+    const int batch = rank == world - 1 && world > 1 ? 12 : 24;
+    ct_loader *tl = ct_loader_new(train, CT_LOADER(.batch = batch, .flatten = 1, .shard = rank, .shards = world));
+    const int status = ct_fit(m, net, opt, ct_loader_source(tl), NULL, CT_FIT(.epochs = 1, .progress = 0), NULL);
+    fprintf(stderr, "rank %d: ct_fit returned %d: %s\n", rank, status, ct_last_error());
+    ct_loader_free(tl), ct_optim_free(opt), ct_model_free(m), ct_dataset_free(train);
+    return status ? status : ct_set_error(CT_ERR_VALUE, "ct_fit on rank %d ran with %d batches per epoch", rank, 48 / batch);
+}
+
 static int fail_in_fit(const char *dir) {
     ct_dataset *train = dataset(48, 1);
     ct_model *m = ct_model_new();
@@ -295,11 +347,13 @@ int main(int argc, char **argv) {
     int status;
     if (!strcmp(mode, "shards")) status = check_shards();
     else if (!strcmp(mode, "train") && argc >= 3) status = check_train(argv[2], argc > 3 ? atoi(argv[3]) : 0);
+    else if (!strcmp(mode, "batch_norm")) status = check_batch_norm();
     else if (!strcmp(mode, "buckets") && argc == 3) status = check_buckets(argv[2]);
     else if (!strcmp(mode, "resume") && argc == 3) status = check_resume(argv[2]);
     else if (!strcmp(mode, "compare") && argc == 5) status = rank == 0 ? compare(argv[2], argv[3], atof(argv[4])) : CT_OK;
     else if (!strcmp(mode, "fail")) status = fail_on_last_rank();
     else if (!strcmp(mode, "fail-fit") && argc == 3) status = fail_in_fit(argv[2]);
+    else if (!strcmp(mode, "batches")) status = batches_differ();
     else if (!strcmp(mode, "exit")) {
         if (rank == world - 1) {
             fprintf(stderr, "mpi_check exit: rank %d of %d stops with status 3\n", rank, world);
@@ -307,7 +361,7 @@ int main(int argc, char **argv) {
         }
         status = ct_dist_barrier();
     }
-    else status = ct_set_error(CT_ERR_VALUE, "usage: mpi_check shards | train OUT [K] | buckets OUT | resume DIR | compare A B TOL | fail | fail-fit DIR | exit");
+    else status = ct_set_error(CT_ERR_VALUE, "usage: mpi_check shards | train OUT [K] | batch_norm | buckets OUT | resume DIR | compare A B TOL | fail | fail-fit DIR | batches | exit");
     if (status) fprintf(stderr, "mpi_check %s, rank %d of %d: %s\n", mode, rank, world, ct_last_error());
     ct_dist_finalize();
     return status ? 1 : 0;

@@ -7,9 +7,11 @@
 #              sums in another order; Adam amplifies them), the same on every rank
 #   train K=6  with .dist_shards = 6: bit-identical weights on 1, 2 and 3 ranks
 #   buckets    a hand-written loop, 4 buckets started during the backward (the tape's hook), within TOL of 1 rank
+#   batch_norm a net with batch norm: the same parameters and running statistics on every rank
 #   resume     a run interrupted by the last rank (Ctrl-C agreed by all) and resumed: the uninterrupted weights
 #   fail       a rank's error reaches every rank ("rank R of N: ..."), non-zero exit
 #   fail-fit   rank 0's ct_fit error (an unwritable log) stops every rank's ct_fit, non-zero exit
+#   batches    a rank whose loader has another batch size: every rank's ct_fit refuses to start
 #   exit       a rank that exits while the others wait: mpirun ends the job, non-zero exit
 set -uo pipefail
 bin=$1
@@ -56,6 +58,8 @@ done
 for np in 1 2 3; do
   run buckets_np$np $np buckets "$work/b$np"
   report buckets_np$np "$([ $rc = 0 ] && echo 1)" "$(last_ok buckets_np$np)"
+  run batch_norm_np$np $np batch_norm
+  report batch_norm_np$np "$([ $rc = 0 ] && echo 1)" "$(last_ok batch_norm_np$np)"
   mkdir -p "$work/resume$np"
   run resume_np$np $np resume "$work/resume$np"
   report resume_np$np "$([ $rc = 0 ] && echo 1)" "$(last_ok resume_np$np)"
@@ -78,6 +82,10 @@ for np in 2 3; do
   n=$(grep -c "ct_fit returned -1: rank 0 of $np: ct_fit: cannot write the log" "$work/fail_fit_np$np.out")
   report fail_fit_np$np "$([ $rc != 0 ] && [ $rc != 124 ] && [ "$n" = $np ] && echo 1)" \
     "exit $rc, rank 0's ct_fit error returned by $n of $np ranks"
+  run batches_np$np $np batches
+  n=$(grep -c "ct_fit returned -4: rank $last of $np: ct_fit: the training source has 4 batches per epoch on rank $last, 2 on rank 0" "$work/batches_np$np.out")
+  report batches_np$np "$([ $rc != 0 ] && [ $rc != 124 ] && [ "$n" = $np ] && echo 1)" \
+    "exit $rc, rank $last's batch count refused by $n of $np ranks"
   run exit_np$np $np exit
   report exit_np$np "$([ $rc != 0 ] && [ $rc != 124 ] && grep -q "rank $last of $np stops" "$work/exit_np$np.out" && echo 1)" \
     "exit $rc (124 would be the time limit)"
