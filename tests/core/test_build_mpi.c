@@ -6,12 +6,12 @@
 #include <string.h>
 
 /* make -n in the scratch build root `root`, outside the make that runs this suite, for the default
- * flavour whatever flavour runs it (SANITIZE=1 reaches this make through the environment). */
+ * flavour whatever flavour runs it (SANITIZE=1 or MPI=1 reaches this make through the environment; a later MPI=1 in args wins). */
 static int make_dry(const char *root, const char *args, char *out, size_t len) {
     char cmd[3000];
     snprintf(cmd, sizeof cmd,
              "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CTAPE_THREADS make -n --no-print-directory -C '%s' "
-             "BUILDROOT='%s' SANITIZE=0 PRECISION=32 NATIVE=0 %s",
+             "BUILDROOT='%s' SANITIZE=0 PRECISION=32 NATIVE=0 MPI=0 %s",
              ct_test_repository(), root, args);
     return ct_test_run_capture(cmd, out, len);
 }
