@@ -7,7 +7,8 @@
 #   make install    PREFIX=/usr/local: headers, libctape.a, libctape.so.$(SOVERSION), ctape.pc, ctape-static.pc
 #   make help       every target and option, one line each
 #   make fuzz       libFuzzer harnesses (clang, ASan + UBSan), each run FUZZ_SECONDS (default 60)
-# Options: PRECISION=64 (float64 flavour, build/f64), SANITIZE=1 (ASan + UBSan, build/asan).
+# Options: PRECISION=64 (float64 flavour, build/f64), SANITIZE=1 (ASan + UBSan, build/asan),
+#          MPI=1 (data-parallel over Open MPI: mpicc, CT_MPI, build/mpi; make test MPI=1 adds the mpirun tests).
 
 PRECISION ?= 32
 NATIVE ?= 0
@@ -17,6 +18,7 @@ NATIVE ?= 0
 VERSION := 0.2.0
 SOVERSION := 0.2
 SANITIZE ?= 0
+MPI ?= 0
 PREFIX ?= /usr/local
 CC ?= gcc
 ifeq ($(origin CC),default)
@@ -33,6 +35,12 @@ BUILD := $(BUILD)/f64
 endif
 ifeq ($(NATIVE),1)
 BUILD := $(BUILD)/native
+endif
+# Open MPI's compiler wrapper adds mpi.h and libmpi; only this flavour needs them (core/dist.c).
+ifeq ($(MPI),1)
+BUILD := $(BUILD)/mpi
+CC := mpicc
+CPPFLAGS += -DCT_MPI
 endif
 
 # OpenBLAS built on OpenMP, so BLAS and our OpenMP loops share one thread pool. Debian's default
@@ -88,9 +96,9 @@ COMMAND_SRC := $(wildcard examples/ctape/*.c)
 COMMAND_OBJ := $(COMMAND_SRC:%.c=$(BUILD)/obj/%.o)
 COMMAND := $(BUILD)/ctape
 HEADERS := ctape.h $(wildcard $(addsuffix /*.h,$(LIB_DIRS)))
-PUBLIC_HEADERS := ctape.h core/core.h core/vmath.h core/plot.h core/spec.h core/safetensors.h autograd/ops.h \
+PUBLIC_HEADERS := ctape.h core/core.h core/dist.h core/vmath.h core/plot.h core/spec.h core/safetensors.h autograd/ops.h \
 	autograd/op.h autograd/reference.h nn/nn.h nn/layer.h nn/zoo.h losses/losses.h losses/metrics.h losses/analysis.h \
-	optim/optim.h optim/schedule.h optim/literature.h optim/optimizer.h optim/registry.h optim/trainer.h optim/arena.h \
+	optim/optim.h optim/schedule.h optim/literature.h optim/optimizer.h optim/registry.h optim/trainer.h optim/dist.h optim/arena.h \
 	optim/probe.h optim/sharpness.h data/data.h data/conditions.h
 
 LIBA := $(BUILD)/libctape.a
@@ -100,14 +108,20 @@ TESTBIN := $(BUILD)/tests/ctape_tests
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 BUILD_PACKAGES := libopenblas-openmp-dev libstb-dev
+ifeq ($(MPI),1)
+BUILD_PACKAGES += openmpi-bin libopenmpi-dev
+endif
 DEMO_PACKAGES := dataset-fashion-mnist
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: all test test-f32 test-f64 test-install demo bench data install clean deps demo-deps help
+.PHONY: all test test-f32 test-f64 test-install test-mpi demo bench data install clean deps demo-deps help
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(LIBA) $(LIBSO_REAL) $(LIBSO) $(TESTBIN) $(EXAMPLES) $(BENCHES) $(COMMAND)
+# The mpirun tests' program (tests/mpi/), in the MPI flavour.
+MPI_CHECK := $(BUILD)/tests/mpi_check
+
+all: $(LIBA) $(LIBSO_REAL) $(LIBSO) $(TESTBIN) $(EXAMPLES) $(BENCHES) $(COMMAND) $(if $(filter 1,$(MPI)),$(MPI_CHECK))
 
 # ---- system packages ---------------------------------------------------------------------
 # Installed with apt-get when we are root; otherwise one message with the command to run.
@@ -172,6 +186,11 @@ $(TESTBIN): $(TEST_OBJ) $(LIBA)
 	@echo "  LD    $@"
 	@$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LDLIBS)
 
+$(MPI_CHECK): $(BUILD)/obj/tests/mpi/mpi_check.o $(LIBA)
+	@mkdir -p $(@D)
+	@echo "  LD    $@"
+	@$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIBA)
 	@mkdir -p $(@D)
 	@echo "  LD    $@"
@@ -190,7 +209,18 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBA)
 # ---- test: float32 suite, float64 gradient checks, the installed library ---------------------
 # Sub-makes build each flavour in its own directory; -j is passed through. Each part writes its
 # counts and scripts/test-summary sums them at the end; a failing part does not stop the others.
+# With MPI=1: the float32 suite of the MPI flavour (one process, no mpirun), then tests/mpi/run.sh
+# (mpirun on 1, 2 and 3 ranks).
 COUNTS := $(BUILD)/test-counts
+ifeq ($(MPI),1)
+test:
+	@rm -rf $(COUNTS) && mkdir -p $(COUNTS)
+	@status=0; \
+	$(MAKE) --no-print-directory test-f32 COUNTS_FILE=$(abspath $(COUNTS))/float32 || status=1; \
+	$(MAKE) --no-print-directory test-mpi COUNTS_FILE=$(abspath $(COUNTS))/mpi || status=1; \
+	bash scripts/test-summary --mpi $(COUNTS)/float32 $(COUNTS)/mpi || status=1; \
+	exit $$status
+else
 test:
 	@rm -rf $(COUNTS) && mkdir -p $(COUNTS)
 	@status=0; \
@@ -199,6 +229,7 @@ test:
 	$(MAKE) --no-print-directory test-install SANITIZE=0 PRECISION=32 COUNTS_FILE=$(abspath $(COUNTS))/install || status=1; \
 	bash scripts/test-summary $(COUNTS)/float32 $(COUNTS)/float64 $(COUNTS)/install || status=1; \
 	exit $$status
+endif
 
 test-f32: $(TESTBIN) $(EXAMPLES) $(COMMAND)
 	@echo "== ctape tests ($(if $(filter 64,$(PRECISION)),float64,float32)$(if $(filter 1,$(SANITIZE)), with sanitizers)) =="
@@ -207,6 +238,10 @@ test-f32: $(TESTBIN) $(EXAMPLES) $(COMMAND)
 test-f64: $(TESTBIN)
 	@echo "== ctape gradient checks (float64$(if $(filter 1,$(SANITIZE)), with sanitizers)) =="
 	@$(TESTBIN) --group gradcheck $(if $(COUNTS_FILE),--counts $(COUNTS_FILE))
+
+test-mpi: $(MPI_CHECK)
+	@echo "== mpirun tests (1, 2 and 3 ranks) =="
+	@bash tests/mpi/run.sh $(MPI_CHECK) $(if $(COUNTS_FILE),--counts $(COUNTS_FILE))
 
 # make install into a temporary prefix, then the README's training loop built with the README's
 # pkg-config lines (libctape.so and libctape.a) and run for one epoch.
@@ -340,6 +375,7 @@ help:
 	@echo "  PREFIX=DIR         install prefix (default /usr/local); DESTDIR=DIR stages a package"
 	@echo "  NATIVE=0           (the default) a library for any x86-64 CPU (AVX2/AVX-512 loops picked at run time)"
 	@echo "  NATIVE=1           for this CPU only (-march=native), in build/native"
+	@echo "  MPI=1              data-parallel flavour over Open MPI (mpicc, CT_MPI) in build/mpi; make test MPI=1 runs mpirun tests"
 	@echo "  CFLAGS=...         compiler flags in place of the defaults above"
 	@echo "  CTAPE_THREADS=n    threads of OpenBLAS and OpenMP (make demo, tests, programs)"
 	@echo "  BENCH_RUNS=n       runs per benchmark figure (default 3)"
@@ -347,4 +383,4 @@ help:
 clean:
 	rm -rf $(BUILDROOT)
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(COMMAND_OBJ:.o=.d) $(EXAMPLES:$(BUILD)/examples/%=$(BUILD)/obj/examples/%.d) $(BENCHES:$(BUILD)/bench/%=$(BUILD)/obj/bench/%.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/tests/mpi/mpi_check.d $(COMMAND_OBJ:.o=.d) $(EXAMPLES:$(BUILD)/examples/%=$(BUILD)/obj/examples/%.d) $(BENCHES:$(BUILD)/bench/%=$(BUILD)/obj/bench/%.d)

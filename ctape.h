@@ -3,6 +3,7 @@
  *
  *   core/core.h          tensors and shapes, labels, batch sources, the arena, RNG, errors and call
  *                        sites, threads + BLAS, the progress line
+ *   core/dist.h          data-parallel ranks over MPI (make MPI=1): rank, world size, collectives
  *   core/plot.h          PNG charts: training curves, confusion matrix, reliability diagram, image
  *                        grids, optimizer paths over contours
  *   core/spec.h          "name:key=value" spec strings (models, optimizers, schedules)
@@ -20,6 +21,7 @@
  *                        clipping, EMA and airbench's weight average, checkpoints; schedules (optim/schedule.h)
  *   optim/registry.h     optimizers and schedules by name
  *   optim/trainer.h      ct_fit: the training loop with logs, checkpoints, keep-best, Ctrl-C
+ *   optim/dist.h         data-parallel training: gradients averaged over the ranks, rank 0's state to all
  *   optim/arena.h        ct_arena_run: losses x seeds x data conditions, runs.csv and table.md
  *   optim/sharpness.h    the Hessian's top eigenvalue and trace (sharpness) by Hessian-vector products
  *   data/data.h          IDX, CIFAR, image folders, the loader (augmentation, alternating flip, two
@@ -32,6 +34,7 @@
 #define CTAPE_H
 
 #include "core/core.h"
+#include "core/dist.h"
 #include "core/plot.h"
 #include "core/spec.h"
 #include "core/vmath.h"
@@ -46,6 +49,7 @@
 #include "optim/optim.h"
 #include "optim/registry.h"
 #include "optim/trainer.h"
+#include "optim/dist.h"
 #include "optim/arena.h"
 #include "optim/probe.h"
 #include "optim/sharpness.h"

@@ -20,6 +20,8 @@ struct ct_tape {
         const char *op;
         ct_site site;
     } unchecked;
+    ct_grad_ready_fn grad_ready; /* ct_tape_on_grad_ready's hook, or NULL */
+    void *grad_ready_user;
     unsigned magic;           /* TAPE_MAGIC while alive, TAPE_FREED after ct_tape_free (last: the
                                  allocator reuses the first bytes of a freed block) */
 };

@@ -46,6 +46,13 @@ void ct_tape_reset(ct_tape *tape);
  * not require grad. Returns the previous setting, so regions nest:
  *   int was = ct_tape_grad_enabled(tape, 0); ...; ct_tape_grad_enabled(tape, was); */
 int ct_tape_grad_enabled(ct_tape *tape, int enabled);
+/* A hook ct_backward calls with each parameter (a ct_model parameter) as soon as its gradient is final
+ * in this pass: right after the backward of the parameter's first use in the forward, the last node
+ * of the reverse walk that adds to it. Data-parallel training starts a parameter's all-reduce there
+ * while the backward goes on (optim/dist.h). Called once per parameter per ct_backward; NULL removes
+ * it. */
+typedef void (*ct_grad_ready_fn)(ct_tensor *param, void *user);
+void ct_tape_on_grad_ready(ct_tape *tape, ct_grad_ready_fn fn, void *user);
 int ct_tape_node_count(const ct_tape *tape);
 const ct_node *ct_tape_node(const ct_tape *tape, int i);
 

@@ -272,12 +272,40 @@ ct_real *ct_grad_of(ct_tape *tape, ct_tensor *t) {
     return g;
 }
 
+void ct_tape_on_grad_ready(ct_tape *tape, ct_grad_ready_fn fn, void *user) {
+    check_tape(tape, "ct_tape_on_grad_ready");
+    tape->grad_ready = fn, tape->grad_ready_user = user;
+}
+
+/* The parameters the tape reads, each at its first use in the forward: params[k] first read by node
+ * at[k], at[] nondecreasing. In the tape's arena (gone at the reset). Returns the count. */
+static int first_uses(ct_tape *tape, ct_tensor ***params, int **at) {
+    const size_t cap = (size_t)tape->n_nodes * CT_NODE_MAX_INPUTS + 1;
+    ct_tensor **p = ct_arena_alloc(tape->arena, cap * sizeof *p);
+    int *a = ct_arena_alloc(tape->arena, cap * sizeof *a), n = 0;
+    for (int i = 0; i < tape->n_nodes; i++)
+        for (int k = 0; k < tape->nodes[i].n_in; k++) {
+            ct_tensor *x = tape->nodes[i].in[k];
+            if (!x || !(x->flags & CT_TENSOR_PARAM) || !x->grad) continue;
+            int seen = 0;
+            for (int j = n - 1; j >= 0 && !seen; j--) seen = p[j] == x;
+            if (!seen) p[n] = x, a[n++] = i;
+        }
+    *params = p, *at = a;
+    return n;
+}
+
 static void run_backward(ct_tape *tape) {
+    ct_tensor **params = NULL;
+    int *at = NULL, ready = tape->grad_ready ? first_uses(tape, &params, &at) - 1 : -1;
     for (int i = tape->n_nodes - 1; i >= 0; i--) {
         ct_node *nd = &tape->nodes[i];
-        if (!nd->out->grad) continue; /* no gradient reached this node */
-        nd->op->backward(tape, nd);
-        if (anomaly_mode) check_gradients(nd);
+        if (nd->out->grad) { /* else no gradient reached this node */
+            nd->op->backward(tape, nd);
+            if (anomaly_mode) check_gradients(nd);
+        }
+        /* no node before i reads these parameters: their gradients are final */
+        for (; ready >= 0 && at[ready] >= i; ready--) tape->grad_ready(params[ready], tape->grad_ready_user);
     }
 }
 

@@ -132,6 +132,13 @@ typedef struct {
     int balanced;        /* class-balanced sampling: each epoch draws its samples with replacement, a
                             class uniformly then a sample of it uniformly (weights 1/n_class, as
                             torch's WeightedRandomSampler with replacement); the epoch keeps its size */
+    int shard, shards;   /* data-parallel ranks (core/dist.h; shards 0 or 1: off): .batch is the global batch,
+                            drawn as without sharding from the same seed, and this loader gives its shard-th
+                            of .shards equal slices, batch/shards samples each, with the random choices of
+                            their places in the global batch, so the global batches (and the run) do not
+                            depend on the number of ranks. The batch, and a last batch that is kept, must
+                            split evenly (fatal otherwise). Typically .shard = ct_dist_rank(),
+                            .shards = ct_dist_world_size(). */
 } ct_loader_opts;
 #define CT_LOADER(...) \
     CT_WITH_DEFAULTS(ct_loader_opts, (.batch = 64, .shuffle = 1, .seed = 0, .drop_last = 0, .flatten = 0), __VA_ARGS__)

@@ -65,6 +65,7 @@ struct ct_loader {
     int *class_start;        /* classes + 1 offsets; classes without samples are skipped */
     int n_classes_present, *classes_present;
     int held;                /* the slot the caller holds, -1 for none */
+    int shard, shards;       /* .shard of .shards equal slices of each global batch (1 slice without) */
     unsigned magic;          /* LOADER_MAGIC while alive, LOADER_FREED after ct_loader_free */
 };
 
@@ -305,28 +306,29 @@ static void produce(ct_loader *l, slot *s, int parallel) {
         return;
     }
     const int rows = remaining < l->opts.batch ? remaining : l->opts.batch;
+    const int local = rows / l->shards, first = l->shard * local; /* this shard's rows of the global batch */
     ct_tensor *x = rows == l->opts.batch ? s->x_full : s->x_tail;
     const size_t S = l->sample_size;
     const uint8_t *images = l->data->images;
-    const int *order = l->order + l->pos;
+    const int *order = l->order + l->pos + first;
     const uint64_t seed = l->opts.seed;
     const int epoch = l->epoch, index = l->batch_index;
     const ct_loader *cl = l;
-    const int V = l->views, made = rows * V; /* output row k: view k % V of sample k / V */
+    const int V = l->views, made = local * V; /* output row k: view k % V of sample k / V */
     if (parallel && made > 1 && (size_t)made * S >= 4096) {
 #pragma omp parallel for schedule(static)
         for (int k = 0; k < made; k++)
             fill_sample(cl, x->data + (size_t)k * S, images + (size_t)order[k / V] * S,
-                        view_seed(seed, k % V, epoch, index, k / V), alternating_flip(cl, order[k / V], epoch));
+                        view_seed(seed, k % V, epoch, index, first + k / V), alternating_flip(cl, order[k / V], epoch));
     } else { /* the background thread, or a batch too small to share */
         for (int k = 0; k < made; k++)
             fill_sample(cl, x->data + (size_t)k * S, images + (size_t)order[k / V] * S,
-                        view_seed(seed, k % V, epoch, index, k / V), alternating_flip(cl, order[k / V], epoch));
+                        view_seed(seed, k % V, epoch, index, first + k / V), alternating_flip(cl, order[k / V], epoch));
     }
-    for (int r = 0; r < rows; r++) s->labels[r] = l->data->labels[order[r]];
+    for (int r = 0; r < local; r++) s->labels[r] = l->data->labels[order[r]];
     s->x = x;
     s->has_batch = 1;
-    s->n = rows;
+    s->n = local;
     s->index = l->batch_index++;
     s->epoch = l->epoch;
     l->pos += rows;
@@ -393,6 +395,14 @@ static void check_options(const ct_dataset *d, const ct_loader_opts *o) {
             CT_CHECK(isfinite(o->mean[c]), op, ".mean[%d] must be finite (got %g)", c, (double)o->mean[c]);
         }
     }
+    const int shards = o->shards > 1 ? o->shards : 1, count = o->indices ? o->count : d->n;
+    CT_CHECK(o->shards >= 0 && o->shard >= 0 && o->shard < shards, op, ".shard %d of .shards %d: want 0 <= shard < shards",
+             o->shard, o->shards);
+    CT_CHECK(o->batch % shards == 0, op, ".batch %d (the global batch) does not split over %d shards: give a multiple of %d",
+             o->batch, shards, shards);
+    CT_CHECK(o->drop_last || count < 1 || count % o->batch % shards == 0, op, "the last batch of %d samples does not split "
+             "over %d shards: set .drop_last = 1, or a batch or sample count that makes it a multiple of %d",
+             count % o->batch, shards, shards);
     if (o->indices) {
         CT_CHECK(o->count >= 1, op, ".count must be >= 1 with .indices (got %d)", o->count);
         for (int i = 0; i < o->count; i++)
@@ -465,12 +475,13 @@ ct_loader *ct_loader_new(const ct_dataset *d, ct_loader_opts opts) {
     int tail = l->count % opts.batch;
     int slots = opts.prefetch ? 2 : 1;
     l->views = opts.views > 1 ? opts.views : 1;
+    l->shards = opts.shards > 1 ? opts.shards : 1, l->shard = opts.shard;
     for (int k = 0; k < slots; k++) {
         slot *s = &l->slots[k];
         s->labels = malloc((size_t)batch * sizeof *s->labels);
         CT_CHECK(s->labels != NULL, "ct_loader_new", "out of memory for %d labels", batch);
-        if (l->count >= opts.batch) s->x_full = batch_tensor(d, opts.batch * l->views, opts.flatten);
-        if (tail && !opts.drop_last) s->x_tail = batch_tensor(d, tail * l->views, opts.flatten);
+        if (l->count >= opts.batch) s->x_full = batch_tensor(d, opts.batch / l->shards * l->views, opts.flatten);
+        if (tail && !opts.drop_last) s->x_tail = batch_tensor(d, tail / l->shards * l->views, opts.flatten);
         s->state = SLOT_FREE;
     }
     if (opts.balanced) balance_classes(l);

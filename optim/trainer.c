@@ -2,6 +2,7 @@
 #define CT_BUILDING_LIBRARY
 #include "trainer.h"
 #include "registry.h"
+#include "dist.h"
 
 #include <math.h>
 #include <signal.h>
@@ -347,7 +348,53 @@ typedef struct {
     const ct_fit_opts *o;
     char **ema_names;       /* "ema.<parameter>", the EMA's averages in a checkpoint */
     ct_tensor **ema_tensors;
+    int world;              /* ranks (core/dist.h); 1 in one process */
+    ct_grad_sync *sync;     /* on several ranks or with .dist_shards: the gradients' average */
+    int interrupted;        /* a Ctrl-C on any rank, as all ranks agreed at the last step boundary */
 } fit_state;
+
+/* Whether to stop for Ctrl-C: on several ranks, the ranks agree (a signal on any rank stops them
+ * all at the same step), so every rank must call this at the same points. */
+static int interrupt_agreed(fit_state *f) {
+    if (f->world == 1) return f->interrupted = interrupt_requested != 0;
+    double any = interrupt_requested != 0;
+    if (ct_dist_allreduce_sum_f64(&any, 1) == CT_OK && any > 0) f->interrupted = 1;
+    return f->interrupted;
+}
+
+/* Forward, loss and backward of one batch; with .dist_shards, of each of this rank's virtual shards in
+ * turn (its rows of x and y), each gradient kept aside (optim/dist.h). Then the gradient averaged over
+ * the ranks. The loss's value (the shards' mean) in *value, the correct predictions in *correct. */
+static int forward_backward(fit_state *f, ct_tensor *x, ct_labels y, double *value, double *correct) {
+    const int J = f->sync ? ct_grad_sync_local_shards(f->sync) : 1;
+    const int deterministic = f->o->dist_shards > 0;
+    CT_CHECK(!deterministic || (y.n % J == 0 && x->shape[0] % J == 0), "ct_fit",
+             ".dist_shards %d over %d ranks cuts each rank's batch into %d shards: its %d samples do not split evenly "
+             "(give a global batch that is a multiple of .dist_shards)", f->o->dist_shards, f->world, J, y.n);
+    *value = 0, *correct = 0;
+    for (int j = 0; j < (deterministic ? J : 1); j++) {
+        ct_tensor part = *x; /* rows [j·n/J, (j+1)·n/J) of x: a borrowed view */
+        ct_labels py = y;
+        if (deterministic) {
+            const int rows = x->shape[0] / J, n = y.n / J;
+            const size_t row = x->size / (size_t)x->shape[0];
+            part.data = x->data + (size_t)j * rows * row;
+            part.shape[0] = rows, part.size = (size_t)rows * row;
+            py = CT_LABELS(y.data + (size_t)j * n, n);
+        }
+        ct_tensor *logits = ct_forward(f->tape, f->net, &part);
+        ct_tensor *loss = ct_loss_apply(f->tape, f->loss, logits, py);
+        *value += loss->data[0];
+        *correct += ct_count_correct(logits, py);
+        ct_backward(f->tape, loss);
+        if (deterministic) {
+            ct_grad_sync_keep(f->sync, j);
+            ct_tape_reset(f->tape);
+        }
+    }
+    if (deterministic) *value /= J;
+    return f->sync ? ct_grad_sync_average(f->sync) : CT_OK;
+}
 
 static int save_checkpoint(fit_state *f) {
     if (!f->o->checkpoint) return CT_OK;
@@ -424,19 +471,23 @@ static int train_epoch(fit_state *f, int epoch, ct_fit_epoch *e) {
     ct_tensor *x;
     ct_labels y;
     ct_model_train(f->m, 1);
-    while (status == CT_OK && !interrupt_requested && f->train.next(f->train.state, &x, &y)) {
+    while (status == CT_OK && !interrupt_agreed(f) && f->train.next(f->train.state, &x, &y)) {
         if (f->scheduled) ct_optim_schedule(f->opt, &f->schedule);
         /* the fraction of the run done before this step, for losses that change over training */
         const double total = (double)o->epochs * batches;
         ct_loss_set_progress(f->loss, total > 0 ? fmin(1, ((double)epoch * batches + f->pos.batch) / total)
                                                 : (double)epoch / o->epochs);
-        ct_tensor *logits = ct_forward(f->tape, f->net, x);
-        ct_tensor *loss = ct_loss_apply(f->tape, f->loss, logits, y);
-        const double value = loss->data[0];
-        f->pos.correct += ct_count_correct(logits, y);
-        f->pos.samples += y.n;
-        ct_backward(f->tape, loss);
-        const int stepped = ct_optim_step(f->opt);
+        double value, stats[2] = {0, y.n};
+        status = forward_backward(f, x, y, &value, &stats[0]);
+        /* the figures of the global batch: the mean of the ranks' losses, the sums of their counts */
+        if (status == CT_OK && f->world > 1) {
+            double all[3] = {value, stats[0], stats[1]};
+            status = ct_dist_allreduce_sum_f64(all, 3);
+            value = all[0] / f->world, stats[0] = all[1], stats[1] = all[2];
+        }
+        f->pos.correct += stats[0];
+        f->pos.samples += stats[1];
+        const int stepped = status == CT_OK ? ct_optim_step(f->opt) : status;
         ct_tape_reset(f->tape);
         if (stepped != CT_OK && stepped != CT_OPTIM_SKIPPED) status = stepped;
         if (f->ema && stepped == CT_OK) ct_ema_update(f->ema);
@@ -448,6 +499,7 @@ static int train_epoch(fit_state *f, int epoch, ct_fit_epoch *e) {
                                f->pos.loss_sum / f->pos.batch, 100.0 * f->pos.correct / f->pos.samples,
                                ct_optim_lr(f->opt), rate);
         if (status == CT_OK) status = after_step(f, epoch, batches, x, y, value, rate);
+        if (f->world > 1) status = ct_dist_check(status);
     }
     e->epoch = epoch + 1;
     e->steps = ct_optim_steps(f->opt);
@@ -638,8 +690,25 @@ int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, co
              "ct_fit", "model, net, optimizer, a train source, epochs >= 1 (got %d), patience, eval_every, "
              "log_every, collapse_every and collapse_samples >= 0, ema_decay in [0, 1)", o.epochs);
     ct_fit_result r = {0};
-    fit_state f = {.m = m, .net = net, .opt = opt, .train = train, .val = val, .o = &o};
+    fit_state f = {.m = m, .net = net, .opt = opt, .train = train, .val = val, .o = &o, .world = ct_dist_world_size()};
+    if (ct_dist_rank() != 0) /* rank 0 reports and writes the files */
+        o.progress = 0, o.log_csv = o.log_jsonl = o.checkpoint = o.best_model = NULL;
+    if (f.world > 1 || o.dist_shards > 0) f.sync = ct_grad_sync_new(m, CT_GRAD_SYNC(.shards = o.dist_shards));
     int status = setup(&f);
+    if (f.sync && !o.dist_shards && f.tape) ct_grad_sync_attach(f.sync, f.tape); /* all-reduces during the backward */
+    if (f.world > 1) { /* every rank from rank 0's weights, optimizer state and EMA */
+        int batches = f.id.batches; /* and as many steps: else a rank would wait for one that has stopped */
+        const int sent = ct_dist_broadcast(&batches, sizeof batches);
+        if (status == CT_OK) status = sent;
+        if (status == CT_OK && batches != f.id.batches)
+            status = ct_set_error(CT_ERR_VALUE, "ct_fit: the training source has %d batches per epoch on rank %d, %d on "
+                                  "rank 0: give every rank a loader with the same .batch and .shard = rank, .shards = "
+                                  "ranks", f.id.batches, ct_dist_rank(), batches);
+        status = ct_dist_check(status);
+        if (status == CT_OK) status = ct_dist_broadcast_optim(opt);
+        for (int k = 0; status == CT_OK && f.ema && k < ct_model_param_count(m); k++)
+            status = ct_dist_broadcast(f.ema_tensors[k]->data, f.ema_tensors[k]->size * sizeof(ct_real));
+    }
     struct sigaction handler = {.sa_handler = on_sigint}, previous;
     sigemptyset(&handler.sa_mask);
     interrupt_requested = 0;
@@ -649,14 +718,22 @@ int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, co
         ct_fit_epoch e = {0};
         status = train_epoch(&f, f.pos.epoch, &e);
         if (status) break;
-        if (interrupt_requested) { /* mid-epoch: the checkpoint holds the position to resume from */
+        if (f.interrupted) { /* mid-epoch: the checkpoint holds the position to resume from */
             r.interrupted = 1;
             status = save_checkpoint(&f);
             break;
         }
         int stop = 0;
+        /* batch norm's running statistics saw this rank's samples: rank 0's for all, so that every
+         * rank evaluates, keeps the best and stops early alike */
+        if (f.world > 1 && (status = ct_dist_broadcast_buffers(m))) break;
         status = end_epoch(&f, &e, &r, &stop);
-        if (status == CT_OK && interrupt_requested) r.interrupted = 1;
+        if (f.world > 1) {
+            status = ct_dist_check(status);
+            const int sent = ct_dist_broadcast(&stop, sizeof stop); /* rank 0's early stop for all */
+            if (status == CT_OK) status = sent;
+        }
+        if (status == CT_OK && interrupt_agreed(&f)) r.interrupted = 1;
         if (r.interrupted) break;
         if (stop) {
             r.stopped_early = 1;
@@ -667,6 +744,7 @@ int ct_fit(ct_model *m, ct_module *net, ct_optim *opt, ct_batch_source train, co
     r.best = f.pos.best;
     if (status == CT_OK && !r.interrupted && f.ema && o.end_with_ema) ct_ema_swap(f.ema);
     teardown(&f);
+    ct_grad_sync_free(f.sync);
     if (result) *result = r;
     return status ? status : r.interrupted ? CT_FIT_INTERRUPTED : CT_OK;
 }

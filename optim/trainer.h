@@ -26,7 +26,18 @@
  * can) and start where they stood when the interrupted run started. A checkpoint of a run with
  * another loss, schedule, number of epochs or batches per epoch is refused (CT_ERR_VALUE naming
  * both). The logs are continued: lines written after the checkpoint (by a run killed later) are
- * dropped first. */
+ * dropped first.
+ *
+ * On several ranks (core/dist.h, after ct_dist_init under mpirun) every rank calls ct_fit with the
+ * same model, options and a sharded training source (ct_loader's .shard = rank, .shards = ranks):
+ * rank 0's weights and optimizer state go to every rank at the start (and after a resume, where
+ * every rank reads the checkpoint, so it must be on a file system they share); the gradients are
+ * averaged over the ranks between the backward and the step (optim/dist.h; .dist_shards for the
+ * deterministic order), so the weights are the same on every rank; only rank 0 draws the progress
+ * line and writes logs, checkpoints and the best model; the training figures are over the global
+ * batch; batch norm's statistics are per rank during an epoch, rank 0's for all after it; every rank
+ * evaluates the whole validation source, and rank 0's early stop holds for all. An error on one rank (a log rank 0
+ * cannot write) stops every rank with that error, "rank R of N: ..."; so does Ctrl-C on any. */
 #ifndef CTAPE_OPTIM_TRAINER_H
 #define CTAPE_OPTIM_TRAINER_H
 
@@ -116,6 +127,11 @@ typedef struct {
     int collapse_samples;
     const ct_batch_source *collapse_source;
     ct_module *features, *classifier;
+    int dist_shards;           /* deterministic gradient order (optim/dist.h): the global batch cut into this
+                                  many virtual shards (a multiple of the number of ranks, dividing the batch),
+                                  each one's gradient computed alone and summed in shard order, so the weights
+                                  are bit-identical on 1 or N ranks; 0 (the default): one backward per batch,
+                                  a plain all-reduce on several ranks */
     void (*on_step)(const ct_fit_step *step, void *user);
     void (*on_epoch)(const ct_fit_epoch *epoch, void *user);
     void *user;
