@@ -191,6 +191,14 @@ ct_tensor *ct_test_leaf(ct_tape *tape, ct_shape shape, const double *values) {
     return t;
 }
 
+ct_module *ct_test_blobs_mlp(ct_model *m) {
+    ct_module *net = ct_sequential_new(m, "net");
+    ct_sequential_add(net, ct_linear_new(m, "net.0", 8, 16));
+    ct_sequential_add(net, ct_relu_layer_new(m, "net.1"));
+    ct_sequential_add(net, ct_linear_new(m, "net.2", 16, 4));
+    return net;
+}
+
 ct_dataset *ct_test_blobs(int n, uint64_t seed) {
     ct_dataset *d = calloc(1, sizeof *d);
     d->n = n, d->channels = 1, d->height = 1, d->width = 8, d->classes = 4;

@@ -30,6 +30,8 @@ const char *ct_test_shared_data(void);
 /* A small learnable dataset for trainer tests: n "images" of 1×1×8 bytes, 4 classes (label i mod 4),
  * pixel k bright (≈200) when k mod 4 is the label, dim (≈60) otherwise, Gaussian noise of std 30. */
 ct_dataset *ct_test_blobs(int n, uint64_t seed);
+/* The MLP 8-16-4 (ReLU) the trainer tests fit to ct_test_blobs, its layers named net.0 .. net.2. */
+ct_module *ct_test_blobs_mlp(ct_model *m);
 /* A tensor on the tape holding `values` (as many as the shape has elements) that collects a gradient:
  * the leaf of a gradient or reference-value test. */
 ct_tensor *ct_test_leaf(ct_tape *tape, ct_shape shape, const double *values);

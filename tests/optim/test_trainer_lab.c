@@ -12,13 +12,7 @@
 #include <omp.h>
 #endif
 
-static ct_module *mlp(ct_model *m) {
-    ct_module *net = ct_sequential_new(m, "net");
-    ct_sequential_add(net, ct_linear_new(m, "net.0", 8, 16));
-    ct_sequential_add(net, ct_relu_layer_new(m, "net.1"));
-    ct_sequential_add(net, ct_linear_new(m, "net.2", 16, 4));
-    return net;
-}
+static ct_module *mlp(ct_model *m) { return ct_test_blobs_mlp(m); }
 
 static char *slurp_text(const char *path) {
     FILE *f = fopen(path, "rb");
